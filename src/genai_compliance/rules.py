@@ -1,0 +1,114 @@
+"""The rule registry: obligation IDs (``IM-14a``, ``LM-5``, ``SR-5`` …) and who implements them.
+
+The IDs, summaries and sources live in ``rules.toml`` beside this module, taken from the
+project's REQUIREMENTS. Code declares what it serves in one of two ways:
+
+* a guard check sets ``rules = ("IM-14a", ...)`` on its class (see :mod:`.checks`);
+* any other class or function is decorated with :func:`implements`.
+
+An unknown ID fails at import time, so a typo cannot hide an obligation.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import tomllib
+from collections.abc import Callable
+from importlib import resources
+from typing import Any, TypeVar
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = ["IMPLEMENTATION_MODULES", "Rule", "implementations", "implements", "load_rules",
+           "rule_ids"]
+
+T = TypeVar("T")
+
+#: Modules imported by :func:`implementations` to collect every implementer (a literal list,
+#: so that nothing registers itself by import side effect from elsewhere).
+IMPLEMENTATION_MODULES: tuple[str, ...] = (
+    "genai_compliance.ledger",
+    "genai_compliance.guard",
+    "genai_compliance.checks",
+)
+
+_IMPLEMENTERS: dict[str, set[str]] = {}
+
+
+@attrs.frozen
+class Rule:
+    """One obligation: ID, one-line summary, source and how sure the figure is (tag)."""
+
+    id: str
+    summary: str
+    source: str
+    tag: str
+    coined: bool = False
+
+
+@functools.cache
+def load_rules() -> dict[str, Rule]:
+    """All rules by ID, in registry order."""
+    data = tomllib.loads(
+        resources.files("genai_compliance").joinpath("rules.toml").read_text("utf-8")
+    )
+    rules: dict[str, Rule] = {}
+    for item in data["rule"]:
+        rule = Rule(item["id"], item["summary"], item["source"], item["tag"],
+                    bool(item.get("coined", False)))
+        rules[rule.id] = rule
+    return rules
+
+
+def rule_ids() -> frozenset[str]:
+    return frozenset(load_rules())
+
+
+def check_ids(ids: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """Raise :class:`ConfigurationError` naming any ID not in the registry."""
+    unknown = [i for i in ids if i not in load_rules()]
+    if unknown:
+        raise ConfigurationError(
+            f"{where} cites unknown rule IDs {unknown}; see `genai-compliance rules` for the "
+            "list, or add the rule to rules.toml",
+            field="rules",
+            value=unknown,
+        )
+    return ids
+
+
+def register(ids: tuple[str, ...], name: str) -> None:
+    for rid in check_ids(ids, name):
+        _IMPLEMENTERS.setdefault(rid, set()).add(name)
+
+
+def implements(*ids: str) -> Callable[[T], T]:
+    """Mark a class or function as implementing the obligations ``ids``."""
+
+    def mark(obj: T) -> T:
+        name = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+        register(ids, name)
+        existing: tuple[str, ...] = getattr(obj, "__rules__", ())
+        try:
+            obj.__rules__ = existing + tuple(ids)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            pass
+        return obj
+
+    return mark
+
+
+def implementations() -> dict[str, list[str]]:
+    """Every rule ID mapped to the sorted names of the code that implements it."""
+    for module in IMPLEMENTATION_MODULES:
+        importlib.import_module(module)
+    return {rid: sorted(_IMPLEMENTERS.get(rid, ())) for rid in load_rules()}
+
+
+def _as_json() -> list[dict[str, Any]]:
+    impls = implementations()
+    return [dict(attrs.asdict(rule), implemented_by=impls[rule.id])
+            for rule in load_rules().values()]

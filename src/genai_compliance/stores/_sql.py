@@ -1,0 +1,198 @@
+"""A small SQL layer over sqlite3 and psycopg, shared by every duty that keeps tables.
+
+A duty asks for a :class:`SQLDatabase` by URI and never opens connections itself. SQL is
+written once with ``?`` placeholders; for PostgreSQL they become ``%s``. Driver errors become
+:class:`~genai_compliance.errors.StoreUnavailable` at this boundary (STYLE 8).
+
+PostgreSQL URIs may carry ``?schema=NAME``: tables then live in that schema (created when
+missing), which keeps tests and tenants apart in one database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..errors import ConfigurationError, StoreUnavailable
+from ._uri import StoreURI, import_driver, parse_uri
+
+__all__ = ["SQLDatabase", "Tx", "open_sql"]
+
+_SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class Tx:
+    """A cursor inside one transaction; ``?`` placeholders on both dialects."""
+
+    def __init__(self, dialect: str, cursor: Any) -> None:
+        self.dialect = dialect
+        self._cur = cursor
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Tx:
+        self._cur.execute(self._sql(sql), tuple(params))
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._cur.fetchone()
+        return None if row is None else tuple(row)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._cur.fetchall()]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        for row in self._cur:
+            yield tuple(row)
+
+
+class SQLDatabase:
+    """Connections to one SQLite file or PostgreSQL database, one per thread.
+
+    ``transaction(write=True)`` takes the database's write lock at the start (SQLite
+    ``BEGIN IMMEDIATE``); PostgreSQL callers lock what they need with ``FOR UPDATE``.
+    ``durable=True`` makes SQLite fsync every commit (``synchronous=FULL``).
+    """
+
+    def __init__(
+        self, uri: str | StoreURI, *, timeout: float = 30.0, durable: bool = False
+    ) -> None:
+        self.uri = parse_uri(uri) if isinstance(uri, str) else uri
+        if self.uri.kind not in ("sqlite", "postgresql"):
+            raise ConfigurationError(
+                f"{self.uri.redacted()} is not a SQL store; use sqlite:///… or postgresql://…",
+                field="uri",
+                value=self.uri.redacted(),
+            )
+        self.dialect = self.uri.kind
+        self.timeout = timeout
+        self.durable = durable
+        self._local = threading.local()
+        self._pid = os.getpid()
+        self.schema: str | None = None
+        if self.dialect == "postgresql":
+            self._pg = import_driver("postgresql")
+            schema = self.uri.query.get("schema")
+            if schema is not None and not _SCHEMA_RE.match(schema):
+                raise ConfigurationError(
+                    f"schema name {schema!r} must be a plain identifier",
+                    field="schema",
+                    value=schema,
+                )
+            self.schema = schema
+        else:
+            directory = os.path.dirname(os.path.abspath(self.uri.path))
+            if self.uri.path != ":memory:" and not os.path.isdir(directory):
+                raise ConfigurationError(
+                    f"the folder for SQLite file {self.uri.path!r} does not exist; create "
+                    f"{directory!r} first",
+                    field="uri",
+                    value=self.uri.raw,
+                )
+
+    # -- connections -------------------------------------------------------------------
+    def _connect(self) -> Any:
+        try:
+            if self.dialect == "sqlite":
+                conn = sqlite3.connect(
+                    self.uri.path, timeout=self.timeout, isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                # durable: fsync every commit, so a committed record survives power loss too
+                conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+                conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+                conn.execute("PRAGMA foreign_keys=ON")
+                return conn
+            raw = self.uri.raw.split("?", 1)[0]
+            query = {k: v for k, v in self.uri.query.items() if k != "schema"}
+            conn = self._pg.connect(raw, autocommit=True, connect_timeout=int(self.timeout),
+                                    **query)
+            if self.schema:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                conn.execute(f'SET search_path TO "{self.schema}"')
+            return conn
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"cannot connect to {self.uri.redacted()}: {exc}; check that the server runs "
+                "and the URI is right",
+                uri=self.uri.redacted(),
+            ) from exc
+
+    def _conn(self) -> Any:
+        if os.getpid() != self._pid:  # forked: never share a connection across processes
+            self._local = threading.local()
+            self._pid = os.getpid()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _drop_conn(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Tx]:
+        """One transaction; commits on success, rolls back on error."""
+        conn = self._conn()
+        try:
+            if self.dialect == "sqlite":
+                cur = conn.cursor()
+                cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield Tx("sqlite", cur)
+                except BaseException:
+                    conn.rollback()
+                    raise
+                else:
+                    conn.commit()
+            else:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield Tx("postgresql", cur)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(
+                f"{self.uri.redacted()} failed: {exc}", uri=self.uri.redacted()
+            ) from exc
+        except Exception as exc:
+            if self.dialect == "postgresql" and isinstance(exc, self._pg.OperationalError):
+                self._drop_conn()
+                raise StoreUnavailable(
+                    f"{self.uri.redacted()} failed: {exc}", uri=self.uri.redacted()
+                ) from exc
+            raise
+
+    def executescript(self, statements: Sequence[str]) -> None:
+        """Run DDL statements (each idempotent) in one transaction."""
+        with self.transaction(write=True) as tx:
+            if self.dialect == "postgresql":
+                # serialise concurrent CREATE TABLE IF NOT EXISTS from many processes
+                tx.execute("SELECT pg_advisory_xact_lock(7318142077)")
+            for stmt in statements:
+                tx.execute(stmt)
+
+    def close(self) -> None:
+        self._drop_conn()
+
+    def __repr__(self) -> str:
+        return f"SQLDatabase({self.uri.redacted()!r})"
+
+
+def open_sql(uri: str, *, durable: bool = False) -> SQLDatabase:
+    """Open the SQL database at ``uri`` (``sqlite:///…`` or ``postgresql://…``)."""
+    return SQLDatabase(uri, durable=durable)

@@ -1,0 +1,144 @@
+"""Who a call is for: :class:`Subject`, :class:`Guardian` and :class:`AgeBand`.
+
+Age bands follow the Minors'-Mode Guidelines of 2024-11-15 (``MM-final``): under 3, 3-8, 8-12,
+12-16 and 16-18, plus adults. PIPL Art. 28/31 (``PI-28/31``) makes under-14s a separate case:
+their personal information is sensitive and needs a guardian's consent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import enum
+from collections.abc import Iterator
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = ["AgeBand", "Guardian", "Subject", "current_subject", "use_subject"]
+
+
+class AgeBand(enum.Enum):
+    """Content and time-limit bands of the minors' mode (MM-final)."""
+
+    UNDER_3 = "under-3"
+    AGE_3_8 = "3-8"
+    AGE_8_12 = "8-12"
+    AGE_12_16 = "12-16"
+    AGE_16_18 = "16-18"
+    ADULT = "adult"
+
+    @classmethod
+    def for_age(cls, age: int) -> AgeBand:
+        """The band for a whole age in years."""
+        if age < 0:
+            raise ConfigurationError(f"age must be >= 0, got {age}", field="age", value=age)
+        for upper, band in ((3, cls.UNDER_3), (8, cls.AGE_3_8), (12, cls.AGE_8_12),
+                            (16, cls.AGE_12_16), (18, cls.AGE_16_18)):
+            if age < upper:
+                return band
+        return cls.ADULT
+
+    @property
+    def is_minor(self) -> bool:
+        return self is not AgeBand.ADULT
+
+    @property
+    def upper_age(self) -> int | None:
+        """The first age no longer in the band (``None`` for adults)."""
+        return {"under-3": 3, "3-8": 8, "8-12": 12, "12-16": 16, "16-18": 18}.get(self.value)
+
+
+@attrs.frozen
+class Guardian:
+    """A minor's guardian (parent or other legal guardian)."""
+
+    guardian_id: str = attrs.field(validator=attrs.validators.min_len(1))
+    relation: str = "parent"
+    verified: bool = False
+
+
+def _opt_date(value: dt.date | str | None) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"birth_date must be an ISO date like '2014-05-01', got {value!r}",
+            field="birth_date",
+            value=value,
+        ) from exc
+
+
+def _opt_band(value: AgeBand | str | None) -> AgeBand | None:
+    if value is None or isinstance(value, AgeBand):
+        return value
+    try:
+        return AgeBand(value)
+    except ValueError as exc:
+        known = ", ".join(b.value for b in AgeBand)
+        raise ConfigurationError(
+            f"age_band must be one of {known}; got {value!r}", field="age_band", value=value
+        ) from exc
+
+
+@attrs.frozen
+class Subject:
+    """The person a call is made for.
+
+    ``birth_date`` or a verified ``age_band`` says how old they are; with neither, the age is
+    unknown and the minors' policy decides how to treat them. ``user_id`` never reaches the
+    ledger in clear: the ledger stores a keyed pseudonym.
+    """
+
+    user_id: str = attrs.field(validator=attrs.validators.min_len(1))
+    birth_date: dt.date | None = attrs.field(default=None, converter=_opt_date)
+    age_band: AgeBand | None = attrs.field(default=None, converter=_opt_band)
+    guardian: Guardian | None = None
+    session_id: str | None = None
+
+    def age_on(self, day: dt.date) -> int | None:
+        """Whole years of age on ``day``, if the birth date is known."""
+        if self.birth_date is None:
+            return None
+        b = self.birth_date
+        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+    def band_on(self, day: dt.date) -> AgeBand | None:
+        """The age band on ``day``; the birth date wins over a stored band. ``None``: unknown."""
+        age = self.age_on(day)
+        if age is not None:
+            return AgeBand.for_age(age)
+        return self.age_band
+
+    def is_minor_on(self, day: dt.date) -> bool | None:
+        band = self.band_on(day)
+        return None if band is None else band.is_minor
+
+    def is_under_14_on(self, day: dt.date) -> bool | None:
+        """Under 14 (PIPL Art. 31)? ``None`` when unknown; a band straddling 14 counts as yes."""
+        age = self.age_on(day)
+        if age is not None:
+            return age < 14
+        if self.age_band is None:
+            return None
+        return self.age_band in (AgeBand.UNDER_3, AgeBand.AGE_3_8, AgeBand.AGE_8_12,
+                                 AgeBand.AGE_12_16)
+
+
+current_subject: contextvars.ContextVar[Subject | None] = contextvars.ContextVar(
+    "genai_compliance_subject", default=None
+)
+
+
+@contextlib.contextmanager
+def use_subject(subject: Subject) -> Iterator[Subject]:
+    """Make ``subject`` the current one for guarded calls inside the block."""
+    token = current_subject.set(subject)
+    try:
+        yield subject
+    finally:
+        current_subject.reset(token)

@@ -1,0 +1,92 @@
+"""Shared fixtures: backends (SQLite, the real PostgreSQL and Redis), clocks, hypothesis."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default", deadline=None, max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "thorough", deadline=None, max_examples=500,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_BASE = os.environ.get("GC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_BASE = os.environ.get("GC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _need(port: int, name: str) -> None:
+    if not _reachable(port):
+        if IN_CI:
+            pytest.fail(f"{name} on 127.0.0.1:{port} is not reachable; under CI=true backend "
+                        "tests must run (.ci/run starts the services)")
+        pytest.skip(f"{name} on 127.0.0.1:{port} is not running")
+
+
+@pytest.fixture(name="postgres_uri")
+def _postgres_uri() -> Iterator[str]:
+    """A PostgreSQL URI with a schema of its own, dropped afterwards."""
+    _need(5432, "PostgreSQL")
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    yield f"{PG_BASE}?schema={schema}"
+    with psycopg.connect(PG_BASE, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(name="redis_uri")
+def _redis_uri() -> str:
+    """The Redis URI. Never FLUSHDB: tests share the server; use :func:`unique` keys."""
+    _need(6379, "Redis")
+    return REDIS_BASE
+
+
+@pytest.fixture(name="unique")
+def _unique() -> str:
+    """A short unique token for key prefixes and names."""
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(name="sqlite_uri")
+def _sqlite_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(name="sql_uri", params=["sqlite", pytest.param("postgresql",
+                                                               marks=pytest.mark.postgres)])
+def _sql_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Runs the test once on SQLite and once on the real PostgreSQL (STYLE 16)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return str(request.getfixturevalue("postgres_uri"))
+
+
+@pytest.fixture(name="kv_uri", params=["memory", "sqlite",
+                                       pytest.param("redis", marks=pytest.mark.redis)])
+def _kv_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Runs the test on memory://, SQLite and the real Redis."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kv.db'}"
+    return str(request.getfixturevalue("redis_uri"))
