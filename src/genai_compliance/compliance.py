@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -161,6 +162,51 @@ class Compliance:
                        extra_checks=extra_checks, prompt=prompt, refusal=refusal,
                        options=options)
         return marker if fn is None else marker(fn)
+
+    # -- the duties (built on first use from the settings; see each package) -------------
+    @functools.cached_property
+    def consent(self) -> Any:
+        """The PIPL consent ledger (:class:`genai_compliance.consent.ConsentService`)."""
+        from .consent import ConsentService
+
+        return ConsentService.from_compliance(self)
+
+    @functools.cached_property
+    def agreements(self) -> Any:
+        """Service agreements (:class:`genai_compliance.agreements.Agreements`)."""
+        from .agreements import Agreements
+
+        return Agreements.from_compliance(self)
+
+    @functools.cached_property
+    def minors(self) -> Any:
+        """Minor protection (:class:`genai_compliance.minors.MinorProtection`)."""
+        from .minors import MinorProtection
+
+        return MinorProtection.from_compliance(self)
+
+    @functools.cached_property
+    def moderation(self) -> Any:
+        """Moderation (:class:`genai_compliance.moderation.Moderation`)."""
+        from .moderation import Moderation
+
+        return Moderation.from_compliance(self)
+
+    @functools.cached_property
+    def incidents(self) -> Any:
+        """Incidents, illegal use and complaints (:class:`genai_compliance.incidents.Incidents`)."""
+        from .incidents import Incidents
+
+        return Incidents.from_compliance(self)
+
+    def label_file(self, src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                   **options: Any) -> Any:
+        """Explicit label (when configured) + implicit label + C2PA signature + a ledger
+        record of the label issued; see :func:`genai_compliance.labelling.pipeline.label_file`.
+        """
+        from .labelling.pipeline import label_file
+
+        return label_file(src, dst, compliance=self, **options)
 
     # -- records -----------------------------------------------------------------------
     def record(self, kind: str, payload: Mapping[str, Any] | None = None, *,
