@@ -1,0 +1,53 @@
+"""The contract between the implicit-label dispatcher and the per-format modules.
+
+Each format module ``_<format>.py`` in this package defines one handler object named
+``HANDLER`` with:
+
+``name``
+    the format's short name (``"png"``, ``"mp4"`` …), used in errors and reports.
+``sniff(head: bytes) -> bool``
+    whether the first bytes (at least 64 are given when the file has them) are this format.
+    Formats are found by content only, never by file name.
+``write(src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None``
+    copy ``src`` to ``dst`` with the label carried as the format's carrier requires
+    (TC260 practice guides of 2025-08-28, PG-2025-CARRIERS), replacing any existing AIGC label
+    and keeping every other byte of metadata and every byte of sample/pixel/frame data.
+    ``aigc_json`` is the compact JSON object of the seven GB 45438 Annex E keys, e.g.
+    ``{"Label":"1","ContentProducer":"…","ProduceID":"…", …}``; the handler decides how the
+    carrier wraps it (XMP property ``TC260:AIGC``, MP4 key ``AIGC``, RIFF chunk ``AIGC`` …).
+    Large files are streamed: memory stays bounded whatever the file size.
+``read(src: BinaryIO) -> list[RawLabel]``
+    every AIGC label found, in file order, as raw text (entities already decoded).
+
+Handlers raise only :class:`~genai_compliance.errors.MalformedMedia` (with ``format`` and
+``offset``) or :class:`~genai_compliance.errors.UnsupportedMedia`.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol
+
+import attrs
+
+__all__ = ["FormatHandler", "RawLabel"]
+
+
+@attrs.frozen
+class RawLabel:
+    """One label as found in a file: where (``carrier``), the JSON text and its offset."""
+
+    carrier: str
+    text: str
+    offset: int | None = None
+
+
+class FormatHandler(Protocol):
+    """See the module docstring."""
+
+    name: str
+
+    def sniff(self, head: bytes) -> bool: ...
+
+    def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None: ...
+
+    def read(self, src: BinaryIO) -> list[RawLabel]: ...
