@@ -308,8 +308,18 @@ class Ledger:
             if not entry.kind or not isinstance(entry.kind, str):
                 raise LedgerError(f"a record needs a non-empty kind, got {entry.kind!r}",
                                   value=entry.kind)
-            payload = dict(entry.payload)
-            body = canonical(payload)
+            body = canonical(dict(entry.payload))
+            payload = json.loads(body)
+            try:
+                same = canonical(payload) == body
+            except LedgerError:
+                same = False
+            if not same:
+                raise LedgerError(
+                    "a ledger payload number is outside the range JSON readers keep exactly "
+                    "(|n| < 2**53); store it as a string",
+                    value=repr(entry.payload)[:200],
+                )
             subj = None if entry.subject is None else self.pseudonym(entry.subject)
             prepared.append((entry.kind, subj, payload, body))
         if self._closed:
@@ -412,8 +422,8 @@ class Ledger:
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         """The checkpoint keys recorded in the ledger, by key id."""
         with self.db.transaction() as tx:
-            rows = tx.execute("SELECT key, value FROM gc_ledger_meta WHERE key LIKE "
-                              "'pubkey:%'").fetchall()
+            rows = tx.execute("SELECT key, value FROM gc_ledger_meta WHERE substr(key, 1, 7) "
+                              "= ?", ("pubkey:",)).fetchall()
         return {r[0].split(":", 1)[1]: load_ed25519_public(r[1].encode()) for r in rows}
 
     # -- verification ------------------------------------------------------------------

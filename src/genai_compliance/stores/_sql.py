@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -78,6 +79,9 @@ class SQLDatabase:
         self.durable = durable
         self._local = threading.local()
         self._pid = os.getpid()
+        # every connection opened, so they are closed even when the owner forgets to
+        self._all: list[Any] = []
+        self._finalizer = weakref.finalize(self, _close_all, self._all)
         self.schema: str | None = None
         if self.dialect == "postgresql":
             self._pg = import_driver("postgresql")
@@ -138,6 +142,7 @@ class SQLDatabase:
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
+            self._all.append(conn)
         return conn
 
     def _drop_conn(self) -> None:
@@ -146,6 +151,8 @@ class SQLDatabase:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+            with contextlib.suppress(ValueError):
+                self._all.remove(conn)
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Tx]:
@@ -187,10 +194,19 @@ class SQLDatabase:
                 tx.execute(stmt)
 
     def close(self) -> None:
-        self._drop_conn()
+        """Close every connection this object opened (in any thread)."""
+        self._local = threading.local()
+        _close_all(self._all)
 
     def __repr__(self) -> str:
         return f"SQLDatabase({self.uri.redacted()!r})"
+
+
+def _close_all(conns: list[Any]) -> None:
+    while conns:
+        conn = conns.pop()
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def open_sql(uri: str, *, durable: bool = False) -> SQLDatabase:
