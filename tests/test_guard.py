@@ -249,7 +249,7 @@ def test_store_down_denies_the_call(comp: Compliance) -> None:
         ran.append(True)
         return prompt
 
-    with pytest.raises(StoreUnavailable, match="127.0.0.1:1"):
+    with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1:1"):
         generate("x")
     assert ran == []
     call = _calls(comp)[0]

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import entries
 
 from genai_compliance import FrozenClock, Ledger, LedgerError, RetentionError, Subject
 from genai_compliance.crypto import generate_ed25519
 from genai_compliance.ledger import MIN_RETENTION, Entry, canonical, record_hash
+from strategies import entries
 
 
 def _fill(ledger: Ledger, n: int) -> None:
