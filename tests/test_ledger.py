@@ -106,6 +106,19 @@ def test_non_json_payload_is_refused_and_nothing_written(sqlite_uri: str) -> Non
     assert ledger.head()[0] == 0
 
 
+@given(value=st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10))
+def test_canonical_matches_rfc8785(value: Any) -> None:
+    """Property: our canonical JSON (with its fast path) equals the rfc8785 reference."""
+    import rfc8785
+
+    assert canonical(value) == rfc8785.dumps(value)
+
+
 def test_numbers_beyond_exact_json_range_are_refused(sqlite_uri: str) -> None:
     """Numbers a JSON reader cannot keep exactly are refused rather than silently changed."""
     ledger = Ledger(sqlite_uri)

@@ -54,6 +54,7 @@ class Compliance:
         checkpoint_every: int = 1000,
         retention: dt.timedelta = DEFAULT_RETENTION,
         pseudonym_secret: bytes | None = None,
+        durability: str = "full",
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(provider, Provider):
@@ -68,7 +69,8 @@ class Compliance:
         else:
             self.ledger = Ledger(ledger, signing_key=signing_key,
                                  checkpoint_every=checkpoint_every, retention=retention,
-                                 pseudonym_secret=pseudonym_secret, clock=self.clock)
+                                 pseudonym_secret=pseudonym_secret, clock=self.clock,
+                                 durability=durability)
         self.store_uris = dict(stores or {})
         self._stores: dict[str, Store] = {}
         self._lock = threading.Lock()
@@ -114,6 +116,7 @@ class Compliance:
             retention=dt.timedelta(days=ledger_cfg.get("retention_days",
                                                        DEFAULT_RETENTION.days)),
             pseudonym_secret=secret,
+            durability=ledger_cfg.get("durability", "full"),
             settings=settings,
         )
 

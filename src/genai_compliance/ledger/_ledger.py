@@ -80,11 +80,38 @@ def _iso(t: dt.datetime) -> str:
 
 
 def _parse_iso(s: str) -> dt.datetime:
-    return dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    if len(s) != 27 or s[-1] != "Z":
+        raise ValueError(f"not a ledger timestamp: {s!r}")
+    return dt.datetime.fromisoformat(s)
+
+
+_SAFE_INT = 2**53 - 1
+
+
+def _fast_ok(value: Any) -> bool:
+    """True when ``json.dumps(sort_keys)`` already yields the RFC 8785 form: no floats
+    (JCS prints numbers the ECMAScript way), ints within ±(2**53-1), keys in the BMP (JCS
+    sorts by UTF-16 code units, Python by code points; they agree inside the BMP)."""
+    if value is None or value is True or value is False or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INT <= value <= _SAFE_INT
+    if isinstance(value, list | tuple):
+        return all(_fast_ok(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and (k.isascii() or max(k) <= "\uffff") and _fast_ok(v)
+                   for k, v in value.items())
+    return False
 
 
 def canonical(value: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes."""
+    """RFC 8785 canonical JSON bytes (a fast path for float-free data, else ``rfc8785``)."""
+    if _fast_ok(value):
+        try:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # lone surrogates: let rfc8785 give its precise error
     try:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
@@ -95,13 +122,29 @@ def canonical(value: Any) -> bytes:
         ) from exc
 
 
+def _envelope(seq: int, time: str, kind: str, subject: str | None, body: bytes,
+              prev_hash: str) -> bytes:
+    """RFC 8785 form of the record, splicing in the already canonical payload ``body``
+    (keys in JCS order: kind, payload, prev_hash, seq, subject, time)."""
+    return b"".join((
+        b'{"kind":', canonical(kind), b',"payload":', body, b',"prev_hash":',
+        canonical(prev_hash), b',"seq":', str(seq).encode(), b',"subject":',
+        canonical(subject), b',"time":', canonical(time), b"}",
+    ))
+
+
 def record_hash(
     seq: int, time: str, kind: str, subject: str | None, payload: Any, prev_hash: str
 ) -> str:
     """The hash of one record, as defined in the module docstring."""
-    body = canonical({"seq": seq, "time": time, "kind": kind, "subject": subject,
-                      "payload": payload, "prev_hash": prev_hash})
-    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+    return _hash_body(seq, time, kind, subject, canonical(payload), prev_hash)
+
+
+def _hash_body(seq: int, time: str, kind: str, subject: str | None, body: bytes,
+               prev_hash: str) -> str:
+    return hashlib.sha256(
+        bytes.fromhex(prev_hash) + _envelope(seq, time, kind, subject, body, prev_hash)
+    ).hexdigest()
 
 
 @attrs.frozen
@@ -186,6 +229,10 @@ class Ledger:
         (at least :data:`MIN_RETENTION`).
     :param pseudonym_secret: provider secret indexing the per-subject keys; generated and
         kept in the ledger when not given.
+    :param durability: ``"full"`` (default) fsyncs every SQLite commit, so a record that
+        :meth:`append` returned survives a power loss; ``"process"`` survives the death of
+        the process (SIGKILL) but not of the machine, and is several times faster.
+        PostgreSQL follows the server's own ``synchronous_commit``.
     """
 
     def __init__(
@@ -197,7 +244,13 @@ class Ledger:
         retention: dt.timedelta = DEFAULT_RETENTION,
         pseudonym_secret: bytes | None = None,
         clock: Clock | None = None,
+        durability: str = "full",
     ) -> None:
+        if durability not in ("full", "process"):
+            raise ConfigurationError(
+                f"durability must be 'full' or 'process', got {durability!r}",
+                field="durability", value=durability,
+            )
         if checkpoint_every < 1:
             raise ConfigurationError(
                 f"checkpoint_every must be >= 1, got {checkpoint_every}",
@@ -213,7 +266,7 @@ class Ledger:
         self.clock: Clock = clock or SystemClock()
         self.checkpoint_every = checkpoint_every
         self.retention = retention
-        self.db = SQLDatabase(parse_uri(uri), durable=True)
+        self.db = SQLDatabase(parse_uri(uri), durable=durability == "full")
         self.db.executescript(_DDL)
         with self.db.transaction(write=True) as tx:
             self._insert_meta(tx, "head", f"0:{GENESIS_HASH}")
@@ -308,18 +361,22 @@ class Ledger:
             if not entry.kind or not isinstance(entry.kind, str):
                 raise LedgerError(f"a record needs a non-empty kind, got {entry.kind!r}",
                                   value=entry.kind)
-            body = canonical(dict(entry.payload))
-            payload = json.loads(body)
-            try:
-                same = canonical(payload) == body
-            except LedgerError:
-                same = False
-            if not same:
-                raise LedgerError(
-                    "a ledger payload number is outside the range JSON readers keep exactly "
-                    "(|n| < 2**53); store it as a string",
-                    value=repr(entry.payload)[:200],
-                )
+            raw_payload = dict(entry.payload)
+            body = canonical(raw_payload)
+            if _fast_ok(raw_payload):
+                payload = raw_payload
+            else:  # floats: keep what a reader of the canonical text will get back
+                payload = json.loads(body)
+                try:
+                    same = canonical(payload) == body
+                except LedgerError:
+                    same = False
+                if not same:
+                    raise LedgerError(
+                        "a ledger payload number is outside the range JSON readers keep "
+                        "exactly (|n| < 2**53); store it as a string",
+                        value=repr(entry.payload)[:200],
+                    )
             subj = None if entry.subject is None else self.pseudonym(entry.subject)
             prepared.append((entry.kind, subj, payload, body))
         if self._closed:
@@ -331,7 +388,7 @@ class Ledger:
             rows = []
             for kind, subj, payload, body in prepared:
                 seq += 1
-                digest = record_hash(seq, now, kind, subj, payload, head)
+                digest = _hash_body(seq, now, kind, subj, body, head)
                 rows.append((seq, now, kind, subj, body.decode(), head, digest))
                 out.append(Record(seq, _parse_iso(now), kind, subj, payload, head, digest))
                 head = digest
@@ -548,15 +605,13 @@ def verify_ledger(ledger: Ledger, public_key: Ed25519PublicKey | None = None) ->
         if seq != expected_seq:
             return fail(min(seq, expected_seq), "a record is missing or out of place")
         try:
-            payload = json.loads(payload_text)
-            if canonical(payload).decode() != payload_text:
-                return fail(seq, "the record does not verify")
+            json.loads(payload_text)
             _parse_iso(time)
-        except (ValueError, LedgerError):
+        except ValueError:
             return fail(seq, "the record does not verify")
         if prev_hash != running:
             return fail(seq, "the record does not chain to the one before")
-        if record_hash(seq, time, kind, subject, payload, prev_hash) != digest:
+        if _hash_body(seq, time, kind, subject, payload_text.encode(), prev_hash) != digest:
             return fail(seq, "the record does not verify")
         if counts["first"] is None:
             counts["first"] = seq
