@@ -35,35 +35,40 @@ def _payload(i: int) -> dict[str, object]:
 def bench_sqlite(folder: str) -> None:
     print("SQLite (WAL, fsync per commit for both):")
     for batch in (1, 100):
-        path = os.path.join(folder, f"plain{batch}.db")
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, kind TEXT, payload TEXT)")
-        import json
+        _sqlite_batch(folder, batch)
 
-        def plain() -> int:
-            for start in range(0, N, batch):
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany("INSERT INTO t (kind, payload) VALUES (?, ?)",
-                                 [("bench", json.dumps(_payload(i)))
-                                  for i in range(start, start + batch)])
-                conn.execute("COMMIT")
-            return N
 
-        ledger = Ledger(f"sqlite:///{os.path.join(folder, f'ledger{batch}.db')}")
+def _sqlite_batch(folder: str, batch: int) -> None:
+    import json
 
-        def chained() -> int:
-            for start in range(0, N, batch):
-                ledger.append_many([Entry("bench", _payload(i), "user-1")
-                                    for i in range(start, start + batch)])
-            return N
+    path = os.path.join(folder, f"plain{batch}.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, kind TEXT, payload TEXT)")
 
-        base = rate(plain)
-        line(f"plain INSERT, batch {batch}", base, base, "rec/s")
-        line(f"ledger append, batch {batch}", rate(chained), base, "rec/s")
-        ledger.close()
-        conn.close()
+    def plain() -> int:
+        for start in range(0, N, batch):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT INTO t (kind, payload) VALUES (?, ?)",
+                             [("bench", json.dumps(_payload(i)))
+                              for i in range(start, start + batch)])
+            conn.execute("COMMIT")
+        return N
+
+    ledger = Ledger(f"sqlite:///{os.path.join(folder, f'ledger{batch}.db')}")
+
+    def chained() -> int:
+        for start in range(0, N, batch):
+            ledger.append_many([Entry("bench", _payload(i), "user-1")
+                                for i in range(start, start + batch)])
+        return N
+
+    base = rate(plain)
+    line(f"plain INSERT, batch {batch}", base, base, "rec/s")
+    line(f"ledger append, batch {batch}", rate(chained), base, "rec/s")
+    ledger.close()
+    conn.close()
 
 
 def bench_postgres() -> None:
