@@ -18,6 +18,7 @@ its ``fail_open`` attribute is true (set explicitly, per check: DESIGN "fail clo
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
@@ -27,7 +28,7 @@ import attrs
 from .rules import register
 from .subject import Subject
 
-__all__ = ["CallContext", "Check", "Outcome"]
+__all__ = ["CallContext", "Check", "Outcome", "request_calls"]
 
 Outcome = Literal["served", "refused", "error", "cancelled"]
 
@@ -58,6 +59,8 @@ class CallContext:
     chunks: int = 0
     outcome: Outcome | None = None
     refusal: BaseException | None = None
+    #: sequence number of the call's ledger record, once written
+    record_seq: int | None = None
 
     def elapsed(self) -> float:
         """Seconds since the call started, on the compliance clock."""
@@ -65,6 +68,13 @@ class CallContext:
         if clock is None:
             return 0.0
         return max(0.0, float(clock.monotonic()) - self.started_mono)
+
+
+#: The guarded calls made while serving the current request; the ASGI middleware sets a
+#: list here and the guard appends each call's context to it.
+request_calls: contextvars.ContextVar[list[CallContext] | None] = contextvars.ContextVar(
+    "genai_compliance_request_calls", default=None
+)
 
 
 class Check:

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final, overload
 
-from .checks import CallContext, Check, Outcome
+from .checks import CallContext, Check, Outcome, request_calls
 from .errors import ComplianceError, ConfigurationError, Refusal, StoreUnavailable
 from .rules import implements
 from .subject import Subject, current_subject
@@ -160,6 +160,9 @@ class Guard:
             compliance=self.compliance,
             options=self.options,
         )
+        collector = request_calls.get()
+        if collector is not None:
+            collector.append(ctx)
         return ctx, kwargs
 
     def _payload(self, ctx: CallContext, outcome: Outcome,
@@ -190,14 +193,16 @@ class Guard:
 
     def _record(self, ctx: CallContext, outcome: Outcome, error: BaseException | None) -> None:
         ctx.outcome = outcome
-        self.compliance.record("guard.call", self._payload(ctx, outcome, error),
-                               subject=ctx.subject)
+        record = self.compliance.record("guard.call", self._payload(ctx, outcome, error),
+                                        subject=ctx.subject)
+        ctx.record_seq = record.seq
 
     async def _arecord(self, ctx: CallContext, outcome: Outcome,
                        error: BaseException | None) -> None:
         ctx.outcome = outcome
-        await self.compliance.arecord("guard.call", self._payload(ctx, outcome, error),
-                                      subject=ctx.subject)
+        record = await self.compliance.arecord("guard.call", self._payload(ctx, outcome, error),
+                                               subject=ctx.subject)
+        ctx.record_seq = record.seq
 
     def _refused(self, error: BaseException) -> Any:
         if self.refusal is RAISE or not isinstance(error, Refusal):
