@@ -1,0 +1,40 @@
+"""Minor protection: age bands, daily quotas, curfew, rest reminders, guardian controls.
+
+IM-10 asks providers to prevent minors' over-reliance on and addiction to generative AI; the
+Minors'-Mode Guidelines (MM-final, 2024-11-15) give the defaults: under 16 at most 1 hour a
+day, 16-18 at most 2 hours, a rest reminder after 30 minutes, no service 22:00-06:00. Under 14
+a guardian's consent comes first (PI-28/31). Limits hold across replicas through a shared
+store (``redis://``, atomic Lua scripts).
+
+>>> protection = MinorProtection.from_compliance(compliance)
+>>> compliance.add_check(MinorsCheck(protection))
+"""
+
+from ._check import MinorsCheck
+from ._policy import MINOR_BANDS, PROFILES, MinorPolicy, UnknownAge
+from ._protection import (
+    Admission,
+    AgeVerificationRequired,
+    DayUsage,
+    MinorProtection,
+    UsageSummary,
+)
+
+__all__ = [
+    "MINOR_BANDS",
+    "PROFILES",
+    "Admission",
+    "AgeVerificationRequired",
+    "DayUsage",
+    "MinorPolicy",
+    "MinorProtection",
+    "MinorsCheck",
+    "UnknownAge",
+    "UsageSummary",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -1,0 +1,127 @@
+"""``MinorsCheck``: the guard check that applies :class:`MinorProtection` to every call.
+
+``before`` admits or refuses (curfew, quota, pause, windows, guardian consent); ``on_chunk``
+ends a stream at its deadline (the chunk that arrives at or after it is not delivered);
+``close`` charges the call's real duration (start to end or cancellation, on the clock's
+monotonic time). Reminders and the remaining quota go to ``ctx.metadata``; the band and the
+moderation profile to ``ctx.notes`` (so they reach the ``guard.call`` record and the
+moderation check that runs after this one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ..checks import CallContext, Check, Outcome
+from ._protection import Admission, MinorProtection
+
+__all__ = ["MinorsCheck"]
+
+
+class MinorsCheck(Check):
+    """Minors' curfew, daily quota, rest reminders and guardian controls in the guard.
+
+    Put it before the moderation check (which reads ``ctx.notes["moderation_profile"]``).
+    Metadata set for minors: ``minor_quota`` (``band``, ``used_minutes``, ``limit_minutes``,
+    ``remaining_minutes``) and, when due, ``minor_reminder`` (``continuous_minutes``,
+    ``message``) — a reminder is information, never a refusal (MM-final).
+    """
+
+    name: ClassVar[str] = "minors"
+    rules: ClassVar[tuple[str, ...]] = ("IM-10", "MM-final", "MN-43", "MN-44", "PI-28/31",
+                                        "MN-PI")
+
+    def __init__(self, protection: MinorProtection, *, fail_open: bool = False) -> None:
+        self.protection = protection
+        self.fail_open = fail_open
+        self._calls: dict[str, tuple[Admission, list[float]]] = {}
+
+    @classmethod
+    def from_compliance(cls, compliance: Any) -> MinorsCheck:
+        """The check over ``compliance.minors``."""
+        return cls(compliance.minors)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _now(self, ctx: CallContext, adm: Admission) -> dt.datetime:
+        return adm.started + dt.timedelta(seconds=ctx.elapsed())
+
+    # -- sync ---------------------------------------------------------------------------
+    def before(self, ctx: CallContext) -> None:
+        p = self.protection
+        if p.policy.unknown_age != "adult" and (ctx.subject is None or ctx.subject.band_on(
+                ctx.started_at.astimezone(p.tz).date()) is None):
+            ctx.notes["age_unknown"] = p.policy.unknown_age
+        band = p.band(ctx.subject, ctx.started_at)
+        if not band.is_minor:
+            return
+        ctx.notes["age_band"] = band.value
+        if p.policy.moderation_profile:
+            ctx.notes["moderation_profile"] = p.policy.moderation_profile
+        adm = p.admit(ctx.subject, call_id=ctx.call_id, at=ctx.started_at,
+                      purposes=ctx.purposes)
+        if adm is None:  # pragma: no cover - band said minor
+            return
+        self._calls[ctx.call_id] = (adm, [0.0])
+        ctx.metadata["minor_quota"] = {
+            "band": band.value,
+            "used_minutes": round(adm.used_seconds / 60, 3),
+            "limit_minutes": round(adm.limit_seconds / 60, 3),
+            "remaining_minutes": round(adm.remaining_seconds / 60, 3),
+        }
+        if adm.reminder is not None:
+            ctx.metadata["minor_reminder"] = dict(adm.reminder)
+            ctx.notes["minor_reminder"] = adm.reminder["continuous_minutes"]
+
+    def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
+        entry = self._calls.get(ctx.call_id)
+        if entry is None:
+            return (chunk,)
+        adm, beat = entry
+        now = self._now(ctx, adm)
+        if adm.deadline is not None and now >= adm.deadline:
+            ctx.notes["minor_stream_ended"] = adm.deadline_reason
+            raise self.protection.deadline_refusal(adm, now)
+        lease = self.protection.policy.lease_seconds
+        elapsed = ctx.elapsed()
+        if elapsed - beat[0] >= lease / 3:
+            beat[0] = elapsed
+            refusal = self.protection.heartbeat(adm, now)
+            if refusal is not None:
+                ctx.notes["minor_stream_ended"] = "pause"
+                raise refusal
+        return (chunk,)
+
+    def close(self, ctx: CallContext, outcome: Outcome) -> None:
+        entry = self._calls.pop(ctx.call_id, None)
+        if entry is None:
+            return
+        adm, beat = entry
+        usage = self.protection.release(adm, ctx.elapsed(),
+                                        adm.started + dt.timedelta(seconds=beat[0]))
+        quota = ctx.metadata.get("minor_quota")
+        if isinstance(quota, dict):
+            quota["used_minutes"] = usage["used_minutes"]
+            quota["remaining_minutes"] = usage["remaining_minutes"]
+        ctx.notes["minor_used_minutes"] = usage["used_minutes"]
+        if "reminder" in usage:
+            ctx.metadata["minor_reminder"] = usage["reminder"]
+            ctx.notes["minor_reminder"] = usage["reminder"]["continuous_minutes"]
+
+    # -- async: store I/O off the event loop ----------------------------------------------
+    async def abefore(self, ctx: CallContext) -> None:
+        if self.protection.backend.blocking:
+            await asyncio.to_thread(self.before, ctx)
+        else:
+            self.before(ctx)
+
+    async def aon_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
+        return self.on_chunk(ctx, chunk)  # I/O only once per lease/3: cheap enough inline
+
+    async def aclose(self, ctx: CallContext, outcome: Outcome) -> None:
+        if self.protection.backend.blocking and ctx.call_id in self._calls:
+            await asyncio.to_thread(self.close, ctx, outcome)
+        else:
+            self.close(ctx, outcome)

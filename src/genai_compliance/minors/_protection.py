@@ -1,0 +1,666 @@
+"""``MinorProtection``: admit, time and release minors' calls; guardian controls and summaries.
+
+The guard check (:class:`~genai_compliance.minors.MinorsCheck`) drives it; a provider may also
+call :meth:`MinorProtection.admit` / :meth:`MinorProtection.release` around work it times
+itself. Obligations: IM-10 (no over-reliance or addiction of minors), MM-final / MM-draft
+(daily limits, 22:00-06:00 curfew, rest reminders, content bands), MN-43 / MN-44 (minors' mode,
+guardian tools, anti-addiction), PI-28/31 and MN-PI (under 14: a guardian's consent first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ..clock import SHANGHAI, Clock, SystemClock, local_midnight_after
+from ..errors import (
+    ConfigurationError,
+    GuardianConsentRequired,
+    MinorCurfew,
+    MinorQuotaExhausted,
+    MinorRestricted,
+    Refusal,
+)
+from ..rules import implements
+from ..schemas import validate
+from ..stores import Store, open_store, require_capabilities
+from ..subject import AgeBand, Guardian, Subject
+from . import _machine as m
+from ._backend import Backend, backend_for
+from ._policy import MinorPolicy, format_clock_time, parse_clock_time, seconds_of_day
+
+__all__ = ["Admission", "AgeVerificationRequired", "DayUsage", "MinorProtection",
+           "UsageSummary"]
+
+#: ``pause`` value meaning "until resumed".
+INDEFINITE = 253402300799.0  # 9999-12-31T23:59:59Z
+_CURFEW_RULES = ("IM-10", "MM-final", "MN-43", "MN-LAW")
+_QUOTA_RULES = ("IM-10", "MM-final", "MN-44")
+_GUARDIAN_RULES = ("MN-43", "MM-final")
+_CONSENT_RULES = ("PI-28/31", "MN-PI")
+_VERIFY_RULES = ("IM-10", "MM-final")
+
+
+class AgeVerificationRequired(MinorRestricted):
+    """The subject's age is unknown and the policy says to verify it first (IM-10)."""
+
+    reason = "age-verification"
+    http_status = 403
+
+
+AgeVerificationRequired.__module__ = "genai_compliance.minors"
+
+
+@attrs.frozen
+class Admission:
+    """A minor's call that was let through: when it started and when it must end.
+
+    ``deadline`` is the instant the call must stop (quota used up, curfew, end of a
+    guardian's window), ``deadline_reason`` which of them; ``None`` when nothing ends it.
+    """
+
+    subject: Subject
+    key: str
+    call_id: str
+    band: AgeBand
+    started: dt.datetime
+    used_seconds: float
+    limit_seconds: float
+    continuous_seconds: float
+    deadline: dt.datetime | None
+    deadline_reason: str | None
+    reminder: Mapping[str, Any] | None = None
+    windows: str = ""
+
+    @property
+    def remaining_seconds(self) -> float:
+        return max(0.0, self.limit_seconds - self.used_seconds)
+
+    @property
+    def started_ts(self) -> float:
+        return self.started.timestamp()
+
+
+@attrs.frozen
+class DayUsage:
+    """Minutes used on one local day."""
+
+    day: dt.date
+    used_minutes: float
+
+
+@attrs.frozen
+class UsageSummary:
+    """A minor's usage as a guardian sees it (MN-43); ``to_json`` follows
+    ``schemas/minors-usage.schema.json``."""
+
+    day: dt.date
+    timezone: str
+    band: AgeBand | None
+    used_minutes: float
+    limit_minutes: float | None
+    policy_limit_minutes: float | None
+    guardian_limit_minutes: float | None
+    continuous_minutes: float
+    in_flight: int
+    paused_until: dt.datetime | None
+    paused_indefinitely: bool
+    allowed_windows: tuple[str, ...]
+    history: tuple[DayUsage, ...]
+
+    @property
+    def remaining_minutes(self) -> float | None:
+        if self.limit_minutes is None:
+            return None
+        return max(0.0, self.limit_minutes - self.used_minutes)
+
+    def to_json(self) -> dict[str, Any]:
+        paused: str | None = None
+        if self.paused_indefinitely:
+            paused = "indefinite"
+        elif self.paused_until is not None:
+            paused = self.paused_until.isoformat().replace("+00:00", "Z")
+        doc = {
+            "day": self.day.isoformat(),
+            "timezone": self.timezone,
+            "band": None if self.band is None else self.band.value,
+            "used_minutes": round(self.used_minutes, 3),
+            "limit_minutes": self.limit_minutes,
+            "policy_limit_minutes": self.policy_limit_minutes,
+            "guardian_limit_minutes": self.guardian_limit_minutes,
+            "remaining_minutes": (None if self.remaining_minutes is None
+                                  else round(self.remaining_minutes, 3)),
+            "continuous_minutes": round(self.continuous_minutes, 3),
+            "in_flight": self.in_flight,
+            "paused_until": paused,
+            "allowed_windows": list(self.allowed_windows),
+            "history": [{"day": d.day.isoformat(), "used_minutes": round(d.used_minutes, 3)}
+                        for d in self.history],
+        }
+        validate(doc, "minors-usage", what="usage summary")
+        return doc
+
+
+def _window_text(win: str) -> tuple[str, ...]:
+    out = []
+    for part in win.split(","):
+        if "-" in part:
+            a, b = (float(x) for x in part.split("-", 1))
+            out.append(f"{_hms(a)}-{_hms(b)}")
+    return tuple(out)
+
+
+def _sod_time(sod: float) -> dt.time:
+    """Local second-of-day -> wall-clock time."""
+    seconds, micro = divmod(round(sod * 1e6), 1_000_000)
+    return dt.time(seconds // 3600 % 24, seconds // 60 % 60, seconds % 60, micro)
+
+
+def _hms(sod: float) -> str:
+    return format_clock_time(_sod_time(sod))
+
+
+def _parse_windows(windows: Sequence[tuple[dt.time | str, dt.time | str] | str]) -> str:
+    parts = []
+    for item in windows:
+        if isinstance(item, str):
+            if "-" not in item:
+                raise ConfigurationError(
+                    f"an allowed window is written 'HH:MM-HH:MM', got {item!r}",
+                    field="windows", value=item)
+            start_text, end_text = item.split("-", 1)
+            pair: tuple[dt.time | str, dt.time | str] = (start_text.strip(), end_text.strip())
+        else:
+            pair = item
+        if len(pair) != 2:
+            raise ConfigurationError(f"an allowed window is a (start, end) pair, got {item!r}",
+                                     field="windows", value=item)
+        start = seconds_of_day(parse_clock_time(pair[0], "windows"))
+        end = seconds_of_day(parse_clock_time(pair[1], "windows"))
+        if start == end:
+            raise ConfigurationError(
+                f"allowed window {item!r} is empty (start equals end); to block all use, "
+                "pause instead", field="windows", value=item)
+        parts.append(f"{m.fmt(start)}-{m.fmt(end)}")
+    if not parts:
+        raise ConfigurationError(
+            "allowed windows must name at least one window; pass None to remove them, or "
+            "pause the service to block it", field="windows", value=list(windows))
+    return ",".join(parts)
+
+
+def _consent_from(compliance: Any) -> Callable[[Subject], bool]:
+    def has_guardian_consent(subject: Subject) -> bool:
+        try:
+            service = compliance.consent
+        except ModuleNotFoundError as exc:
+            raise ConfigurationError(
+                "minors need a guardian-consent lookup for under-14s (PIPL Art. 31) and the "
+                "consent module is not available; pass guardian_consent= to "
+                "MinorProtection.from_compliance", field="guardian_consent") from exc
+        return bool(service.has_guardian_consent(subject))
+
+    return has_guardian_consent
+
+
+@implements("IM-10", "MM-final", "MM-draft", "MN-43", "MN-44", "MN-LAW", "PI-28/31", "MN-PI")
+class MinorProtection:
+    """Minor protection across replicas: bands, daily quotas, curfew, reminders, guardians.
+
+    :param policy: the :class:`MinorPolicy` (default: the ``final-2024`` profile).
+    :param store: a store or store URI (``memory://``, ``sqlite:///…``, ``redis://…``);
+        with more than one replica it must be shared (``redis://``).
+    :param clock: the time source; ``tz`` the zone of curfews and day boundaries.
+    :param record: appends a ledger record (``compliance.record``); guardian changes need it.
+    :param guardian_consent: ``subject -> bool``, whether a guardian consented for an
+        under-14 (wire to ``ConsentService.has_guardian_consent``). Without it every under-14
+        is refused (fail closed).
+    :param key_prefix: prefix of the store keys; ``key_secret`` keys the hash that turns user
+        ids into store keys, so the store never holds a user id in clear (IM-11a).
+    :param replicas: how many serving processes share the limits; above 1 the store must
+        declare the ``shared`` capability.
+    """
+
+    def __init__(
+        self,
+        policy: MinorPolicy | None = None,
+        *,
+        store: Store | str = "memory://",
+        clock: Clock | None = None,
+        tz: dt.tzinfo = SHANGHAI,
+        record: Callable[..., Any] | None = None,
+        guardian_consent: Callable[[Subject], bool] | None = None,
+        key_prefix: str = "gc:minors",
+        key_secret: bytes | None = None,
+        replicas: int = 1,
+    ) -> None:
+        self.policy = policy or MinorPolicy()
+        self.store: Store = open_store(store) if isinstance(store, str) else store
+        require_capabilities(self.store, "atomic", purpose="minor protection")
+        if replicas > 1:
+            require_capabilities(self.store, "shared",
+                                 purpose=f"minor protection across {replicas} replicas")
+        self.backend: Backend = backend_for(self.store)
+        self.clock: Clock = clock or SystemClock()
+        self.tz = tz
+        self._record = record
+        self.guardian_consent = guardian_consent
+        self.key_prefix = key_prefix
+        self._key_secret = key_secret or b""
+        self.replicas = replicas
+
+    @classmethod
+    def from_compliance(
+        cls, compliance: Any, *, guardian_consent: Callable[[Subject], bool] | None = None
+    ) -> MinorProtection:
+        """Build from ``compliance.settings["minors"]``, the ``minors`` store, the ledger,
+        clock and zone. ``guardian_consent`` defaults to the consent module's
+        ``has_guardian_consent``."""
+        settings: Mapping[str, Any] = compliance.settings.get("minors", {})
+        policy = MinorPolicy.from_settings(settings)
+        secret = None
+        env = settings.get("key_secret_env")
+        if env:
+            value = os.environ.get(env)
+            if not value:
+                raise ConfigurationError(
+                    f"minors.key_secret_env names {env!r}, which is not set; export it or "
+                    "remove the setting", field="minors.key_secret_env", value=env)
+            secret = value.encode()
+        return cls(
+            policy,
+            store=compliance.store("minors"),
+            clock=compliance.clock,
+            tz=compliance.tz,
+            record=compliance.record,
+            guardian_consent=guardian_consent or _consent_from(compliance),
+            key_prefix=settings.get("key_prefix", "gc:minors"),
+            key_secret=secret,
+            replicas=int(settings.get("replicas", 1)),
+        )
+
+    # -- who --------------------------------------------------------------------------
+    def key(self, subject: Subject | str) -> str:
+        """The store key of a subject: a keyed hash of the user id, never the id itself."""
+        user_id = subject.user_id if isinstance(subject, Subject) else subject
+        digest = hashlib.blake2b(user_id.encode(), key=self._key_secret, digest_size=16,
+                                 person=b"gc-minors").hexdigest()
+        return f"{self.key_prefix}:{digest}"
+
+    def band(self, subject: Subject | None, at: dt.datetime | None = None) -> AgeBand:
+        """The band whose rules apply to ``subject`` now, after the unknown-age setting.
+
+        Raises :class:`AgeVerificationRequired` when the age is unknown and the policy says
+        ``"verify"`` (also for ``"strictest"`` when there is no subject to count time for).
+        """
+        day = (at or self.clock.now()).astimezone(self.tz).date()
+        band = None if subject is None else subject.band_on(day)
+        if band is not None:
+            return band
+        mode = self.policy.unknown_age
+        if mode == "adult":
+            return AgeBand.ADULT
+        if mode == "strictest" and subject is not None:
+            return self.policy.strictest_band
+        raise AgeVerificationRequired(
+            "the user's age is unknown and this service verifies age before serving (minors' "
+            "mode); ask for a birth date or a verified age band and pass it on the Subject",
+            rules=_VERIFY_RULES, user_known=subject is not None)
+
+    def moderation_profile(self, subject: Subject | None,
+                           at: dt.datetime | None = None) -> str | None:
+        """The stricter moderation profile for minors (``policy.moderation_profile``), or
+        ``None`` for adults; read by the moderation check (IM-10, MM-final content bands)."""
+        try:
+            band = self.band(subject, at)
+        except AgeVerificationRequired:
+            return self.policy.moderation_profile
+        return self.policy.moderation_profile if band.is_minor else None
+
+    # -- time helpers -----------------------------------------------------------------
+    def _when(self, at: dt.datetime) -> tuple[dt.datetime, str, float, float, str]:
+        local = at.astimezone(self.tz)
+        start = dt.datetime.combine(local.date(), dt.time(0), tzinfo=self.tz)
+        cutoff = (local.date() - dt.timedelta(days=self.policy.history_days)).isoformat()
+        return local, local.date().isoformat(), start.timestamp(), \
+            seconds_of_day(local.time()), cutoff
+
+    def _argv(self, op: str, call_id: str, at: dt.datetime, *, x: float = 0.0,
+              limit: float = 0.0, curfew: bool = False) -> list[str]:
+        _local, day, day_start, sod, cutoff = self._when(at)
+        ttl_ms = int((self.policy.history_days + 2) * 86400 * 1000)
+        return [op, call_id, m.fmt(at.timestamp()), day, m.fmt(day_start),
+                m.fmt(self.policy.lease_seconds), cutoff, str(ttl_ms),
+                m.fmt(sod if op == "start" else x), m.fmt(limit), "1" if curfew else "0",
+                m.fmt(self.policy.rest_break_minutes * 60),
+                m.fmt(self.policy.rest_reminder_minutes * 60)]
+
+    def _next_local(self, at: dt.datetime, tod: dt.time) -> dt.datetime:
+        """The first instant strictly after ``at`` whose local time is ``tod``."""
+        local = at.astimezone(self.tz)
+        cand = dt.datetime.combine(local.date(), tod, tzinfo=self.tz)
+        if cand <= local:
+            cand = dt.datetime.combine(local.date() + dt.timedelta(days=1), tod, tzinfo=self.tz)
+        return cand.astimezone(dt.UTC)
+
+    def _curfew_end_after(self, at: dt.datetime) -> dt.datetime:
+        assert self.policy.curfew is not None
+        return self._next_local(at, self.policy.curfew[1])
+
+    def _quota_retry(self, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        midnight = local_midnight_after(at, self.tz)
+        retry = midnight
+        if self.policy.in_curfew(midnight.astimezone(self.tz).time()):
+            retry = self._curfew_end_after(midnight)
+        return retry, midnight
+
+    # -- the call path ------------------------------------------------------------------
+    def admit(
+        self,
+        subject: Subject | None,
+        *,
+        call_id: str | None = None,
+        at: dt.datetime | None = None,
+        purposes: Sequence[str] = (),
+    ) -> Admission | None:
+        """Let a call start, or raise the refusal. ``None``: minors' rules do not apply.
+
+        Order: unknown age (:class:`AgeVerificationRequired`), under-14 guardian consent
+        (:class:`GuardianConsentRequired`), guardian pause (:class:`MinorRestricted`),
+        curfew and guardian windows (:class:`MinorCurfew`), daily quota
+        (:class:`MinorQuotaExhausted`). Admitted calls must be :meth:`release`\\ d.
+        """
+        at = at or self.clock.now()
+        band = self.band(subject, at)
+        if not band.is_minor:
+            return None
+        assert subject is not None
+        day = at.astimezone(self.tz).date()
+        if subject.is_under_14_on(day):
+            consent = self.guardian_consent
+            if consent is None or not consent(subject):
+                raise GuardianConsentRequired(
+                    "this user is under 14: a guardian must consent before the service may "
+                    "be used (PIPL Art. 31); ask the guardian to consent through the consent "
+                    "flow" + ("" if consent is not None else
+                              " (no guardian_consent lookup is configured)"),
+                    rules=_CONSENT_RULES, purposes=tuple(purposes), band=band.value)
+        call_id = call_id or uuid.uuid4().hex
+        limit = self.policy.limit_seconds(band)
+        local_time = at.astimezone(self.tz).time()
+        curfew = self.policy.in_curfew(local_time)
+        key = self.key(subject)
+        out = self.backend.run(key, self._argv("start", call_id, at, limit=limit,
+                                               curfew=curfew))
+        code = int(out[0])
+        used, eff = float(out[1]), float(out[2])
+        streak = float(out[3])
+        if code != m.OK:
+            self._refuse(code, at, band, used, eff, out[6], out[7])
+        reminder = self._reminder(streak) if out[4] == "1" else None
+        deadline, reason = self._deadline(at, used, eff, out[7])
+        return Admission(subject=subject, key=key, call_id=call_id, band=band, started=at,
+                         used_seconds=used, limit_seconds=eff, continuous_seconds=streak,
+                         deadline=deadline, deadline_reason=reason, reminder=reminder,
+                         windows=out[7])
+
+    def _reminder(self, streak: float) -> dict[str, Any]:
+        return {"continuous_minutes": round(streak / 60, 1),
+                "message": self.policy.reminder_message(streak),
+                "rules": ["MM-final", "MN-44"]}
+
+    def _deadline(self, at: dt.datetime, used: float, limit: float,
+                  win: str) -> tuple[dt.datetime | None, str | None]:
+        t = at.timestamp()
+        candidates: list[tuple[float, str]] = []
+        quota_end = t + max(0.0, limit - used)
+        midnight = local_midnight_after(at, self.tz).timestamp()
+        if quota_end > midnight:  # a new day brings a new quota
+            quota_end = midnight + limit
+        candidates.append((quota_end, "quota"))
+        if self.policy.curfew is not None:
+            candidates.append((self._next_local(at, self.policy.curfew[0]).timestamp(),
+                               "curfew"))
+        if win:
+            sod = seconds_of_day(at.astimezone(self.tz).time())
+            for part in win.split(","):
+                b = float(part.split("-", 1)[1])
+                if m.in_windows(part, sod):
+                    candidates.append((self._next_local(at, _sod_time(b)).timestamp(),
+                                       "window"))
+        end, reason = min(candidates)
+        if math.isinf(end):
+            return None, None
+        return dt.datetime.fromtimestamp(end, dt.UTC), reason
+
+    def _refuse(self, code: int, at: dt.datetime, band: AgeBand, used: float, limit: float,
+                pause: str, win: str) -> None:
+        def minutes(seconds: float) -> float:
+            return round(max(0.0, seconds) / 60, 3)
+
+        evidence: dict[str, Any] = {"band": band.value, "used_minutes": minutes(used),
+                                    "limit_minutes": minutes(limit)}
+        if code == m.PAUSED:
+            until = float(pause)
+            raise MinorRestricted(
+                "a guardian has paused this service for the user"
+                + ("" if until >= INDEFINITE else " until the time in retry_after")
+                + "; only the guardian can resume it",
+                rules=_GUARDIAN_RULES,
+                retry_after=None if until >= INDEFINITE else dt.datetime.fromtimestamp(
+                    until, dt.UTC),
+                control="pause", remaining_minutes=minutes(limit - used), **evidence)
+        if code in (m.CURFEW, m.WINDOW):
+            if code == m.CURFEW:
+                retry = self._curfew_end_after(at)
+                source, what = "policy", "no service for minors between {} and {} local time"
+                assert self.policy.curfew is not None
+                what = what.format(*(format_clock_time(x) for x in self.policy.curfew))
+            else:
+                sod_starts = [float(p.split("-", 1)[0]) for p in win.split(",")]
+                retry = min(self._next_local(at, _sod_time(s)) for s in sod_starts)
+                source = "guardian"
+                what = "outside the hours a guardian allowed (" + ", ".join(
+                    _window_text(win)) + ")"
+            same_day = retry.astimezone(self.tz).date() == at.astimezone(self.tz).date()
+            remaining = limit - used if same_day else limit
+            raise MinorCurfew(
+                f"{what}; the service is available again at retry_after",
+                rules=_CURFEW_RULES if code == m.CURFEW else _GUARDIAN_RULES,
+                retry_after=retry, source=source, remaining_minutes=minutes(remaining),
+                **evidence)
+        retry, midnight = self._quota_retry(at)
+        raise MinorQuotaExhausted(
+            f"today's {minutes(limit):g} minutes for this user are used up; the quota resets "
+            "at local midnight (retry_after says when service resumes)",
+            rules=_QUOTA_RULES, retry_after=retry, resets_at=midnight, remaining_minutes=0.0,
+            **evidence)
+
+    def deadline_refusal(self, admission: Admission, at: dt.datetime) -> Refusal:
+        """The refusal that ends a stream which reached ``admission.deadline`` at ``at``."""
+        try:
+            if admission.deadline_reason == "quota":
+                self._refuse(m.QUOTA, at, admission.band, admission.limit_seconds,
+                             admission.limit_seconds, "", "")
+            code = m.CURFEW if admission.deadline_reason == "curfew" else m.WINDOW
+            self._refuse(code, at, admission.band,
+                         admission.used_seconds + (at - admission.started).total_seconds(),
+                         admission.limit_seconds, "", admission.windows)
+        except Refusal as exc:
+            return exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def heartbeat(self, admission: Admission, at: dt.datetime) -> Refusal | None:
+        """Renew a long call's lease; returns a refusal when a guardian paused meanwhile."""
+        out = self.backend.run(admission.key, self._argv("beat", admission.call_id, at))
+        if out[6] and float(out[6]) > at.timestamp():
+            try:
+                self._refuse(m.PAUSED, at, admission.band, float(out[1]), float(out[2]),
+                             out[6], out[7])
+            except Refusal as exc:
+                return exc
+        return None
+
+    def release(self, admission: Admission, duration: float,
+                renewed_at: dt.datetime | None = None) -> dict[str, Any]:
+        """Charge an admitted call that ran ``duration`` seconds (``renewed_at``: its last
+        :meth:`heartbeat`); returns the minor's usage after it (``used_minutes``,
+        ``remaining_minutes``, ``reminder`` when one is due)."""
+        end = admission.started + dt.timedelta(seconds=max(0.0, duration))
+        seen = (renewed_at or admission.started).timestamp()
+        out = self.backend.run(admission.key, self._argv(
+            "end", admission.call_id, end, x=seen,
+            limit=self.policy.limit_seconds(admission.band)))
+        used = float(out[1])
+        limit = float(out[2]) if out[2] else math.inf
+        result: dict[str, Any] = {
+            "used_minutes": round(used / 60, 3),
+            "remaining_minutes": round(max(0.0, limit - used) / 60, 3),
+        }
+        if out[4] == "1":
+            result["reminder"] = self._reminder(float(out[3]))
+        return result
+
+    # -- guardian controls ----------------------------------------------------------------
+    def _guardian(self, subject: Subject, guardian: Guardian, at: dt.datetime) -> AgeBand | None:
+        if not isinstance(guardian, Guardian):
+            raise ConfigurationError(
+                f"guardian= must be a genai_compliance.Guardian, got {type(guardian).__name__}",
+                field="guardian", value=guardian)
+        if subject.guardian is not None and subject.guardian.guardian_id != guardian.guardian_id:
+            raise ConfigurationError(
+                f"{guardian.guardian_id!r} is not the guardian recorded for this user; only "
+                "the user's guardian may change the minors' settings", field="guardian",
+                value=guardian.guardian_id)
+        band = subject.band_on(at.astimezone(self.tz).date())
+        if band is AgeBand.ADULT:
+            raise ConfigurationError(
+                "guardian controls apply to minors; this user is an adult", field="subject",
+                value=band.value)
+        if self._record is None:
+            raise ConfigurationError(
+                "guardian changes are ledger records; build MinorProtection with record= "
+                "(MinorProtection.from_compliance does)", field="record")
+        return band
+
+    def _control(self, kind: str, subject: Subject, guardian: Guardian, at: dt.datetime,
+                 fields: Sequence[str], payload: dict[str, Any]) -> None:
+        self.backend.run(self.key(subject), ["control", *fields])
+        assert self._record is not None
+        body = {"guardian": guardian.guardian_id, "relation": guardian.relation,
+                "guardian_verified": guardian.verified,
+                "at": at.isoformat().replace("+00:00", "Z"), **payload}
+        self._record(f"minors.guardian.{kind}", body, subject=subject)
+
+    def set_daily_limit(self, subject: Subject, minutes: float | None, *, guardian: Guardian,
+                        at: dt.datetime | None = None) -> None:
+        """A guardian lowers the daily limit to ``minutes`` (``None`` removes it). Raising it
+        above the policy's figure is refused (MN-43, MM-final)."""
+        at = at or self.clock.now()
+        band = self._guardian(subject, guardian, at)
+        ceiling = (self.policy.daily_minutes[band] if band is not None and band.is_minor
+                   else max(self.policy.daily_minutes.values()))
+        if minutes is not None:
+            if (isinstance(minutes, bool) or not isinstance(minutes, int | float)
+                    or not math.isfinite(minutes) or minutes < 0):
+                raise ConfigurationError(f"minutes must be a number >= 0, got {minutes!r}",
+                                         field="minutes", value=minutes)
+            if minutes > ceiling:
+                raise ConfigurationError(
+                    f"a guardian may lower the daily limit, not raise it: {minutes:g} minutes "
+                    f"is above the policy's {ceiling:g}", field="minutes", value=minutes)
+        self._control("limit", subject, guardian, at,
+                      ["glimit", "" if minutes is None else m.fmt(minutes * 60)],
+                      {"minutes": minutes, "policy_minutes": ceiling,
+                       "band": None if band is None else band.value})
+
+    def set_allowed_windows(
+        self,
+        subject: Subject,
+        windows: Sequence[tuple[dt.time | str, dt.time | str] | str] | None,
+        *,
+        guardian: Guardian,
+        at: dt.datetime | None = None,
+    ) -> None:
+        """A guardian allows use only inside ``windows`` (local ``("08:00", "12:00")`` or
+        ``"08:00-12:00"``; may wrap midnight); the policy's curfew still applies. ``None``
+        removes the restriction (MN-43)."""
+        at = at or self.clock.now()
+        self._guardian(subject, guardian, at)
+        win = None if windows is None else _parse_windows(windows)
+        self._control("windows", subject, guardian, at, ["win", win or ""],
+                      {"windows": None if win is None else list(_window_text(win))})
+
+    def pause(self, subject: Subject, *, guardian: Guardian, until: dt.datetime | None = None,
+              at: dt.datetime | None = None) -> None:
+        """A guardian pauses the service for the minor, until ``until`` or :meth:`resume`."""
+        at = at or self.clock.now()
+        self._guardian(subject, guardian, at)
+        if until is not None and until.tzinfo is None:
+            raise ConfigurationError("until must be timezone-aware", field="until", value=until)
+        ts = INDEFINITE if until is None else until.timestamp()
+        self._control("pause", subject, guardian, at, ["pause", m.fmt(ts)],
+                      {"until": None if until is None
+                       else until.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")})
+
+    def resume(self, subject: Subject, *, guardian: Guardian,
+               at: dt.datetime | None = None) -> None:
+        """A guardian lifts a pause."""
+        at = at or self.clock.now()
+        self._guardian(subject, guardian, at)
+        self._control("resume", subject, guardian, at, ["pause", ""], {})
+
+    def usage(self, subject: Subject | str, *, days: int = 7,
+              at: dt.datetime | None = None) -> UsageSummary:
+        """Today's use, the effective limit, controls in force and ``days`` days of history
+        (today first), as a guardian or support agent sees them (MN-43)."""
+        at = at or self.clock.now()
+        if days < 1 or days > self.policy.history_days + 1:
+            raise ConfigurationError(
+                f"days must be between 1 and {self.policy.history_days + 1}, got {days}",
+                field="days", value=days)
+        subj = subject if isinstance(subject, Subject) else None
+        band = None
+        if subj is not None:
+            band = subj.band_on(at.astimezone(self.tz).date())
+            if band is None and self.policy.unknown_age == "strictest":
+                band = self.policy.strictest_band
+        policy_limit = (self.policy.limit_seconds(band) if band is not None and band.is_minor
+                        else None)
+        raw = self.backend.run(self.key(subject), self._argv("snapshot", "-", at))
+        state = dict(zip(raw[::2], raw[1::2], strict=True))
+        today = at.astimezone(self.tz).date()
+        used = float(state.get("used", "0")) if state.get("day") == today.isoformat() else 0.0
+        glimit = float(state["glimit"]) if "glimit" in state else None
+        limits = [x for x in (policy_limit, glimit) if x is not None]
+        limit = min(limits) if limits else None
+        history = [DayUsage(today, used / 60)]
+        for i in range(1, days):
+            d = today - dt.timedelta(days=i)
+            history.append(DayUsage(d, float(state.get("h:" + d.isoformat(), "0")) / 60))
+        pause = float(state["pause"]) if "pause" in state else None
+        active_pause = pause is not None and pause > at.timestamp()
+        return UsageSummary(
+            day=today, timezone=str(self.tz), band=band, used_minutes=used / 60,
+            limit_minutes=None if limit is None else limit / 60,
+            policy_limit_minutes=None if policy_limit is None else policy_limit / 60,
+            guardian_limit_minutes=None if glimit is None else glimit / 60,
+            continuous_minutes=float(state.get("streak", "0")) / 60,
+            in_flight=sum(1 for f in state if f.startswith("c:")),
+            paused_until=(dt.datetime.fromtimestamp(pause, dt.UTC)
+                          if active_pause and pause is not None and pause < INDEFINITE
+                          else None),
+            paused_indefinitely=bool(active_pause and pause is not None and pause >= INDEFINITE),
+            allowed_windows=_window_text(state["win"]) if "win" in state else (),
+            history=tuple(history),
+        )
+
+    def __repr__(self) -> str:
+        return f"MinorProtection({self.policy.name!r}, store={self.store!r})"
