@@ -1,0 +1,201 @@
+"""``genai-compliance minors ...``: the policy in force, a minor's usage, guardian requests.
+
+::
+
+    genai-compliance minors policy [--profile draft-2023] [-c compliance.toml] [--json]
+    genai-compliance minors usage USER [--birth-date 2013-05-01 | --band 12-16] [--days 7] [--json]
+    genai-compliance minors limit USER MINUTES|none --guardian G [--birth-date D | --band B]
+    genai-compliance minors windows USER 08:00-12:00 ... | --clear --guardian G
+    genai-compliance minors pause USER --guardian G [--until 2026-03-01T08:00:00+08:00]
+    genai-compliance minors resume USER --guardian G
+
+Guardian requests are ledger records (``minors.guardian.*``), as when made through the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..subject import AgeBand, Guardian, Subject
+
+__all__ = ["register"]
+
+
+def _compliance(args: argparse.Namespace) -> Any:
+    from ..compliance import Compliance
+
+    return Compliance.from_toml(args.config)
+
+
+def _subject(args: argparse.Namespace) -> Subject:
+    guardian = Guardian(args.guardian) if getattr(args, "guardian", None) else None
+    return Subject(args.user, birth_date=getattr(args, "birth_date", None),
+                   age_band=getattr(args, "band", None), guardian=guardian)
+
+
+def _cmd_policy(args: argparse.Namespace) -> int:
+    from ._policy import MinorPolicy
+
+    if args.config:
+        comp = _compliance(args)
+        try:
+            policy = MinorPolicy.from_settings(comp.settings.get("minors", {}))
+        finally:
+            comp.close()
+    else:
+        policy = MinorPolicy.profile(args.profile)
+    doc = policy.to_json()
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return 0
+    print(f"profile: {doc['profile']}")
+    for band, minutes in doc["daily_minutes"].items():
+        print(f"  {band:<8} {minutes:g} min/day")
+    curfew = doc["curfew"]
+    print(f"curfew: {'none' if curfew is False else curfew[0] + '-' + curfew[1]} (local time)")
+    print(f"rest reminder after {doc['rest_reminder_minutes']:g} min of continuous use; "
+          f"a break of {doc['rest_break_minutes']:g} min resets it")
+    print(f"unknown age: {doc['unknown_age']}; moderation profile for minors: "
+          f"{doc['moderation_profile'] or '(default)'}")
+    return 0
+
+
+def _cmd_usage(args: argparse.Namespace) -> int:
+    comp = _compliance(args)
+    try:
+        summary = comp.minors.usage(_subject(args), days=args.days)
+    finally:
+        comp.close()
+    doc = summary.to_json()
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return 0
+    limit = doc["limit_minutes"]
+    print(f"{doc['day']} ({doc['timezone']}), band {doc['band'] or 'unknown'}: "
+          f"{doc['used_minutes']:g} min used"
+          + ("" if limit is None else f" of {limit:g}, {doc['remaining_minutes']:g} left"))
+    if doc["paused_until"]:
+        print(f"paused until {doc['paused_until']}")
+    if doc["allowed_windows"]:
+        print("allowed windows: " + ", ".join(doc["allowed_windows"]))
+    for day in doc["history"][1:]:
+        print(f"  {day['day']}  {day['used_minutes']:g} min")
+    return 0
+
+
+def _guardian_cmd(args: argparse.Namespace) -> int:
+    comp = _compliance(args)
+    try:
+        subject = _subject(args)
+        assert subject.guardian is not None
+        guardian = subject.guardian
+        minors = comp.minors
+        if args.minors_command == "limit":
+            minutes = None if args.minutes.lower() == "none" else _minutes(args.minutes)
+            minors.set_daily_limit(subject, minutes, guardian=guardian)
+            print(f"daily limit for {args.user}: "
+                  + ("policy default" if minutes is None else f"{minutes:g} min"))
+        elif args.minors_command == "windows":
+            if args.clear == bool(args.windows):
+                raise ConfigurationError("give windows like 08:00-12:00, or --clear",
+                                         field="windows")
+            minors.set_allowed_windows(subject, None if args.clear else args.windows,
+                                       guardian=guardian)
+            print(f"allowed windows for {args.user}: "
+                  + ("any time outside the curfew" if args.clear else ", ".join(args.windows)))
+        elif args.minors_command == "pause":
+            minors.pause(subject, guardian=guardian, until=args.until)
+            print(f"paused {args.user}" + (f" until {args.until.isoformat()}"
+                                           if args.until else " until resumed"))
+        else:
+            minors.resume(subject, guardian=guardian)
+            print(f"resumed {args.user}")
+    finally:
+        comp.close()
+    return 0
+
+
+def _minutes(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"MINUTES must be a number or 'none', got {text!r}",
+                                 field="minutes", value=text) from exc
+
+
+def _time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time like 2026-03-01T08:00:00+08:00") from exc
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} needs a UTC offset, e.g. 2026-03-01T08:00:00+08:00")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add ``minors`` and its actions to the ``genai-compliance`` parser."""
+    minors = subparsers.add_parser(
+        "minors", help="minors' policy, usage and guardian controls (IM-10, MM-final)")
+    sub = minors.add_subparsers(dest="minors_command", metavar="ACTION")
+    sub.required = True
+    bands = [b.value for b in AgeBand]
+
+    def common(p: argparse.ArgumentParser, *, config_default: str | None = "compliance.toml",
+               who: bool = True) -> None:
+        p.add_argument("-c", "--config", default=config_default,
+                       help="compliance.toml (default: %(default)s)")
+        if who:
+            p.add_argument("user", help="the user id")
+            p.add_argument("--birth-date", help="the user's birth date (YYYY-MM-DD)")
+            p.add_argument("--band", choices=bands, help="the user's verified age band")
+
+    policy = sub.add_parser("policy", help="show the minors' policy in force")
+    common(policy, config_default=None, who=False)
+    policy.add_argument("--profile", default="final-2024",
+                        choices=["final-2024", "draft-2023"],
+                        help="named profile when no --config is given")
+    policy.add_argument("--json", action="store_true", help="print JSON")
+    policy.set_defaults(func=_cmd_policy)
+
+    usage = sub.add_parser("usage", help="a minor's usage today and recent days")
+    common(usage)
+    usage.add_argument("--days", type=int, default=7, help="days of history (default 7)")
+    usage.add_argument("--json", action="store_true",
+                       help="print JSON (schemas/minors-usage.schema.json)")
+    usage.set_defaults(func=_cmd_usage)
+
+    limit = sub.add_parser("limit", help="a guardian lowers the daily limit")
+    common(limit)
+    limit.add_argument("minutes", help="minutes a day, or 'none' for the policy default")
+    limit.add_argument("--guardian", required=True, help="the guardian's id")
+    limit.set_defaults(func=_guardian_cmd)
+
+    windows = sub.add_parser("windows", help="a guardian sets the hours use is allowed")
+    common(windows)
+    windows.add_argument("windows", nargs="*", metavar="HH:MM-HH:MM")
+    windows.add_argument("--clear", action="store_true", help="remove the restriction")
+    windows.add_argument("--guardian", required=True, help="the guardian's id")
+    windows.set_defaults(func=_guardian_cmd)
+
+    pause = sub.add_parser("pause", help="a guardian pauses the service for a minor")
+    common(pause)
+    pause.add_argument("--until", type=_time, help="end of the pause (default: until resumed)")
+    pause.add_argument("--guardian", required=True, help="the guardian's id")
+    pause.set_defaults(func=_guardian_cmd)
+
+    resume = sub.add_parser("resume", help="a guardian lifts a pause")
+    common(resume)
+    resume.add_argument("--guardian", required=True, help="the guardian's id")
+    resume.set_defaults(func=_guardian_cmd)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use: genai-compliance minors ...")
