@@ -5,7 +5,7 @@
     genai-compliance minors policy [--profile draft-2023] [-c compliance.toml] [--json]
     genai-compliance minors usage USER [--birth-date 2013-05-01 | --band 12-16] [--days 7] [--json]
     genai-compliance minors limit USER MINUTES|none --guardian G [--birth-date D | --band B]
-    genai-compliance minors windows USER 08:00-12:00 ... | --clear --guardian G
+    genai-compliance minors windows USER --allow 08:00-12:00 ... | --clear --guardian G
     genai-compliance minors pause USER --guardian G [--until 2026-03-01T08:00:00+08:00]
     genai-compliance minors resume USER --guardian G
 
@@ -102,7 +102,7 @@ def _guardian_cmd(args: argparse.Namespace) -> int:
                   + ("policy default" if minutes is None else f"{minutes:g} min"))
         elif args.minors_command == "windows":
             if args.clear == bool(args.windows):
-                raise ConfigurationError("give windows like 08:00-12:00, or --clear",
+                raise ConfigurationError("give --allow 08:00-12:00 (one or more), or --clear",
                                          field="windows")
             minors.set_allowed_windows(subject, None if args.clear else args.windows,
                                        guardian=guardian)
@@ -180,7 +180,8 @@ def register(subparsers: Any) -> None:
 
     windows = sub.add_parser("windows", help="a guardian sets the hours use is allowed")
     common(windows)
-    windows.add_argument("windows", nargs="*", metavar="HH:MM-HH:MM")
+    windows.add_argument("--allow", dest="windows", action="append", default=[],
+                         metavar="HH:MM-HH:MM", help="an allowed window (repeat for more)")
     windows.add_argument("--clear", action="store_true", help="remove the restriction")
     windows.add_argument("--guardian", required=True, help="the guardian's id")
     windows.set_defaults(func=_guardian_cmd)
