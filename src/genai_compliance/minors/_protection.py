@@ -255,6 +255,10 @@ class MinorProtection:
         self.key_prefix = key_prefix
         self._key_secret = key_secret or b""
         self.replicas = replicas
+        p = self.policy
+        self._constants = (m.fmt(p.lease_seconds), str(int((p.history_days + 2) * 86_400_000)),
+                           m.fmt(p.rest_break_minutes * 60), m.fmt(p.rest_reminder_minutes * 60))
+        self._days: dict[dt.date, tuple[str, float, str]] = {}
 
     @classmethod
     def from_compliance(
@@ -326,21 +330,29 @@ class MinorProtection:
 
     # -- time helpers -----------------------------------------------------------------
     def _when(self, at: dt.datetime) -> tuple[dt.datetime, str, float, float, str]:
+        """``(local time, local day, day start (epoch s), second of day, history cutoff)``."""
         local = at.astimezone(self.tz)
-        start = dt.datetime.combine(local.date(), dt.time(0), tzinfo=self.tz)
-        cutoff = (local.date() - dt.timedelta(days=self.policy.history_days)).isoformat()
-        return local, local.date().isoformat(), start.timestamp(), \
-            seconds_of_day(local.time()), cutoff
+        date = local.date()
+        cached = self._days.get(date)
+        if cached is None:
+            start = dt.datetime.combine(date, dt.time(0), tzinfo=self.tz)
+            cutoff = (date - dt.timedelta(days=self.policy.history_days)).isoformat()
+            cached = (date.isoformat(), start.timestamp(), cutoff)
+            if len(self._days) > 8:
+                self._days.clear()
+            self._days[date] = cached
+        day, day_start, cutoff = cached
+        sod = (local.hour * 3600 + local.minute * 60 + local.second
+               + local.microsecond / 1e6)
+        return local, day, day_start, sod, cutoff
 
     def _argv(self, op: str, call_id: str, at: dt.datetime, *, x: float = 0.0,
               limit: float = 0.0, curfew: bool = False) -> list[str]:
         _local, day, day_start, sod, cutoff = self._when(at)
-        ttl_ms = int((self.policy.history_days + 2) * 86400 * 1000)
-        return [op, call_id, m.fmt(at.timestamp()), day, m.fmt(day_start),
-                m.fmt(self.policy.lease_seconds), cutoff, str(ttl_ms),
+        lease, ttl, brk, remind = self._constants
+        return [op, call_id, m.fmt(at.timestamp()), day, m.fmt(day_start), lease, cutoff, ttl,
                 m.fmt(sod if op == "start" else x), m.fmt(limit), "1" if curfew else "0",
-                m.fmt(self.policy.rest_break_minutes * 60),
-                m.fmt(self.policy.rest_reminder_minutes * 60)]
+                brk, remind]
 
     def _next_local(self, at: dt.datetime, tod: dt.time) -> dt.datetime:
         """The first instant strictly after ``at`` whose local time is ``tod``."""
