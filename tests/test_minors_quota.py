@@ -352,3 +352,42 @@ def test_guardian_record_needs_ledger(clock: FrozenClock) -> None:
     kid = Subject("k8", birth_date="2012-06-01", guardian=Guardian("mum"))
     with pytest.raises(ConfigurationError, match="ledger"):
         prot.pause(kid, guardian=Guardian("mum"))
+
+
+async def test_async_guard_on_sqlite_runs_store_io_off_the_loop(tmp_path: Path,
+                                                                 clock: FrozenClock) -> None:
+    """Coroutines on a blocking store (SQLite) are admitted and charged like sync calls."""
+    comp = make_compliance(tmp_path / "c", clock=clock,
+                           stores={"minors": f"sqlite:///{tmp_path / 'minors.db'}"})
+    try:
+        prot = MinorProtection.from_compliance(comp, guardian_consent=lambda s: True)
+        assert prot.backend.blocking
+        comp.add_check(MinorsCheck(prot))
+        kid = Subject("a1", birth_date="2012-06-01")
+
+        @comp.guard
+        async def generate(prompt: str) -> str:
+            clock.advance(90)
+            return "ok"
+
+        assert await generate("x", subject=kid) == "ok"
+        assert await generate("x", subject=kid) == "ok"
+        assert prot.usage(kid).used_minutes == 3
+    finally:
+        comp.close()
+
+
+def test_fail_open_is_explicit(comp: Compliance) -> None:
+    """fail_open=True serves the call when the store is down and notes it in the record."""
+    prot = MinorProtection(store="redis://127.0.0.1:1/0", clock=comp.clock,
+                           guardian_consent=lambda s: True)
+    comp.add_check(MinorsCheck(prot, fail_open=True))
+
+    @comp.guard
+    def generate(prompt: str) -> str:
+        return "ok"
+
+    assert generate("x", subject=Subject("d2", birth_date="2012-06-01")) == "ok"
+    (record,) = comp.records("guard.call")
+    assert record.payload["outcome"] == "served"
+    assert record.payload["notes"]["fail_open"] == ["minors"]
