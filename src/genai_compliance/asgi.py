@@ -187,8 +187,14 @@ class ComplianceMiddleware:
             reminders = [c.metadata["minor_reminder"] for c in calls
                          if c.metadata.get("minor_reminder")]
             if reminders:
-                headers.append((b"x-genai-reminder",
-                                urllib.parse.quote(str(reminders[-1])).encode()))
+                last = reminders[-1]
+                text = last.get("message", "") if isinstance(last, dict) else str(last)
+                headers.append((b"x-genai-reminder", urllib.parse.quote(str(text)).encode()))
+            quotas = [c.metadata["minor_quota"] for c in calls
+                      if isinstance(c.metadata.get("minor_quota"), dict)]
+            if quotas and quotas[-1].get("remaining_minutes") is not None:
+                headers.append((b"x-genai-minor-remaining-minutes",
+                                str(quotas[-1]["remaining_minutes"]).encode()))
         return headers
 
     async def _send_error(self, send: Send, error: BaseException,
