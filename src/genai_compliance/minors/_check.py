@@ -106,6 +106,8 @@ class MinorsCheck(Check):
             quota["used_minutes"] = usage["used_minutes"]
             quota["remaining_minutes"] = usage["remaining_minutes"]
         ctx.notes["minor_used_minutes"] = usage["used_minutes"]
+        if isinstance(quota, dict) and quota.get("limit_minutes") is not None:
+            ctx.notes["minor_limit_minutes"] = quota["limit_minutes"]
         if "reminder" in usage:
             ctx.metadata["minor_reminder"] = usage["reminder"]
             ctx.notes["minor_reminder"] = usage["reminder"]["continuous_minutes"]

@@ -82,21 +82,18 @@ def collect(records: Iterable[Record], integrity: VerifyReport, *, now: dt.datet
             calls[_day(rec, tz)][key] += 1
             totals[key] += 1
             totals["calls"] += 1
-        elif rec.kind.startswith("minors.") and rec.subject:
-            used = p.get("used_seconds", p.get("charged_seconds"))
-            limit = p.get("limit_seconds")
+        if rec.kind == "guard.call" and rec.subject:
+            notes = p.get("notes") or {}
+            used = notes.get("minor_used_minutes") if isinstance(notes, dict) else None
             if isinstance(used, int | float):
-                day = str(p.get("day") or _day(rec, tz))
-                entry = minors.setdefault(f"{rec.subject[:10]}… {day}",
-                                          {"used_minutes": 0.0, "limit_minutes": 0.0})
-                if rec.kind.endswith(".charge") or "charged_seconds" in p:
-                    entry["used_minutes"] += float(used) / 60 if "used_seconds" not in p \
-                        else 0.0
-                if "used_seconds" in p:
-                    entry["used_minutes"] = float(used) / 60
+                day = _day(rec, tz)
+                key = f"{rec.subject[2:10]} {notes.get('age_band', '')} {day}"
+                entry = minors.setdefault(key, {"used_minutes": 0.0, "limit_minutes": 0.0})
+                entry["used_minutes"] = max(entry["used_minutes"], float(used))
+                limit = notes.get("minor_limit_minutes")
                 if isinstance(limit, int | float):
-                    entry["limit_minutes"] = float(limit) / 60
-        elif rec.kind.startswith("consent.") and rec.subject:
+                    entry["limit_minutes"] = float(limit)
+        if rec.kind.startswith("consent.") and rec.subject:
             purpose = p.get("purpose")
             if isinstance(purpose, str):
                 if rec.kind in ("consent.grant", "consent.granted", "consent.reconsent"):
