@@ -1,0 +1,141 @@
+"""Stream helpers shared by the audio/video handlers, and RIFF chunk walking (WAV, AVI).
+
+Everything here works on seekable binary file objects and reads only what it needs: sample
+and frame data are copied in 1 MiB pieces, so memory stays bounded whatever the file size
+(GB 45438 / LM-5 implicit labels must be writable into files of any size).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+import attrs
+
+from genai_compliance.errors import MalformedMedia, UnsupportedMedia
+
+__all__ = [
+    "COPY_BLOCK",
+    "Chunk",
+    "copy_range",
+    "file_size",
+    "read_at",
+    "riff_chunks",
+    "riff_header",
+    "strip_label_text",
+]
+
+#: bytes moved per read when copying sample/frame data
+COPY_BLOCK = 1 << 20
+
+
+def file_size(f: BinaryIO) -> int:
+    """Size of a seekable stream (position is restored)."""
+    pos = f.tell()
+    size = f.seek(0, 2)
+    f.seek(pos)
+    return size
+
+
+def read_at(f: BinaryIO, offset: int, n: int, fmt: str) -> bytes:
+    """Exactly ``n`` bytes at ``offset``; :class:`MalformedMedia` when the file is shorter."""
+    f.seek(offset)
+    data = f.read(n)
+    if len(data) != n:
+        raise MalformedMedia(
+            f"{fmt} file is truncated: {n} bytes needed at offset {offset}, {len(data)} present",
+            format=fmt,
+            offset=offset,
+        )
+    return data
+
+
+def copy_range(src: BinaryIO, dst: BinaryIO, offset: int, length: int, fmt: str) -> None:
+    """Copy ``length`` bytes of ``src`` starting at ``offset`` to ``dst`` in bounded pieces."""
+    src.seek(offset)
+    left = length
+    while left > 0:
+        piece = src.read(min(COPY_BLOCK, left))
+        if not piece:
+            raise MalformedMedia(
+                f"{fmt} file ends inside a data block at offset {offset + length - left}",
+                format=fmt,
+                offset=offset + length - left,
+            )
+        dst.write(piece)
+        left -= len(piece)
+
+
+def strip_label_text(raw: bytes) -> str:
+    """Decode a label payload: UTF-8, trailing NUL/padding removed (INFO strings are ZSTR)."""
+    return raw.rstrip(b"\x00").decode("utf-8", errors="replace")
+
+
+@attrs.frozen
+class Chunk:
+    """One RIFF chunk: ``offset`` of its 8-byte header, ``size`` of its data (no pad byte)."""
+
+    cid: bytes
+    offset: int
+    size: int
+
+    @property
+    def data_offset(self) -> int:
+        """Where the chunk data starts."""
+        return self.offset + 8
+
+    @property
+    def end(self) -> int:
+        """Offset after the data and its pad byte (RIFF chunks are word aligned)."""
+        return self.offset + 8 + self.size + (self.size & 1)
+
+
+def riff_chunks(
+    f: BinaryIO, start: int, end: int, fmt: str, max_chunks: int = 1_000_000
+) -> list[Chunk]:
+    """The chunks between ``start`` and ``end`` (headers only; data is never read).
+
+    A missing final pad byte at the very end of the file is tolerated (many writers omit it);
+    a chunk running past ``end`` is :class:`MalformedMedia`.
+    """
+    chunks: list[Chunk] = []
+    pos = start
+    while pos < end:
+        if end - pos < 8:
+            raise MalformedMedia(
+                f"{fmt}: {end - pos} stray bytes where a chunk header was expected",
+                format=fmt,
+                offset=pos,
+            )
+        cid, size = struct.unpack("<4sI", read_at(f, pos, 8, fmt))
+        if pos + 8 + size > end:
+            raise MalformedMedia(
+                f"{fmt}: chunk {cid!r} of {size} bytes runs past its parent (ends at {end})",
+                format=fmt,
+                offset=pos,
+            )
+        chunk = Chunk(cid, pos, size)
+        chunks.append(chunk)
+        if len(chunks) > max_chunks:
+            raise UnsupportedMedia(f"{fmt}: more than {max_chunks} chunks", format=fmt, offset=pos)
+        pos = chunk.end  # may pass ``end`` by one when the final pad byte is missing
+    return chunks
+
+
+def riff_header(f: BinaryIO, fmt: str, form: bytes) -> tuple[int, int]:
+    """Check the ``RIFF`` header with form type ``form``; return (riff_end, file_size).
+
+    A RIFF size larger than the file (written by a streaming muxer) is clamped to the file.
+    """
+    size_total = file_size(f)
+    head = read_at(f, 0, 12, fmt)
+    magic, riff_size, got_form = struct.unpack("<4sI4s", head)
+    if magic in (b"RF64", b"BW64"):
+        raise UnsupportedMedia(
+            f"{fmt}: RF64/BW64 files (over 4 GiB) are not supported; label a RIFF file",
+            format=fmt,
+            offset=0,
+        )
+    if magic != b"RIFF" or got_form != form:
+        raise MalformedMedia(f"not a RIFF {form!r} file", format=fmt, offset=0)
+    return min(8 + riff_size, size_total), size_total
