@@ -225,8 +225,8 @@ class OggHandler:
         new_pages = _paginate([new_comment, *h.packets[1:]], h.serial, h.pages[0].seq)
         delta = len(new_pages) - len(h.pages)
         copy_range(src, dst, 0, h.first.end, _FMT)
-        for page in new_pages:
-            dst.write(page)
+        for blob in new_pages:
+            dst.write(blob)
         pos = h.pages[-1].end
         if delta == 0:
             copy_range(src, dst, pos, total - pos, _FMT)
