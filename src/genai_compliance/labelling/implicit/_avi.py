@@ -26,6 +26,7 @@ from genai_compliance.labelling.implicit._base import RawLabel
 from genai_compliance.labelling.implicit._riff import (
     Chunk,
     copy_range,
+    guarded,
     read_at,
     riff_chunks,
     riff_header,
@@ -66,6 +67,7 @@ class AviHandler:
     def _info_subs(self, f: BinaryIO, ch: Chunk) -> list[Chunk]:
         return riff_chunks(f, ch.data_offset + 4, ch.data_offset + ch.size, _FMT)
 
+    @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """``AIGC`` sub-chunks of every top-level ``LIST/INFO``, in file order."""
         riff_end, _ = riff_header(src, _FMT, b"AVI ")
@@ -94,6 +96,7 @@ class AviHandler:
         body += _chunk(_AIGC, aigc_json.encode("utf-8") + b"\x00")
         return _chunk(b"LIST", body)
 
+    @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy ``src`` with one ``AIGC`` INFO sub-chunk; ``movi`` and ``idx1`` never move."""
         riff_end, total = riff_header(src, _FMT, b"AVI ")

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
+from genai_compliance.labelling.implicit._riff import copy_range, file_size, guarded, read_at
 
 __all__ = ["HANDLER", "FlacHandler", "build_comments", "parse_comments"]
 
@@ -135,6 +135,7 @@ class FlacHandler:
             raise MalformedMedia("FLAC must start with STREAMINFO", format=_FMT, offset=start + 4)
         return start, blocks, pos
 
+    @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """``AIGC`` entries of every VORBIS_COMMENT block."""
         _, blocks, _ = self._blocks(src)
@@ -146,6 +147,7 @@ class FlacHandler:
                     found.append(RawLabel("flac:VORBIS_COMMENT/AIGC", text, off + 4))
         return found
 
+    @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy ``src`` with one ``AIGC`` Vorbis comment; audio frames unchanged."""
         start, blocks, audio = self._blocks(src)

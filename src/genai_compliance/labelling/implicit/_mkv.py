@@ -36,7 +36,7 @@ from genai_compliance.labelling.implicit._ebml import (
     read_element_header,
     void,
 )
-from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
+from genai_compliance.labelling.implicit._riff import copy_range, file_size, guarded, read_at
 
 __all__ = ["HANDLER", "MkvHandler"]
 
@@ -129,6 +129,7 @@ class MkvHandler:
                     stack.append((body[st.data - at : st.end - at], st.data))
         return out
 
+    @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every SimpleTag named ``AIGC`` in every ``Tags`` of the Segment."""
         _, _, els = self._segment(src)
@@ -174,6 +175,7 @@ class MkvHandler:
         simple += element(TAGSTRING, aigc_json.encode("utf-8"))
         return element(TAG, element(TARGETS, b"") + element(SIMPLETAG, simple))
 
+    @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy ``src`` with one ``AIGC`` SimpleTag; Clusters and Cues never move."""
         total = file_size(src)

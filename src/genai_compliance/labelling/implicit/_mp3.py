@@ -23,7 +23,7 @@ import attrs
 
 from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
+from genai_compliance.labelling.implicit._riff import copy_range, file_size, guarded, read_at
 
 __all__ = ["HANDLER", "Mp3Handler"]
 
@@ -187,6 +187,7 @@ class Mp3Handler:
         got = _txxx(fr.body)
         return got is not None and got[0].strip().upper() == _DESC
 
+    @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every ``TXXX`` frame described ``AIGC`` in the leading ID3v2 tag."""
         tag = self._parse(src)
@@ -200,6 +201,7 @@ class Mp3Handler:
                 found.append(RawLabel("mp3:ID3v2/TXXX:AIGC", got[1], fr.offset))
         return found
 
+    @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy ``src`` with exactly one ``TXXX:AIGC`` frame holding ``aigc_json``."""
         total = file_size(src)

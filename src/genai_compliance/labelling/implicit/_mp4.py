@@ -41,7 +41,7 @@ from genai_compliance.labelling.implicit._isobmff import (
     serialize,
     top_boxes,
 )
-from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
+from genai_compliance.labelling.implicit._riff import copy_range, file_size, guarded, read_at
 
 __all__ = ["HANDLER", "Mp4Handler"]
 
@@ -52,6 +52,13 @@ _IMAGE_BRANDS = {
     b"jpeg", b"avci",
 }  # fmt: skip
 _QT_TOPS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+
+
+def _is_key(name: bytes) -> bool:
+    """``AIGC``, or a reverse-DNS key ending in ``.AIGC`` (exiftool writes
+    ``com.apple.quicktime.AIGC`` into ``moov/meta``)."""
+    up = name.upper()
+    return up == _KEY or up.endswith(b"." + _KEY)
 
 
 def _walk(box: Box) -> list[Box]:
@@ -125,7 +132,7 @@ def _labels_in(moov: Box) -> list[RawLabel]:
             continue
         if _hdlr_type(box) == b"mdta":
             keys = _parse_keys(box)
-            wanted = {i + 1 for i, (_, name) in enumerate(keys) if name.upper() == _KEY}
+            wanted = {i + 1 for i, (_, name) in enumerate(keys) if _is_key(name)}
             for item in ilst[0].children:
                 if len(item.btype) == 4 and struct.unpack(">I", item.btype)[0] in wanted:
                     for text in _data_values(item):
@@ -161,7 +168,7 @@ def _rebuild_mdta(meta: Box, aigc_json: str | None) -> None:
     renumber: dict[int, int] = {}
     kept: list[tuple[bytes, bytes]] = []
     for i, (ns, name) in enumerate(keys):
-        if name.upper() != _KEY:
+        if not _is_key(name):
             kept.append((ns, name))
             renumber[i + 1] = len(kept)
     items: list[Box] = []
@@ -205,7 +212,7 @@ def _strip_other_carriers(moov: Box) -> None:
 def _label_moov(moov: Box, aigc_json: str) -> None:
     _strip_other_carriers(moov)
     metas = [b for b in _walk(moov) if b.btype == b"meta" and _hdlr_type(b) == b"mdta"]
-    holders = [m for m in metas if any(n.upper() == _KEY for _, n in _parse_keys(m))]
+    holders = [m for m in metas if any(_is_key(n) for _, n in _parse_keys(m))]
     for m in holders[1:]:
         _rebuild_mdta(m, None)
     if holders:
@@ -325,11 +332,13 @@ class Mp4Handler:
             raise MalformedMedia("moov box unreadable", format=FMT, offset=top.offset)
         return tops, idx, tree[0]
 
+    @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every ``AIGC`` key value (and legacy carrier) in ``moov``."""
         _, _, moov = self._moov(src)
         return _labels_in(moov)
 
+    @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy ``src`` with one ``AIGC`` key; ``mdat`` streamed, offsets kept valid."""
         total = file_size(src)

@@ -30,7 +30,7 @@ from genai_compliance.labelling.implicit._flac import (
     parse_comments,
     replace_label,
 )
-from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
+from genai_compliance.labelling.implicit._riff import copy_range, file_size, guarded, read_at
 
 __all__ = ["HANDLER", "OggHandler", "ogg_crc"]
 
@@ -202,6 +202,7 @@ class OggHandler:
         """``OggS`` at the start."""
         return head[:4] == b"OggS"
 
+    @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """``AIGC`` entries of the comment header."""
         h = _headers(src)
@@ -212,6 +213,7 @@ class OggHandler:
             for text in label_entries(entries)
         ]
 
+    @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy ``src`` with one ``AIGC`` comment; audio pages copied (renumbered if needed)."""
         h = _headers(src)

@@ -7,18 +7,23 @@ and frame data are copied in 1 MiB pieces, so memory stays bounded whatever the 
 
 from __future__ import annotations
 
+import functools
 import struct
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
 
 import attrs
 
-from genai_compliance.errors import MalformedMedia, UnsupportedMedia
+from genai_compliance.errors import MalformedMedia, MediaError, UnsupportedMedia
+
+_T = TypeVar("_T")
 
 __all__ = [
     "COPY_BLOCK",
     "Chunk",
     "copy_range",
     "file_size",
+    "guarded",
     "read_at",
     "riff_chunks",
     "riff_header",
@@ -38,7 +43,15 @@ def file_size(f: BinaryIO) -> int:
 
 
 def read_at(f: BinaryIO, offset: int, n: int, fmt: str) -> bytes:
-    """Exactly ``n`` bytes at ``offset``; :class:`MalformedMedia` when the file is shorter."""
+    """Exactly ``n`` bytes at ``offset``; :class:`MalformedMedia` when the file is shorter
+    (checked before reading, so a corrupt size never allocates a huge buffer)."""
+    size = f.seek(0, 2)
+    if offset < 0 or n < 0 or offset + n > size:
+        raise MalformedMedia(
+            f"{fmt} file is truncated: {n} bytes needed at offset {offset}, file has {size}",
+            format=fmt,
+            offset=offset,
+        )
     f.seek(offset)
     data = f.read(n)
     if len(data) != n:
@@ -139,3 +152,37 @@ def riff_header(f: BinaryIO, fmt: str, form: bytes) -> tuple[int, int]:
     if magic != b"RIFF" or got_form != form:
         raise MalformedMedia(f"not a RIFF {form!r} file", format=fmt, offset=0)
     return min(8 + riff_size, size_total), size_total
+
+
+def guarded(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Wrap a handler's ``read``/``write`` so that a structure our checks missed surfaces as
+    :class:`MalformedMedia` (with the stream position as offset), never as a bare
+    ``struct.error``/``IndexError``/…: the handler contract allows only the media errors."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, src: BinaryIO, *args: Any) -> _T:
+        try:
+            return fn(self, src, *args)
+        except MediaError:
+            raise
+        except (
+            struct.error,
+            IndexError,
+            KeyError,
+            ValueError,
+            OverflowError,
+            RecursionError,
+            UnicodeError,
+            MemoryError,
+        ) as exc:
+            try:
+                where = src.tell()
+            except (OSError, ValueError):
+                where = None
+            raise MalformedMedia(
+                f"{self.name} structure is corrupt ({type(exc).__name__}: {exc})",
+                format=self.name,
+                offset=where,
+            ) from exc
+
+    return wrapper

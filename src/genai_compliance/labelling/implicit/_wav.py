@@ -22,6 +22,7 @@ from genai_compliance.labelling.implicit._base import RawLabel
 from genai_compliance.labelling.implicit._riff import (
     Chunk,
     copy_range,
+    guarded,
     read_at,
     riff_chunks,
     riff_header,
@@ -49,6 +50,7 @@ class WavHandler:
         """``RIFF····WAVE`` (and RF64/BW64, which :meth:`write` refuses as unsupported)."""
         return head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE"
 
+    @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every top-level ``AIGC`` chunk, in file order."""
         riff_end, _ = riff_header(src, _FMT, b"WAVE")
@@ -65,6 +67,7 @@ class WavHandler:
                 found.append(RawLabel("wav:RIFF/AIGC", strip_label_text(raw), ch.data_offset))
         return found
 
+    @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy ``src`` with exactly one ``AIGC`` chunk holding ``aigc_json``."""
         riff_end, _ = riff_header(src, _FMT, b"WAVE")
