@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from genai_compliance.errors import UnsupportedMedia
+from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
 from genai_compliance.labelling.implicit._riff import (
     Chunk,
@@ -64,15 +64,22 @@ class AviHandler:
         """``RIFF····AVI ``."""
         return head[:4] == b"RIFF" and head[8:12] == b"AVI "
 
+    @staticmethod
+    def _chunks(src: BinaryIO) -> tuple[int, int, list[Chunk]]:
+        riff_end, total = riff_header(src, _FMT, b"AVI ")
+        chunks = riff_chunks(src, 12, riff_end, _FMT)
+        if not chunks or _list_type(src, chunks[0]) != b"hdrl":
+            raise MalformedMedia("AVI file without a leading LIST hdrl", format=_FMT, offset=12)
+        return riff_end, total, chunks
+
     def _info_subs(self, f: BinaryIO, ch: Chunk) -> list[Chunk]:
         return riff_chunks(f, ch.data_offset + 4, ch.data_offset + ch.size, _FMT)
 
     @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """``AIGC`` sub-chunks of every top-level ``LIST/INFO``, in file order."""
-        riff_end, _ = riff_header(src, _FMT, b"AVI ")
         found = []
-        for ch in riff_chunks(src, 12, riff_end, _FMT):
+        for ch in self._chunks(src)[2]:
             if _list_type(src, ch) != b"INFO":
                 continue
             for sub in self._info_subs(src, ch):
@@ -99,8 +106,7 @@ class AviHandler:
     @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy ``src`` with one ``AIGC`` INFO sub-chunk; ``movi`` and ``idx1`` never move."""
-        riff_end, total = riff_header(src, _FMT, b"AVI ")
-        chunks = riff_chunks(src, 12, riff_end, _FMT)
+        riff_end, total, chunks = self._chunks(src)
         movi_i = next(
             (i for i, ch in enumerate(chunks) if _list_type(src, ch) == b"movi"), len(chunks)
         )

@@ -117,6 +117,15 @@ class Mp3Handler:
         return version != 1 and layer != 0 and bitrate not in (0, 15) and rate != 3
 
     def _parse(self, f: BinaryIO) -> _Tag | None:
+        tag = self._parse_tag(f)
+        start = tag.end if tag else 0
+        if start >= file_size(f):
+            raise MalformedMedia("no MPEG audio data", format=_FMT, offset=start)
+        if tag is None and not self.sniff(read_at(f, 0, min(4, file_size(f)), _FMT)):
+            raise MalformedMedia("neither an ID3v2 tag nor an MPEG frame", format=_FMT, offset=0)
+        return tag
+
+    def _parse_tag(self, f: BinaryIO) -> _Tag | None:
         total = file_size(f)
         if total < 10:
             head = read_at(f, 0, min(total, 3), _FMT)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from genai_compliance.errors import UnsupportedMedia
+from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
 from genai_compliance.labelling.implicit._riff import (
     Chunk,
@@ -50,12 +50,19 @@ class WavHandler:
         """``RIFF····WAVE`` (and RF64/BW64, which :meth:`write` refuses as unsupported)."""
         return head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE"
 
+    @staticmethod
+    def _chunks(src: BinaryIO) -> list[Chunk]:
+        riff_end, _ = riff_header(src, _FMT, b"WAVE")
+        chunks = riff_chunks(src, 12, riff_end, _FMT)
+        if not any(ch.cid == b"fmt " for ch in chunks):
+            raise MalformedMedia("WAVE file without a 'fmt ' chunk", format=_FMT, offset=12)
+        return chunks
+
     @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every top-level ``AIGC`` chunk, in file order."""
-        riff_end, _ = riff_header(src, _FMT, b"WAVE")
         found = []
-        for ch in riff_chunks(src, 12, riff_end, _FMT):
+        for ch in self._chunks(src):
             if ch.cid == _AIGC:
                 if ch.size > _MAX_LABEL:
                     raise UnsupportedMedia(
@@ -70,8 +77,7 @@ class WavHandler:
     @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy ``src`` with exactly one ``AIGC`` chunk holding ``aigc_json``."""
-        riff_end, _ = riff_header(src, _FMT, b"WAVE")
-        chunks = riff_chunks(src, 12, riff_end, _FMT)
+        chunks = self._chunks(src)
         new = label_chunk(_AIGC, aigc_json.encode("utf-8"))
         body = 4  # "WAVE"
         placed = False
