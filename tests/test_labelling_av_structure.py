@@ -485,3 +485,20 @@ def test_multiplexed_ogg_is_refused() -> None:
     src = gen("a.ogv", *V, *A, "-c:v", "libtheora", "-c:a", "libvorbis", "-shortest")
     with pytest.raises(UnsupportedMedia):
         write(_ogg.HANDLER, src)
+
+
+def test_file_to_file_kernel_copy_matches_in_memory_copy(tmp_path: Path) -> None:
+    """Between real files mdat is copied in the kernel; the bytes equal the buffered path."""
+    src = gen("fast.mp4", *V, "-c:v", "libx264", "-movflags", "+faststart")
+    mdat = next(b for b in top_boxes(io.BytesIO(src)) if b.btype == b"mdat")
+    total = 6 * 1024**2 + 7
+    data = bytearray(src + bytes(total - len(src)))
+    data[mdat.offset : mdat.offset + 4] = struct.pack(">I", total - mdat.offset)
+    data[-5:] = b"tail!"
+    path = tmp_path / "six.mp4"
+    path.write_bytes(data)
+    out = tmp_path / "out.mp4"
+    with path.open("rb") as f, out.open("wb") as g:
+        _mp4.HANDLER.write(f, g, LABEL)
+        g.write(b"+")  # the buffered writer stays in step after the kernel copy
+    assert out.read_bytes() == write(_mp4.HANDLER, bytes(data)) + b"+"

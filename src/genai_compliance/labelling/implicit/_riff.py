@@ -8,6 +8,9 @@ and frame data are copied in 1 MiB pieces, so memory stays bounded whatever the 
 from __future__ import annotations
 
 import functools
+import io
+import os
+import stat
 import struct
 from collections.abc import Callable
 from typing import Any, BinaryIO, TypeVar
@@ -63,8 +66,38 @@ def read_at(f: BinaryIO, offset: int, n: int, fmt: str) -> bytes:
     return data
 
 
+def _kernel_copy(src: BinaryIO, dst: BinaryIO, offset: int, length: int) -> int:
+    """Copy with ``os.copy_file_range`` when both ends are regular files (no user-space
+    buffer at all); returns the bytes copied (0 when not possible, then the caller loops)."""
+    if length < COPY_BLOCK or not hasattr(os, "copy_file_range"):
+        return 0
+    try:
+        sfd, dfd = src.fileno(), dst.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return 0
+    if not (stat.S_ISREG(os.fstat(sfd).st_mode) and stat.S_ISREG(os.fstat(dfd).st_mode)):
+        return 0
+    dst.flush()
+    start = os.lseek(dfd, 0, os.SEEK_CUR)
+    done = 0
+    try:
+        while done < length:
+            n = os.copy_file_range(sfd, dfd, min(length - done, 1 << 30), offset + done)
+            if n == 0:
+                break
+            done += n
+    except OSError:
+        pass
+    dst.seek(start + done)  # resynchronise the buffered writer with the descriptor
+    return done
+
+
 def copy_range(src: BinaryIO, dst: BinaryIO, offset: int, length: int, fmt: str) -> None:
-    """Copy ``length`` bytes of ``src`` starting at ``offset`` to ``dst`` in bounded pieces."""
+    """Copy ``length`` bytes of ``src`` starting at ``offset`` to ``dst`` in bounded pieces
+    (in the kernel when both are regular files)."""
+    done = _kernel_copy(src, dst, offset, length)
+    offset += done
+    length -= done
     src.seek(offset)
     left = length
     while left > 0:
