@@ -11,6 +11,7 @@ import struct
 import subprocess
 import tempfile
 import tracemalloc
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -502,3 +503,49 @@ def test_file_to_file_kernel_copy_matches_in_memory_copy(tmp_path: Path) -> None
         _mp4.HANDLER.write(f, g, LABEL)
         g.write(b"+")  # the buffered writer stays in step after the kernel copy
     assert out.read_bytes() == write(_mp4.HANDLER, bytes(data)) + b"+"
+
+
+def test_streamed_mkv_with_unknown_segment_size(tmp_path: Path) -> None:
+    """A Matroska stream written to a pipe (unknown Segment size) is labelled and decodes."""
+    path = tmp_path / "live.mkv"
+    with path.open("wb") as f:
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-fflags", "+bitexact", *V, "-c:v", "mpeg4",
+             "-metadata", "title=live", "-f", "matroska", "-"],
+            check=True, stdout=f,
+        )  # fmt: skip
+    src = path.read_bytes()
+    seg = read_element_header(io.BytesIO(src), read_element_header(io.BytesIO(src), 0).end)
+    assert seg.size == -1
+    out = write(_mkv.HANDLER, src)
+    assert texts(_mkv.HANDLER, out) == [LABEL]
+    tags, frames = probe(out, ".mkv", tmp_path)
+    assert tags["AIGC"] == LABEL and tags["title"] == "live"
+    assert frames == probe(src, ".mkv", tmp_path)[1]
+
+
+def test_mkv_tags_crc32_is_recomputed() -> None:
+    """A Tags element that carried a CRC-32 child gets a correct CRC-32 after labelling."""
+    src = gen("a.mkv", *V, "-c:v", "mpeg4", "-metadata", "title=keep-me")
+    f = io.BytesIO(src)
+    seg = read_element_header(f, read_element_header(f, 0).end)
+    tags = next(e for e in level1(f, seg.data, seg.end) if e.eid == 0x1254C367)
+    body = src[tags.data : tags.end]
+    with_crc = b"\xbf\x84" + struct.pack("<I", zlib.crc32(body)) + body
+    new_tags = b"\x12\x54\xc3\x67" + (0x10000000 | len(with_crc)).to_bytes(4, "big") + with_crc
+    grow = len(new_tags) - (tags.end - tags.offset)
+    seg_size = (seg.size + grow) | (1 << 56)
+    data = (
+        src[: seg.offset + 4] + seg_size.to_bytes(8, "big") + src[seg.data : tags.offset]
+        + new_tags + src[tags.end :]
+    )  # fmt: skip
+    out = write(_mkv.HANDLER, data)
+    g = io.BytesIO(out)
+    seg2 = read_element_header(g, read_element_header(g, 0).end)
+    found = [e for e in level1(g, seg2.data, seg2.end) if e.eid == 0x1254C367]
+    assert len(found) == 1
+    kids = children(out[found[0].data : found[0].end], found[0].data)
+    assert kids[0].eid == 0xBF
+    crc = struct.unpack("<I", out[kids[0].data : kids[0].end])[0]
+    assert crc == zlib.crc32(out[kids[0].end : found[0].end])
+    assert texts(_mkv.HANDLER, out) == [LABEL]
