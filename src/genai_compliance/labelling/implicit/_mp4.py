@@ -267,13 +267,14 @@ def _patch_moof(data: bytearray, shift: int, after: int, base: int) -> None:
     for traf in parse_tree(bytes(data[8:]), base + 8):
         if traf.btype != b"traf" or traf.raw is None:
             continue
-        for c in parse_tree(traf.payload(), traf.offset + 8):
+        payload = traf.payload()
+        for c in parse_tree(payload, traf.offset + len(traf.raw) - len(payload)):
             if c.btype == b"tfhd" and c.raw is not None:
                 p = c.payload()
                 if len(p) >= 16 and int.from_bytes(p[1:4], "big") & 1:
                     v = struct.unpack_from(">Q", p, 8)[0]
                     if v >= after:
-                        rel = c.offset - base + 8 + 8
+                        rel = c.offset - base + (len(c.raw) - len(p)) + 8
                         struct.pack_into(">Q", data, rel, v + shift)
 
 
@@ -299,7 +300,7 @@ def _patch_mfra(data: bytearray, shift: int, after: int, base: int) -> None:
             if v >= after:
                 if v + shift >= 1 << (8 * w):
                     raise UnsupportedMedia("tfra offset overflow", format=FMT, offset=c.offset)
-                rel = c.offset - base + 8 + at
+                rel = c.offset - base + (len(c.raw) - len(p)) + at
                 data[rel : rel + w] = (v + shift).to_bytes(w, "big")
 
 
