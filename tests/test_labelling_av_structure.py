@@ -549,3 +549,14 @@ def test_mkv_tags_crc32_is_recomputed() -> None:
     crc = struct.unpack("<I", out[kids[0].data : kids[0].end])[0]
     assert crc == zlib.crc32(out[kids[0].end : found[0].end])
     assert texts(_mkv.HANDLER, out) == [LABEL]
+
+
+def test_mp4_growth_absorbed_by_following_free_box() -> None:
+    """A moov that grows into the free box after it moves no chunk offset."""
+    src = gen("fast.mp4", *V, "-c:v", "libx264", "-movflags", "+faststart")
+    big = write(_mp4.HANDLER, src, LABEL + " " * 300)
+    small = write(_mp4.HANDLER, big, LABEL)  # leaves a free box behind moov
+    mid = write(_mp4.HANDLER, small, LABEL + " " * 100)
+    assert len(mid) == len(small) == len(big)
+    assert _stco(mid) == _stco(small) == _stco(big)
+    assert texts(_mp4.HANDLER, mid) == [LABEL + " " * 100]
