@@ -1,0 +1,125 @@
+"""Guard checks that add explicit labels to outputs (LM-4, GB-5.1 … GB-5.4, GB-6)."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ...checks import CallContext, Check
+from ._apply import apply_explicit
+from ._text import (
+    DEFAULT_LABEL_ZH,
+    LABEL_HEADER,
+    TextLabeller,
+    TextMode,
+    label_header_value,
+    label_text,
+    validate_label_text,
+)
+
+__all__ = ["ExplicitMediaLabelCheck", "ExplicitTextLabelCheck"]
+
+
+class ExplicitTextLabelCheck(Check):
+    """Label text outputs (GB-5.1, LM-4) and expose the label for chat UIs (GB-6).
+
+    Non-streamed ``str`` results get :func:`label_text`; streams get the label as the first
+    chunk (prefix) and/or the last (suffix, at stream end). ``ctx.metadata["ai_label"]`` holds
+    the label and ``ctx.metadata["ai_label_header"]`` the ``X-AIGC-Label`` header pair; the
+    call's ledger notes record ``explicit_label`` (mode and text). Only calls whose modality
+    is "text" (or ``modalities``) are labelled.
+    """
+
+    name = "explicit_text_label"
+    rules = ("GB-5.1", "GB-6", "LM-4")
+
+    def __init__(self, label: str = DEFAULT_LABEL_ZH, mode: TextMode = "prefix",
+                 separator: str = "\n\n", modalities: Sequence[str] = ("text",)) -> None:
+        self.label = validate_label_text(label)
+        self.mode: TextMode = mode
+        self.separator = separator
+        self.modalities = tuple(modalities)
+        # validates the mode for streams (inline cannot stream)
+        self._stream_mode: TextMode = mode if mode != "inline" else "suffix"
+        TextLabeller(self.label, self._stream_mode, separator)
+        self._streams: weakref.WeakKeyDictionary[CallContext, TextLabeller] = (
+            weakref.WeakKeyDictionary())
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> ExplicitTextLabelCheck:
+        """Build from a ``[labelling.explicit]`` style mapping: text, mode, separator."""
+        return cls(label=settings.get("text", DEFAULT_LABEL_ZH),
+                   mode=settings.get("mode", "prefix"),
+                   separator=settings.get("separator", "\n\n"))
+
+    def _applies(self, ctx: CallContext) -> bool:
+        return ctx.modality in self.modalities
+
+    def _note(self, ctx: CallContext, mode: str) -> None:
+        ctx.metadata["ai_label"] = self.label
+        ctx.metadata["ai_label_header"] = (LABEL_HEADER, label_header_value(self.label))
+        ctx.notes["explicit_label"] = {"mode": mode, "text": self.label}
+
+    def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
+        if not self._applies(ctx) or not isinstance(chunk, (str, bytes)):
+            return (chunk,)
+        labeller = self._streams.get(ctx)
+        out: list[Any] = []
+        if labeller is None:
+            labeller = TextLabeller(self.label, self._stream_mode, self.separator)
+            self._streams[ctx] = labeller
+            self._note(ctx, self._stream_mode)
+            first = labeller.start()
+            if first:
+                out.append(first.encode("utf-8") if isinstance(chunk, bytes) else first)
+        out.append(labeller.feed(chunk))
+        return out
+
+    def on_stream_end(self, ctx: CallContext) -> Sequence[Any]:
+        if not self._applies(ctx):
+            return ()
+        labeller = self._streams.pop(ctx, None)
+        if labeller is None:  # empty stream: still label it
+            labeller = TextLabeller(self.label, self._stream_mode, self.separator)
+            self._note(ctx, self._stream_mode)
+            first = labeller.start()
+            last = labeller.end()
+            return tuple(x for x in (first, last) if x)
+        last = labeller.end()
+        return (last,) if last else ()
+
+    def after(self, ctx: CallContext, result: Any) -> Any:
+        if not self._applies(ctx):
+            return result
+        if isinstance(result, str):
+            self._note(ctx, self.mode)
+            return label_text(result, label=self.label, mode=self.mode, separator=self.separator)
+        self._note(ctx, "metadata")
+        return result
+
+
+class ExplicitMediaLabelCheck(Check):
+    """Label image, audio and video ``bytes`` results (GB-5.2, GB-5.3, GB-5.4, LM-4, LM-4b)
+    with :func:`apply_explicit`; the call's notes record ``explicit_label``."""
+
+    name = "explicit_media_label"
+    rules = ("GB-5.2", "GB-5.3", "GB-5.4", "LM-4", "LM-4b")
+
+    def __init__(self, label: str = DEFAULT_LABEL_ZH, position: str | None = None,
+                 modalities: Sequence[str] = ("image", "audio", "video"),
+                 **options: Any) -> None:
+        self.label = validate_label_text(label)
+        self.position = position
+        self.modalities = tuple(modalities)
+        self.options = dict(options)
+
+    def after(self, ctx: CallContext, result: Any) -> Any:
+        if ctx.modality not in self.modalities or not isinstance(result, (bytes, bytearray)):
+            return result
+        out = apply_explicit(bytes(result), text=self.label, position=self.position,
+                             modality=ctx.modality, **self.options)
+        ctx.metadata["ai_label"] = self.label
+        ctx.notes["explicit_label"] = {"modality": ctx.modality, "text": self.label,
+                                       "position": self.position}
+        return out
