@@ -1,9 +1,10 @@
-"""Key material: loading Ed25519 keys for ledger checkpoints and receipts.
+"""Key material: Ed25519 keys for ledger checkpoints and receipts; C2PA signing
+credentials (PEM chain + key, PKCS#12, callback signer for a KMS/HSM) and a test CA.
 
-Certificate chains, PKCS#12 and callback signers for C2PA live in :mod:`.credentials`
-(added with the content-credentials work). Private keys are never logged or put in errors.
+Private keys are never logged or put in errors.
 """
 
+from ._credentials import ALGORITHMS, SigningCredentials
 from ._keys import (
     generate_ed25519,
     key_id,
@@ -12,8 +13,14 @@ from ._keys import (
     private_pem,
     public_pem,
 )
+from ._testca import C2PA_CLAIM_SIGNING_EKU, TestCA, create_test_ca
 
 __all__ = [
+    "ALGORITHMS",
+    "C2PA_CLAIM_SIGNING_EKU",
+    "SigningCredentials",
+    "TestCA",
+    "create_test_ca",
     "generate_ed25519",
     "key_id",
     "load_ed25519_private",
