@@ -13,12 +13,13 @@ from ._keys import (
     private_pem,
     public_pem,
 )
-from ._testca import C2PA_CLAIM_SIGNING_EKU, TestCA, create_test_ca
+from ._testca import C2PA_CLAIM_SIGNING_EKU, TEST_CA_ALGORITHMS, TestCA, create_test_ca
 
 __all__ = [
     "ALGORITHMS",
     "C2PA_CLAIM_SIGNING_EKU",
     "SigningCredentials",
+    "TEST_CA_ALGORITHMS",
     "TestCA",
     "create_test_ca",
     "generate_ed25519",

@@ -2,7 +2,7 @@
 
 ::
 
-    genai-compliance keys test-ca OUT_DIR [--algorithm es256|ed25519] [--days 365]
+    genai-compliance keys test-ca OUT_DIR [--algorithm es256|es384|ps256|ed25519] [--days 365]
 
 writes ``chain.pem`` (leaf then intermediate), ``signing.key`` (PKCS#8),
 ``trust-anchors.pem`` (the root) and ``root.key`` - a C2PA test CA for tests and
@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
     sub = keys.add_subparsers(dest="keys_command", required=True)
     ca = sub.add_parser("test-ca", help="create a C2PA test CA (tests/development only)")
     ca.add_argument("out_dir", metavar="OUT_DIR")
-    ca.add_argument("--algorithm", choices=("es256", "ed25519"), default="es256")
+    ca.add_argument("--algorithm", choices=("es256", "es384", "ps256", "ed25519"), default="es256")
     ca.add_argument("--days", type=int, default=365)
     ca.add_argument("--json", action="store_true")
     ca.set_defaults(func=_cmd_test_ca)

@@ -205,33 +205,25 @@ def sign_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     returns the path holding the manifest (``dst`` or the sidecar)."""
     data = Path(src).read_bytes()
     ing = ingredient if isinstance(ingredient, bytes | None) else Path(ingredient).read_bytes()
-    use_sidecar = bool(sidecar) or sniff_mime(data) is None
-    mime = options.pop("mime", None) or sniff_mime(data) or "application/octet-stream"
+    known = options.pop("mime", None) or sniff_mime(data)
+    if known is None and sidecar is False:
+        raise UnsupportedMedia("C2PA cannot embed a manifest in this format; allow a sidecar",
+                               format="unknown")
+    use_sidecar = bool(sidecar) or known is None
     try:
-        if use_sidecar and sniff_mime(data) is None:
-            manifest = _sign_unknown(data, credentials, label=label, ingredient=ing, **options)
-            signed = data
-        else:
-            signed, manifest = sign_bytes(data, credentials, label=label, mime=mime,
-                                          ingredient=ing, sidecar=use_sidecar, **options)
+        signed, manifest = sign_bytes(data, credentials, label=label, mime=known or _OPAQUE,
+                                      ingredient=ing, sidecar=use_sidecar, **options)
     except UnsupportedMedia:
-        if sidecar is False:
+        if sidecar is False or use_sidecar:
             raise
-        manifest = _sign_unknown(data, credentials, label=label, ingredient=ing, **options)
-        signed, use_sidecar = data, True
+        signed, manifest = sign_bytes(data, credentials, label=label, mime=_OPAQUE,
+                                      ingredient=ing, sidecar=True, **options)
+        use_sidecar = True
     _atomic_write(Path(dst), signed)
     if use_sidecar:
         _atomic_write(sidecar_path(dst), manifest)
         return sidecar_path(dst)
     return Path(dst)
-
-
-def _sign_unknown(data: bytes, credentials: SigningCredentials, **options: Any) -> bytes:
-    """A sidecar manifest for a format c2pa does not know: the manifest is bound to the
-    bytes through a C2PA data hash computed over the whole file, which c2pa does for
-    ``application/c2pa`` style unknowns by signing them as an opaque stream."""
-    _, manifest = sign_bytes(data, credentials, mime=_OPAQUE, sidecar=True, **options)
-    return manifest
 
 
 _OPAQUE = "application/octet-stream"
