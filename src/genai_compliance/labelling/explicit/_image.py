@@ -14,6 +14,7 @@ import math
 from typing import Any, Literal
 
 import attrs
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
 from ...errors import LabelError, MalformedMedia, UnsupportedMedia
@@ -48,12 +49,19 @@ class LabelOverlay:
 
 
 def _glyph_height(font: ImageFont.FreeTypeFont, text: str) -> int:
+    """Ink height of the tallest glyph as rendered: rows with a pixel at >= 50 % coverage."""
     best = 0
     for ch in set(text):
         if ch.isspace():
             continue
-        _, top, _, bottom = font.getbbox(ch)
-        best = max(best, int(bottom - top))
+        left, top, right, bottom = font.getbbox(ch)
+        if right <= left or bottom <= top:
+            continue
+        mask = Image.new("L", (int(right - left) + 4, int(bottom - top) + 4), 0)
+        ImageDraw.Draw(mask).text((2 - left, 2 - top), ch, font=font, fill=255)
+        rows = np.nonzero((np.asarray(mask) >= 128).any(axis=1))[0]
+        if rows.size:
+            best = max(best, int(rows[-1] - rows[0] + 1))
     return best
 
 
@@ -119,7 +127,7 @@ def make_overlay(
     target = max(min_height, math.ceil(height_fraction * shortest))
     path = find_cjk_font(font_path)
     font, glyph = _fit_font(path, label, target)
-    pad = max(2, round(glyph * 0.3))
+    pad = max(2, round(glyph * 0.45))
     margin = max(1, round(shortest * 0.02))
     lines = _wrap(font, label, w - 2 * margin - 2 * pad)
     ascent, descent = font.getmetrics()
@@ -137,7 +145,7 @@ def make_overlay(
     if background is not None:
         region = background.convert("L").crop((x, y, x + plate_w, y + plate_h))
         dark = ImageStat.Stat(region).mean[0] < 128
-    plate = (0, 0, 0, 200) if dark else (255, 255, 255, 215)
+    plate = (0, 0, 0, 215) if dark else (255, 255, 255, 230)
     ink = (255, 255, 255, 255) if dark else (0, 0, 0, 255)
     over = Image.new("RGBA", (plate_w, plate_h), plate)
     draw = ImageDraw.Draw(over)
