@@ -202,6 +202,16 @@ def test_thumbnail_is_off_by_default_and_on_when_asked(media: dict[str, Path],
         assert "thumbnail" in (r2.get_active_manifest() or {})
 
 
+_EXIFTOOL_CONFIG = """%Image::ExifTool::UserDefined = ('Image::ExifTool::XMP::Main' => {
+    TC260 => { SubDirectory => { TagTable => 'Image::ExifTool::UserDefined::TC260' } } });
+%Image::ExifTool::UserDefined::TC260 = (
+    GROUPS => { 0 => 'XMP', 1 => 'XMP-TC260', 2 => 'Image' },
+    NAMESPACE => { 'TC260' => 'http://www.tc260.org.cn/ns/AIGC/1.0/' },
+    WRITABLE => 'string', AIGC => { });
+1;
+"""
+
+
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed")
 def test_xmp_written_before_signing_survives_the_signature(tmp_path: Path,
                                                            creds: SigningCredentials) -> None:
@@ -209,11 +219,7 @@ def test_xmp_written_before_signing_survives_the_signature(tmp_path: Path,
     src = tmp_path / "x.jpg"
     Image.new("RGB", (64, 64), "blue").save(src, "JPEG")
     cfg = tmp_path / "tc260.cfg"
-    cfg.write_text("%Image::ExifTool::UserDefined = ('Image::ExifTool::XMP::Main' => "
-                   "{ TC260 => { SubDirectory => { TagTable => 'Image::ExifTool::UserDefined::TC260' } } });\n"
-                   "%Image::ExifTool::UserDefined::TC260 = (GROUPS => { 0 => 'XMP', 1 => 'XMP-TC260', 2 => 'Image' },"
-                   " NAMESPACE => { 'TC260' => 'http://www.tc260.org.cn/ns/AIGC/1.0/' }, WRITABLE => 'string', AIGC => { });\n1;\n",
-                   encoding="utf-8")
+    cfg.write_text(_EXIFTOOL_CONFIG, encoding="utf-8")
     value = json.dumps({"Label": "1", "ProduceID": "p-123"}, separators=(",", ":"))
     subprocess.run(["exiftool", "-config", str(cfg), "-q", "-overwrite_original",
                     f"-XMP-TC260:AIGC={value}", str(src)], check=True)

@@ -80,8 +80,9 @@ def test_pipeline_signs_over_the_implicit_label_and_records(
     assert Image.open(dst).text["AIGC"] == json.dumps(LABEL, separators=(",", ":"))
     report = read_c2pa(dst, trust_anchors=ca.trust_anchors)
     assert report is not None and report.trusted and report.aigc == LABEL
-    assert report.claim_generator == (f"{compliance.provider.product_name_en or compliance.provider.product_name} "
-                                      f"{compliance.provider.product_version}")
+    prov = compliance.provider
+    name = prov.product_name_en or prov.product_name
+    assert report.claim_generator == f"{name} {prov.product_version}"
     records = list(compliance.records("label.issued"))
     assert len(records) == 1 and records[0].seq == result.record_seq
     payload = records[0].payload
@@ -97,7 +98,8 @@ def test_unsigned_without_credentials(compliance: Any, png: Path, tmp_path: Path
     result = pipeline.label_file(png, tmp_path / "o.png", label=LABEL, compliance=compliance)
     assert not result.signed and result.manifest is None
     assert read_c2pa(tmp_path / "o.png") is None
-    assert list(compliance.records("label.issued"))[0].payload["formats"]["c2pa"] is None
+    (record,) = compliance.records("label.issued")
+    assert record.payload["formats"]["c2pa"] is None
 
 
 def test_sign_true_without_credentials_is_a_configuration_error(

@@ -18,8 +18,8 @@ from ._testca import C2PA_CLAIM_SIGNING_EKU, TEST_CA_ALGORITHMS, TestCA, create_
 __all__ = [
     "ALGORITHMS",
     "C2PA_CLAIM_SIGNING_EKU",
-    "SigningCredentials",
     "TEST_CA_ALGORITHMS",
+    "SigningCredentials",
     "TestCA",
     "create_test_ca",
     "generate_ed25519",
