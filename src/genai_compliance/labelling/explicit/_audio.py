@@ -257,15 +257,25 @@ def _label_wav(data: bytes, places: tuple[str, ...], cue: bool, spoken: str | No
     except (wave.Error, EOFError) as exc:
         raise UnsupportedMedia(f"WAV not readable as PCM ({exc}); non-PCM WAV goes through "
                                "PyAV", format="wav", offset=0) from exc
-    samples = _pcm_to_float(raw, params.sampwidth, params.nchannels)
     label = _build_label(params.framerate, cue=cue, voice=spoken, tts=tts, timing=timing)
-    out = _insert(samples, label, places)
+    frame = params.sampwidth * params.nchannels
+    raw = raw[: len(raw) - len(raw) % frame]
+    lab = _float_to_pcm(np.repeat(label.reshape(-1, 1), params.nchannels, axis=1),
+                        params.sampwidth)
+    # The content's PCM bytes are spliced, never re-quantized: they stay bit-exact.
+    if "middle" in places:
+        mid = (len(raw) // frame // 2) * frame
+        raw = raw[:mid] + lab + raw[mid:]
+    if "start" in places:
+        raw = lab + raw
+    if "end" in places:
+        raw = raw + lab
     buf = io.BytesIO()
     with wave.open(buf, "wb") as wf:
         wf.setnchannels(params.nchannels)
         wf.setsampwidth(params.sampwidth)
         wf.setframerate(params.framerate)
-        wf.writeframes(_float_to_pcm(out, params.sampwidth))
+        wf.writeframes(raw)
     return buf.getvalue()
 
 
