@@ -47,9 +47,9 @@ _CODE = re.compile(r"^A\.[1-5][a-i]$")
 
 def risk_codes() -> tuple[str, ...]:
     """The 31 risk codes A.1a … A.5b (from :mod:`genai_compliance.risks`)."""
-    from .. import risks
+    from ..risks import Risk
 
-    return tuple(str(r.value if hasattr(r, "value") else r) for r in risks.Risk)
+    return tuple(r.value for r in Risk)
 
 
 @attrs.frozen
@@ -59,7 +59,7 @@ class Question:
     id: str = attrs.field(validator=attrs.validators.min_len(1))
     text: str = attrs.field(validator=attrs.validators.min_len(1))
     bank: str = attrs.field(validator=attrs.validators.in_(BANKS))
-    risk: str | None = None
+    risk: str | None = attrs.field(default=None)
     category: str | None = None
     updated: str | None = None
 
