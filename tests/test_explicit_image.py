@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,12 +15,12 @@ from genai_compliance.errors import LabelError, MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.explicit import (
     DEFAULT_LABEL_ZH,
     ExplicitMediaLabelCheck,
+    _fonts,
     apply_explicit,
     find_cjk_font,
     label_image,
     make_overlay,
 )
-from genai_compliance.labelling.explicit import _fonts
 
 
 def _encode(img: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -80,11 +81,14 @@ def test_overlay_measures_rendered_glyph_not_font_size() -> None:
 
 
 def test_contrast_aware_plate() -> None:
-    """A dark background gets a dark plate with light ink; a light one the reverse."""
+    """A light background gets an outlined plate, a dark one a plain white plate."""
     dark = Image.new("RGB", (400, 300), (10, 10, 10))
     light = Image.new("RGB", (400, 300), (250, 250, 250))
-    assert make_overlay(dark.size, background=dark).dark_plate
-    assert not make_overlay(light.size, background=light).dark_plate
+    plain = make_overlay(dark.size, background=dark)
+    outlined = make_overlay(light.size, background=light)
+    assert not plain.outlined and outlined.outlined
+    assert outlined.image.getpixel((0, 0))[:3] == (0, 0, 0)
+    assert plain.image.getpixel((0, 0))[:3] == (255, 255, 255)
 
 
 def _icc() -> bytes:
@@ -141,7 +145,7 @@ def test_jpeg_keeps_quantization_tables() -> None:
 
 
 def test_errors() -> None:
-    """Bad input raises typed errors with evidence (MalformedMedia, UnsupportedMedia, LabelError)."""
+    """Bad input raises typed errors: MalformedMedia, UnsupportedMedia, LabelError."""
     with pytest.raises(MalformedMedia):
         label_image(b"\x89PNG\r\n\x1a\nbroken")
     frames = [Image.new("RGB", (200, 200), (80 * i, 0, 0)) for i in range(3)]
@@ -157,7 +161,8 @@ def test_errors() -> None:
         label_image(_encode(Image.new("RGB", (40, 30)), "PNG"), text="本内容由人工智能生成" * 20)
 
 
-def test_missing_font_names_debian_package(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_font_names_debian_package(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
     """No CJK font: LabelError names fonts-noto-cjk; a configured bad path is refused too."""
     _fonts._find.cache_clear()
     monkeypatch.setattr(_fonts, "_fontconfig", lambda: [])
@@ -167,7 +172,7 @@ def test_missing_font_names_debian_package(monkeypatch: pytest.MonkeyPatch, tmp_
         find_cjk_font()
     latin = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
     with pytest.raises(LabelError, match="fonts-noto-cjk"):
-        find_cjk_font(latin if shutil.os.path.exists(latin) else str(tmp_path / "x.ttf"))
+        find_cjk_font(latin if Path(latin).exists() else str(tmp_path / "x.ttf"))
     _fonts._find.cache_clear()
 
 
@@ -193,7 +198,7 @@ def _noise(size: tuple[int, int]) -> Image.Image:
 
 
 @pytest.mark.parametrize(("bg", "size"), [
-    ("light", (900, 600)), ("dark", (600, 800)), ("noise", (1024, 768)),
+    ("light", (900, 600)), ("dark", (600, 800)), ("noise", (1280, 720)),
 ])
 def test_ocr_reads_label(bg: str, size: tuple[int, int]) -> None:
     """tesseract (chi_sim) reads the label on light, dark and busy-noise images."""

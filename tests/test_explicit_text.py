@@ -35,7 +35,8 @@ def _ctx(modality: str = "text", streaming: bool = False) -> CallContext:
 def test_exports_sorted_and_complete() -> None:
     """__all__ has no duplicates and lists every public name (STYLE 1)."""
     assert len(set(ex.__all__)) == len(ex.__all__)
-    public = {n for n in vars(ex) if n.isidentifier() and not n.startswith("_") and n != "annotations"}
+    public = {n for n in vars(ex)
+              if n.isidentifier() and not n.startswith("_") and n != "annotations"}
     assert public == set(ex.__all__)
     for name in ex.__all__:
         assert getattr(ex, name) is not None

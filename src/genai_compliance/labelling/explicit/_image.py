@@ -2,8 +2,9 @@
 
 The label is drawn on an edge or corner; its glyph height — measured on the rendered ink box
 of the tallest glyph, not the font size — is at least ``height_fraction`` (default 5 %) of the
-shortest side. A plate under the text is dark or light depending on the background it covers,
-so the label stays legible on light, dark and busy images. The file keeps its format, size,
+shortest side. Black text sits on a near-opaque white plate that gets a dark outline when the
+background it covers is light, so the label stays legible and prominent on light, dark and busy
+images. The file keeps its format, size,
 mode, ICC profile, EXIF, XMP and text chunks, so a downloaded copy carries the label (LM-4b).
 """
 
@@ -33,13 +34,14 @@ _MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK")
 class LabelOverlay:
     """A rendered label: an RGBA plate+text image and where it goes on a ``size`` frame.
 
-    ``glyph_height`` is the measured ink height (pixels) of the tallest glyph (GB-5.2/5.4).
+    ``glyph_height`` is the measured ink height (pixels) of the tallest glyph (GB-5.2/5.4);
+    ``outlined`` is true when the plate got a dark outline against a light background.
     """
 
     image: Image.Image
     box: tuple[int, int]
     glyph_height: int
-    dark_plate: bool
+    outlined: bool
 
     def apply(self, frame: Image.Image) -> Image.Image:
         """Composite onto an RGB/RGBA frame of the same size; returns a new RGBA image."""
@@ -113,7 +115,7 @@ def make_overlay(
     background: Image.Image | None = None,
 ) -> LabelOverlay:
     """Render the label for a ``size`` frame (GB-5.2, GB-5.4); ``background`` (same size)
-    decides a dark or light plate from the luminance of the covered area."""
+    decides from the luminance of the covered area whether the plate needs an outline."""
     label = validate_label_text(text if text is not None else DEFAULT_LABEL_ZH)
     pos = position or "bottom-right"
     if pos not in POSITIONS:
@@ -141,17 +143,20 @@ def make_overlay(
     x = {"left": margin, "right": w - margin - plate_w, "center": (w - plate_w) // 2}[
         "left" if pos.endswith("left") else "right" if pos.endswith("right") else "center"]
     y = margin if pos.startswith("top") else h - margin - plate_h
-    dark = True
+    # Black ink on a near-opaque white plate reads best (people and OCR alike); on a light
+    # background the plate gets a dark outline so it still stands out from its surroundings.
+    outlined = False
     if background is not None:
         region = background.convert("L").crop((x, y, x + plate_w, y + plate_h))
-        dark = ImageStat.Stat(region).mean[0] < 128
-    plate = (0, 0, 0, 215) if dark else (255, 255, 255, 230)
-    ink = (255, 255, 255, 255) if dark else (0, 0, 0, 255)
-    over = Image.new("RGBA", (plate_w, plate_h), plate)
+        outlined = ImageStat.Stat(region).mean[0] >= 160
+    over = Image.new("RGBA", (plate_w, plate_h), (255, 255, 255, 235))
     draw = ImageDraw.Draw(over)
+    if outlined:
+        border = max(1, round(glyph / 12))
+        draw.rectangle((0, 0, plate_w - 1, plate_h - 1), outline=(0, 0, 0, 255), width=border)
     for i, line in enumerate(lines):
-        draw.text((pad, pad + i * line_h), line, font=font, fill=ink)
-    return LabelOverlay(image=over, box=(x, y), glyph_height=glyph, dark_plate=dark)
+        draw.text((pad, pad + i * line_h), line, font=font, fill=(0, 0, 0, 255))
+    return LabelOverlay(image=over, box=(x, y), glyph_height=glyph, outlined=outlined)
 
 
 def _sniff_open(data: bytes) -> Image.Image:

@@ -21,6 +21,10 @@ _ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp8": "libvpx", "vp9": "libv
              "av1": "libaom-av1"}
 
 
+_CRF = {"libx264": "18", "libx265": "20", "libvpx-vp9": "24", "libvpx": "10",
+        "libaom-av1": "28"}
+
+
 def _muxer(demuxer: str, data: bytes) -> str:
     if demuxer.startswith("mov,"):
         return "mov" if data[8:12] == b"qt  " else "mp4"
@@ -84,8 +88,11 @@ def _transcode(src: Any, vin: Any, out: io.BytesIO, fmt_name: str, text: str | N
         vout.height = cc.height
         vout.pix_fmt = cc.pix_fmt or "yuv420p"
         vout.time_base = vin.time_base
-        if cc.bit_rate:
-            vout.bit_rate = cc.bit_rate
+        if codec in _CRF:
+            # quality-targeted: a copied (possibly tiny) bitrate would starve the new overlay
+            vout.options = {"crf": _CRF[codec]}
+        elif cc.bit_rate:
+            vout.bit_rate = max(cc.bit_rate, 2_000_000)
         copies: dict[int, Any] = {}
         for s in src.streams:
             if s.index == vin.index or s.type not in ("audio", "subtitle"):
