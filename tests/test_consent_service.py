@@ -151,7 +151,7 @@ def test_require_equals_a_replay_of_the_ledger(tmp_path_factory: Any,
         else:
             clock.advance(minutes=40)
     now = clock.now()
-    replay: dict[tuple[str | None, str], dt.datetime | None | bool] = {}
+    replay: dict[tuple[str | None, str], dt.datetime | bool | None] = {}
     for rec in comp.records("consent"):
         key = (rec.subject, rec.payload["purpose"])
         if rec.kind == "consent.grant":
