@@ -10,6 +10,7 @@ mode, ICC profile, EXIF, XMP and text chunks, so a downloaded copy carries the l
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from typing import Any, Literal
@@ -67,6 +68,7 @@ def _glyph_height(font: ImageFont.FreeTypeFont, text: str) -> int:
     return best
 
 
+@functools.lru_cache(maxsize=64)
 def _fit_font(path: str, text: str, target: int) -> tuple[ImageFont.FreeTypeFont, int]:
     size = max(4, target)
     font = ImageFont.truetype(path, size)
@@ -147,7 +149,9 @@ def make_overlay(
     # background the plate gets a dark outline so it still stands out from its surroundings.
     outlined = False
     if background is not None:
-        region = background.convert("L").crop((x, y, x + plate_w, y + plate_h))
+        region = background.crop((x, y, x + plate_w, y + plate_h))
+        region = (region.convert("RGB") if region.mode in ("CMYK", "P", "1") else region)
+        region = region.convert("L")
         outlined = ImageStat.Stat(region).mean[0] >= 160
     over = Image.new("RGBA", (plate_w, plate_h), (255, 255, 255, 235))
     draw = ImageDraw.Draw(over)
@@ -249,15 +253,22 @@ def label_image(
     if src.mode not in _MODES:
         raise UnsupportedMedia(f"image mode {src.mode} is not supported for drawn labels",
                                format=fmt, offset=0, mode=src.mode)
-    rgba = src.convert("RGBA") if src.mode != "CMYK" else src.convert("RGB").convert("RGBA")
     overlay = make_overlay(src.size, text=text, position=position, font_path=font_path,
-                           height_fraction=height_fraction, background=rgba)
-    out_img = overlay.apply(rgba)
-    if src.mode not in ("RGBA", "LA", "PA"):
-        out_img = out_img.convert("RGB")
-    out_img = _restore_mode(out_img, src.mode)
-    if src.mode == "P" and "transparency" in src.info:
-        pass  # quantized result is opaque where the plate was drawn; keep it simple
+                           height_fraction=height_fraction, background=src)
+    if src.mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        # Only the plate's rectangle is converted and composited; the rest stays as decoded.
+        out_img = src.copy()
+        x, y = overlay.box
+        w, h = overlay.image.size
+        region = src.crop((x, y, x + w, y + h))
+        region = (region.convert("RGB") if region.mode == "CMYK" else region).convert("RGBA")
+        region.alpha_composite(overlay.image)
+        if src.mode not in ("RGBA", "LA"):
+            region = region.convert("RGB")
+        out_img.paste(_restore_mode(region, src.mode), (x, y))
+    else:
+        rgba = src.convert("RGBA")
+        out_img = _restore_mode(overlay.apply(rgba).convert("RGB"), src.mode)
     buf = io.BytesIO()
     try:
         out_img.save(buf, format=fmt, **_save_params(src, fmt))
