@@ -45,7 +45,12 @@ class LabelResult:
 def default_label(compliance: Any = None, *, produce_id: str | None = None) -> Any:
     """An :class:`AIGCLabel` for a generated file: Label 1 (AI-generated), the provider's
     producer code as ContentProducer (TC260-PG-20252A) and a fresh ProduceID (LM-5)."""
-    from .aigc import AIGCLabel
+    try:
+        from .aigc import AIGCLabel
+    except ImportError as exc:  # the label module ships with the implicit-labels work
+        raise LabelError("no default implicit label available (genai_compliance.labelling."
+                         "aigc is missing); pass label= with the seven GB 45438 fields",
+                         field="label") from exc
 
     pid = produce_id or uuid.uuid4().hex
     producer = compliance.provider.producer_code if compliance is not None else ""
