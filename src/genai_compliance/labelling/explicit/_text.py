@@ -98,6 +98,7 @@ def label_header_value(label: str | None = None) -> str:
     return urllib.parse.quote(validate_label_text(label or DEFAULT_LABEL_ZH), safe=" -")
 
 
+_LINE_END = re.compile(r"\r|\n")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
@@ -110,19 +111,28 @@ class _MarkdownState:
 
     def __init__(self) -> None:
         self._fence: str | None = None
-        self._line: list[str] = []
+        self._line = ""
         # "", "lt", "lt!", "lt!-", "tag", "comment", "comment-", "comment--"
         self._html = ""
 
     def feed(self, text: str) -> None:
+        if self._html == "" and "<" not in text:
+            # fast path: no HTML state can change, only line-start fences matter
+            pieces = _LINE_END.split(text)
+            for piece in pieces[:-1]:
+                self._end_line((self._line + piece)[:64])
+                self._line = ""
+            if len(self._line) < 64:
+                self._line = (self._line + pieces[-1])[:64]
+            return
         for ch in text:
             if self._fence is None:
                 self._html_char(ch)
             if ch == "\n" or ch == "\r":
-                self._end_line("".join(self._line))
-                self._line = []
+                self._end_line(self._line)
+                self._line = ""
             elif len(self._line) < 64:
-                self._line.append(ch)
+                self._line += ch
 
     def _end_line(self, line: str) -> None:
         m = _FENCE.match(line)
