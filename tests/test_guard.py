@@ -324,3 +324,17 @@ def test_refusal_errors_are_catchable_as_one_base(comp: Compliance) -> None:
         generate("x")
     assert info.value.http_status == 451
     assert "ContentBlocked" in repr(info.value)
+
+
+def test_checks_are_closed_when_a_later_check_refuses(comp: Compliance) -> None:
+    """Every check whose before() ran is closed, including after a later refusal."""
+    first = comp.add_check(Recorder())
+    comp.add_check(Recorder(refuse_before=True))
+
+    @comp.guard
+    def generate(prompt: str) -> str:
+        return prompt
+
+    with pytest.raises(ContentBlocked):
+        generate("x")
+    assert first.events[-1] == ("close", "refused")  # type: ignore[attr-defined]

@@ -58,6 +58,7 @@ class CallContext:
     notes: dict[str, Any] = attrs.field(factory=dict)
     chunks: int = 0
     outcome: Outcome | None = None
+    #: the error the call ended with (refusal or otherwise), set before the checks close
     refusal: BaseException | None = None
     #: sequence number of the call's ledger record, once written
     record_seq: int | None = None

@@ -240,9 +240,9 @@ class Guard:
         return wrapper  # type: ignore[no-any-return]
 
     # -- sync ----------------------------------------------------------------------------
-    def _run_before(self, ctx: CallContext, checks: list[Check]) -> list[Check]:
-        """Run ``before``; return the checks that ran (they are closed later)."""
-        ran: list[Check] = []
+    def _run_before(self, ctx: CallContext, checks: list[Check], ran: list[Check]) -> None:
+        """Run ``before``, appending each check to ``ran`` first (all of them are closed
+        later, including the one that refused)."""
         for check in checks:
             ran.append(check)
             try:
@@ -251,7 +251,6 @@ class Guard:
                 if not check.fail_open:
                     raise
                 ctx.notes.setdefault("fail_open", []).append(check.name)
-        return ran
 
     @staticmethod
     def _close(ctx: CallContext, ran: list[Check], outcome: Outcome) -> BaseException | None:
@@ -265,6 +264,7 @@ class Guard:
 
     def _finish(self, ctx: CallContext, ran: list[Check], outcome: Outcome,
                 error: BaseException | None) -> None:
+        ctx.refusal = error
         close_error = self._close(ctx, ran, outcome)
         self._record(ctx, outcome, error)
         if close_error is not None and error is None:
@@ -279,7 +279,7 @@ class Guard:
             token = current_call.set(ctx)
             try:
                 checks = guard.checks()
-                ran = guard._run_before(ctx, checks)
+                guard._run_before(ctx, checks, ran)
                 result = fn(*args, **kwargs)
                 if inspect.isgenerator(result):
                     ctx.streaming = True
@@ -306,7 +306,7 @@ class Guard:
             token = current_call.set(ctx)
             try:
                 checks = guard.checks()
-                ran = guard._run_before(ctx, checks)
+                guard._run_before(ctx, checks, ran)
                 inner = fn(*args, **kwargs)
             except BaseException as exc:
                 guard._finish(ctx, ran, guard._outcome(exc), exc)
@@ -362,8 +362,8 @@ class Guard:
         self._finish(ctx, ran, "served", None)
 
     # -- async ---------------------------------------------------------------------------
-    async def _arun_before(self, ctx: CallContext, checks: list[Check]) -> list[Check]:
-        ran: list[Check] = []
+    async def _arun_before(self, ctx: CallContext, checks: list[Check],
+                           ran: list[Check]) -> None:
         for check in checks:
             ran.append(check)
             try:
@@ -372,10 +372,10 @@ class Guard:
                 if not check.fail_open:
                     raise
                 ctx.notes.setdefault("fail_open", []).append(check.name)
-        return ran
 
     async def _afinish(self, ctx: CallContext, ran: list[Check], outcome: Outcome,
                        error: BaseException | None) -> None:
+        ctx.refusal = error
         close_error: BaseException | None = None
         for check in reversed(ran):
             try:
@@ -395,7 +395,7 @@ class Guard:
             token = current_call.set(ctx)
             try:
                 checks = guard.checks()
-                ran = await guard._arun_before(ctx, checks)
+                await guard._arun_before(ctx, checks, ran)
                 result = await fn(*args, **kwargs)
                 for check in checks:
                     result = await check.aafter(ctx, result)
@@ -418,7 +418,7 @@ class Guard:
             token = current_call.set(ctx)
             try:
                 checks = guard.checks()
-                ran = await guard._arun_before(ctx, checks)
+                await guard._arun_before(ctx, checks, ran)
                 inner = fn(*args, **kwargs)
             except BaseException as exc:
                 await guard._afinish(ctx, ran, guard._outcome(exc), exc)
