@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...checks import CallContext, Check
+from ...schemas import validate
 from ._apply import apply_explicit
 from ._text import (
     DEFAULT_LABEL_ZH,
@@ -18,7 +19,14 @@ from ._text import (
     validate_label_text,
 )
 
-__all__ = ["ExplicitMediaLabelCheck", "ExplicitTextLabelCheck"]
+__all__ = ["ExplicitMediaLabelCheck", "ExplicitTextLabelCheck", "explicit_settings"]
+
+
+def explicit_settings(compliance: Any) -> Mapping[str, Any]:
+    """The ``[labelling.explicit]`` section of a Compliance's settings (``{}`` when absent)."""
+    labelling = getattr(compliance, "settings", {}).get("labelling", {}) or {}
+    section = labelling.get("explicit", {}) if isinstance(labelling, Mapping) else {}
+    return section if isinstance(section, Mapping) else {}
 
 
 class ExplicitTextLabelCheck(Check):
@@ -48,10 +56,16 @@ class ExplicitTextLabelCheck(Check):
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> ExplicitTextLabelCheck:
-        """Build from a ``[labelling.explicit]`` style mapping: text, mode, separator."""
+        """Build from a ``[labelling.explicit]`` mapping: text, mode, separator."""
+        validate(dict(settings), "explicit-labels", what="[labelling.explicit]")
         return cls(label=settings.get("text", DEFAULT_LABEL_ZH),
                    mode=settings.get("mode", "prefix"),
                    separator=settings.get("separator", "\n\n"))
+
+    @classmethod
+    def from_compliance(cls, compliance: Any) -> ExplicitTextLabelCheck:
+        """Build from ``compliance.settings["labelling"]["explicit"]``."""
+        return cls.from_settings(explicit_settings(compliance))
 
     def _applies(self, ctx: CallContext) -> bool:
         return ctx.modality in self.modalities
@@ -107,18 +121,43 @@ class ExplicitMediaLabelCheck(Check):
     rules = ("GB-5.2", "GB-5.3", "GB-5.4", "LM-4", "LM-4b")
 
     def __init__(self, label: str = DEFAULT_LABEL_ZH, position: str | None = None,
-                 modalities: Sequence[str] = ("image", "audio", "video"),
-                 **options: Any) -> None:
+                 modalities: Sequence[str] = ("image", "audio", "video"), *,
+                 image: Mapping[str, Any] | None = None, audio: Mapping[str, Any] | None = None,
+                 video: Mapping[str, Any] | None = None) -> None:
         self.label = validate_label_text(label)
         self.position = position
         self.modalities = tuple(modalities)
-        self.options = dict(options)
+        #: per-modality keyword options for apply_explicit (e.g. video={"duration": None})
+        self.options: dict[str, dict[str, Any]] = {
+            "image": dict(image or {}), "audio": dict(audio or {}), "video": dict(video or {})}
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> ExplicitMediaLabelCheck:
+        """Build from a ``[labelling.explicit]`` mapping (text, position, font_path, ...)."""
+        validate(dict(settings), "explicit-labels", what="[labelling.explicit]")
+        return cls(label=settings.get("text", DEFAULT_LABEL_ZH),
+                   position=settings.get("position"),
+                   image={k: settings[k] for k in ("font_path", "height_fraction")
+                          if k in settings},
+                   video={"duration": settings.get("video_duration", 2.0),
+                          **{k: settings[k] for k in ("font_path", "height_fraction")
+                             if k in settings}},
+                   audio={"position": settings.get("audio_position", "start"),
+                          "cue": settings.get("audio_cue", True),
+                          "voice": settings.get("audio_voice", False)})
+
+    @classmethod
+    def from_compliance(cls, compliance: Any) -> ExplicitMediaLabelCheck:
+        """Build from ``compliance.settings["labelling"]["explicit"]``."""
+        return cls.from_settings(explicit_settings(compliance))
 
     def after(self, ctx: CallContext, result: Any) -> Any:
         if ctx.modality not in self.modalities or not isinstance(result, (bytes, bytearray)):
             return result
-        out = apply_explicit(bytes(result), text=self.label, position=self.position,
-                             modality=ctx.modality, **self.options)
+        opts = dict(self.options.get(ctx.modality, {}))
+        position = opts.pop("position", None) if ctx.modality == "audio" else self.position
+        out = apply_explicit(bytes(result), text=self.label, position=position,
+                             modality=ctx.modality, **opts)
         ctx.metadata["ai_label"] = self.label
         ctx.notes["explicit_label"] = {"modality": ctx.modality, "text": self.label,
                                        "position": self.position}
