@@ -9,17 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
 from genai_compliance.errors import LabelError, MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.explicit import (
     DEFAULT_LABEL_ZH,
+    POSITIONS,
     ExplicitMediaLabelCheck,
     _fonts,
     apply_explicit,
     find_cjk_font,
     label_image,
     make_overlay,
+    sniff_modality,
 )
 
 
@@ -215,3 +219,20 @@ def test_ocr_reads_english_label() -> None:
     img = Image.new("RGB", (800, 500), (200, 220, 240))
     out = Image.open(io.BytesIO(label_image(_encode(img, "PNG"), text="AI-generated content")))
     assert "generatedcontent" in _ocr(out)
+
+
+@given(w=st.integers(200, 4000), h=st.integers(200, 4000), pos=st.sampled_from(POSITIONS),
+       frac=st.sampled_from([0.05, 0.06, 0.08]))
+def test_overlay_invariants(w: int, h: int, pos: str, frac: float) -> None:
+    """Property: measured glyph >= fraction of the shortest side and the plate is inside."""
+    ov = make_overlay((w, h), position=pos, height_fraction=frac)
+    assert ov.glyph_height >= frac * min(w, h)
+    x, y = ov.box
+    pw, ph = ov.image.size
+    assert x >= 0 and x + pw <= w and y >= 0 and y + ph <= h
+
+
+@given(data=st.binary(max_size=64))
+def test_sniff_never_crashes(data: bytes) -> None:
+    """Property: sniffing arbitrary bytes gives a modality or None, never an exception."""
+    assert sniff_modality(data) in (None, "image", "audio", "video", "text")
