@@ -207,3 +207,17 @@ def test_malformed_audio() -> None:
     """A truncated container raises MalformedMedia."""
     with pytest.raises(MalformedMedia):
         label_audio(b"fLaC\x00\x00")
+
+
+def test_float_wav_goes_through_pyav(tmp_path: Path) -> None:
+    """A float WAV (not readable by stdlib wave) keeps codec, rate and channels via PyAV."""
+    import av
+
+    src = _ff("wav", ["-c:a", "pcm_f32le"], tmp_path)
+    out = label_audio(src)
+    with av.open(io.BytesIO(out)) as c:
+        st = c.streams.audio[0]
+        assert (c.format.name, st.codec_context.name, st.sample_rate, st.channels) == \
+            ("wav", "pcm_f32le", 44100, 2)
+        pcm = np.concatenate([f.to_ndarray()[0] for f in c.decode(st)])
+    assert _classify(_tones(pcm[: int(44100 * 1.6)], 44100)) == ".-.."

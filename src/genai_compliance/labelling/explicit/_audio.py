@@ -254,9 +254,9 @@ def _label_wav(data: bytes, places: tuple[str, ...], cue: bool, spoken: str | No
         with wave.open(io.BytesIO(data), "rb") as wf:
             params = wf.getparams()
             raw = wf.readframes(wf.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise UnsupportedMedia(f"WAV not readable as PCM ({exc}); non-PCM WAV goes through "
-                               "PyAV", format="wav", offset=0) from exc
+    except (wave.Error, EOFError):
+        # float / A-law / extensible WAV: decode and re-encode with the same codec via PyAV
+        return _label_av(data, places, cue, spoken, tts, timing)
     label = _build_label(params.framerate, cue=cue, voice=spoken, tts=tts, timing=timing)
     frame = params.sampwidth * params.nchannels
     raw = raw[: len(raw) - len(raw) % frame]
