@@ -219,5 +219,5 @@ def test_float_wav_goes_through_pyav(tmp_path: Path) -> None:
         st = c.streams.audio[0]
         assert (c.format.name, st.codec_context.name, st.sample_rate, st.channels) == \
             ("wav", "pcm_f32le", 44100, 2)
-        pcm = np.concatenate([f.to_ndarray()[0] for f in c.decode(st)])
+        pcm = np.concatenate([f.to_ndarray().reshape(-1, 2)[:, 0] for f in c.decode(st)])
     assert _classify(_tones(pcm[: int(44100 * 1.6)], 44100)) == ".-.."
