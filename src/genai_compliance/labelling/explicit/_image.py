@@ -229,6 +229,41 @@ def _save_params(src: Image.Image, fmt: str) -> dict[str, Any]:
     return params
 
 
+def _label_animated(src: Image.Image, fmt: str, text: str | None, position: str | None,
+                    font_path: str | None, height_fraction: float) -> bytes:
+    """Animated GIF/WebP/PNG: every frame gets the label (it is visible from the first frame
+    and for the whole animation); frame durations, loop count and metadata are kept."""
+    from PIL import ImageSequence
+
+    if fmt not in ("GIF", "WEBP", "PNG"):
+        raise UnsupportedMedia("multi-frame images are labelled for GIF, WebP and APNG only",
+                               format=fmt, offset=0)
+    first = src.convert("RGBA")
+    overlay = make_overlay(src.size, text=text, position=position, font_path=font_path,
+                           height_fraction=height_fraction, background=first)
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    for frame in ImageSequence.Iterator(src):
+        frame.load()  # WebP fills info["duration"] on load
+        durations.append(int(frame.info.get("duration", src.info.get("duration", 100))))
+        frames.append(overlay.apply(frame.convert("RGBA")))
+    params = _save_params(src, fmt)
+    params.pop("transparency", None)
+    params.update(save_all=True, append_images=frames[1:], duration=durations,
+                  loop=src.info.get("loop", 0))
+    if fmt == "GIF":
+        frames = [f.convert("RGB").quantize(colors=256) for f in frames]
+        params["append_images"] = frames[1:]
+        params["disposal"] = 1
+    buf = io.BytesIO()
+    try:
+        frames[0].save(buf, format=fmt, **params)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UnsupportedMedia(f"cannot write animated {fmt}: {exc}", format=fmt,
+                               offset=0) from exc
+    return buf.getvalue()
+
+
 def label_image(
     data: bytes,
     *,
@@ -240,16 +275,16 @@ def label_image(
     """Draw the explicit label on an encoded image and return it in the same format
     (GB-5.2, LM-4 "prominent notice", LM-4b: the exported file carries the label).
 
-    Keeps format, size, mode, ICC profile, EXIF, XMP, DPI and PNG text chunks. Animated
-    images and modes other than 1/L/LA/P/RGB/RGBA/CMYK raise :class:`UnsupportedMedia`.
+    Keeps format, size, mode, ICC profile, EXIF, XMP, DPI and PNG text chunks. Animated GIF,
+    WebP and APNG get the label on every frame (frame timing and loop kept); other modes than
+    1/L/LA/P/RGB/RGBA/CMYK raise :class:`UnsupportedMedia`.
     """
     src = _sniff_open(data)
     fmt = src.format
     if fmt is None:
         raise UnsupportedMedia("unknown image format", format="image", offset=0)
     if getattr(src, "n_frames", 1) > 1:
-        raise UnsupportedMedia("animated images are not labelled yet; label each frame as a "
-                               "video instead", format=fmt, offset=0)
+        return _label_animated(src, fmt, text, position, font_path, height_fraction)
     if src.mode not in _MODES:
         raise UnsupportedMedia(f"image mode {src.mode} is not supported for drawn labels",
                                format=fmt, offset=0, mode=src.mode)
