@@ -18,7 +18,7 @@ import attrs
 from ..config import validate_uscc
 from ..errors import ConfigurationError, LabelError
 
-__all__ = ["AIGCLabel", "FIELDS", "LABEL_VALUES", "producer_code", "validate_producer_code"]
+__all__ = ["FIELDS", "LABEL_VALUES", "AIGCLabel", "producer_code", "validate_producer_code"]
 
 #: Annex E key order.
 FIELDS = ("Label", "ContentProducer", "ProduceID", "ReservedCode1",

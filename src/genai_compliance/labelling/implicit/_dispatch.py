@@ -1,0 +1,178 @@
+"""Find a file's format by content and label/read it with that format's handler (LM-5).
+
+The handler table is literal and ordered: the first handler whose ``sniff`` accepts the head
+of the data wins. An ID3v2 tag at the start (which the MP3 sniffer would claim) is skipped
+and the data behind it sniffed again, so FLAC or other streams with a leading ID3 tag reach
+their own handler; MP3 is the fallback.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from genai_compliance.errors import MalformedMedia, MediaError, UnsupportedMedia
+from genai_compliance.labelling.aigc import AIGCLabel
+from genai_compliance.labelling.implicit import (
+    _avi,
+    _flac,
+    _jpeg,
+    _mkv,
+    _mp3,
+    _mp4,
+    _ogg,
+    _png,
+    _wav,
+    _webp,
+)
+from genai_compliance.labelling.implicit._base import FormatHandler, RawLabel
+
+__all__ = ["HANDLERS", "add_propagation", "handler_for", "label_bytes", "label_file",
+           "label_stream", "read_labels", "scan", "sniff"]
+
+#: Sniff order. MP3 last: its sniffer accepts any leading ID3 tag.
+HANDLERS: tuple[FormatHandler, ...] = (
+    _png.HANDLER,
+    _jpeg.HANDLER,
+    _webp.HANDLER,
+    _wav.HANDLER,
+    _avi.HANDLER,
+    _flac.HANDLER,
+    _ogg.HANDLER,
+    _mp4.HANDLER,
+    _mkv.HANDLER,
+    _mp3.HANDLER,
+)
+_HEAD = 4096
+
+
+def _id3_length(head: bytes) -> int | None:
+    if len(head) < 10 or head[:3] != b"ID3":
+        return None
+    size_bytes = head[6:10]
+    if any(b & 0x80 for b in size_bytes):
+        return None
+    raw = int.from_bytes(size_bytes, "big")
+    size = (raw & 0x7F) | ((raw >> 8 & 0x7F) << 7) | ((raw >> 16 & 0x7F) << 14) | (
+        (raw >> 24 & 0x7F) << 21)
+    return 10 + size + (10 if head[5] & 0x10 else 0)
+
+
+def handler_for(src: BinaryIO) -> FormatHandler:
+    """The handler for the stream (position is restored to 0)."""
+    src.seek(0)
+    head = src.read(_HEAD)
+    skip = _id3_length(head)
+    if skip is not None:
+        src.seek(skip)
+        inner = src.read(_HEAD)
+        for h in HANDLERS:
+            if h is not _mp3.HANDLER and h.sniff(inner):
+                src.seek(0)
+                return h
+    src.seek(0)
+    for h in HANDLERS:
+        if h.sniff(head):
+            return h
+    raise UnsupportedMedia(
+        f"no implicit-label handler recognises this content (first bytes {head[:16].hex()});"
+        " supported: " + ", ".join(h.name for h in HANDLERS), first_bytes=head[:16].hex())
+
+
+def sniff(data: bytes) -> str:
+    """The format name of ``data`` (by content)."""
+    return handler_for(io.BytesIO(data)).name
+
+
+def _aigc_json(label: Any) -> str:
+    if isinstance(label, AIGCLabel):
+        return label.to_json()
+    if isinstance(label, str | bytes | Mapping):
+        return AIGCLabel.from_json(label).to_json()
+    if hasattr(label, "to_json"):
+        return AIGCLabel.from_json(label.to_json()).to_json()
+    raise TypeError(f"label must be an AIGCLabel, mapping or JSON, got {type(label).__name__}")
+
+
+def _call(handler: FormatHandler, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except MediaError:
+        raise
+    except (struct.error, IndexError, KeyError, ValueError, OverflowError, RecursionError,
+            UnicodeError, MemoryError) as exc:
+        if type(exc).__name__ == "LabelError":
+            raise
+        raise MalformedMedia(f"damaged {handler.name} file: {exc}", format=handler.name,
+                             offset=None) from None
+
+
+def label_stream(src: BinaryIO, dst: BinaryIO, label: Any) -> str:
+    """Write ``src`` labelled with ``label`` to ``dst``; return the format name (LM-5)."""
+    aigc = _aigc_json(label)
+    handler = handler_for(src)
+    _call(handler, handler.write, src, dst, aigc)
+    return handler.name
+
+
+def label_bytes(data: bytes, label: Any) -> bytes:
+    """``data`` with the implicit label ``label`` embedded (LM-5)."""
+    out = io.BytesIO()
+    label_stream(io.BytesIO(data), out, label)
+    return out.getvalue()
+
+
+def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: Any) -> str:
+    """Label ``src`` into ``dst`` atomically (temp file beside ``dst`` + ``os.replace``)."""
+    dst_path = Path(dst)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst_path.name}.", dir=dst_path.parent or ".")
+    try:
+        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            name = label_stream(fin, fout, label)
+        os.replace(tmp, dst_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return name
+
+
+def scan(data_or_path: bytes | str | os.PathLike[str]) -> tuple[str, list[RawLabel]]:
+    """(format name, every implicit label found in file order)."""
+    if isinstance(data_or_path, bytes | bytearray | memoryview):
+        f: BinaryIO = io.BytesIO(bytes(data_or_path))
+        handler = handler_for(f)
+        return handler.name, list(_call(handler, handler.read, f))
+    with open(data_or_path, "rb") as fh:
+        handler = handler_for(fh)
+        return handler.name, list(_call(handler, handler.read, fh))
+
+
+def read_labels(data_or_path: bytes | str | os.PathLike[str]) -> list[RawLabel]:
+    """Every implicit label found (raw text, carrier, offset)."""
+    return scan(data_or_path)[1]
+
+
+def add_propagation(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                    propagator: str, propagate_id: str, reserved_code2: str = "") -> AIGCLabel:
+    """Re-label ``src`` into ``dst`` with the propagation platform's fields set, keeping the
+    producer fields of the existing label (LM-8); no label -> LabelError."""
+    from genai_compliance.errors import LabelError
+
+    labels = read_labels(src)
+    if not labels:
+        raise LabelError("the file carries no implicit label to add propagation fields to; "
+                         "a propagation platform must first label it as suspected/possibly "
+                         "AI-generated", field="AIGC")
+    try:
+        current = AIGCLabel.from_json(labels[0].text)
+    except json.JSONDecodeError as exc:  # pragma: no cover - from_json maps this
+        raise LabelError(str(exc), field="AIGC") from None
+    new = current.with_propagation(propagator, propagate_id, reserved_code2)
+    label_file(src, dst, new)
+    return new

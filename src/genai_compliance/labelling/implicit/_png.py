@@ -1,0 +1,125 @@
+"""PNG: the implicit label in an XMP ``iTXt`` chunk (keyword ``XML:com.adobe.xmp``).
+
+Carrier: TC260 image practice guide (PG-2025-CARRIERS; LM-5): XMP with ``TC260:AIGC``. The
+chunk is written before the first ``IDAT`` (where the old XMP chunk was, if any, merging
+its other properties); every other chunk is copied byte for byte, CRCs are computed anew
+only for the chunk we write. Pixel data is never decoded.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import BinaryIO
+
+from genai_compliance.errors import MalformedMedia
+from genai_compliance.labelling.implicit._base import RawLabel
+from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp
+
+__all__ = ["HANDLER", "PngHandler"]
+
+_FMT = "png"
+SIG = b"\x89PNG\r\n\x1a\n"
+_KEY = b"XML:com.adobe.xmp"
+
+
+def chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+    """[(type, offset of chunk start, payload length)] up to and including IEND."""
+    if data[:8] != SIG:
+        raise MalformedMedia("not a PNG signature", format=_FMT, offset=0)
+    out: list[tuple[bytes, int, int]] = []
+    pos = 8
+    while True:
+        if pos + 12 > len(data):
+            raise MalformedMedia("PNG chunk runs past the end of the file", format=_FMT,
+                                 offset=pos)
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        if length > 0x7FFFFFFF or pos + 12 + length > len(data):
+            raise MalformedMedia("PNG chunk length runs past the end of the file",
+                                 format=_FMT, offset=pos)
+        out.append((ctype, pos, length))
+        pos += 12 + length
+        if ctype == b"IEND":
+            return out
+
+
+def _itxt_text(payload: bytes, offset: int) -> bytes | None:
+    """The text of an XMP iTXt chunk, or None when the chunk is another iTXt."""
+    if not payload.startswith(_KEY + b"\x00"):
+        return None
+    rest = payload[len(_KEY) + 1:]
+    if len(rest) < 2:
+        raise MalformedMedia("truncated iTXt chunk", format=_FMT, offset=offset)
+    comp, _method = rest[0], rest[1]
+    rest = rest[2:]
+    parts = rest.split(b"\x00", 2)
+    if len(parts) != 3:
+        raise MalformedMedia("iTXt chunk without language/keyword terminators", format=_FMT,
+                             offset=offset)
+    text = parts[2]
+    if comp:
+        try:
+            d = zlib.decompressobj()
+            text = d.decompress(text, 16 << 20)
+        except zlib.error:
+            raise MalformedMedia("iTXt XMP does not inflate", format=_FMT,
+                                 offset=offset) from None
+    return text
+
+
+def make_chunk(ctype: bytes, payload: bytes) -> bytes:
+    """A PNG chunk with length and CRC."""
+    return (struct.pack(">I", len(payload)) + ctype + payload
+            + struct.pack(">I", zlib.crc32(ctype + payload) & 0xFFFFFFFF))
+
+
+class PngHandler:
+    """PNG XMP iTXt reader/writer (LM-5)."""
+
+    name = _FMT
+
+    def sniff(self, head: bytes) -> bool:
+        """The 8-byte PNG signature."""
+        return head[:8] == SIG
+
+    def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
+        """Copy with one XMP iTXt chunk carrying ``TC260:AIGC``."""
+        data = src.read()
+        table = chunks(data)
+        old: bytes | None = None
+        insert_at: int | None = None
+        drop: set[int] = set()
+        for ctype, off, length in table:
+            if ctype == b"iTXt":
+                text = _itxt_text(data[off + 8:off + 8 + length], off)
+                if text is not None:
+                    if old is None:
+                        old = text
+                        insert_at = off
+                    drop.add(off)
+            if ctype in (b"IDAT", b"IEND") and insert_at is None:
+                insert_at = off
+        packet = merge_xmp(old, aigc_json, _FMT)
+        new = make_chunk(b"iTXt", _KEY + b"\x00\x00\x00\x00\x00" + packet)
+        dst.write(SIG)
+        for _ctype, off, length in table:
+            if off == insert_at:
+                dst.write(new)
+            if off not in drop:
+                dst.write(data[off:off + 12 + length])
+        end = table[-1][1] + 12 + table[-1][2]
+        dst.write(data[end:])
+
+    def read(self, src: BinaryIO) -> list[RawLabel]:
+        """Every ``TC260:AIGC`` value in XMP iTXt chunks."""
+        data = src.read()
+        out: list[RawLabel] = []
+        for ctype, off, length in chunks(data):
+            if ctype == b"iTXt":
+                text = _itxt_text(data[off + 8:off + 8 + length], off)
+                if text is not None:
+                    out += [RawLabel("png:iTXt:XMP", t, off) for t in read_xmp(text, _FMT)]
+        return out
+
+
+HANDLER = PngHandler()

@@ -1,0 +1,119 @@
+"""WebP: the implicit label in the extended format's ``XMP `` chunk.
+
+Carrier: TC260 image practice guide (PG-2025-CARRIERS; LM-5): XMP with ``TC260:AIGC``. A
+simple (``VP8 ``/``VP8L``) file is turned into the extended layout: a ``VP8X`` chunk with the
+canvas size read from the bitstream header (and the alpha flag of a VP8L image) is put first.
+The XMP flag is set, an old ``XMP `` chunk is merged and replaced, the new one goes last,
+and the RIFF size is fixed. Bitstream chunks are copied byte for byte.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from genai_compliance.errors import MalformedMedia
+from genai_compliance.labelling.implicit._base import RawLabel
+from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp
+
+__all__ = ["HANDLER", "WebpHandler"]
+
+_FMT = "webp"
+_XMP_FLAG = 0x04
+_ALPHA_FLAG = 0x10
+
+
+def chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+    """[(fourcc, offset, payload length)] of the RIFF WEBP body."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise MalformedMedia("not a RIFF WEBP file", format=_FMT, offset=0)
+    (size,) = struct.unpack("<I", data[4:8])
+    end = min(8 + size, len(data))
+    pos = 12
+    out: list[tuple[bytes, int, int]] = []
+    while pos + 8 <= end:
+        cid = data[pos:pos + 4]
+        (length,) = struct.unpack("<I", data[pos + 4:pos + 8])
+        if pos + 8 + length > end:
+            raise MalformedMedia("WebP chunk runs past the RIFF end", format=_FMT, offset=pos)
+        out.append((cid, pos, length))
+        pos += 8 + length + (length & 1)
+    if not out:
+        raise MalformedMedia("WebP without chunks", format=_FMT, offset=12)
+    return out
+
+
+def _chunk(cid: bytes, payload: bytes) -> bytes:
+    return cid + struct.pack("<I", len(payload)) + payload + (b"\x00" if len(payload) & 1 else b"")
+
+
+def _canvas(data: bytes, cid: bytes, off: int, length: int) -> tuple[int, int, int]:
+    """(width, height, extra flags) of a simple-format bitstream."""
+    p = data[off + 8:off + 8 + length]
+    if cid == b"VP8 ":
+        if len(p) < 10 or p[3:6] != b"\x9d\x01\x2a":
+            raise MalformedMedia("VP8 bitstream without a key-frame start code", format=_FMT,
+                                 offset=off + 8)
+        w, h = struct.unpack("<HH", p[6:10])
+        return w & 0x3FFF, h & 0x3FFF, 0
+    if len(p) < 5 or p[0] != 0x2F:
+        raise MalformedMedia("VP8L bitstream without its signature", format=_FMT,
+                             offset=off + 8)
+    (bits,) = struct.unpack("<I", p[1:5])
+    w = (bits & 0x3FFF) + 1
+    h = ((bits >> 14) & 0x3FFF) + 1
+    return w, h, _ALPHA_FLAG if (bits >> 28) & 1 else 0
+
+
+class WebpHandler:
+    """WebP XMP chunk reader/writer (LM-5)."""
+
+    name = _FMT
+
+    def sniff(self, head: bytes) -> bool:
+        """``RIFF····WEBP``."""
+        return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+
+    def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
+        """Copy as extended WebP with one ``XMP `` chunk carrying ``TC260:AIGC``."""
+        data = src.read()
+        table = chunks(data)
+        old: bytes | None = None
+        body: list[bytes] = []
+        first_cid, first_off, first_len = table[0]
+        if first_cid == b"VP8X":
+            if first_len < 10:
+                raise MalformedMedia("VP8X chunk too short", format=_FMT, offset=first_off)
+            vp8x = bytearray(data[first_off + 8:first_off + 8 + first_len])
+            rest = table[1:]
+        elif first_cid in (b"VP8 ", b"VP8L"):
+            w, h, extra = _canvas(data, first_cid, first_off, first_len)
+            vp8x = bytearray(struct.pack("<I", extra) + (w - 1).to_bytes(3, "little")
+                             + (h - 1).to_bytes(3, "little"))
+            rest = table
+        else:
+            raise MalformedMedia(f"WebP starts with an unknown chunk {first_cid!r}",
+                                 format=_FMT, offset=first_off)
+        vp8x[0] |= _XMP_FLAG
+        for cid, off, length in rest:
+            if cid == b"XMP ":
+                if old is None:
+                    old = data[off + 8:off + 8 + length]
+                continue
+            body.append(data[off:off + 8 + length + (length & 1)])
+        packet = merge_xmp(old, aigc_json, _FMT)
+        payload = _chunk(b"VP8X", bytes(vp8x)) + b"".join(body) + _chunk(b"XMP ", packet)
+        dst.write(b"RIFF" + struct.pack("<I", 4 + len(payload)) + b"WEBP" + payload)
+
+    def read(self, src: BinaryIO) -> list[RawLabel]:
+        """Every ``TC260:AIGC`` value in ``XMP `` chunks."""
+        data = src.read()
+        out: list[RawLabel] = []
+        for cid, off, length in chunks(data):
+            if cid == b"XMP ":
+                packet = data[off + 8:off + 8 + length]
+                out += [RawLabel("webp:XMP", t, off) for t in read_xmp(packet, _FMT)]
+        return out
+
+
+HANDLER = WebpHandler()
