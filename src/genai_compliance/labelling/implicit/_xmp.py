@@ -69,6 +69,9 @@ def merge_xmp(packet: bytes | None, aigc_json: str, fmt: str = "xmp") -> bytes:
         for child in list(desc):
             if child.tag == tag:
                 desc.remove(child)
+    for desc in rdf.findall(f"{{{_RDF}}}Description"):
+        if len(desc) == 0 and set(desc.attrib) <= {f"{{{_RDF}}}about"}:
+            rdf.remove(desc)
     desc = ET.SubElement(rdf, f"{{{_RDF}}}Description", {f"{{{_RDF}}}about": ""})
     ET.SubElement(desc, tag).text = aigc_json
     ET.register_namespace("x", _X)
