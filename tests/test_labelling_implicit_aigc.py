@@ -7,7 +7,6 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies_labelling import labels
 
 from genai_compliance.config import uscc_check_char
 from genai_compliance.errors import LabelError
@@ -18,6 +17,7 @@ from genai_compliance.labelling.aigc import (
     validate_producer_code,
 )
 from genai_compliance.schemas import validate
+from strategies_labelling import labels
 
 USCC17 = "91110108MA01ABCDE"
 USCC = USCC17 + uscc_check_char(USCC17)

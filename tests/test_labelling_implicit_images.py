@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
-from strategies_labelling import labels
 
 from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.aigc import AIGCLabel
 from genai_compliance.labelling.implicit import label_bytes, read_labels, sniff
 from genai_compliance.labelling.implicit._xmp import build_xmp, merge_xmp, read_xmp
+from strategies_labelling import labels
 
 LABEL = AIGCLabel(content_producer="001191110108MA01ABCDE1A1B2", produce_id="img-0001")
 EXIFTOOL = shutil.which("exiftool")
