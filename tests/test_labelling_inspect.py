@@ -1,0 +1,131 @@
+"""inspect(): verdicts, LM-6 tiers, C2PA report, schema-valid JSON (LM-5, LM-6, LM-8)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from genai_compliance.crypto import SigningCredentials, TestCA, create_test_ca
+from genai_compliance.labelling import AIGCLabel, InspectReport, inspect, label_bytes
+from genai_compliance.labelling.implicit._png import make_chunk
+from genai_compliance.labelling.implicit._xmp import build_xmp
+from genai_compliance.schemas import validate
+
+LABEL = AIGCLabel(content_producer="Producer", produce_id="pid-7")
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), "teal").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _with_xmp_chunks(*texts: str) -> bytes:
+    data = _png()
+    extra = b"".join(make_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00"
+                                + build_xmp(t)) for t in texts)
+    return data[:33] + extra + data[33:]
+
+
+def _check(report: InspectReport) -> dict[str, object]:
+    doc = json.loads(report.to_json())
+    validate(doc, "inspect-report")
+    return doc  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("value", "tier"), [("1", "confirmed"), ("2", "possibly"),
+                                             ("3", "suspected")])
+def test_compliant_with_tier(value: str, tier: str) -> None:
+    """One well-formed label is compliant, with the LM-6 tier of its Label value."""
+    lab = AIGCLabel(label=value, content_producer="P", produce_id="I")
+    report = inspect(label_bytes(_png(), lab), c2pa=False)
+    assert (report.verdict, report.tier, report.format) == ("compliant", tier, "png")
+    assert report.labels[0].fields == lab.to_dict()
+    _check(report)
+
+
+def test_not_found_for_supported_format_without_label() -> None:
+    """A supported file with no label is not-found."""
+    report = inspect(_png())
+    assert (report.verdict, report.tier, report.labels) == ("not-found", None, ())
+    _check(report)
+
+
+def test_two_labels_are_non_compliant() -> None:
+    """Two implicit labels in one file is non-compliant."""
+    report = inspect(_with_xmp_chunks(LABEL.to_json(), LABEL.to_json()), c2pa=False)
+    assert report.verdict == "non-compliant"
+    assert len(report.labels) == 2
+    assert any("2 implicit labels" in p for p in report.problems)
+    _check(report)
+
+
+def test_malformed_label_is_non_compliant_with_parse_error() -> None:
+    """A label that is not valid Annex E JSON is non-compliant and its error is reported."""
+    report = inspect(_with_xmp_chunks('{"Label":"9"}'), c2pa=False)
+    assert report.verdict == "non-compliant"
+    assert report.labels[0].fields is None and report.labels[0].error
+    assert report.tier is None
+    _check(report)
+
+
+def test_empty_produce_id_is_non_compliant() -> None:
+    """An empty ProduceID is a problem (LM-5 needs a content ID)."""
+    lab = AIGCLabel(content_producer="P", produce_id="")
+    report = inspect(_with_xmp_chunks(lab.to_json()), c2pa=False)
+    assert report.verdict == "non-compliant"
+
+
+def test_unsupported_is_inconclusive_never_not_found() -> None:
+    """Unknown content is inconclusive, not not-found."""
+    report = inspect(b"%!PS-Adobe-3.0 not something we read")
+    assert (report.verdict, report.format) == ("inconclusive", None)
+    _check(report)
+
+
+def test_damaged_file_is_inconclusive() -> None:
+    """A truncated PNG is inconclusive with the damage named."""
+    report = inspect(label_bytes(_png(), LABEL)[:40])
+    assert report.verdict == "inconclusive"
+    assert report.format == "png"
+    _check(report)
+
+
+def test_path_input_sets_source(tmp_path: Path) -> None:
+    """A path is read from disk and named in the report."""
+    path = tmp_path / "x.png"
+    path.write_bytes(label_bytes(_png(), LABEL))
+    report = inspect(path)
+    assert report.source == str(path) and report.verdict == "compliant"
+
+
+@pytest.fixture(name="ca", scope="module")
+def _ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    return create_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+def test_c2pa_signed_file_reports_manifest(ca: TestCA, tmp_path: Path) -> None:
+    """A signed file's C2PA report is included; a tampered copy is non-compliant."""
+    from genai_compliance.labelling import pipeline
+
+    src = tmp_path / "in.png"
+    src.write_bytes(_png())
+    creds = SigningCredentials.from_pem(ca.chain, ca.key, trust_anchors=ca.trust_anchors)
+    dst = tmp_path / "signed.png"
+    pipeline.label_file(src, dst, label=LABEL, credentials=creds)
+    report = inspect(dst, trust_anchors=ca.trust_anchors)
+    assert report.verdict == "compliant", report.problems
+    assert report.c2pa is not None and report.c2pa["valid"] and report.c2pa["trusted"]
+    _check(report)
+    data = bytearray(dst.read_bytes())
+    idat = data.index(b"IDAT")
+    data[idat + 6] ^= 0xFF
+    tampered = tmp_path / "tampered.png"
+    tampered.write_bytes(bytes(data))
+    bad = inspect(tampered, trust_anchors=ca.trust_anchors)
+    assert bad.verdict in ("non-compliant", "inconclusive")
+    assert bad.verdict != "compliant"
