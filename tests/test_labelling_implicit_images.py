@@ -1,4 +1,4 @@
-"""PNG/JPEG/WebP implicit labels: XMP TC260:AIGC round trip, byte-level, pixels kept (LM-5)."""
+"""PNG/JPEG/WebP/GIF implicit labels: XMP TC260:AIGC round trip, byte-level, pixels kept (LM-5)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,27 @@ def _exif() -> bytes:
     return data
 
 
+def _gif_animated() -> bytes:
+    frames = [Image.new("P", (20, 10), i * 40) for i in range(3)]
+    for i, fr in enumerate(frames):
+        fr.putpixel((i, i), 255)
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=70, loop=0)
+    return buf.getvalue()
+
+
+def _frames(data: bytes) -> list[bytes]:
+    with Image.open(io.BytesIO(data)) as im:
+        out = []
+        for i in range(getattr(im, "n_frames", 1)):
+            im.seek(i)
+            out.append(im.convert("RGBA").tobytes())
+        return out
+
+
 SAMPLES = {
+    "gif": lambda: _image("GIF"),
+    "gif-animated": _gif_animated,
     "png": lambda: _image("PNG"),
     "png-rgba-icc": lambda: _image("PNG", "RGBA", icc_profile=_icc()),
     "jpeg": lambda: _image("JPEG", quality=90),
@@ -70,6 +90,7 @@ def test_round_trip_keeps_pixels_and_metadata(name: str) -> None:
     found = read_labels(out)
     assert [AIGCLabel.from_json(r.text) for r in found] == [LABEL]
     assert _pixels(out) == _pixels(src)
+    assert _frames(out) == _frames(src)
     with Image.open(io.BytesIO(src)) as a, Image.open(io.BytesIO(out)) as b:
         assert a.info.get("icc_profile") == b.info.get("icc_profile")
         assert dict(a.getexif()) == dict(b.getexif())
@@ -87,7 +108,7 @@ def test_relabel_replaces_the_single_label(name: str) -> None:
 
 
 @pytest.mark.skipif(EXIFTOOL is None, reason="exiftool not installed")
-@pytest.mark.parametrize("name", ["png", "jpeg-exif-icc", "webp-lossy"])
+@pytest.mark.parametrize("name", ["png", "jpeg-exif-icc", "webp-lossy", "gif"])
 def test_exiftool_reads_the_label_and_other_xmp(name: str, tmp_path: Path) -> None:
     """exiftool sees XMP-TC260:Aigc, and an existing dc:title survives our merge."""
     path = tmp_path / f"in.{name.split('-')[0]}"

@@ -22,6 +22,7 @@ from genai_compliance.labelling.aigc import AIGCLabel
 from genai_compliance.labelling.implicit import (
     _avi,
     _flac,
+    _gif,
     _jpeg,
     _mkv,
     _mp3,
@@ -41,6 +42,7 @@ HANDLERS: tuple[FormatHandler, ...] = (
     _png.HANDLER,
     _jpeg.HANDLER,
     _webp.HANDLER,
+    _gif.HANDLER,
     _wav.HANDLER,
     _avi.HANDLER,
     _flac.HANDLER,

@@ -1,0 +1,125 @@
+"""GIF: the implicit label in an XMP application extension (``XMP DataXMP``).
+
+Carrier: TC260 image practice guide (PG-2025-CARRIERS; LM-5): XMP with ``TC260:AIGC``, stored
+the way the XMP specification (part 3) puts XMP in GIF: application extension with identifier
+``XMP Data`` + auth code ``XMP``, the UTF-8 packet written raw and followed by the 258-byte
+"magic trailer" so that decoders that walk sub-blocks skip it. The extension goes where the
+old one was (merged) or right after the logical screen descriptor and global colour table;
+frames and other extensions are copied byte for byte.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from genai_compliance.errors import MalformedMedia
+from genai_compliance.labelling.implicit._base import RawLabel
+from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp
+
+__all__ = ["HANDLER", "GifHandler"]
+
+_FMT = "gif"
+_APP = b"\x21\xff\x0bXMP DataXMP"
+_MAGIC = b"\x01" + bytes(range(255, -1, -1)) + b"\x00"
+
+
+def _sub_blocks(data: bytes, pos: int) -> int:
+    """Offset just past the block terminator of the sub-blocks starting at ``pos``."""
+    while True:
+        if pos >= len(data):
+            raise MalformedMedia("GIF sub-blocks run past the end", format=_FMT, offset=pos)
+        n = data[pos]
+        pos += 1 + n
+        if n == 0:
+            return pos
+
+
+def blocks(data: bytes) -> tuple[int, list[tuple[int, int, bool]], int]:
+    """(end of header+LSD+GCT, [(offset, end, is XMP extension)], offset of the trailer)."""
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        raise MalformedMedia("not a GIF header", format=_FMT, offset=0)
+    flags = data[10]
+    pos = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+    head_end = pos
+    out: list[tuple[int, int, bool]] = []
+    while True:
+        if pos >= len(data):
+            raise MalformedMedia("GIF without a trailer", format=_FMT, offset=pos)
+        b = data[pos]
+        if b == 0x3B:
+            return head_end, out, pos
+        if b == 0x21:
+            if pos + 2 > len(data):
+                raise MalformedMedia("truncated GIF extension", format=_FMT, offset=pos)
+            end = _sub_blocks(data, pos + 2)
+            out.append((pos, end, data[pos:pos + len(_APP)] == _APP))
+            pos = end
+        elif b == 0x2C:
+            if pos + 10 > len(data):
+                raise MalformedMedia("truncated GIF image descriptor", format=_FMT, offset=pos)
+            lflags = data[pos + 9]
+            p = pos + 10 + (3 * (2 << (lflags & 7)) if lflags & 0x80 else 0)
+            end = _sub_blocks(data, p + 1)
+            out.append((pos, end, False))
+            pos = end
+        else:
+            raise MalformedMedia(f"unknown GIF block 0x{b:02x}", format=_FMT, offset=pos)
+
+
+def _packet(data: bytes, start: int, end: int) -> bytes:
+    raw = data[start + len(_APP):end]
+    if raw.endswith(_MAGIC):
+        return raw[:-len(_MAGIC)]
+    raise MalformedMedia("GIF XMP extension without its magic trailer", format=_FMT,
+                         offset=start)
+
+
+class GifHandler:
+    """GIF XMP application-extension reader/writer (LM-5)."""
+
+    name = _FMT
+
+    def sniff(self, head: bytes) -> bool:
+        """``GIF87a`` or ``GIF89a``."""
+        return head[:6] in (b"GIF87a", b"GIF89a")
+
+    def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
+        """Copy with one XMP application extension carrying ``TC260:AIGC``."""
+        data = src.read()
+        head_end, table, trailer = blocks(data)
+        old: bytes | None = None
+        at = head_end
+        for start, end, is_xmp in table:
+            if is_xmp and old is None:
+                old, at = _packet(data, start, end), start
+        packet = merge_xmp(old, aigc_json, _FMT)
+        if b"\x00" in packet:
+            raise MalformedMedia("XMP packet holds a NUL byte, which GIF cannot carry",
+                                 format=_FMT, offset=at)
+        new = _APP + packet + _MAGIC
+        header = bytearray(data[:head_end])
+        if header[:6] == b"GIF87a":
+            header[:6] = b"GIF89a"  # extensions need the 89a version
+        dst.write(bytes(header))
+        if at == head_end:
+            dst.write(new)
+        for start, end, is_xmp in table:
+            if start == at and at != head_end:
+                dst.write(new)
+            if not is_xmp:
+                dst.write(data[start:end])
+        dst.write(data[trailer:])
+
+    def read(self, src: BinaryIO) -> list[RawLabel]:
+        """Every ``TC260:AIGC`` value in XMP application extensions."""
+        data = src.read()
+        _, table, _ = blocks(data)
+        out: list[RawLabel] = []
+        for start, end, is_xmp in table:
+            if is_xmp:
+                packet = _packet(data, start, end)
+                out += [RawLabel("gif:XMP", t, start) for t in read_xmp(packet, _FMT)]
+        return out
+
+
+HANDLER = GifHandler()
