@@ -28,6 +28,7 @@ from genai_compliance.labelling.implicit import (
     _mp3,
     _mp4,
     _ogg,
+    _pdf,
     _png,
     _wav,
     _webp,
@@ -49,6 +50,7 @@ HANDLERS: tuple[FormatHandler, ...] = (
     _ogg.HANDLER,
     _mp4.HANDLER,
     _mkv.HANDLER,
+    _pdf.HANDLER,
     _mp3.HANDLER,
 )
 _HEAD = 4096

@@ -1,0 +1,151 @@
+"""PDF: the implicit label as the ``/AIGC`` entry of the document information dictionary.
+
+Carrier: TC260 document practice guide (PG-2025-CARRIERS; LM-5): document information
+dictionary key ``AIGC`` whose value is the GB 45438 Annex E JSON. Written as an
+*incremental update* (ISO 32000-1 §7.5.6): the original bytes are kept unchanged and a new
+Info dictionary (the old entries plus ``/AIGC``), a cross-reference section of the same kind
+as the file's last one (table or stream) and a trailer with ``/Prev`` are appended, so
+earlier signatures over the original byte range still cover it. Encrypted files are refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+import struct
+import warnings
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
+
+from genai_compliance.errors import MalformedMedia, UnsupportedMedia
+from genai_compliance.labelling.implicit._base import RawLabel
+
+__all__ = ["HANDLER", "PdfHandler"]
+
+_FMT = "pdf"
+_T = TypeVar("_T")
+_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF", re.S)
+
+
+def _literal(text: str) -> bytes:
+    esc = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    return b"(" + esc.encode("latin-1") + b")"
+
+
+def _reader(data: bytes) -> Any:
+    import pypdf
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        _ = reader.trailer["/Root"]
+    except (PyPdfError, KeyError, ValueError, TypeError, AttributeError, IndexError,
+            struct.error, RecursionError) as exc:
+        raise MalformedMedia(f"PDF cannot be parsed: {exc}", format=_FMT, offset=None) from None
+    if reader.is_encrypted:
+        raise UnsupportedMedia("encrypted PDFs cannot take an implicit label without the key",
+                               format=_FMT)
+    return reader
+
+
+def _pdf_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Map pypdf's own errors (raised lazily while objects resolve) to MalformedMedia."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> _T:
+        from pypdf.errors import PyPdfError
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return fn(*args)
+            except PyPdfError as exc:
+                raise MalformedMedia(f"PDF cannot be parsed: {exc}", format=_FMT,
+                                     offset=None) from None
+
+    return wrapper
+
+
+def _serialise(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    obj.write_to_stream(buf)
+    return buf.getvalue()
+
+
+class PdfHandler:
+    """PDF Info-dictionary ``/AIGC`` reader/writer via incremental update (LM-5)."""
+
+    name = _FMT
+
+    def sniff(self, head: bytes) -> bool:
+        """``%PDF-`` within the first 1024 bytes (as readers accept)."""
+        return b"%PDF-" in head[:1024]
+
+    @_pdf_errors
+    def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
+        """Copy unchanged and append an incremental update with the labelled Info dict."""
+        from pypdf.generic import IndirectObject
+
+        data = src.read()
+        reader = _reader(data)
+        tail = list(_STARTXREF.finditer(data[-2048:]))
+        if not tail:
+            raise MalformedMedia("PDF without startxref/%%EOF at its end", format=_FMT,
+                                 offset=len(data))
+        prev = int(tail[-1].group(1))
+        trailer = reader.trailer
+        root = trailer.raw_get("/Root")
+        if not isinstance(root, IndirectObject):
+            raise MalformedMedia("PDF trailer /Root is not a reference", format=_FMT,
+                                 offset=prev)
+        size = int(trailer["/Size"])
+        entries: list[bytes] = []
+        info = trailer.get("/Info")
+        if info is not None:
+            info = info.get_object()
+            for key in info:
+                if key != "/AIGC":
+                    entries.append(_serialise(key) + b" " + _serialise(info.raw_get(key)))
+        entries.append(b"/AIGC " + _literal(aigc_json))
+        body = bytearray(data)
+        if not body.endswith(b"\n"):
+            body += b"\n"
+        info_num = size
+        info_off = len(body)
+        body += b"%d 0 obj\n<< " % info_num + b" ".join(entries) + b" >>\nendobj\n"
+        root_ref = b"%d %d R" % (root.idnum, root.generation)
+        ident = trailer.raw_get("/ID") if "/ID" in trailer else None
+        id_part = b" /ID " + _serialise(ident) if ident is not None else b""
+        classic = data[prev:prev + 4] == b"xref"
+        xref_off = len(body)
+        if classic:
+            body += (b"xref\n%d 1\n%010d 00000 n \ntrailer\n<< /Size %d /Root %s /Info %d 0 R"
+                     b" /Prev %d%s >>\n" % (info_num, info_off, size + 1, root_ref, info_num,
+                                           prev, id_part))
+        else:
+            xnum = size + 1
+            rows = struct.pack(">BIH", 1, info_off, 0) + struct.pack(">BIH", 1, xref_off, 0)
+            body += (b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Index [%d 2] /Root %s"
+                     b" /Info %d 0 R /Prev %d%s /Length %d >>\nstream\n" % (
+                         xnum, size + 2, info_num, root_ref, info_num, prev, id_part,
+                         len(rows)))
+            body += rows + b"\nendstream\nendobj\n"
+        body += b"startxref\n%d\n%%%%EOF\n" % xref_off
+        dst.write(bytes(body))
+
+    @_pdf_errors
+    def read(self, src: BinaryIO) -> list[RawLabel]:
+        """The ``/AIGC`` entry of the current Info dictionary, if any."""
+        data = src.read()
+        reader = _reader(data)
+        info = reader.trailer.get("/Info")
+        if info is None:
+            return []
+        value = info.get_object().get("/AIGC")
+        if value is None:
+            return []
+        return [RawLabel("pdf:Info/AIGC", str(value), None)]
+
+
+HANDLER = PdfHandler()
