@@ -36,7 +36,8 @@ class Compliance:
     :param ledger: a ledger URI (``sqlite:///…`` or ``postgresql://…``) or a :class:`Ledger`.
     :param stores: store URIs by duty (``"minors"``, ``"consent"``, …); ``"default"`` is used
         for duties not named (``memory://`` when absent).
-    :param checks: the checks every guarded call runs, in order.
+    :param checks: the checks every guarded call runs, in order; ``None`` (the default)
+        builds :meth:`default_checks` on first use, ``[]`` runs none.
     :param timezone: IANA zone for curfews, daily quotas and deadlines.
     :param settings: the other sections of ``compliance.toml`` (labelling, minors, …).
     """
@@ -47,7 +48,7 @@ class Compliance:
         *,
         ledger: str | Ledger,
         stores: Mapping[str, str] | None = None,
-        checks: Sequence[Check] = (),
+        checks: Sequence[Check] | None = None,
         clock: Clock | None = None,
         timezone: str = "Asia/Shanghai",
         signing_key: Any = None,
@@ -73,21 +74,23 @@ class Compliance:
                                  durability=durability)
         self.store_uris = dict(stores or {})
         self._stores: dict[str, Store] = {}
-        self._lock = threading.Lock()
-        self.checks: list[Check] = list(checks)
+        self._lock = threading.RLock()
+        self._checks: list[Check] | None = None if checks is None else list(checks)
         self.settings: dict[str, Any] = dict(settings or {})
+        #: folder that relative paths in the settings resolve against
+        self.base_dir: str = str(self.settings.pop("_base_dir", os.getcwd()))
 
     # -- construction ------------------------------------------------------------------
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], *, clock: Clock | None = None,
-                  checks: Sequence[Check] = ()) -> Compliance:
+                  checks: Sequence[Check] | None = None) -> Compliance:
         """Build from a ``compliance.toml`` validated against the shipped JSON Schema."""
         data, base = load_config(path)
         return cls.from_dict(data, clock=clock, checks=checks, base=str(base))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, clock: Clock | None = None,
-                  checks: Sequence[Check] = (), base: str = ".") -> Compliance:
+                  checks: Sequence[Check] | None = None, base: str = ".") -> Compliance:
         """Build from an already validated configuration mapping."""
         provider = Provider(**data["provider"])
         ledger_cfg = dict(data.get("ledger", {}))
@@ -104,6 +107,7 @@ class Compliance:
             secret = value.encode()
         settings = {k: v for k, v in data.items() if k not in ("provider", "ledger", "stores",
                                                                "timezone")}
+        settings["_base_dir"] = os.path.abspath(base)
         return cls(
             provider,
             ledger=uri,
@@ -132,6 +136,41 @@ class Compliance:
             if uri not in self._stores:
                 self._stores[uri] = open_store(uri)
             return self._stores[uri]
+
+    @property
+    def checks(self) -> list[Check]:
+        """The checks every guarded call runs (built by :meth:`default_checks` when none
+        were given)."""
+        if self._checks is None:
+            with self._lock:
+                if self._checks is None:
+                    self._checks = self.default_checks()
+        return self._checks
+
+    def default_checks(self) -> list[Check]:
+        """The pipeline of DESIGN.md, each duty configured from its settings section:
+        consent → minors → illegal use → input moderation → output moderation → explicit
+        text label. Moderation joins when ``[moderation] keyword_files`` is set; the text
+        label unless ``[labelling.explicit] enabled = false``."""
+        from .consent import ConsentCheck
+        from .incidents import IllegalUseCheck
+        from .minors import MinorsCheck
+
+        checks: list[Check] = [ConsentCheck(self.consent), MinorsCheck(self.minors),
+                               IllegalUseCheck(self.incidents)]
+        if self.settings.get("moderation", {}).get("keyword_files"):
+            from .moderation import InputModerationCheck, OutputModerationCheck
+
+            checks += [InputModerationCheck(self.moderation),
+                       OutputModerationCheck(self.moderation)]
+        explicit = self.settings.get("labelling", {}).get("explicit", {})
+        if not isinstance(explicit, Mapping) or explicit.get("enabled", True):
+            from .labelling.explicit import ExplicitTextLabelCheck
+
+            cfg = {k: v for k, v in (explicit or {}).items() if k != "enabled"} \
+                if isinstance(explicit, Mapping) else {}
+            checks.append(ExplicitTextLabelCheck.from_settings(cfg))
+        return checks
 
     def add_check(self, check: Check) -> Check:
         """Append ``check`` to the checks every guarded call runs."""
@@ -227,7 +266,13 @@ class Compliance:
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
-        """Checkpoint and close the ledger; close every store."""
+        """Close the duties that hold resources, checkpoint and close the ledger, close
+        every store."""
+        for duty in ("consent", "moderation"):
+            service = self.__dict__.get(duty)
+            closer = getattr(service, "close", None)
+            if callable(closer):
+                closer()
         self.ledger.close()
         with self._lock:
             for store in self._stores.values():

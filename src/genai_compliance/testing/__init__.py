@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 from ..checks import Check
@@ -37,12 +38,13 @@ def make_compliance(
     directory: str | os.PathLike[str] | None = None,
     *,
     clock: Clock | None = None,
-    checks: list[Check] | None = None,
+    checks: Sequence[Check] | None = (),
     provider: Provider = TEST_PROVIDER,
     **options: Any,
 ) -> Compliance:
     """A :class:`Compliance` on a fresh SQLite ledger in ``directory`` (a temp folder when
-    omitted) with a :class:`FrozenClock` unless ``clock`` is given."""
+    omitted) with a :class:`FrozenClock` unless ``clock`` is given. ``checks=()`` (default)
+    runs no checks; ``checks=None`` the full default pipeline."""
     folder = str(directory) if directory is not None else tempfile.mkdtemp(prefix="gc-test-")
     os.makedirs(folder, exist_ok=True)
     options.setdefault("stores", {"default": "memory://"})
@@ -50,6 +52,6 @@ def make_compliance(
         provider,
         ledger="sqlite:///" + os.path.join(os.path.abspath(folder), "ledger.db"),
         clock=clock or FrozenClock(),
-        checks=checks or [],
+        checks=None if checks is None else list(checks),
         **options,
     )

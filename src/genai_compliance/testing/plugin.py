@@ -160,11 +160,18 @@ def _assert_labelled() -> Callable[[Any], Any]:
 
     def check(output: Any) -> Any:
         if isinstance(output, str) and not Path(output).is_file():
-            from ..labelling.explicit import find_label_text
+            from ..errors import LabelError
+            from ..labelling.explicit import validate_label_text
 
-            found = find_label_text(output)
-            assert found, f"no explicit AI-generated label in the text: {output[:80]!r}"
-            return found
+            for part in [p.strip() for p in output.replace("\r", "").split("\n")]:
+                if not part or len(part) > 120:
+                    continue
+                try:
+                    return validate_label_text(part)
+                except LabelError:
+                    continue
+            raise AssertionError(
+                f"no explicit AI-generated label (GB 45438 §5.1) in the text: {output[:80]!r}")
         from ..labelling.inspect import inspect as inspect_file
 
         report = inspect_file(output)
