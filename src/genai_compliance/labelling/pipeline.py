@@ -119,7 +119,11 @@ def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     lab_cfg = settings.get("labelling", {}) or {}
     c2pa_cfg = settings.get("c2pa", {}) or {}
     if explicit is None:
-        explicit = bool(lab_cfg.get("explicit", False))
+        section = lab_cfg.get("explicit", False)
+        # [labelling] explicit = true, or a [labelling.explicit] table (enabled unless
+        # enabled = false)
+        explicit = (bool(section.get("enabled", True)) if isinstance(section, Mapping)
+                    else bool(section))
     if thumbnail is None:
         thumbnail = bool(c2pa_cfg.get("thumbnail", False))
     if credentials is None and sign is not False and c2pa_cfg:
