@@ -51,10 +51,10 @@ def _id3(padding: int = 20) -> bytes:
 
 
 def test_handler_table_names_are_unique() -> None:
-    """Every handler has its own name; MP3 (which claims any ID3 tag) is sniffed last."""
+    """Every handler has its own name; MP3 (which claims any ID3 tag) and text Markdown come last."""
     names = [h.name for h in HANDLERS]
     assert len(names) == len(set(names))
-    assert names[-1] == "mp3"
+    assert names[-2:] == ["mp3", "markdown"]
     assert {"png", "jpeg", "webp", "wav", "flac", "mp4"} <= set(names)
 
 

@@ -24,6 +24,7 @@ from genai_compliance.labelling.implicit import (
     _flac,
     _gif,
     _jpeg,
+    _markdown,
     _mkv,
     _mp3,
     _mp4,
@@ -38,7 +39,8 @@ from genai_compliance.labelling.implicit._base import FormatHandler, RawLabel
 __all__ = ["HANDLERS", "add_propagation", "handler_for", "label_bytes", "label_file",
            "label_stream", "read_labels", "scan", "sniff"]
 
-#: Sniff order. MP3 last: its sniffer accepts any leading ID3 tag.
+#: Sniff order. MP3 after the binary formats (its sniffer accepts any leading ID3 tag);
+#: Markdown, a text format, last.
 HANDLERS: tuple[FormatHandler, ...] = (
     _png.HANDLER,
     _jpeg.HANDLER,
@@ -52,6 +54,7 @@ HANDLERS: tuple[FormatHandler, ...] = (
     _mkv.HANDLER,
     _pdf.HANDLER,
     _mp3.HANDLER,
+    _markdown.HANDLER,
 )
 _HEAD = 4096
 
