@@ -51,7 +51,7 @@ def _id3(padding: int = 20) -> bytes:
 
 
 def test_handler_table_names_are_unique() -> None:
-    """Every handler has its own name; MP3 (which claims any ID3 tag) and text Markdown come last."""
+    """Every handler has its own name; MP3 (which claims any ID3 tag) and Markdown are last."""
     names = [h.name for h in HANDLERS]
     assert len(names) == len(set(names))
     assert names[-2:] == ["mp3", "markdown"]
