@@ -51,10 +51,10 @@ def _id3(padding: int = 20) -> bytes:
 
 
 def test_handler_table_names_are_unique() -> None:
-    """Every handler has its own name; MP3 (which claims any ID3 tag) and Markdown are last."""
+    """Every handler has its own name; MP3 (claims any ID3 tag) and text formats are last."""
     names = [h.name for h in HANDLERS]
     assert len(names) == len(set(names))
-    assert names[-2:] == ["mp3", "markdown"]
+    assert names[-3:] == ["mp3", "svg", "markdown"]
     assert {"png", "jpeg", "webp", "wav", "flac", "mp4"} <= set(names)
 
 

@@ -31,6 +31,7 @@ from genai_compliance.labelling.implicit import (
     _ogg,
     _pdf,
     _png,
+    _svg,
     _wav,
     _webp,
 )
@@ -40,7 +41,7 @@ __all__ = ["HANDLERS", "add_propagation", "handler_for", "label_bytes", "label_f
            "label_stream", "read_labels", "scan", "sniff"]
 
 #: Sniff order. MP3 after the binary formats (its sniffer accepts any leading ID3 tag);
-#: Markdown, a text format, last.
+#: the text formats SVG and Markdown last.
 HANDLERS: tuple[FormatHandler, ...] = (
     _png.HANDLER,
     _jpeg.HANDLER,
@@ -54,6 +55,7 @@ HANDLERS: tuple[FormatHandler, ...] = (
     _mkv.HANDLER,
     _pdf.HANDLER,
     _mp3.HANDLER,
+    _svg.HANDLER,
     _markdown.HANDLER,
 )
 _HEAD = 4096

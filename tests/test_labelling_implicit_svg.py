@@ -1,0 +1,48 @@
+"""SVG implicit label: XMP TC260:AIGC in a <metadata> element (LM-5)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from hypothesis import given
+
+from genai_compliance.errors import MalformedMedia
+from genai_compliance.labelling.aigc import AIGCLabel
+from genai_compliance.labelling.implicit import label_bytes, read_labels, sniff
+from strategies_labelling import labels
+
+LABEL = AIGCLabel(content_producer="Producer", produce_id="svg-1")
+SVG = (b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
+       b'width="10" height="10"><rect width="5" height="5" fill="red"/></svg>\n')
+
+
+def test_round_trip_keeps_document() -> None:
+    """The label reads back, the SVG is still well-formed and the drawing is unchanged."""
+    assert sniff(SVG) == "svg"
+    out = label_bytes(SVG, LABEL)
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [LABEL]
+    root = ET.fromstring(out)
+    rect = root.find("{http://www.w3.org/2000/svg}rect")
+    assert rect is not None and rect.attrib["fill"] == "red"
+    assert out.replace(out[out.index(b"<metadata"):out.index(b"</metadata>") + 11], b"") == SVG
+
+
+def test_relabel_replaces() -> None:
+    """Labelling again leaves one label, the newest."""
+    new = LABEL.with_propagation("P", "2")
+    out = label_bytes(label_bytes(SVG, LABEL), new)
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [new]
+
+
+def test_self_closing_svg_is_malformed() -> None:
+    """An empty <svg/> cannot hold metadata."""
+    with pytest.raises(MalformedMedia):
+        label_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"/>', LABEL)
+
+
+@given(labels)
+def test_any_label_round_trips(label: AIGCLabel) -> None:
+    """Any valid label round-trips through SVG."""
+    out = label_bytes(SVG, label)
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [label]
