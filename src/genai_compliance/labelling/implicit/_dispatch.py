@@ -32,6 +32,7 @@ from genai_compliance.labelling.implicit import (
     _pdf,
     _png,
     _svg,
+    _tiff,
     _wav,
     _webp,
 )
@@ -47,6 +48,7 @@ HANDLERS: tuple[FormatHandler, ...] = (
     _jpeg.HANDLER,
     _webp.HANDLER,
     _gif.HANDLER,
+    _tiff.HANDLER,
     _wav.HANDLER,
     _avi.HANDLER,
     _flac.HANDLER,
