@@ -1,4 +1,4 @@
-"""PNG/JPEG/WebP/GIF/TIFF implicit labels: XMP TC260:AIGC round trip, byte-level, pixels kept (LM-5)."""
+"""Image implicit labels: XMP TC260:AIGC round trip, byte level, pixels kept (LM-5)."""
 
 from __future__ import annotations
 
