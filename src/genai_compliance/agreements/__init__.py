@@ -1,0 +1,5 @@
+"""Service agreements (IM-9, LM-8, IM-14, IM-15): render, version, diff, accept."""
+
+from ._agreements import CLAUSES, Agreements, AgreementVersion
+
+__all__ = ["CLAUSES", "AgreementVersion", "Agreements"]
