@@ -1,0 +1,75 @@
+"""OOXML implicit label: custom document property AIGC in docProps/custom.xml (LM-5)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from genai_compliance.errors import MalformedMedia, UnsupportedMedia
+from genai_compliance.labelling.aigc import AIGCLabel
+from genai_compliance.labelling.implicit import label_bytes, read_labels, sniff
+
+LABEL = AIGCLabel(content_producer="Producer", produce_id="docx-1")
+_DOC = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w="http://'
+        'schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Hi'
+        "</w:t></w:r></w:p></w:body></w:document>")
+
+
+def _docx(custom: str | None = None) -> bytes:
+    ct = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Types xmlns="http://'
+          'schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" '
+          'ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default '
+          'Extension="xml" ContentType="application/xml"/><Override PartName="/word/document'
+          '.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.'
+          'document.main+xml"/></Types>')
+    rels = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns='
+            '"http://schemas.openxmlformats.org/package/2006/relationships"><Relationship '
+            'Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="word/document.xml"/></Relationships>')
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", ct)
+        z.writestr("_rels/.rels", rels)
+        z.writestr("word/document.xml", _DOC)
+        if custom is not None:
+            z.writestr("docProps/custom.xml", custom)
+    return buf.getvalue()
+
+
+def test_round_trip_adds_part_type_and_relationship() -> None:
+    """The AIGC property reads back; content type and package relationship are added."""
+    src = _docx()
+    assert sniff(src) == "ooxml"
+    out = label_bytes(src, LABEL)
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [LABEL]
+    with zipfile.ZipFile(io.BytesIO(out)) as z:
+        assert z.read("word/document.xml").decode() == _DOC
+        assert "/docProps/custom.xml" in z.read("[Content_Types].xml").decode()
+        assert 'Target="docProps/custom.xml"' in z.read("_rels/.rels").decode()
+        assert z.testzip() is None
+
+
+def test_existing_custom_properties_kept_and_label_replaced() -> None:
+    """Other custom properties stay; relabelling leaves one AIGC property."""
+    custom = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Properties xmlns="'
+              'http://schemas.openxmlformats.org/officeDocument/2006/custom-properties" '
+              'xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+              '<property fmtid="{D5CDD505-2E9C-101B-9397-08002B2CF9AE}" pid="2" name="Owner">'
+              "<vt:lpwstr>Team</vt:lpwstr></property></Properties>")
+    new = LABEL.with_propagation("P", "9")
+    out = label_bytes(label_bytes(_docx(custom), LABEL), new)
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [new]
+    with zipfile.ZipFile(io.BytesIO(out)) as z:
+        text = z.read("docProps/custom.xml").decode()
+        assert 'name="Owner"' in text and text.count('name="AIGC"') == 1
+        assert z.read("[Content_Types].xml").decode().count("/docProps/custom.xml") == 1
+
+
+def test_damaged_zip_is_malformed() -> None:
+    """A truncated package raises only media errors."""
+    blob = label_bytes(_docx(), LABEL)
+    for cut in (50, len(blob) // 2, len(blob) - 10):
+        with pytest.raises((MalformedMedia, UnsupportedMedia)):
+            read_labels(blob[:cut])
