@@ -6,6 +6,8 @@ import io
 import zipfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.aigc import AIGCLabel
@@ -73,3 +75,17 @@ def test_damaged_zip_is_malformed() -> None:
     for cut in (50, len(blob) // 2, len(blob) - 10):
         with pytest.raises((MalformedMedia, UnsupportedMedia)):
             read_labels(blob[:cut])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data())
+def test_mutations_raise_only_media_errors(data: st.DataObject) -> None:
+    """Corrupted packages raise only MalformedMedia/UnsupportedMedia."""
+    blob = bytearray(label_bytes(_docx(), LABEL))
+    pos = data.draw(st.integers(0, len(blob) - 1))
+    blob[pos] ^= data.draw(st.integers(1, 255))
+    try:
+        read_labels(bytes(blob))
+        label_bytes(bytes(blob), LABEL)
+    except (MalformedMedia, UnsupportedMedia):
+        pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from html import escape, unescape
 from typing import BinaryIO
 
@@ -41,7 +42,8 @@ def _open(data: bytes) -> zipfile.ZipFile:
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
         names = set(z.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error,
+            RuntimeError, KeyError) as exc:
         raise MalformedMedia(f"OOXML package is not a valid zip: {exc}", format=_FMT,
                              offset=None) from None
     if _CT not in names:
@@ -59,7 +61,8 @@ def _part(z: zipfile.ZipFile, name: str) -> str | None:
         raise MalformedMedia(f"OOXML part {name} too large", format=_FMT, offset=None)
     try:
         return z.read(name).decode("utf-8")
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error,
+            RuntimeError, KeyError) as exc:
         raise MalformedMedia(f"OOXML part {name} cannot be read: {exc}", format=_FMT,
                              offset=None) from None
 
@@ -111,7 +114,8 @@ class OoxmlHandler:
                 else:
                     try:
                         out.writestr(info, z.read(info))
-                    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error,
+            RuntimeError, KeyError) as exc:
                         raise MalformedMedia(f"OOXML part {info.filename} cannot be read: "
                                              f"{exc}", format=_FMT, offset=None) from None
             for name, text in replaced.items():
