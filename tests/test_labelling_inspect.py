@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from genai_compliance.crypto import SigningCredentials, TestCA, create_test_ca
@@ -129,3 +131,31 @@ def test_c2pa_signed_file_reports_manifest(ca: TestCA, tmp_path: Path) -> None:
     bad = inspect(tampered, trust_anchors=ca.trust_anchors)
     assert bad.verdict in ("non-compliant", "inconclusive")
     assert bad.verdict != "compliant"
+
+
+def test_raw_label_in_unsupported_format_is_listed_but_inconclusive() -> None:
+    """A bare Annex E JSON in an unknown format is reported; the verdict stays inconclusive."""
+    report = inspect(b"\x00\x01junk AIGC" + LABEL.to_json().encode() + b"\x00tail")
+    assert report.verdict == "inconclusive"
+    assert [lab.carrier for lab in report.labels] == ["raw-scan"]
+    assert report.tier == "confirmed"
+    _check(report)
+
+
+def test_label_outside_the_standard_carrier_is_non_compliant() -> None:
+    """A PNG whose label sits in a tEXt chunk (not XMP) is found and judged non-compliant."""
+    data = _png()
+    extra = make_chunk(b"tEXt", b"Comment\x00" + LABEL.to_json().encode())
+    report = inspect(data[:33] + extra + data[33:], c2pa=False)
+    assert report.verdict == "non-compliant"
+    assert report.labels[0].fields == LABEL.to_dict()
+    assert any("raw byte scan" in p for p in report.problems)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=300))
+def test_inspect_never_raises_on_junk(blob: bytes) -> None:
+    """inspect() returns a schema-valid report for any bytes."""
+    report = inspect(b"\x89PNG\r\n\x1a\n" + blob, c2pa=False)
+    assert report.verdict in ("not-found", "inconclusive", "non-compliant", "compliant")
+    _check(report)

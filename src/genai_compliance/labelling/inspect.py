@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from genai_compliance.errors import ComplianceError, LabelError, MalformedMedia, UnsupportedMedia
+from genai_compliance.labelling.implicit._base import RawLabel
 
-__all__ = ["FoundLabel", "InspectReport", "inspect"]
+__all__ = ["FoundLabel", "InspectReport", "inspect", "raw_scan"]
 
 _TIERS = {"1": "confirmed", "2": "possibly", "3": "suspected"}
 
@@ -75,6 +77,26 @@ class InspectReport:
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
+_RAW = re.compile(rb'\{\s*"Label"\s*:\s*"[^"]{0,8}"\s*,[^{}]{0,4000}\}')
+_RAW_MAX = 256 << 20
+
+
+def raw_scan(data: bytes) -> list[RawLabel]:
+    """Labels written by other tools in carriers we do not parse: any bare Annex E JSON
+    object (``{"Label":…}``, also after ``AIGC``/in EXIF UserComment) in the raw bytes, or
+    the same XML-entity-encoded. Used only when the format handler found nothing."""
+    out: list[RawLabel] = []
+    seen: set[str] = set()
+    view = data[:_RAW_MAX]
+    for candidate in (view, view.replace(b"&quot;", b'"')):
+        for m in _RAW.finditer(candidate):
+            text = m.group(0).decode("latin-1")
+            if text not in seen:
+                seen.add(text)
+                out.append(RawLabel("raw-scan", text, m.start()))
+    return out
+
+
 def _c2pa(data: bytes | Path, trust_anchors: Any, problems: list[str]) -> dict[str, Any] | None:
     try:
         from genai_compliance.labelling.c2pa import read_c2pa
@@ -103,17 +125,30 @@ def inspect(path_or_bytes: bytes | str | os.PathLike[str], trust_anchors: Any = 
         target = Path(path_or_bytes)
         source = str(target)
     problems: list[str] = []
+    fmt: str | None
     try:
         fmt, raws = scan(target)
     except UnsupportedMedia as exc:
-        return InspectReport(format=None, labels=(), verdict="inconclusive",
-                             problems=(f"unsupported format: {exc.args[0]}",), tier=None,
-                             c2pa=None, source=source)
+        blob = target if isinstance(target, bytes) else target.read_bytes()
+        raws = raw_scan(blob)
+        if not raws:
+            return InspectReport(format=None, labels=(), verdict="inconclusive",
+                                 problems=(f"unsupported format: {exc.args[0]}",), tier=None,
+                                 c2pa=None, source=source)
+        fmt = None
+        problems.append("format not supported: a label was found by a raw byte scan, not "
+                        "in a carrier we can read, so compliance is not judged")
     except MalformedMedia as exc:
         fmt_name = exc.evidence.get("format")
         return InspectReport(format=fmt_name, labels=(), verdict="inconclusive",
                              problems=(f"damaged file: {exc.args[0]}",), tier=None,
                              c2pa=None, source=source)
+    if not raws:
+        blob = target if isinstance(target, bytes) else target.read_bytes()
+        raws = raw_scan(blob)
+        if raws:
+            problems.append(f"the label is not in the {fmt} carrier the TC260 guide names; "
+                            "found by a raw byte scan")
     found: list[FoundLabel] = []
     parsed: list[AIGCLabel] = []
     for raw in raws:
@@ -141,7 +176,9 @@ def inspect(path_or_bytes: bytes | str | os.PathLike[str], trust_anchors: Any = 
             problems.append("the C2PA gb45438 assertion and the implicit label disagree on "
                             "ProduceID")
     tier = _TIERS.get(parsed[0].label) if len(parsed) == 1 else None
-    if not raws:
+    if fmt is None:
+        verdict = "inconclusive"
+    elif not raws:
         verdict = "not-found"
     elif problems:
         verdict = "non-compliant"
