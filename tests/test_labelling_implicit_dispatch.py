@@ -54,7 +54,7 @@ def test_handler_table_names_are_unique() -> None:
     """Every handler has its own name; MP3 (claims any ID3 tag) and text formats are last."""
     names = [h.name for h in HANDLERS]
     assert len(names) == len(set(names))
-    assert names[-3:] == ["mp3", "svg", "markdown"]
+    assert names[-4:] == ["mp3", "html", "svg", "markdown"]
     assert {"png", "jpeg", "webp", "wav", "flac", "mp4"} <= set(names)
 
 

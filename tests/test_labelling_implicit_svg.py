@@ -1,4 +1,4 @@
-"""SVG implicit label: XMP TC260:AIGC in a <metadata> element (LM-5)."""
+"""SVG (XMP in <metadata>) and HTML (<meta name="AIGC">) implicit labels (LM-5)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,25 @@ def test_any_label_round_trips(label: AIGCLabel) -> None:
     """Any valid label round-trips through SVG."""
     out = label_bytes(SVG, label)
     assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [label]
+
+
+HTML = (b"<!DOCTYPE html>\n<html lang=\"zh\"><head><title>T</title></head><body>"
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\"></svg><p>x</p></body></html>\n")
+
+
+def test_html_meta_round_trip() -> None:
+    """HTML (even with inline SVG) gets one <meta name="AIGC"> in its head."""
+    assert sniff(HTML) == "html"
+    new = LABEL.with_propagation("P", "3")
+    out = label_bytes(label_bytes(HTML, LABEL), new)
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [new]
+    assert out.count(b'name="AIGC"') == 1
+    assert out.replace(out[out.index(b"<meta"):out.index(b"\">", out.index(b"<meta")) + 2],
+                       b"") == HTML
+
+
+def test_html_without_head_gets_one() -> None:
+    """A document without <head> gets one after <html>."""
+    out = label_bytes(b"<html><body>x</body></html>", LABEL)
+    assert out.startswith(b"<html><head><meta name=\"AIGC\"")
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [LABEL]

@@ -23,6 +23,7 @@ from genai_compliance.labelling.implicit import (
     _avi,
     _flac,
     _gif,
+    _html,
     _jpeg,
     _markdown,
     _mkv,
@@ -43,7 +44,7 @@ __all__ = ["HANDLERS", "add_propagation", "handler_for", "label_bytes", "label_f
            "label_stream", "read_labels", "scan", "sniff"]
 
 #: Sniff order. MP3 after the binary formats (its sniffer accepts any leading ID3 tag);
-#: the text formats SVG and Markdown last.
+#: the text formats HTML, SVG and Markdown last (HTML before SVG: inline <svg>).
 HANDLERS: tuple[FormatHandler, ...] = (
     _png.HANDLER,
     _jpeg.HANDLER,
@@ -59,6 +60,7 @@ HANDLERS: tuple[FormatHandler, ...] = (
     _pdf.HANDLER,
     _ooxml.HANDLER,
     _mp3.HANDLER,
+    _html.HANDLER,
     _svg.HANDLER,
     _markdown.HANDLER,
 )
