@@ -33,7 +33,6 @@ from genai_compliance import (
     GuardianConsentRequired,
     MinorCurfew,
     MinorQuotaExhausted,
-    Provider,
     ServiceRestricted,
     Subject,
 )
@@ -108,23 +107,24 @@ forbidden-sample-03,A.1d,high
 
 
 def build(out: Path) -> tuple[Compliance, FrozenClock]:
+    """The provider config of ``examples/compliance.toml``, with its files in ``out``."""
+    import tomllib
+
+    from genai_compliance.schemas import validate
+
     clock = FrozenClock("2026-03-02T04:00:00+00:00")  # Monday 12:00 in Beijing
     (out / "keywords.csv").write_text(KEYWORDS, encoding="utf-8")
-    provider = Provider(
-        legal_name="示例智能科技有限公司", legal_name_en="Example AI Technology Co., Ltd.",
-        uscc="91440300708461136T", product_name="示例助手", product_name_en="Example Assistant",
-        product_version="1.0", service_filing_number="Beijing-ExampleAssistant-20260101",
-        model_code="XGW3", contact_email="compliance@example.invalid",
-        contact_phone="+86-10-0000-0000")
-    settings: dict[str, Any] = {"labelling": {"explicit": {"text": "本内容由人工智能生成"}}}
+    config = tomllib.loads((Path(__file__).with_name("compliance.toml"))
+                           .read_text(encoding="utf-8"))
+    config["ledger"] = {"uri": f"sqlite:///{out / 'ledger.db'}", "durability": "process"}
+    config["stores"] = {"default": f"sqlite:///{out / 'stores.db'}"}
+    config.setdefault("labelling", {})["explicit"] = {"text": "本内容由人工智能生成"}
     with contextlib.suppress(ImportError):
         from genai_compliance.moderation import Moderation  # noqa: F401
 
-        settings["moderation"] = {"keyword_files": [str(out / "keywords.csv")]}
-    compliance = Compliance(provider, ledger=f"sqlite:///{out / 'ledger.db'}",
-                            stores={"default": f"sqlite:///{out / 'stores.db'}"}, clock=clock,
-                            durability="process", settings=settings)
-    return compliance, clock
+        config["moderation"] = {"keyword_files": [str(out / "keywords.csv")]}
+    validate(config, "config", what="demo config")
+    return Compliance.from_dict(config, clock=clock, base=str(out)), clock
 
 
 def main(argv: list[str]) -> int:
@@ -151,14 +151,14 @@ def main(argv: list[str]) -> int:
         return toy_text(prompt)
 
     with step("Registration and service-agreement acceptance (IM-9, LM-8)"):
-        text, version = _agreement(compliance)
-        (out / "agreement-zh.md").write_text(text, encoding="utf-8")
-        notice = NoticeRef(version, hashlib.sha256(text.encode()).hexdigest())
-        receipt = compliance.consent.grant(adult, "service-agreement", notice=notice,
-                                           method="agreement-accept")
+        agreement = compliance.agreements.render_version("zh")
+        (out / "agreement-zh.md").write_text(agreement.text, encoding="utf-8")
+        (out / "agreement-en.html").write_text(compliance.agreements.render("en", "html"),
+                                               encoding="utf-8")
+        receipt = compliance.agreements.accept(adult, "zh")
         (out / "agreement-receipt.jws").write_text(receipt, encoding="utf-8")
-        note(f"agreement {version} accepted by alice; signed receipt "
-             f"{len(receipt)} bytes")
+        note(f"agreement {agreement.version} (sha256 {agreement.sha256[:12]}…) accepted by "
+             f"alice; signed receipt {len(receipt)} bytes")
 
     privacy = NoticeRef("2026-03", hashlib.sha256(b"privacy notice 2026-03").hexdigest())
     with step("Consent: service, separate consent for training, withdrawal (PI-14, PI-15)"):
@@ -287,20 +287,6 @@ def _local(when: Any) -> str:
     from genai_compliance import SHANGHAI
 
     return "-" if when is None else f"{when.astimezone(SHANGHAI):%Y-%m-%d %H:%M} (Beijing)"
-
-
-def _agreement(compliance: Compliance) -> tuple[str, str]:
-    try:
-        agreements = compliance.agreements
-        version = agreements.render_version("zh") if hasattr(
-            agreements, "render_version") else None
-        if version is not None:
-            return str(version.text), str(version.version)
-    except (ImportError, AttributeError):
-        pass
-    text = (f"# {compliance.provider.product_name} 服务协议\n\n"
-            "本服务生成的内容将按照《人工智能生成合成内容标识办法》添加显式和隐式标识。\n")
-    return text, "2026-03-01"
 
 
 def _credentials(out: Path) -> Any:

@@ -15,10 +15,10 @@ FACTS: dict[str, Any] = {
                  "uscc": "91110000MA01ABCD1X"},
     "agreement": {"illegal_use_measures": ["警示", "限制功能", "暂停服务"],
                   "pi_purposes": ["提供服务"], "input_retention_days": 180,
-                  "ip_policy": "生成内容的权利依法归属。", "change_notice_days": 7},
+                  "ip_policy": "生成内容的权利依法归属。", "change_notice_days": 7,
+                  "minors_policy": "未满十四周岁须监护人同意。"},
     "labelling": {"methods": ["显式标识", "隐式标识"], "styles": ["文字提示"]},
-    "complaints": {"channel": "https://example.cn/report", "response_days": 15},
-    "minors": {"policy": "未满十四周岁须监护人同意。"},
+    "complaints": {"channel": "https://example.cn/report", "response_working_days": 15},
 }
 
 
@@ -43,7 +43,7 @@ def test_versions_hash_and_diff() -> None:
     """A changed fact changes the content hash and shows in the diff."""
     a = Agreements(copy.deepcopy(FACTS), "1.0").render_version("en")
     facts = copy.deepcopy(FACTS)
-    facts["complaints"]["response_days"] = 10
+    facts["complaints"]["response_working_days"] = 10
     b = Agreements(facts, "1.1").render_version("en")
     assert a.sha256 != b.sha256
     diff = Agreements.diff(a, b)

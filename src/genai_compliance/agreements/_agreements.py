@@ -17,8 +17,8 @@ CLAUSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rights-and-obligations", ("provider.legal_name", "provider.product_name")),
     ("labelling", ("labelling.methods", "labelling.styles")),
     ("illegal-use-measures", ("agreement.illegal_use_measures",)),
-    ("complaints", ("complaints.channel", "complaints.response_days")),
-    ("minors", ("minors.policy",)),
+    ("complaints", ("complaints.channel", "complaints.response_working_days")),
+    ("minors", ("agreement.minors_policy",)),
     ("personal-information", ("agreement.pi_purposes",)),
     ("retention", ("agreement.input_retention_days",)),
     ("intellectual-property", ("agreement.ip_policy",)),
@@ -65,7 +65,7 @@ class Agreements:
 
     @classmethod
     def from_compliance(cls, compliance: Any) -> Agreements:
-        """Build from [agreement], [labelling], [complaints], [minors] and the provider."""
+        """Build from [agreement], [labelling], [complaints] and the provider."""
         s = compliance.settings
         p = compliance.provider
         facts = {
@@ -74,8 +74,8 @@ class Agreements:
                 "service_filing_number", "website", "contact_email", "contact_phone")},
             "agreement": dict(s.get("agreement", {})),
             "labelling": dict(s.get("labelling", {})),
-            "complaints": dict(s.get("complaints", {})),
-            "minors": dict(s.get("minors", {})),
+            # the deadline the incidents module enforces (IM-15), 15 working days by default
+            "complaints": {"response_working_days": 15, **dict(s.get("complaints", {}))},
         }
         try:
             consent = compliance.consent
