@@ -35,15 +35,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def _optional_module(name: str) -> Any:
-    """Import ``name``; ``None`` while that duty has not shipped its module yet."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
-
 
 def _parse_time(text: str) -> dt.datetime:
     try:
@@ -149,9 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_ledger_export)
 
     for name in COMMAND_MODULES:
-        module = _optional_module(name)
-        if module is not None:
-            module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ import attrs
 import jinja2
 
 from ..errors import ConfigurationError, MissingClause
+from ..rules import implements
 
 #: Every clause the agreement must carry and the config facts it needs (IM-9, LM-8, IM-15).
 CLAUSES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -46,6 +47,7 @@ class AgreementVersion:
     sha256: str
 
 
+@implements("IM-9", "LM-8", "PI-17")
 @attrs.define
 class Agreements:
     """Renders the user service agreement from provider config (IM-9, LM-8, IM-14, IM-15).

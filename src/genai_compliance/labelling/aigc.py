@@ -17,6 +17,7 @@ import attrs
 
 from ..config import validate_uscc
 from ..errors import ConfigurationError, LabelError
+from ..rules import implements
 
 __all__ = ["FIELDS", "LABEL_VALUES", "AIGCLabel", "producer_code", "validate_producer_code"]
 
@@ -52,6 +53,7 @@ def _validate(inst: AIGCLabel, attribute: attrs.Attribute[str], value: str) -> N
                          value=value)
 
 
+@implements("LM-5", "GB-E", "IM-12", "DSP-16")
 @attrs.frozen
 class AIGCLabel:
     """One implicit label (GB 45438 Annex E; LM-5, LM-6). Values are validated on creation."""
@@ -127,6 +129,7 @@ class AIGCLabel:
                             reserved_code2=reserved_code2)
 
 
+@implements("PG-20252A")
 def producer_code(uscc: str, service_type: str | int, model_code: str) -> str:
     """The 27-character ContentProducer code (TC260-PG-20252A; LM-5)."""
     code = "001" + "1" + uscc + str(service_type) + model_code

@@ -25,6 +25,7 @@ import attrs
 
 from ..crypto import SigningCredentials
 from ..errors import MalformedMedia, SigningError, UnsupportedMedia
+from ..rules import implements
 
 __all__ = [
     "COMPOSITE",
@@ -155,6 +156,7 @@ def _generator(compliance: Any, generator: str | None,
     return generator or "genai-compliance", version or __version__
 
 
+@implements("C2PA", "EU-50-2")
 def sign_bytes(data: bytes, credentials: SigningCredentials, *, label: Any = None,
                mime: str | None = None, ingredient: bytes | None = None,
                generator: str | None = None, version: str | None = None,
@@ -289,6 +291,7 @@ def _codes(results: Any) -> tuple[list[str], list[str]]:
     return failures, all_codes
 
 
+@implements("C2PA", "LM-6")
 def read_c2pa(data: bytes | str | os.PathLike[str], *,
               trust_anchors: bytes | str | os.PathLike[str] | None = None,
               manifest: bytes | None = None, mime: str | None = None) -> C2paReport | None:

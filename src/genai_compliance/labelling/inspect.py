@@ -22,6 +22,7 @@ import attrs
 
 from genai_compliance.errors import ComplianceError, LabelError, MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
+from genai_compliance.rules import implements
 
 __all__ = ["FoundLabel", "InspectReport", "inspect", "raw_scan"]
 
@@ -111,6 +112,7 @@ def _c2pa(data: bytes | Path, trust_anchors: Any, problems: list[str]) -> dict[s
     return result
 
 
+@implements("LM-6", "LM-10", "DSP-18", "LM-7")
 def inspect(path_or_bytes: bytes | str | os.PathLike[str], trust_anchors: Any = None, *,
             c2pa: bool = True) -> InspectReport:
     """Inspect a file (path or bytes) for its implicit label (LM-5, LM-6, LM-8)."""

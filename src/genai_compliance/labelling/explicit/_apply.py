@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import UnsupportedMedia
+from ...rules import implements
 from ._audio import label_audio
 from ._image import label_image
 from ._sniff import sniff_modality
@@ -14,6 +15,7 @@ from ._video import label_video
 __all__ = ["apply_explicit"]
 
 
+@implements("LM-4", "LM-4b", "DSP-17")
 def apply_explicit(
     data: bytes,
     *,

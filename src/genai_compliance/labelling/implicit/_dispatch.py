@@ -39,6 +39,7 @@ from genai_compliance.labelling.implicit import (
     _webp,
 )
 from genai_compliance.labelling.implicit._base import FormatHandler, RawLabel
+from genai_compliance.rules import implements
 
 __all__ = ["HANDLERS", "add_propagation", "handler_for", "label_bytes", "label_file",
            "label_stream", "read_labels", "scan", "sniff"]
@@ -136,6 +137,7 @@ def label_stream(src: BinaryIO, dst: BinaryIO, label: Any) -> str:
     return handler.name
 
 
+@implements("LM-5", "PG-2025-CARRIERS", "DSP-16")
 def label_bytes(data: bytes, label: Any) -> bytes:
     """``data`` with the implicit label ``label`` embedded (LM-5)."""
     out = io.BytesIO()
@@ -143,6 +145,7 @@ def label_bytes(data: bytes, label: Any) -> bytes:
     return out.getvalue()
 
 
+@implements("LM-5", "PG-2025-CARRIERS", "LM-4b")
 def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: Any) -> str:
     """Label ``src`` into ``dst`` atomically (temp file beside ``dst`` + ``os.replace``)."""
     dst_path = Path(dst)
