@@ -11,7 +11,9 @@ from _util import line
 
 from genai_compliance.moderation import KeywordLibrary, StreamScanner
 
-WORDS = ["今天", "天气", "很好", "我们", "一起", "去", "公园", "散步", "人工智能", "生成", "内容", "需要", "标识", "the", "weather", "is", "lovely", "today", "please", "summarise", "this", "article", "about", "renewable", "energy"]
+WORDS = (  # noqa: SIM905 - a sentence is easier to read than a list literal
+    "今天 天气 很好 我们 一起 去 公园 散步 人工智能 生成 内容 需要 标识 the weather is lovely "
+    "today please summarise this article about renewable energy").split()
 
 
 def _text(size: int, seed: int = 1) -> str:
