@@ -186,3 +186,11 @@ def test_scan_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert rows[1]["matches"][0] == {"keyword": "违禁词样例", "risk": "A.1a",
                                      "severity": "high", "start": 3, "end": 9,
                                      "text": "违 禁词样例"}
+
+
+@given(st.text(max_size=60))
+def test_fast_normalisation_equals_the_mapped_one(text: str) -> None:
+    """Property: the translate-table fast path gives exactly the mapped normalisation."""
+    from genai_compliance.moderation import normalise_fast
+
+    assert normalise_fast(text) == normalise(text)[0]

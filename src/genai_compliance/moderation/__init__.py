@@ -11,7 +11,7 @@ from ._moderation import (
     StreamScanner,
     Verdict,
 )
-from ._normalise import normalise, normalise_term
+from ._normalise import normalise, normalise_fast, normalise_term
 
 __all__ = [
     "Classifier",
@@ -26,5 +26,6 @@ __all__ = [
     "StreamScanner",
     "Verdict",
     "normalise",
+    "normalise_fast",
     "normalise_term",
 ]

@@ -24,7 +24,7 @@ import attrs
 from ..errors import ConfigurationError
 from ..risks import Risk
 from ..rules import implements
-from ._normalise import normalise, normalise_term
+from ._normalise import normalise, normalise_fast, normalise_term
 
 __all__ = ["Coverage", "Keyword", "KeywordLibrary", "Match", "Matcher"]
 
@@ -196,6 +196,8 @@ class Matcher:
 
     def scan(self, text: str) -> list[Match]:
         """Every keyword in ``text``, with spans in the original text."""
+        if not self.scan_normalised(normalise_fast(text)):
+            return []  # the common case: no origin map needed
         norm, origin = normalise(text)
         out = []
         for idx, start, end in self.scan_normalised(norm):
