@@ -204,7 +204,7 @@ def test_dossier_from_empty_register_lists_every_missing_item(tmp_path: Path) ->
 
 def test_register_changes_are_ledger_records(tmp_path: Path) -> None:
     """Every register change is a ledger record carrying the document hash and decision."""
-    reg, _, comp = _complete_register(tmp_path)
+    _reg, _, comp = _complete_register(tmp_path)
     kinds = [r.kind for r in comp.records("training")]  # type: ignore[attr-defined]
     assert kinds.count("training.source") == 2 and "training.inspection" in kinds
     source = next(r for r in comp.records("training.source"))  # type: ignore[attr-defined]
