@@ -224,3 +224,10 @@ def test_cli_assess_from_answers_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["assess", "--answers", str(answers), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["algorithm_filing"] is True
     assert main(["filing", "deadline", "cancel", "2026-03-02"]) == 0
+
+
+def test_default_filing_deadline_uses_the_holiday_calendar() -> None:
+    """Without a calendar given, deadlines skip Chinese public holidays (Spring Festival)."""
+    event = filing_deadline("launch", dt.date(2026, 2, 12))
+    # 13 Feb, 14 Feb (adjusted Saturday), then 24-27 Feb, 28 Feb (adjusted), 2-4 Mar
+    assert event.due == dt.date(2026, 3, 4)

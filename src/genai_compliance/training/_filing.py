@@ -1,8 +1,7 @@
 """Filing deadlines (ARP-24, ARP-25/26) and the applicability assessment (IM-2, IM-17, IM-20).
 
-Deadlines count working days: weekends and the public holidays of the calendar are skipped,
-adjusted working weekends count. The default calendar is the incidents package's Chinese
-public-holiday table when it is installed, else Monday–Friday.
+Deadlines count working days on the incidents package's Chinese calendar: weekends and
+public holidays are skipped, adjusted working weekends count.
 """
 
 from __future__ import annotations
@@ -23,32 +22,11 @@ __all__ = [
     "FilingEvent",
     "assess",
     "filing_deadline",
-    "weekday_add",
 ]
 
 FilingKind = Literal["launch", "change", "cancel"]
 #: working days allowed after the event (ARP-24): filing 10, change 10, cancellation 20
 FILING_DAYS: dict[str, int] = {"launch": 10, "change": 10, "cancel": 20}
-
-
-def weekday_add(start: dt.date, days: int) -> dt.date:
-    """``days`` working days after ``start`` counting Monday–Friday only."""
-    day = start
-    left = days
-    while left > 0:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            left -= 1
-    return day
-
-
-def _default_calendar() -> Callable[[dt.date, int], dt.date]:
-    try:
-        from ..incidents import add_working_days  # the holiday-aware calendar
-    except ImportError:
-        return weekday_add
-    fn: Callable[[dt.date, int], dt.date] = add_working_days
-    return fn
 
 
 @attrs.frozen
@@ -79,7 +57,11 @@ def filing_deadline(kind: FilingKind, event_date: dt.date, *,
         raise ConfigurationError(f"kind must be launch, change or cancel; got {kind!r}",
                                  field="kind", value=kind)
     days = FILING_DAYS[kind]
-    add = add_working_days or _default_calendar()
+    if add_working_days is None:
+        from ..incidents import add_working_days as chinese_working_days
+
+        add_working_days = chinese_working_days
+    add = add_working_days
     return FilingEvent(kind, event_date, add(event_date, days), days, filed_on)
 
 
