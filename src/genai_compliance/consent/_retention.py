@@ -1,0 +1,111 @@
+"""Input retention (IM-11a, PI-19) and the training filter (IM-7).
+
+Prompts and outputs are kept only as long as configured (``[consent] input_retention_days``,
+default 30) and dropped by :meth:`InputStore.purge_expired` (run it from a periodic job).
+:meth:`InputStore.training_eligible` yields only the records whose subject currently
+consents to the ``training`` purpose — what a training pipeline may read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from ..errors import ConfigurationError
+from ..rules import implements
+from ..stores import SQLDatabase
+from ..subject import Subject
+from ._service import ConsentService
+
+__all__ = ["InputRecord", "InputStore"]
+
+_DDL = [
+    "CREATE TABLE IF NOT EXISTS gc_inputs (id TEXT PRIMARY KEY, subject TEXT NOT NULL, "
+    "user_id TEXT NOT NULL, prompt TEXT NOT NULL, output TEXT, at TEXT NOT NULL, "
+    "expires TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS gc_inputs_expires ON gc_inputs (expires)",
+]
+
+
+@attrs.frozen
+class InputRecord:
+    """One kept prompt (and its output) of a subject."""
+
+    id: str
+    subject: Subject
+    prompt: str
+    output: str | None
+    at: dt.datetime
+
+
+@implements("IM-11a", "PI-19", "IM-7", "SR-13")
+class InputStore:
+    """Prompts and outputs with a retention period; the training filter."""
+
+    def __init__(self, consent: ConsentService, db: SQLDatabase | None = None, *,
+                 retention_days: int = 30) -> None:
+        if retention_days < 1:
+            raise ConfigurationError(f"input retention must be at least 1 day, got "
+                                     f"{retention_days}", field="input_retention_days",
+                                     value=retention_days)
+        self.consent = consent
+        self.db = db or consent.db
+        self.db.executescript(_DDL)
+        self.retention = dt.timedelta(days=retention_days)
+
+    @classmethod
+    def from_compliance(cls, compliance: Any) -> InputStore:
+        days = int(compliance.settings.get("consent", {}).get("input_retention_days", 30))
+        return cls(compliance.consent, retention_days=days)
+
+    def keep(self, subject: Subject, prompt: str, output: str | None = None) -> str:
+        """Store a prompt (and output) until the retention period ends; returns its id."""
+        now = self.consent.clock.now()
+        rid = secrets.token_hex(8)
+        pseudonym = self.consent.ledger.pseudonym(subject)  # its own transaction, first
+        with self.db.transaction(write=True) as tx:
+            tx.execute("INSERT INTO gc_inputs(id, subject, user_id, prompt, output, at, "
+                       "expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (rid, pseudonym, subject.user_id, prompt,
+                        output, now.isoformat(), (now + self.retention).isoformat()))
+        return rid
+
+    def purge_expired(self) -> int:
+        """Delete records past their retention period; the purge is a ledger record."""
+        now = self.consent.clock.now().isoformat()
+        with self.db.transaction(write=True) as tx:
+            count = len(tx.execute("SELECT id FROM gc_inputs WHERE expires <= ?",
+                                   (now,)).fetchall())
+            tx.execute("DELETE FROM gc_inputs WHERE expires <= ?", (now,))
+        self.consent.ledger.append("retention.purge", {"table": "inputs", "records": count})
+        return count
+
+    def erase_subject(self, subject: Subject) -> int:
+        """Delete everything kept for ``subject`` (a deletion request)."""
+        with self.db.transaction(write=True) as tx:
+            count = len(tx.execute("SELECT id FROM gc_inputs WHERE user_id = ?",
+                                   (subject.user_id,)).fetchall())
+            tx.execute("DELETE FROM gc_inputs WHERE user_id = ?", (subject.user_id,))
+        return count
+
+    def records(self) -> Iterator[InputRecord]:
+        with self.db.transaction() as tx:
+            rows = tx.execute("SELECT id, user_id, prompt, output, at FROM gc_inputs ORDER BY "
+                              "at, id").fetchall()
+        for rid, user_id, prompt, output, at in rows:
+            yield InputRecord(rid, Subject(user_id), prompt, output,
+                              dt.datetime.fromisoformat(at))
+
+    def training_eligible(self) -> Iterator[InputRecord]:
+        """Only the records whose subject consents to ``training`` now (IM-7)."""
+        verdict: dict[str, bool] = {}
+        for record in self.records():
+            uid = record.subject.user_id
+            if uid not in verdict:
+                verdict[uid] = not self.consent.missing(record.subject, ["training"])
+            if verdict[uid]:
+                yield record
