@@ -53,3 +53,36 @@ def test_without_pubsub_the_staleness_bound_holds(postgres_uri: str) -> None:
     with pytest.raises(ConsentRequired):
         b.require(USER, ["service"])
     ledger.close()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_withdrawal_in_another_process_is_enforced_here(postgres_uri: str,
+                                                        redis_uri: str) -> None:
+    """A withdrawal made by a separate OS process reaches this replica through Redis."""
+    import subprocess
+    import sys
+
+    ledger = Ledger(postgres_uri)
+    here = ConsentService(postgres_uri, ledger, max_staleness=3600, pubsub_uri=redis_uri)
+    try:
+        time.sleep(0.3)
+        here.grant(USER, "training", notice=NOTICE)
+        here.require(USER, ["training"])  # now cached for an hour
+        script = (
+            "import hashlib\n"
+            "from genai_compliance import Ledger, Subject\n"
+            "from genai_compliance.consent import ConsentService\n"
+            f"ledger = Ledger({postgres_uri!r})\n"
+            f"s = ConsentService({postgres_uri!r}, ledger, pubsub_uri={redis_uri!r})\n"
+            "s.withdraw(Subject('replica-user', birth_date='1990-01-01'), 'training')\n"
+            "s.close(); ledger.close()\n")
+        subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not here.missing(USER, ["training"]):
+            time.sleep(0.05)
+        with pytest.raises(ConsentRequired):
+            here.require(USER, ["training"])
+    finally:
+        here.close()
+        ledger.close()
