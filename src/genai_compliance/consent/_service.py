@@ -38,6 +38,7 @@ from ..errors import (
 )
 from ..ledger import Ledger
 from ..rules import implements
+from ..schemas import validate
 from ..stores import SQLDatabase, parse_uri
 from ..subject import Guardian, Subject
 
@@ -438,6 +439,7 @@ class ConsentService:
             "guardian": guardian.guardian_id if guardian else None,
             "ledgerSeq": seq,
         }
+        validate(claims, "consent-receipt", what="consent receipt")
         h = _b64(json.dumps(header, separators=(",", ":")).encode())
         c = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
         return f"{h}.{c}.{_b64(self._key.sign(f'{h}.{c}'.encode()))}"
@@ -456,6 +458,7 @@ class ConsentService:
         records = [r.to_json() for r in self.ledger.records(subject=subject)]
         out = {"subject": ref, "generated_at": self.clock.now().isoformat(),
                "consents": consents, "records": records}
+        validate(out, "dsr-export", what="data-subject export")
         self.ledger.append("dsr.export", {"consents": len(consents), "records": len(records)},
                            subject=subject)
         return out
