@@ -19,7 +19,10 @@ def test_retention_purge_and_training_filter(tmp_path: Path) -> None:
     store = InputStore(comp.consent, retention_days=30)
     yes, no = Subject("yes", birth_date="1990-01-01"), Subject("no", birth_date="1990-01-01")
     comp.consent.grant(yes, "training", notice=NOTICE)
-    store.keep(yes, "prompt 1", "output 1")
+    first = store.keep(yes, "prompt 1", "output 1")
+    store.correct(yes, first, output="output 1 (corrected)")
+    assert next(iter(store.records())).output == "output 1 (corrected)"
+    assert next(iter(comp.records("dsr.correct"))).payload["answer"] == "corrected"
     store.keep(no, "prompt 2", "output 2")
     assert [r.prompt for r in store.training_eligible()] == ["prompt 1"]
     comp.consent.withdraw(yes, "training")

@@ -84,6 +84,27 @@ class InputStore:
         self.consent.ledger.append("retention.purge", {"table": "inputs", "records": count})
         return count
 
+    @implements("PI-RIGHTS", "IM-11b")
+    def correct(self, subject: Subject, record_id: str, *, prompt: str | None = None,
+                output: str | None = None) -> None:
+        """Correct or supplement a kept record at the subject's request (PIPL Art. 46);
+        the request and its answer are ledger records."""
+        from ..errors import RecordNotFound
+
+        with self.db.transaction(write=True) as tx:
+            row = tx.execute("SELECT id FROM gc_inputs WHERE id = ? AND user_id = ?",
+                             (record_id, subject.user_id)).fetchone()
+            if row is not None:
+                tx.execute("UPDATE gc_inputs SET prompt = COALESCE(?, prompt), output = "
+                           "COALESCE(?, output) WHERE id = ?", (prompt, output, record_id))
+        self.consent.ledger.append("dsr.correct", {
+            "record": record_id, "fields": [f for f, v in (("prompt", prompt),
+                                                          ("output", output)) if v is not None],
+            "answer": "corrected" if row is not None else "not-found"}, subject=subject)
+        if row is None:
+            raise RecordNotFound(f"no kept record {record_id!r} of this subject",
+                                 value=record_id)
+
     def erase_subject(self, subject: Subject) -> int:
         """Delete everything kept for ``subject`` (a deletion request)."""
         with self.db.transaction(write=True) as tx:
