@@ -31,6 +31,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         flagged |= verdict.flagged
         results.append({"input": name, **verdict.to_json()})
     if args.json:
+        from ..schemas import validate
+
+        validate(results, "scan-result", what="scan result")
         print(json.dumps(results, ensure_ascii=False, indent=2))
     else:
         for row in results:

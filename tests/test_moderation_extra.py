@@ -1,0 +1,74 @@
+"""Moderation: scan-result schema, stdin CLI, span mapping under noise, tail hold-back."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genai_compliance.cli import main
+from genai_compliance.moderation import Keyword, KeywordLibrary, StreamScanner
+from genai_compliance.risks import Risk
+from genai_compliance.schemas import validate
+
+LIB = KeywordLibrary([Keyword("违禁词样例", Risk("A.1a")), Keyword("forbidden term", Risk("A.1d"))])
+NOISE = st.sampled_from(["", " ", "\u200b", "-", "·", "  ", "\ufeff", "*"])
+
+
+@settings(max_examples=100)
+@given(prefix=st.text(alphabet="好天abc ，。", max_size=10), noise=st.lists(NOISE, min_size=4,
+       max_size=4), suffix=st.text(alphabet="后续xyz", max_size=10))
+def test_span_maps_back_to_the_noisy_original(prefix: str, noise: list[str],
+                                             suffix: str) -> None:
+    """Property (SR-5): with noise between characters, the span is exactly the original run
+    from the keyword's first to its last character."""
+    core = "违" + noise[0] + "禁" + noise[1] + "词" + noise[2] + "样" + noise[3] + "例"
+    text = prefix + core + suffix
+    [m] = LIB.matcher().scan(text)
+    assert (m.start, m.end) == (len(prefix), len(prefix) + len(core))
+    assert text[m.start:m.end] == core == m.text
+
+
+def test_stream_holds_back_only_a_possible_keyword_start() -> None:
+    """A chunk ending in a keyword prefix holds that prefix only; the rest is emitted at once."""
+    scanner = StreamScanner(LIB.matcher())
+    safe, match = scanner.feed("今天很好 违禁")
+    assert match is None and safe == "今天很好 " and scanner.held == "违禁"
+    safe, match = scanner.feed("的东西")
+    assert match is None and safe == "违禁的东西" and scanner.held == ""
+
+
+def test_scan_cli_reads_stdin_and_emits_schema_valid_json(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`scan` without files reads stdin; --json output validates against scan-result."""
+    kw = tmp_path / "kw.txt"
+    kw.write_text("forbidden term\n", encoding="utf-8")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a ＦＯＲＢＩＤＤＥＮ　term here"))
+    assert main(["scan", "--keywords", str(kw), "--json"]) == 1
+    out = capsys.readouterr().out
+    rows = json.loads(out[out.index("["):])
+    validate(rows, "scan-result")
+    assert rows[0]["input"] == "<stdin>" and rows[0]["matches"][0]["start"] == 2
+
+
+def test_scan_result_schema_rejects_a_bad_risk_code() -> None:
+    """The schema refuses a match whose risk code is not one of A.1a … A.5b."""
+    from genai_compliance.errors import ConfigurationError
+
+    row = {"input": "x", "flagged": True, "risk": "B.9", "matches": [], "scores": {}}
+    with pytest.raises(ConfigurationError):
+        validate([row], "scan-result")
+
+
+def test_synthetic_library_meets_sr5_and_matches_its_own_terms() -> None:
+    """The 20,000-entry synthetic library passes SR-5 coverage and every sampled term matches."""
+    lib = KeywordLibrary.synthetic()
+    assert len(lib) >= 20_000 and lib.coverage().ok
+    matcher = lib.matcher()
+    for entry in lib.entries[::997]:
+        assert any(m.keyword == entry.term for m in matcher.scan(f"前 {entry.term} 后"))
