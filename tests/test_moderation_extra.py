@@ -72,3 +72,48 @@ def test_synthetic_library_meets_sr5_and_matches_its_own_terms() -> None:
     matcher = lib.matcher()
     for entry in lib.entries[::997]:
         assert any(m.keyword == entry.term for m in matcher.scan(f"前 {entry.term} 后"))
+
+
+def test_from_compliance_minors_profile_from_ctx_notes(tmp_path: Any) -> None:
+    """[moderation] settings build the profiles; the minors profile is chosen from
+    ctx.notes["moderation_profile"] and the block record carries risk, sha256 and profile."""
+    import hashlib
+
+    from genai_compliance import ContentBlocked
+    from genai_compliance.checks import CallContext, Check
+    from genai_compliance.moderation import InputModerationCheck, Moderation
+    from genai_compliance.testing import make_compliance
+
+    (tmp_path / "kw.csv").write_text("keyword,risk,severity\n违禁词样例,A.1a,high\n", "utf-8")
+    (tmp_path / "minors.csv").write_text("keyword,risk,severity\n恐怖故事,A.4a,high\n", "utf-8")
+    settings = {"_base_dir": str(tmp_path), "moderation": {
+        "keyword_files": ["kw.csv"], "refusal_text": "不能回答",
+        "profiles": {"minors": {"keyword_files": ["minors.csv"]}}}}
+    comp = make_compliance(tmp_path / "c", settings=settings)
+    try:
+        moderation = Moderation.from_compliance(comp)
+
+        class MinorsNote(Check):
+            name = "test-minors-note"
+            rules = ("IM-4a",)
+
+            def before(self, ctx: CallContext) -> None:
+                if ctx.prompt and ctx.prompt.startswith("child:"):
+                    ctx.notes["moderation_profile"] = "minors"
+
+        comp.add_check(MinorsNote())
+        comp.add_check(InputModerationCheck(moderation))
+
+        @comp.guard
+        def answer(prompt: str) -> str:
+            return "ok"
+
+        assert answer("adult: 讲个恐怖故事") == "ok"
+        with pytest.raises(ContentBlocked) as info:
+            answer("child: 讲个恐怖故事")
+        assert str(info.value).startswith("不能回答")
+        [rec] = [r.payload for r in comp.records("moderation.block")]
+        assert rec["risk"] == "A.4a" and rec["profile"] == "minors" and rec["where"] == "input"
+        assert rec["sha256"] == hashlib.sha256("child: 讲个恐怖故事".encode()).hexdigest()
+    finally:
+        comp.close()
