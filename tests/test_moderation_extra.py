@@ -117,3 +117,28 @@ def test_from_compliance_minors_profile_from_ctx_notes(tmp_path: Any) -> None:
         assert rec["sha256"] == hashlib.sha256("child: 讲个恐怖故事".encode()).hexdigest()
     finally:
         comp.close()
+
+
+def test_stream_block_record_hashes_the_output_up_to_the_match(tmp_path: Any) -> None:
+    """A blocked stream's record hashes all output generated up to the match (IM-14a)."""
+    import hashlib
+    from collections.abc import Iterator
+
+    from genai_compliance import ContentBlocked
+    from genai_compliance.moderation import Moderation, OutputModerationCheck
+    from genai_compliance.testing import make_compliance
+
+    comp = make_compliance(tmp_path)
+    try:
+        comp.add_check(OutputModerationCheck(Moderation(LIB, record=comp.record)))
+
+        @comp.guard
+        def stream(prompt: str) -> Iterator[str]:
+            yield from ["前文", "违禁", "词样例", "之后"]
+
+        with pytest.raises(ContentBlocked):
+            list(stream("x"))
+        [rec] = [r.payload for r in comp.records("moderation.block")]
+        assert rec["sha256"] == hashlib.sha256("前文违禁词样例".encode()).hexdigest()
+    finally:
+        comp.close()

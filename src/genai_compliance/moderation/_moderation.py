@@ -242,6 +242,8 @@ class OutputModerationCheck(Check):
         self.moderation = moderation
         self._scanners: weakref.WeakKeyDictionary[CallContext, StreamScanner] = (
             weakref.WeakKeyDictionary())
+        self._seen: weakref.WeakKeyDictionary[CallContext, list[str]] = (
+            weakref.WeakKeyDictionary())
 
     def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
         if not isinstance(chunk, str):
@@ -250,15 +252,21 @@ class OutputModerationCheck(Check):
         if scanner is None:
             scanner = StreamScanner(self.moderation.matcher(_profile(ctx)))
             self._scanners[ctx] = scanner
+        seen = self._seen.setdefault(ctx, [])
+        seen.append(chunk)
         safe, match = scanner.feed(chunk)
         if match is not None:
-            raise self.moderation.blocked(risk=match.risk, content=match.text, where="output",
+            # the record hashes (and incidents keep) the output generated up to the match
+            content = "".join(self._seen.pop(ctx, seen))
+            self._scanners.pop(ctx, None)
+            raise self.moderation.blocked(risk=match.risk, content=content, where="output",
                                           subject=ctx.subject, profile=_profile(ctx),
                                           matches=1)
         return (safe,) if safe else ()
 
     def on_stream_end(self, ctx: CallContext) -> Sequence[Any]:
         scanner = self._scanners.pop(ctx, None)
+        self._seen.pop(ctx, None)
         if scanner is None:
             return ()
         rest = scanner.flush()
