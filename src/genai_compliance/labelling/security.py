@@ -203,7 +203,7 @@ def verify_security(data: bytes, label: AIGCLabel, public_key: PublicKey
         return SecurityVerdict(True, False, "content digest mismatch: the content was "
                                "modified after labelling")
     try:
-        sig = _b64d(doc.get("PubSD"))
+        sig = _b64d(str(doc.get("PubSD", "")))
         msg = _message(label, digest)
         if isinstance(pub, ed25519.Ed25519PublicKey):
             pub.verify(sig, msg)
