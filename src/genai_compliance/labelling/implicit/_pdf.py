@@ -63,6 +63,14 @@ def _pdf_errors(fn: Callable[..., _T]) -> Callable[..., _T]:
             except PyPdfError as exc:
                 raise MalformedMedia(f"PDF cannot be parsed: {exc}", format=_FMT,
                                      offset=None) from None
+            except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+                # a damaged object graph (e.g. /Info resolving to nothing) surfaces as these
+                # inside pypdf; the file is malformed, not our code
+                if isinstance(exc, MalformedMedia):
+                    raise
+                raise MalformedMedia(f"PDF object structure is damaged ({type(exc).__name__}: "
+                                     f"{exc}); re-export the PDF", format=_FMT,
+                                     offset=None) from None
 
     return wrapper
 
