@@ -166,3 +166,20 @@ def test_random_labels_round_trip(label: str, producer: str, produce_id: str,
 
 
 _WAV = _wav()
+
+
+def test_inspect_reports_security_data_and_tampering() -> None:
+    """inspect() summarises SecurityData and flags content altered after labelling."""
+    from genai_compliance.labelling.inspect import inspect
+
+    out, _ = _labelled(_png(), EC)
+    report = inspect(out, c2pa=False)
+    assert report.verdict == "compliant", report.problems
+    assert report.security is not None and report.security["content_digest_matches"] is True
+    assert report.security["algorithm"] == "1.2.840.10045.4.3.2"
+    assert '"security"' in report.to_json()
+    bad = inspect(_flip_png_pixel(out), c2pa=False)
+    assert bad.verdict == "non-compliant"
+    assert bad.security is not None and bad.security["content_digest_matches"] is False
+    plain = inspect(label_bytes(_png(), LABEL), c2pa=False)
+    assert plain.security is None and plain.verdict == "compliant"

@@ -51,6 +51,8 @@ class InspectReport:
     tier: str | None
     c2pa: dict[str, Any] | None
     source: str | None = None
+    #: PG-202511A SecurityData summary (labelling.security.security_summary) or None.
+    security: dict[str, Any] | None = None
 
     @property
     def compliant(self) -> bool:
@@ -67,6 +69,7 @@ class InspectReport:
             "problems": list(self.problems),
             "tier": self.tier,
             "c2pa": self.c2pa,
+            "security": self.security,
         }
 
     def to_json(self) -> str:
@@ -177,6 +180,15 @@ def inspect(path_or_bytes: bytes | str | os.PathLike[str], trust_anchors: Any = 
         if aigc and len(parsed) == 1 and aigc.get("ProduceID") != parsed[0].produce_id:
             problems.append("the C2PA gb45438 assertion and the implicit label disagree on "
                             "ProduceID")
+    security = None
+    if len(parsed) == 1 and parsed[0].reserved_code1:
+        from genai_compliance.labelling.security import security_summary
+
+        blob = target if isinstance(target, bytes) else target.read_bytes()
+        security = security_summary(blob, parsed[0])
+        if security is not None and security["content_digest_matches"] is False:
+            problems.append("the SecurityData content digest in ReservedCode1 does not "
+                            "match: the content was altered after labelling (PG-202511A)")
     tier = _TIERS.get(parsed[0].label) if len(parsed) == 1 else None
     if fmt is None:
         verdict = "inconclusive"
@@ -187,4 +199,5 @@ def inspect(path_or_bytes: bytes | str | os.PathLike[str], trust_anchors: Any = 
     else:
         verdict = "compliant"
     return InspectReport(format=fmt, labels=tuple(found), verdict=verdict,
-                         problems=tuple(problems), tier=tier, c2pa=c2pa_doc, source=source)
+                         problems=tuple(problems), tier=tier, c2pa=c2pa_doc, source=source,
+                         security=security)

@@ -47,7 +47,8 @@ from .aigc import _MAX_VALUE, AIGCLabel
 from .implicit import label_bytes
 
 __all__ = ["ECDSA_SHA256_OID", "ED25519_OID", "PLACEHOLDER", "SecurityVerdict",
-           "content_digest", "decode_security_data", "key_id", "protect", "verify_security"]
+           "content_digest", "decode_security_data", "key_id", "protect", "security_summary",
+           "verify_security"]
 
 ED25519_OID = "1.3.101.112"
 ECDSA_SHA256_OID = "1.2.840.10045.4.3.2"
@@ -212,3 +213,27 @@ def verify_security(data: bytes, label: AIGCLabel, public_key: PublicKey
     except (InvalidSignature, ValueError, binascii.Error):
         return SecurityVerdict(True, False, "signature does not verify")
     return SecurityVerdict(True, True, "signature, bindings and content digest verified")
+
+
+@implements("PG-202511A")
+def security_summary(data: bytes, label: AIGCLabel) -> dict[str, Any] | None:
+    """Keyless check for :func:`~genai_compliance.labelling.inspect.inspect`: ``None`` when
+    ReservedCode1 holds no SecurityData, else its Algorithm/KeyID and whether the signed
+    content digest still matches ``data`` (the signature needs the key: verify_security)."""
+    if not label.reserved_code1:
+        return None
+    try:
+        doc = decode_security_data(label.reserved_code1)
+    except LabelError:
+        return None
+    bindings = doc.get("Bindings")
+    if not isinstance(bindings, dict):
+        bindings = {}
+    matches: bool | None
+    try:
+        matches = bindings.get("ContentSHA256") == content_digest(data)
+    except MediaError:
+        matches = None
+    return {"type": TYPE, "version": str(doc.get("Version")),
+            "algorithm": str(doc.get("Algorithm", "")), "key_id": str(doc.get("KeyID", "")),
+            "content_digest_matches": matches, "signature_verified": False}
