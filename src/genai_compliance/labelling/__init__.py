@@ -15,7 +15,13 @@ from genai_compliance.labelling.implicit import (
     sniff,
 )
 from genai_compliance.labelling.inspect import FoundLabel, InspectReport, inspect
+from genai_compliance.labelling.security import (
+    SecurityVerdict,
+    content_digest,
+    protect,
+    verify_security,
+)
 
-__all__ = ["AIGCLabel", "FoundLabel", "InspectReport", "add_propagation", "inspect",
-           "label_bytes", "label_file", "producer_code", "read_labels", "sniff",
-           "validate_producer_code"]
+__all__ = ["AIGCLabel", "FoundLabel", "InspectReport", "SecurityVerdict", "add_propagation",
+           "content_digest", "inspect", "label_bytes", "label_file", "producer_code", "protect",
+           "read_labels", "sniff", "validate_producer_code", "verify_security"]
