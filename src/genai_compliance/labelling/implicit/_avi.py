@@ -27,6 +27,7 @@ from genai_compliance.labelling.implicit._riff import (
     Chunk,
     copy_range,
     guarded,
+    label_chunk,
     read_at,
     riff_chunks,
     riff_header,
@@ -38,10 +39,6 @@ __all__ = ["HANDLER", "AviHandler"]
 _FMT = "avi"
 _AIGC = b"AIGC"
 _MAX_REGION = 64 << 20
-
-
-def _chunk(cid: bytes, payload: bytes) -> bytes:
-    return struct.pack("<4sI", cid, len(payload)) + payload + (b"\x00" if len(payload) & 1 else b"")
 
 
 def _list_type(f: BinaryIO, ch: Chunk) -> bytes:
@@ -99,9 +96,9 @@ class AviHandler:
         if info is not None:
             for sub in self._info_subs(f, info):
                 if sub.cid != _AIGC:
-                    body += _chunk(sub.cid, read_at(f, sub.data_offset, sub.size, _FMT))
-        body += _chunk(_AIGC, aigc_json.encode("utf-8") + b"\x00")
-        return _chunk(b"LIST", body)
+                    body += label_chunk(sub.cid, read_at(f, sub.data_offset, sub.size, _FMT))
+        body += label_chunk(_AIGC, aigc_json.encode("utf-8") + b"\x00")
+        return label_chunk(b"LIST", body)
 
     @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
@@ -152,7 +149,8 @@ class AviHandler:
             else read_at(src, ch.offset, 8 + ch.size, _FMT) + b"\x00" * (ch.size & 1)
             for ch in head
         )
-        appended = _chunk(b"LIST", b"INFO" + _chunk(_AIGC, aigc_json.encode("utf-8") + b"\x00"))
+        info = label_chunk(_AIGC, aigc_json.encode("utf-8") + b"\x00")
+        appended = label_chunk(b"LIST", b"INFO" + info)
         self._emit(src, dst, riff_end, total, region, region_end, later_infos, appended)
 
     def _without_aigc(self, f: BinaryIO, info: Chunk) -> bytes:

@@ -27,6 +27,7 @@ __all__ = [
     "copy_range",
     "file_size",
     "guarded",
+    "label_chunk",
     "read_at",
     "riff_chunks",
     "riff_header",
@@ -219,3 +220,8 @@ def guarded(fn: Callable[..., _T]) -> Callable[..., _T]:
             ) from exc
 
     return wrapper
+
+
+def label_chunk(cid: bytes, payload: bytes) -> bytes:
+    """A RIFF chunk: id, little-endian size, payload and the pad byte to an even length."""
+    return struct.pack("<4sI", cid, len(payload)) + payload + (b"\x00" if len(payload) & 1 else b"")

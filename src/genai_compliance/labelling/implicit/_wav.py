@@ -23,6 +23,7 @@ from genai_compliance.labelling.implicit._riff import (
     Chunk,
     copy_range,
     guarded,
+    label_chunk,
     read_at,
     riff_chunks,
     riff_header,
@@ -34,11 +35,6 @@ __all__ = ["HANDLER", "WavHandler"]
 _FMT = "wav"
 _AIGC = b"AIGC"
 _MAX_LABEL = 1 << 20
-
-
-def label_chunk(cid: bytes, payload: bytes) -> bytes:
-    """A RIFF chunk with its pad byte."""
-    return struct.pack("<4sI", cid, len(payload)) + payload + (b"\x00" if len(payload) & 1 else b"")
 
 
 class WavHandler:
