@@ -15,7 +15,9 @@ from ..rules import implements
 
 #: Every clause the agreement must carry and the config facts it needs (IM-9, LM-8, IM-15).
 CLAUSES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("rights-and-obligations", ("provider.legal_name", "provider.product_name")),
+    ("parties-and-service", ("provider.legal_name", "provider.product_name",
+                             "agreement.service_description")),
+    ("rights-and-duties", ("provider.legal_name",)),
     ("labelling", ("labelling.methods", "labelling.styles")),
     ("illegal-use-measures", ("agreement.illegal_use_measures",)),
     ("complaints", ("complaints.channel", "complaints.response_working_days")),
