@@ -13,7 +13,8 @@ from genai_compliance.errors import MissingClause
 FACTS: dict[str, Any] = {
     "provider": {"legal_name": "示例科技有限公司", "product_name": "示例助手",
                  "uscc": "91110000MA01ABCD1X"},
-    "agreement": {"service_description": "文本生成服务。", "illegal_use_measures": ["警示", "限制功能", "暂停服务"],
+    "agreement": {"service_description": "文本生成服务。",
+                  "illegal_use_measures": ["警示", "限制功能", "暂停服务"],
                   "pi_purposes": ["提供服务"], "input_retention_days": 180,
                   "ip_policy": "生成内容的权利依法归属。", "change_notice_days": 7,
                   "minors_policy": "未满十四周岁须监护人同意。"},
@@ -54,3 +55,13 @@ def test_html_output() -> None:
     """HTML output escapes text and uses headings."""
     html = Agreements(copy.deepcopy(FACTS)).render("en", "html")
     assert html.startswith("<!DOCTYPE html>") and "<h2>" in html
+
+
+def test_fact_types_are_checked_by_the_clause_schema() -> None:
+    """A fact of the wrong type is refused, naming the field."""
+    from genai_compliance import ConfigurationError
+
+    facts = copy.deepcopy(FACTS)
+    facts["complaints"]["response_working_days"] = "fifteen"
+    with pytest.raises(ConfigurationError, match="response_working_days"):
+        Agreements(facts).render("zh")

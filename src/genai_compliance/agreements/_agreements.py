@@ -95,6 +95,9 @@ class Agreements:
                     raise MissingClause(
                         f"agreement clause {clause!r} needs {fact!r}; add it to the config",
                         clause=clause, fact=fact)
+        from ..schemas import validate
+
+        validate(dict(self.facts), "agreement-clauses", what="agreement facts")
 
     def render(self, lang: str = "zh", fmt: str = "md") -> str:
         """Render the agreement in ``lang`` (zh|en) as Markdown or HTML."""
