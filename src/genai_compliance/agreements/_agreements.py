@@ -4,28 +4,36 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
 import attrs
 import jinja2
 
-from ..errors import ConfigurationError, MissingClause
+from ..errors import ConfigurationError, MissingClause, RecordNotFound
 from ..rules import implements
+from ..schemas import validate
 
-#: Every clause the agreement must carry and the config facts it needs (IM-9, LM-8, IM-15).
-CLAUSES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("parties-and-service", ("provider.legal_name", "provider.product_name",
-                             "agreement.service_description")),
-    ("rights-and-duties", ("provider.legal_name",)),
-    ("labelling", ("labelling.methods", "labelling.styles")),
-    ("illegal-use-measures", ("agreement.illegal_use_measures",)),
-    ("complaints", ("complaints.channel", "complaints.response_working_days")),
-    ("minors", ("agreement.minors_policy",)),
-    ("personal-information", ("agreement.pi_purposes",)),
-    ("retention", ("agreement.input_retention_days",)),
-    ("intellectual-property", ("agreement.ip_policy",)),
-    ("changes-and-termination", ("agreement.change_notice_days",)),
+
+def _load_clauses() -> tuple[tuple[tuple[str, tuple[str, ...]], ...], dict[str, str]]:
+    doc = json.loads(resources.files(__package__).joinpath("clauses.json").read_text("utf-8"))
+    validate(doc, "agreement-clause-list", what="agreement clause list")
+    clauses = tuple((c["id"], tuple(f["fact"] for f in c["facts"])) for c in doc["clauses"])
+    keys = {f["fact"]: f["toml"] for c in doc["clauses"] for f in c["facts"]}
+    return clauses, keys
+
+
+#: Every clause the agreement must carry and the config facts it needs (IM-9, IM-10,
+#: IM-14b, IM-15, LM-8), read from ``clauses.json`` (schema ``agreement-clause-list``).
+CLAUSES: tuple[tuple[str, tuple[str, ...]], ...]
+TOML_KEYS: dict[str, str]
+CLAUSES, TOML_KEYS = _load_clauses()
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS gc_agreement_versions (version TEXT NOT NULL, "
+    "lang TEXT NOT NULL, sha256 TEXT NOT NULL, text TEXT NOT NULL, published_at TEXT NOT NULL, "
+    "PRIMARY KEY (version, lang))",
 )
 LANGS = ("zh", "en")
 
@@ -60,6 +68,9 @@ class Agreements:
     facts: dict[str, Any]
     version: str = "1.0"
     consent: Any = None
+    db: Any = None
+    ledger: Any = None
+    clock: Any = None
     _env: jinja2.Environment = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -81,11 +92,22 @@ class Agreements:
             # the deadline the incidents module enforces (IM-15), 15 working days by default
             "complaints": {"response_working_days": 15, **dict(s.get("complaints", {}))},
         }
+        agr = facts["agreement"]
+        if not facts["complaints"].get("channel"):
+            channel = "；".join(str(agr[k]) for k in ("complaint_email", "complaint_phone",
+                                                     "complaint_url") if agr.get(k))
+            if channel:
+                facts["complaints"]["channel"] = channel
+        if agr.get("response_working_days"):
+            facts["complaints"]["response_working_days"] = agr["response_working_days"]
+        if agr.get("retention_days") and not agr.get("input_retention_days"):
+            agr["input_retention_days"] = agr["retention_days"]
         try:
             consent = compliance.consent
         except Exception:  # acceptance optional without a consent store
             consent = None
-        return cls(facts, str(facts["agreement"].get("version", "1.0")), consent)
+        return cls(facts, str(facts["agreement"].get("version", "1.0")), consent,
+                   db=compliance.ledger.db, ledger=compliance.ledger, clock=compliance.clock)
 
     def check(self) -> None:
         """Raise :class:`MissingClause` for the first clause lacking a fact."""
@@ -93,8 +115,9 @@ class Agreements:
             for fact in needs:
                 if _lookup(self.facts, fact) is None:
                     raise MissingClause(
-                        f"agreement clause {clause!r} needs {fact!r}; add it to the config",
-                        clause=clause, fact=fact)
+                        f"agreement clause {clause!r} needs {fact!r}; set "
+                        f"{TOML_KEYS.get(fact, fact)} in compliance.toml",
+                        clause=clause, fact=fact, key=TOML_KEYS.get(fact, fact))
         from ..schemas import validate
 
         validate(dict(self.facts), "agreement-clauses", what="agreement facts")
@@ -133,13 +156,68 @@ class Agreements:
             old.text.splitlines(keepends=True), new.text.splitlines(keepends=True),
             f"{old.version} ({old.sha256[:12]})", f"{new.version} ({new.sha256[:12]})"))
 
-    def accept(self, subject: Any, lang: str = "zh", **kwargs: Any) -> str:
+    # -- published versions ------------------------------------------------------------
+    def _db(self) -> Any:
+        if self.db is None:
+            raise ConfigurationError("publishing needs a SQL database (use from_compliance)",
+                                     field="db")
+        self.db.executescript(_DDL)
+        return self.db
+
+    def publish(self, version: str | None = None) -> list[AgreementVersion]:
+        """Render every language as ``version``, store it and record ``agreement.publish``
+        in the ledger (IM-9: the text users accepted stays provable). Republishing the same
+        version with a different text is refused."""
+        if version is not None:
+            self.version = version
+        out = []
+        db = self._db()
+        for lang in LANGS:
+            v = self.render_version(lang)
+            with db.transaction(write=True) as tx:
+                row = tx.execute("SELECT sha256 FROM gc_agreement_versions WHERE version = ? "
+                                 "AND lang = ?", (v.version, lang)).fetchone()
+                if row is not None and row[0] != v.sha256:
+                    raise ConfigurationError(
+                        f"agreement version {v.version!r} ({lang}) was already published with "
+                        "another text; publish the change under a new version",
+                        field="version", value=v.version)
+                if row is None:
+                    at = self.clock.now().isoformat() if self.clock is not None else ""
+                    tx.execute("INSERT INTO gc_agreement_versions(version, lang, sha256, text, "
+                               "published_at) VALUES (?, ?, ?, ?, ?)",
+                               (v.version, lang, v.sha256, v.text, at))
+            if row is None and self.ledger is not None:
+                self.ledger.append("agreement.publish", {"version": v.version, "lang": lang,
+                                                         "sha256": v.sha256})
+            out.append(v)
+        return out
+
+    def get(self, version: str, lang: str = "zh") -> AgreementVersion:
+        """A published version (RecordNotFound if it was never published)."""
+        with self._db().transaction() as tx:
+            row = tx.execute("SELECT text, sha256 FROM gc_agreement_versions WHERE version = ? "
+                             "AND lang = ?", (version, lang)).fetchone()
+        if row is None:
+            raise RecordNotFound(f"agreement version {version!r} ({lang}) was never published; "
+                                 "run Agreements.publish first", version=version, lang=lang)
+        return AgreementVersion(lang, row[0], version, row[1])
+
+    def versions(self, lang: str = "zh") -> list[str]:
+        """Published version labels in ``lang``, oldest first."""
+        with self._db().transaction() as tx:
+            rows = tx.execute("SELECT version FROM gc_agreement_versions WHERE lang = ? "
+                              "ORDER BY published_at, version", (lang,)).fetchall()
+        return [r[0] for r in rows]
+
+    def accept(self, subject: Any, lang: str = "zh", *, version: str | None = None,
+               **kwargs: Any) -> str:
         """Record acceptance as consent on ``service-agreement`` bound to the version hash."""
         from ..consent import NoticeRef
 
         if self.consent is None:
             raise ConfigurationError("no consent service configured", field="consent")
-        v = self.render_version(lang)
+        v = self.render_version(lang) if version is None else self.get(version, lang)
         notice = NoticeRef(version=v.version, sha256=v.sha256)
         return str(self.consent.grant(subject, "service-agreement", notice=notice,
                                       method=kwargs.pop("method", "agreement-accept"), **kwargs))
