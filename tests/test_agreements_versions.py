@@ -124,3 +124,15 @@ def test_diff_is_empty_iff_equal(a: str, b: str) -> None:
     """The diff of two versions is empty exactly when the texts are equal."""
     va, vb = AgreementVersion("zh", a, "1", "0" * 64), AgreementVersion("zh", b, "2", "1" * 64)
     assert (Agreements.diff(va, vb) == "") == (a.splitlines(True) == b.splitlines(True))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_html_has_every_clause_and_escapes(compliance: Compliance, lang: str) -> None:
+    """HTML output has one <section> per clause and escapes markup from config facts."""
+    a = Agreements.from_compliance(compliance)
+    a.facts["agreement"]["ip_policy"] = "<script>x</script> & more"
+    html = a.render(lang, "html")
+    assert html.startswith("<!DOCTYPE html>")
+    for clause, _ in CLAUSES:
+        assert f'<section id="{clause}">' in html
+    assert "<script>" not in html and "&lt;script&gt;" in html

@@ -132,16 +132,27 @@ class Agreements:
         if fmt == "md":
             return text
         if fmt == "html":
-            import html
-
-            body = "\n".join(
-                f"<h{len(ln) - len(ln.lstrip('#'))}>{html.escape(ln.lstrip('# '))}"
-                f"</h{len(ln) - len(ln.lstrip('#'))}>" if ln.startswith("#")
-                else (f"<p>{html.escape(ln)}</p>" if ln.strip() else "")
-                for ln in text.splitlines())
-            return (f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}">'
-                    f'<meta charset="utf-8"><body>\n{body}\n</body></html>\n')
+            return self._html(text, lang)
         raise ConfigurationError("format must be md or html", field="format", value=fmt)
+
+    def _html(self, markdown: str, lang: str) -> str:
+        """HTML from the clause sections, through ``agreement.<lang>.html.j2`` (autoescaped)."""
+        title = ""
+        sections: list[dict[str, Any]] = []
+        for line in markdown.splitlines():
+            if line.startswith("## "):
+                ids = [c for c, _ in CLAUSES]
+                sections.append({"id": ids[len(sections)] if len(sections) < len(ids)
+                                 else f"clause-{len(sections) + 1}",
+                                 "heading": line[3:].strip(), "paragraphs": []})
+            elif line.startswith("# "):
+                title = line[2:].strip()
+            elif line.strip() and sections:
+                sections[-1]["paragraphs"].append(line.strip())
+        env = self._env.overlay(autoescape=True)
+        return env.get_template(f"agreement.{lang}.html.j2").render(
+            title=title, sections=sections, version=self.version,
+            html_lang="zh-CN" if lang == "zh" else "en")
 
     def render_version(self, lang: str = "zh") -> AgreementVersion:
         """Render and return the text with its version label and content hash."""
