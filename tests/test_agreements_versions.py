@@ -134,3 +134,18 @@ def test_html_has_every_clause_and_escapes(compliance: Compliance, lang: str) ->
     for clause, _ in CLAUSES:
         assert f'<section id="{clause}">' in html
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_publish_on_every_sql_backend(compliance: Compliance, sql_uri: str) -> None:
+    """Versions are stored and read back on SQLite and PostgreSQL alike."""
+    from genai_compliance.stores import SQLDatabase
+
+    base = Agreements.from_compliance(compliance)
+    db = SQLDatabase(sql_uri)
+    try:
+        a = Agreements(base.facts, "v1", db=db, clock=compliance.clock)
+        published = a.publish()
+        assert a.versions("en") == ["v1"]
+        assert a.get("v1", "en") == published[1]
+    finally:
+        db.close()
