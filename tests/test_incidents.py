@@ -51,8 +51,8 @@ def test_working_days_skip_weekends_holidays_and_count_adjusted_days() -> None:
     assert add_working_days(dt.date(2026, 2, 12), 1) == dt.date(2026, 2, 13)
     assert add_working_days(dt.date(2026, 2, 13), 1) == dt.date(2026, 2, 14)  # 调休 Saturday
     assert add_working_days(dt.date(2026, 2, 14), 1) == dt.date(2026, 2, 24)  # after the break
-    cal = WorkingCalendar(extra_holidays=["2027-02-08"])
-    assert cal.add(dt.date(2027, 2, 5), 1) == dt.date(2027, 2, 9)
+    cal = WorkingCalendar(extra_holidays=["2030-02-08"])  # a year outside the table
+    assert cal.add(dt.date(2030, 2, 7), 1) == dt.date(2030, 2, 11)
 
 
 def test_default_ladder_three_in_a_row_suspends(comp: Compliance) -> None:
