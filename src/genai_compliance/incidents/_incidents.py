@@ -1,18 +1,21 @@
-"""Illegal content, illegal use, complaints, security incidents and authority reports.
+"""Illegal content, illegal use, complaints and security incidents, behind one front door.
 
 * IM-14a: on illegal content, stop generation and transmission, remove it, rectify through
   model optimisation (cases queued for retraining) and report — :meth:`Incidents.handle_block`.
 * IM-14b / SR-14: on illegal use, warn → limit functions → suspend → terminate, keep records,
-  report — :class:`EscalationPolicy`, :meth:`Incidents.register_input`, :class:`IllegalUseCheck`.
-* IM-15: complaints with a published time limit (default 15 working days) and overdue alerts.
-* CSL-INC: security incidents reported within 1 hour (critical infrastructure) or 4 hours.
+  report — :class:`~genai_compliance.incidents.Escalation` and :class:`IllegalUseCheck`.
+* IM-15: complaints with a published time limit — :class:`~genai_compliance.incidents.Complaints`.
+* CSL-INC: security incidents reported within 1 hour (critical information infrastructure)
+  or 4 hours (others) — :meth:`Incidents.security_incident`.
 
-State lives in SQL tables (SQLite or PostgreSQL, one transaction per change, so replicas
-agree); every step is a ledger record.
+Tables live in SQLite or PostgreSQL (``[stores] incidents``, else the ledger's database); the
+ladder's state in the store of ``[stores] illegal_use`` (memory, SQLite, PostgreSQL or Redis),
+else in the same database. Every step is a ledger record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -26,127 +29,33 @@ from ..checks import CallContext, Check, Outcome
 from ..clock import SHANGHAI, Clock, SystemClock
 from ..errors import ConfigurationError, ContentBlocked, RecordNotFound, ServiceRestricted
 from ..ledger import Ledger
+from ..risks import CATEGORIES, Risk
 from ..rules import implements
-from ..stores import SQLDatabase
+from ..stores import SQLDatabase, Store, parse_uri
 from ..subject import Subject
 from ._calendar import DEFAULT_CALENDAR, WorkingCalendar
+from ._complaints import Complaint, Complaints, calendar_from_settings
+from ._escalation import Escalation, EscalationPolicy, Standing
 
 __all__ = [
-    "COMPLAINT_STATUSES",
-    "LEVELS",
-    "Complaint",
-    "EscalationPolicy",
+    "HANDLING_STEPS",
+    "SEVERITIES",
     "IllegalUseCheck",
     "Incidents",
     "SecurityIncident",
-    "SubjectStanding",
 ]
 
-LEVELS = ("none", "warned", "limited", "suspended", "terminated")
-COMPLAINT_STATUSES = ("received", "acknowledged", "investigating", "replied", "closed")
-_NEXT: dict[str, tuple[str, ...]] = {
-    "received": ("acknowledged", "investigating", "replied", "closed"),
-    "acknowledged": ("investigating", "replied", "closed"),
-    "investigating": ("replied", "closed"),
-    "replied": ("closed", "investigating"),
-    "closed": (),
-}
+#: what IM-14a asks on illegal content, in order; each handling record lists them
+HANDLING_STEPS: tuple[str, ...] = ("stop_generation", "stop_transmission", "removed",
+                                   "queued_for_optimisation", "report_pending")
+#: incident grades of the Incident Reporting Measures; ``general`` has no reporting timer
+SEVERITIES: tuple[str, ...] = ("general", "relatively-major", "major", "particularly-major")
 
 _DDL = [
-    "CREATE TABLE IF NOT EXISTS gc_standing (subject TEXT PRIMARY KEY, level TEXT NOT NULL, "
-    "consecutive INTEGER NOT NULL, day TEXT NOT NULL, day_count INTEGER NOT NULL, "
-    "suspensions INTEGER NOT NULL, until TEXT, appeal TEXT)",
-    "CREATE TABLE IF NOT EXISTS gc_complaints (id TEXT PRIMARY KEY, channel TEXT NOT NULL, "
-    "category TEXT NOT NULL, content_ref TEXT, contact TEXT, status TEXT NOT NULL, "
-    "received TEXT NOT NULL, due TEXT NOT NULL, updated TEXT NOT NULL, reply TEXT)",
-    "CREATE TABLE IF NOT EXISTS gc_retraining (id TEXT PRIMARY KEY, risk TEXT, "
-    "sha256 TEXT NOT NULL, content TEXT, at TEXT NOT NULL, expires TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gc_incident_cases (id TEXT PRIMARY KEY, risk TEXT, "
+    "place TEXT, sha256 TEXT NOT NULL, content TEXT, at TEXT NOT NULL, expires TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS gc_security_incidents (id TEXT PRIMARY KEY, body TEXT NOT NULL)",
 ]
-
-
-@attrs.frozen
-class EscalationPolicy:
-    """Thresholds of the illegal-use ladder (defaults after TC260-003, SR-14 [K])."""
-
-    warn_after: int = 1
-    limit_after: int = 2
-    suspend_consecutive: int = 3
-    suspend_daily: int = 5
-    suspend_days: int = 7
-    terminate_after_suspensions: int = 3
-    limited_modalities: tuple[str, ...] = ("image", "audio", "video")
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> EscalationPolicy:
-        known = {a.name for a in attrs.fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ConfigurationError(f"unknown [incidents.escalation] keys {unknown}; known: "
-                                     f"{', '.join(sorted(known))}", field="escalation",
-                                     value=unknown)
-        data = dict(settings)
-        if "limited_modalities" in data:
-            data["limited_modalities"] = tuple(data["limited_modalities"])
-        return cls(**data)
-
-
-@attrs.frozen
-class SubjectStanding:
-    """A subject's place on the ladder."""
-
-    level: str
-    consecutive: int
-    day: str
-    day_count: int
-    suspensions: int
-    until: dt.datetime | None
-    appeal: str | None
-
-
-@attrs.frozen
-class Complaint:
-    id: str
-    channel: str
-    category: str
-    content_ref: str | None
-    contact: str | None
-    status: str
-    received: dt.datetime
-    due: dt.date
-    updated: dt.datetime
-    reply: str | None
-
-    def overdue(self, today: dt.date) -> bool:
-        return self.status not in ("replied", "closed") and today > self.due
-
-    def to_json(self) -> dict[str, Any]:
-        data = attrs.asdict(self)
-        data.update(received=self.received.isoformat(), due=self.due.isoformat(),
-                    updated=self.updated.isoformat(), anonymous=self.contact is None)
-        return data
-
-
-@attrs.frozen
-class SecurityIncident:
-    """A network-security incident and when its report is due (CSL-INC)."""
-
-    id: str
-    title: str
-    severity: str
-    critical_infrastructure: bool
-    detected_at: dt.datetime
-    due: dt.datetime
-    reported_at: dt.datetime | None = None
-
-    def overdue(self, now: dt.datetime) -> bool:
-        return self.reported_at is None and now > self.due
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "severity": self.severity,
-                "critical_infrastructure": self.critical_infrastructure,
-                "detected_at": self.detected_at.isoformat(), "due": self.due.isoformat(),
-                "reported_at": self.reported_at.isoformat() if self.reported_at else None}
 
 
 def _sha(text: str | bytes) -> str:
@@ -154,316 +63,339 @@ def _sha(text: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _risk_code(risk: Risk | str | None) -> str | None:
+    if risk is None or isinstance(risk, Risk):
+        return None if risk is None else risk.value
+    if risk.strip() in CATEGORIES:  # a category-level code (A.1 … A.5) from a keyword file
+        return risk.strip()
+    return Risk.parse(risk).value
+
+
+@attrs.frozen
+class SecurityIncident:
+    """A network-security incident and when its report is due (CSL-INC).
+
+    ``due`` is ``detected_at`` + 1 h for critical information infrastructure, + 4 h for
+    other operators; ``None`` for a ``general`` incident, which the Measures do not ask to
+    report within hours.
+    """
+
+    id: str
+    title: str
+    severity: str
+    critical_infrastructure: bool
+    detected_at: dt.datetime
+    due: dt.datetime | None
+    reported_at: dt.datetime | None = None
+    authority: str | None = None
+
+    def overdue(self, now: dt.datetime) -> bool:
+        return self.due is not None and self.reported_at is None and now > self.due
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "severity": self.severity,
+                "critical_infrastructure": self.critical_infrastructure,
+                "detected_at": self.detected_at.isoformat(),
+                "due": self.due.isoformat() if self.due else None,
+                "reported_at": self.reported_at.isoformat() if self.reported_at else None,
+                "authority": self.authority}
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> SecurityIncident:
+        def when(v: Any) -> dt.datetime | None:
+            return dt.datetime.fromisoformat(v) if v else None
+
+        detected = dt.datetime.fromisoformat(body["detected_at"])
+        return cls(body["id"], body["title"], body["severity"],
+                   bool(body["critical_infrastructure"]), detected, when(body.get("due")),
+                   when(body.get("reported_at")), body.get("authority"))
+
+
 @implements("IM-14a", "IM-14b", "IM-15", "SR-14", "CSL-INC")
 class Incidents:
-    """Content handling, the illegal-use ladder, complaints and incident timers."""
+    """Content handling, the illegal-use ladder, complaints and incident timers.
+
+    :param db: SQL database (or URI) for the tables.
+    :param escalation_state: where the ladder's standings live (URI, store or database;
+        default ``db``).
+    :param retention_days: how long blocked content is kept for retraining before
+        :meth:`purge_expired` drops it (the hash stays in the ledger).
+    """
 
     def __init__(self, db: SQLDatabase | str, ledger: Ledger, *, clock: Clock | None = None,
                  tz: dt.tzinfo = SHANGHAI, policy: EscalationPolicy | None = None,
                  calendar: WorkingCalendar = DEFAULT_CALENDAR,
-                 complaint_working_days: int = 15, retention_days: int = 184) -> None:
+                 complaint_working_days: int = 15, retention_days: float = 184,
+                 escalation_state: str | Store | SQLDatabase | None = None,
+                 key_prefix: str = "") -> None:
+        if not isinstance(retention_days, int | float) or retention_days <= 0:
+            raise ConfigurationError("[incidents] content_retention_days must be a positive "
+                                     f"number, got {retention_days!r}",
+                                     field="content_retention_days", value=retention_days)
         self.db = SQLDatabase(db) if isinstance(db, str) else db
+        self._owns_db = isinstance(db, str)
         self.db.executescript(_DDL)
         self.ledger = ledger
         self.clock: Clock = clock or SystemClock()
         self.tz = tz
-        self.policy = policy or EscalationPolicy()
-        self.calendar = calendar
-        self.complaint_working_days = complaint_working_days
         self.retention = dt.timedelta(days=retention_days)
+        #: the illegal-use ladder (IM-14b, SR-14)
+        self.escalation = Escalation(self.db if escalation_state is None else escalation_state,
+                                     ledger, policy=policy, clock=self.clock, tz=tz,
+                                     key_prefix=key_prefix)
+        #: the complaint desk (IM-15)
+        self.complaints = Complaints(self.db, ledger, clock=self.clock, tz=tz,
+                                     calendar=calendar,
+                                     response_working_days=complaint_working_days)
 
     @classmethod
     def from_compliance(cls, compliance: Any) -> Incidents:
-        """Tables in ``stores.incidents_db`` or the ledger's database; ``[incidents]`` and
-        ``[complaints]`` settings."""
+        """Built from ``[incidents]`` (``content_retention_days``, ``[incidents.escalation]``)
+        and ``[complaints]`` (``response_working_days``, ``holidays``, ``workdays``,
+        ``[complaints.calendar.YEAR]``). Tables go to ``[stores] incidents`` when it is a SQL
+        URI, else to the ledger's database; the ladder's state to ``[stores] illegal_use``,
+        else ``[stores] incidents`` / ``default`` when set, else the same database."""
         settings: Mapping[str, Any] = compliance.settings.get("incidents", {})
         complaints: Mapping[str, Any] = compliance.settings.get("complaints", {})
-        uri = compliance.store_uris.get("incidents_db")
-        return cls(SQLDatabase(uri) if uri else compliance.ledger.db, compliance.ledger,
-                   clock=compliance.clock, tz=compliance.tz,
+        known = {"content_retention_days", "escalation", "key_prefix"}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigurationError(f"unknown [incidents] keys {unknown}; known: "
+                                     f"{', '.join(sorted(known))}", field="incidents",
+                                     value=unknown)
+        uris: Mapping[str, str] = compliance.store_uris
+        table_uri = uris.get("incidents")
+        db: SQLDatabase | str = compliance.ledger.db
+        if table_uri and parse_uri(table_uri).kind in ("sqlite", "postgresql"):
+            db = table_uri
+        state_uri = uris.get("illegal_use") or uris.get("incidents") or uris.get("default")
+        state: str | Store | SQLDatabase | None = None
+        if state_uri:
+            kind = parse_uri(state_uri).kind
+            state = state_uri if kind == "postgresql" else compliance.store(
+                "illegal_use" if "illegal_use" in uris else
+                "incidents" if "incidents" in uris else "default")
+        return cls(db, compliance.ledger, clock=compliance.clock, tz=compliance.tz,
                    policy=EscalationPolicy.from_settings(settings.get("escalation", {})),
-                   calendar=WorkingCalendar(complaints.get("holidays", ()),
-                                            complaints.get("workdays", ())),
-                   complaint_working_days=int(complaints.get("response_working_days", 15)),
-                   retention_days=int(settings.get("content_retention_days", 184)))
+                   calendar=calendar_from_settings(complaints),
+                   complaint_working_days=complaints.get("response_working_days", 15),
+                   retention_days=settings.get("content_retention_days", 184),
+                   escalation_state=state, key_prefix=str(settings.get("key_prefix", "")))
 
-    def _today(self) -> dt.date:
-        return self.clock.now().astimezone(self.tz).date()
+    @property
+    def policy(self) -> EscalationPolicy:
+        return self.escalation.policy
 
     # -- illegal content (IM-14a) ----------------------------------------------------------
-    def handle_block(self, *, risk: str | None, content: str, where: str,
-                     subject: Subject | None = None, keep_content: bool = True,
+    def handle_block(self, *, risk: Risk | str | None, content: str, where: str,
+                     subject: Subject | str | None = None, keep_content: bool = True,
                      detail: Mapping[str, Any] | None = None) -> str:
-        """Record the handling of blocked content and queue it for model optimisation.
+        """Record the handling of blocked content (IM-14a) and queue it for model
+        optimisation; returns the case id (``case-`` + 16 hex digits).
 
-        The content itself is kept only until the retention period ends
-        (:meth:`purge_expired`); the record holds its hash. Returns the case id.
+        The record (``incident.illegal_content``) carries the risk code, where the content
+        was (``input``/``output``), its SHA-256 and the handling steps; the content itself
+        is kept only until the retention period ends (:meth:`purge_expired`).
         """
+        code = _risk_code(risk)
         now = self.clock.now()
         case = "case-" + secrets.token_hex(8)
         digest = _sha(content)
         with self.db.transaction(write=True) as tx:
-            tx.execute("INSERT INTO gc_retraining(id, risk, sha256, content, at, expires) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
-                       (case, risk, digest, content if keep_content else None, now.isoformat(),
-                        (now + self.retention).isoformat()))
+            tx.execute("INSERT INTO gc_incident_cases(id, risk, place, sha256, content, at, "
+                       "expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (case, code, where, digest, content if keep_content else None,
+                        now.isoformat(), (now + self.retention).isoformat()))
         self.ledger.append("incident.illegal_content", {
-            "case": case, "risk": risk, "where": where, "sha256": digest,
-            "steps": ["stop_generation", "stop_transmission", "removed",
-                      "queued_for_optimisation"], **dict(detail or {})}, subject=subject)
+            **dict(detail or {}), "case": case, "risk": code, "where": where,
+            "sha256": digest, "chars": len(content), "content_kept": keep_content,
+            "content_expires": (now + self.retention).isoformat() if keep_content else None,
+            "steps": list(HANDLING_STEPS), "rules": ["IM-14a"]}, subject=subject)
         return case
 
-    def export_retraining_cases(self) -> list[dict[str, Any]]:
-        """Cases queued for model optimisation (content where still retained)."""
+    def export_retraining_cases(self, *, since: dt.datetime | None = None,
+                                with_content: bool = True) -> list[dict[str, Any]]:
+        """Cases queued for model optimisation, oldest first: case, risk, where, sha256,
+        at, and the content while it is retained (``None`` after purging)."""
+        sql = "SELECT id, risk, place, sha256, content, at FROM gc_incident_cases"
+        params: list[Any] = []
+        if since is not None:
+            sql += " WHERE at >= ?"
+            params.append(since.isoformat())
         with self.db.transaction() as tx:
-            rows = tx.execute("SELECT id, risk, sha256, content, at FROM gc_retraining ORDER BY "
-                              "at").fetchall()
-        return [dict(zip(("case", "risk", "sha256", "content", "at"), r, strict=True))
-                for r in rows]
+            rows = tx.execute(sql + " ORDER BY at, id", params).fetchall()
+        now = self.clock.now()
+        out = []
+        for r in rows:
+            case = dict(zip(("case", "risk", "where", "sha256", "content", "at"), r,
+                            strict=True))
+            if not with_content:
+                case["content"] = None
+            out.append(case)
+        if out:
+            self.ledger.append("incident.retraining_export", {
+                "cases": len(out), "with_content": with_content, "at": now.isoformat()})
+        return out
 
     def purge_expired(self) -> int:
-        """Drop retained content past its retention period (the hashes stay)."""
+        """Drop retained content past its retention period (the hashes stay); returns how
+        many cases lost their content."""
         now = self.clock.now().isoformat()
         with self.db.transaction(write=True) as tx:
-            n = len(tx.execute("SELECT id FROM gc_retraining WHERE expires < ? AND content IS "
-                               "NOT NULL", (now,)).fetchall())
-            tx.execute("UPDATE gc_retraining SET content = NULL WHERE expires < ?", (now,))
+            n = len(tx.execute("SELECT id FROM gc_incident_cases WHERE expires <= ? AND "
+                               "content IS NOT NULL", (now,)).fetchall())
+            tx.execute("UPDATE gc_incident_cases SET content = NULL WHERE expires <= ?",
+                       (now,))
         if n:
             self.ledger.append("incident.content_purged", {"cases": n})
         return n
 
-    # -- illegal use (IM-14b, SR-14) ---------------------------------------------------
-    def _load(self, tx: Any, ref: str) -> SubjectStanding:
-        lock = " FOR UPDATE" if self.db.dialect == "postgresql" else ""
-        row = tx.execute("SELECT level, consecutive, day, day_count, suspensions, until, appeal"
-                         f" FROM gc_standing WHERE subject = ?{lock}", (ref,)).fetchone()
-        if row is None:
-            return SubjectStanding("none", 0, self._today().isoformat(), 0, 0, None, None)
-        return SubjectStanding(row[0], int(row[1]), row[2], int(row[3]), int(row[4]),
-                               dt.datetime.fromisoformat(row[5]) if row[5] else None, row[6])
-
-    def _save(self, tx: Any, ref: str, s: SubjectStanding) -> None:
-        tx.execute("INSERT INTO gc_standing(subject, level, consecutive, day, day_count, "
-                   "suspensions, until, appeal) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
-                   "(subject) DO UPDATE SET level = excluded.level, consecutive = "
-                   "excluded.consecutive, day = excluded.day, day_count = excluded.day_count, "
-                   "suspensions = excluded.suspensions, until = excluded.until, appeal = "
-                   "excluded.appeal",
-                   (ref, s.level, s.consecutive, s.day, s.day_count, s.suspensions,
-                    s.until.isoformat() if s.until else None, s.appeal))
-
-    def standing(self, subject: Subject) -> SubjectStanding:
-        """The subject's current standing (an expired suspension reads as ``limited``)."""
-        ref = self.ledger.pseudonym(subject)
+    def cases(self) -> int:
+        """How many illegal-content cases are on file."""
         with self.db.transaction() as tx:
-            s = self._load(tx, ref)
-        return self._expire(s)
+            row = tx.execute("SELECT COUNT(*) FROM gc_incident_cases").fetchone()
+        return int(row[0]) if row else 0
 
-    def _expire(self, s: SubjectStanding) -> SubjectStanding:
-        if s.level == "suspended" and s.until is not None and self.clock.now() >= s.until:
-            return attrs.evolve(s, level="limited", until=None)
-        return s
+    # -- illegal use: shortcuts to self.escalation -------------------------------------
+    def standing(self, subject: Subject | str) -> Standing:
+        """The subject's standing on the ladder (see :class:`Escalation`)."""
+        return self.escalation.standing(subject)
 
-    def register_input(self, subject: Subject, *, illegal: bool,
-                       risk: str | None = None) -> SubjectStanding:
-        """Count one input of the subject; illegal or inducing inputs climb the ladder."""
-        ref = self.ledger.pseudonym(subject)
-        p = self.policy
-        today = self._today().isoformat()
-        if not illegal:  # the common case: nothing to reset, no write lock taken
-            with self.db.transaction() as tx:
-                current = self._expire(self._load(tx, ref))
-            if current.consecutive == 0:
-                return current
-        with self.db.transaction(write=True) as tx:
-            old = self._expire(self._load(tx, ref))
-            s = old if old.day == today else attrs.evolve(old, day=today, day_count=0)
-            if not illegal:
-                s = attrs.evolve(s, consecutive=0)
-            else:
-                s = attrs.evolve(s, consecutive=s.consecutive + 1, day_count=s.day_count + 1)
-                level = s.level
-                if level != "terminated":
-                    if (s.consecutive >= p.suspend_consecutive
-                            or s.day_count >= p.suspend_daily):
-                        if s.suspensions + 1 >= p.terminate_after_suspensions:
-                            level = "terminated"
-                            s = attrs.evolve(s, suspensions=s.suspensions + 1, until=None)
-                        elif level != "suspended":
-                            level = "suspended"
-                            s = attrs.evolve(s, suspensions=s.suspensions + 1,
-                                             until=self.clock.now()
-                                             + dt.timedelta(days=p.suspend_days),
-                                             consecutive=0, day_count=0)
-                    elif s.consecutive >= p.limit_after and LEVELS.index(level) < 2:
-                        level = "limited"
-                    elif s.consecutive >= p.warn_after and LEVELS.index(level) < 1:
-                        level = "warned"
-                s = attrs.evolve(s, level=level)
-            self._save(tx, ref, s)
-        if illegal:
-            self.ledger.append("illegal_use.input", {"risk": risk, "consecutive": s.consecutive,
-                                                     "day_count": s.day_count}, subject=subject)
-        if s.level != old.level:
-            self.ledger.append("illegal_use.action", {
-                "level": s.level, "previous": old.level,
-                "until": s.until.isoformat() if s.until else None,
-                "rules": ["IM-14b", "SR-14"]}, subject=subject)
-        return s
+    def register_input(self, subject: Subject | str, *, illegal: bool,
+                       risk: str | None = None) -> Standing:
+        """Count one input of the subject (see :meth:`Escalation.register_input`)."""
+        return self.escalation.register_input(subject, illegal=illegal, risk=risk)
 
-    def appeal(self, subject: Subject, reason: str) -> None:
-        """The subject appeals the current measure (recorded; the measure stays)."""
-        ref = self.ledger.pseudonym(subject)
-        with self.db.transaction(write=True) as tx:
-            s = self._load(tx, ref)
-            if s.level == "none":
-                raise ConfigurationError("there is no measure to appeal", field="level",
-                                         value=s.level)
-            self._save(tx, ref, attrs.evolve(s, appeal=reason[:500]))
-        self.ledger.append("illegal_use.appeal", {"level": s.level, "reason_sha256":
-                                                  _sha(reason)}, subject=subject)
+    def appeal(self, subject: Subject | str, reason: str) -> Standing:
+        return self.escalation.appeal(subject, reason)
 
-    def decide_appeal(self, subject: Subject, *, upheld: bool, note: str = "") -> None:
-        """Decide an appeal: upheld restores normal service; rejected keeps the measure."""
-        ref = self.ledger.pseudonym(subject)
-        with self.db.transaction(write=True) as tx:
-            s = self._load(tx, ref)
-            if s.appeal is None:
-                raise RecordNotFound("no appeal is pending for this subject",
-                                     value=subject.user_id)
-            new = (SubjectStanding("none", 0, s.day, 0, max(0, s.suspensions - 1), None, None)
-                   if upheld else attrs.evolve(s, appeal=None))
-            self._save(tx, ref, new)
-        self.ledger.append("illegal_use.appeal_decided", {"upheld": upheld, "level": new.level,
-                                                          "note": note}, subject=subject)
+    def decide_appeal(self, subject: Subject | str, *, upheld: bool,
+                      note: str = "") -> Standing:
+        return self.escalation.decide_appeal(subject, upheld=upheld, note=note)
 
-    # -- complaints (IM-15) ------------------------------------------------------------
+    # -- complaints: shortcuts to self.complaints --------------------------------------
     def file_complaint(self, *, channel: str, category: str, content_ref: str | None = None,
-                       contact: str | None = None, text: str = "") -> Complaint:
-        """Take a complaint or report (anonymous when ``contact`` is None); returns it with
-        its acknowledgement id and due date."""
-        if not channel or not category:
-            raise ConfigurationError("a complaint needs a channel and a category",
-                                     field="channel", value=(channel, category))
-        now = self.clock.now()
-        cid = f"C-{now.astimezone(self.tz):%Y%m%d}-{secrets.token_hex(3).upper()}"
-        due = self.calendar.add(now.astimezone(self.tz).date(), self.complaint_working_days)
-        with self.db.transaction(write=True) as tx:
-            tx.execute("INSERT INTO gc_complaints(id, channel, category, content_ref, contact, "
-                       "status, received, due, updated, reply) VALUES (?, ?, ?, ?, ?, "
-                       "'received', ?, ?, ?, NULL)",
-                       (cid, channel, category, content_ref, contact, now.isoformat(),
-                        due.isoformat(), now.isoformat()))
-        self.ledger.append("complaint.received", {
-            "complaint_id": cid, "channel": channel, "category": category,
-            "anonymous": contact is None, "due": due.isoformat(),
-            "text_sha256": _sha(text) if text else None})
-        return self.complaint(cid)
+                       contact: str | None = None, text: str = "",
+                       subject: Subject | str | None = None) -> Complaint:
+        """Take a complaint (see :meth:`Complaints.file`)."""
+        return self.complaints.file(channel=channel, category=category,
+                                    content_ref=content_ref, contact=contact, text=text,
+                                    subject=subject)
+
+    def update_complaint(self, cid: str, status: str, *, reply: str | None = None,
+                         note: str = "") -> Complaint:
+        return self.complaints.update(cid, status, reply=reply, note=note)
 
     def complaint(self, cid: str) -> Complaint:
-        with self.db.transaction() as tx:
-            row = tx.execute("SELECT id, channel, category, content_ref, contact, status, "
-                             "received, due, updated, reply FROM gc_complaints WHERE id = ?",
-                             (cid,)).fetchone()
-        if row is None:
-            raise RecordNotFound(f"no complaint {cid!r}", value=cid)
-        return Complaint(row[0], row[1], row[2], row[3], row[4], row[5],
-                         dt.datetime.fromisoformat(row[6]), dt.date.fromisoformat(row[7]),
-                         dt.datetime.fromisoformat(row[8]), row[9])
-
-    def update_complaint(self, cid: str, status: str, *, reply: str | None = None) -> Complaint:
-        """Move a complaint on; only forward transitions (or reopening a reply) are allowed."""
-        current = self.complaint(cid)
-        if status not in _NEXT.get(current.status, ()):
-            raise ConfigurationError(
-                f"complaint {cid} cannot go from {current.status!r} to {status!r}; allowed: "
-                f"{', '.join(_NEXT[current.status]) or 'none (closed)'}", field="status",
-                value=status)
-        now = self.clock.now()
-        with self.db.transaction(write=True) as tx:
-            tx.execute("UPDATE gc_complaints SET status = ?, updated = ?, reply = COALESCE(?, "
-                       "reply) WHERE id = ?", (status, now.isoformat(), reply, cid))
-        done = self.complaint(cid)
-        self.ledger.append(f"complaint.{status}", {
-            "complaint_id": cid, "status": status, "due": done.due.isoformat(),
-            "late": now.astimezone(self.tz).date() > done.due})
-        return done
-
-    def complaints(self, *, overdue: bool = False) -> list[Complaint]:
-        with self.db.transaction() as tx:
-            ids = [r[0] for r in tx.execute("SELECT id FROM gc_complaints ORDER BY received")
-                   .fetchall()]
-        items = [self.complaint(i) for i in ids]
-        today = self._today()
-        return [c for c in items if c.overdue(today)] if overdue else items
+        return self.complaints.get(cid)
 
     def complaint_stats(self) -> dict[str, Any]:
-        items = self.complaints()
-        today = self._today()
-        by_status: dict[str, int] = {}
-        for c in items:
-            by_status[c.status] = by_status.get(c.status, 0) + 1
-        return {"total": len(items), "by_status": by_status,
-                "overdue": sum(c.overdue(today) for c in items),
-                "response_working_days": self.complaint_working_days}
+        return self.complaints.stats()
 
     # -- security incidents (CSL-INC) ----------------------------------------------------
     def security_incident(self, title: str, *, severity: str = "relatively-major",
                           critical_infrastructure: bool = False,
                           detected_at: dt.datetime | None = None) -> SecurityIncident:
-        """Open a security incident; its report is due in 1 h (CII) or 4 h."""
+        """Open a security incident; its report is due 1 h (CII) or 4 h after detection."""
+        if severity not in SEVERITIES:
+            raise ConfigurationError(f"severity must be one of {', '.join(SEVERITIES)}; "
+                                     f"got {severity!r}", field="severity", value=severity)
+        if not title.strip():
+            raise ConfigurationError("a security incident needs a title", field="title",
+                                     value=title)
         detected = detected_at or self.clock.now()
-        due = detected + dt.timedelta(hours=1 if critical_infrastructure else 4)
-        inc = SecurityIncident("SI-" + secrets.token_hex(4), title, severity,
+        if detected.tzinfo is None:
+            raise ConfigurationError("detected_at must carry a time zone", field="detected_at",
+                                     value=detected)
+        due = (None if severity == "general" else
+               detected + dt.timedelta(hours=1 if critical_infrastructure else 4))
+        inc = SecurityIncident("SI-" + secrets.token_hex(6), title, severity,
                                critical_infrastructure, detected, due)
         with self.db.transaction(write=True) as tx:
             tx.execute("INSERT INTO gc_security_incidents(id, body) VALUES (?, ?)",
                        (inc.id, json.dumps(inc.to_json())))
-        self.ledger.append("incident.security", inc.to_json())
+        self.ledger.append("incident.security", {**inc.to_json(), "rules": ["CSL-INC"]})
         return inc
 
-    def mark_reported(self, incident_id: str) -> SecurityIncident:
-        now = self.clock.now()
+    def mark_reported(self, incident_id: str, *, authority: str | None = None,
+                      at: dt.datetime | None = None) -> SecurityIncident:
+        """Record that the incident was reported (to ``authority``, at ``at`` or now)."""
+        now = at or self.clock.now()
+        lock = " FOR UPDATE" if self.db.dialect == "postgresql" else ""
         with self.db.transaction(write=True) as tx:
-            row = tx.execute("SELECT body FROM gc_security_incidents WHERE id = ?",
+            row = tx.execute("SELECT body FROM gc_security_incidents WHERE id = ?" + lock,
                              (incident_id,)).fetchone()
             if row is None:
                 raise RecordNotFound(f"no security incident {incident_id!r}",
                                      value=incident_id)
             body = json.loads(row[0])
+            if body.get("reported_at"):
+                raise ConfigurationError(f"{incident_id} was already reported at "
+                                         f"{body['reported_at']}", field="reported_at",
+                                         value=body["reported_at"])
             body["reported_at"] = now.isoformat()
+            body["authority"] = authority
             tx.execute("UPDATE gc_security_incidents SET body = ? WHERE id = ?",
                        (json.dumps(body), incident_id))
-        self.ledger.append("incident.security_reported", {"id": incident_id,
-                                                          "late": now.isoformat() > body["due"]})
-        return self._incident(body)
+        inc = SecurityIncident.from_json(body)
+        self.ledger.append("incident.security_reported", {
+            "id": incident_id, "authority": authority, "reported_at": now.isoformat(),
+            "due": body.get("due"), "late": inc.due is not None and now > inc.due,
+            "rules": ["CSL-INC"]})
+        return inc
 
-    @staticmethod
-    def _incident(body: Mapping[str, Any]) -> SecurityIncident:
-        return SecurityIncident(body["id"], body["title"], body["severity"],
-                                body["critical_infrastructure"],
-                                dt.datetime.fromisoformat(body["detected_at"]),
-                                dt.datetime.fromisoformat(body["due"]),
-                                dt.datetime.fromisoformat(body["reported_at"])
-                                if body.get("reported_at") else None)
+    def security_incident_by_id(self, incident_id: str) -> SecurityIncident:
+        with self.db.transaction() as tx:
+            row = tx.execute("SELECT body FROM gc_security_incidents WHERE id = ?",
+                             (incident_id,)).fetchone()
+        if row is None:
+            raise RecordNotFound(f"no security incident {incident_id!r}", value=incident_id)
+        return SecurityIncident.from_json(json.loads(row[0]))
 
     def security_incidents(self, *, overdue: bool = False) -> list[SecurityIncident]:
+        """Security incidents by detection time; ``overdue`` keeps unreported ones past due."""
         with self.db.transaction() as tx:
             rows = tx.execute("SELECT body FROM gc_security_incidents").fetchall()
-        items = [self._incident(json.loads(r[0])) for r in rows]
+        items = sorted((SecurityIncident.from_json(json.loads(r[0])) for r in rows),
+                       key=lambda i: (i.detected_at, i.id))
         now = self.clock.now()
         return [i for i in items if i.overdue(now)] if overdue else items
 
+    def time_left(self, incident_id: str) -> dt.timedelta | None:
+        """Time until the report is due (negative when late; ``None`` without a timer or
+        once reported)."""
+        inc = self.security_incident_by_id(incident_id)
+        if inc.due is None or inc.reported_at is not None:
+            return None
+        return inc.due - self.clock.now()
+
+    def close(self) -> None:
+        """Release the connections this object opened itself."""
+        self.escalation.close()
+        if self._owns_db:
+            self.db.close()
+
 
 class IllegalUseCheck(Check):
-    """Guard check: refuse suspended or terminated subjects and limited functions; count
-    inputs blocked by moderation as illegal inputs (IM-14b, SR-14)."""
+    """Guard check for the illegal-use ladder (IM-14b, SR-14).
+
+    ``before``: refuse with :class:`ServiceRestricted` a suspended or terminated subject,
+    and a limited subject calling a limited modality or function; a warned subject is served
+    with a warning in ``ctx.metadata["illegal_use_warning"]``. ``close``: a call refused with
+    :class:`ContentBlocked` counts as an illegal input (an output block as an inducing one,
+    unless ``count_output_blocks = false``); a served call breaks the run of consecutive
+    illegal inputs.
+    """
 
     name = "illegal-use"
     rules = ("IM-14b", "SR-14")
 
-    def __init__(self, incidents: Incidents) -> None:
-        self.incidents = incidents
+    WARNING = ("检测到违规使用，继续违规将被限制或暂停服务。/ Illegal use detected; further "
+               "violations will restrict or suspend the service.")
+
+    def __init__(self, incidents: Incidents | Escalation) -> None:
+        self.escalation = (incidents.escalation if isinstance(incidents, Incidents)
+                           else incidents)
 
     @classmethod
     def from_compliance(cls, compliance: Any) -> IllegalUseCheck:
@@ -472,27 +404,38 @@ class IllegalUseCheck(Check):
     def before(self, ctx: CallContext) -> None:
         if ctx.subject is None:
             return
-        s = self.incidents.standing(ctx.subject)
+        s = self.escalation.standing(ctx.subject)
+        policy = self.escalation.policy
         if s.level in ("suspended", "terminated"):
             raise ServiceRestricted(
-                f"service is {s.level} for this user after repeated illegal use"
+                f"the service is {s.level} for this user after repeated illegal use"
                 + (f" until {s.until.isoformat()}" if s.until else "")
                 + "; the user may appeal", rules=("IM-14b", "SR-14"), level=s.level,
-                retry_after=s.until)
-        if s.level == "limited" and ctx.modality in self.incidents.policy.limited_modalities:
-            raise ServiceRestricted(f"{ctx.modality} generation is limited for this user",
-                                    rules=("IM-14b",), level=s.level)
-        if s.level == "warned":
-            ctx.metadata["illegal_use_warning"] = (
-                "检测到违规使用，继续违规将被限制或暂停服务。/ Illegal use detected; further "
-                "violations will restrict or suspend the service.")
+                retry_after=s.until, appeal_pending=s.appeal is not None)
+        if s.level == "limited" and (ctx.modality in policy.limited_modalities
+                                     or ctx.function in policy.limited_functions):
+            raise ServiceRestricted(
+                f"{ctx.modality} generation ({ctx.function}) is limited for this user after "
+                "illegal use", rules=("IM-14b",), level=s.level)
+        if s.level in ("warned", "limited"):
+            ctx.metadata["illegal_use_warning"] = self.WARNING
+        ctx.notes["illegal_use_level"] = s.level
 
     def close(self, ctx: CallContext, outcome: Outcome) -> None:
         if ctx.subject is None:
             return
         err = ctx.refusal
-        if isinstance(err, ContentBlocked) and err.evidence.get("where") == "input":
-            self.incidents.register_input(ctx.subject, illegal=True,
-                                          risk=err.evidence.get("risk"))
+        if isinstance(err, ContentBlocked):
+            where = err.evidence.get("where")
+            if where == "output" and not self.escalation.policy.count_output_blocks:
+                return
+            self.escalation.register_input(ctx.subject, illegal=True,
+                                           risk=err.evidence.get("risk"))
         elif outcome == "served":
-            self.incidents.register_input(ctx.subject, illegal=False)
+            self.escalation.register_input(ctx.subject, illegal=False)
+
+    async def abefore(self, ctx: CallContext) -> None:
+        await asyncio.to_thread(self.before, ctx)
+
+    async def aclose(self, ctx: CallContext, outcome: Outcome) -> None:
+        await asyncio.to_thread(self.close, ctx, outcome)

@@ -1,0 +1,490 @@
+"""The illegal-use ladder (IM-14b, SR-14): warn → limit functions → suspend → terminate.
+
+The decisions are one pure function, :func:`transition`, from a :class:`Standing` and an
+event to the next standing and the ledger records the step needs (STYLE 5: the logic written
+once). :class:`Escalation` drives it over a state store chosen by URI, each step an atomic
+read-modify-write so that replicas never lose a count:
+
+* ``memory://`` — one process (a lock);
+* ``sqlite:///…`` — one host (``BEGIN IMMEDIATE`` on a table in that file);
+* ``postgresql://…`` — every replica (``SELECT … FOR UPDATE``);
+* ``redis://…`` — every replica (``WATCH``/``MULTI``/``EXEC``, retried on conflict).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import attrs
+
+from ..clock import SHANGHAI, Clock, SystemClock
+from ..errors import ConfigurationError, RecordNotFound, StoreUnavailable
+from ..ledger import Entry, Ledger
+from ..rules import implements
+from ..stores import MemoryStore, RedisStore, SQLDatabase, SQLiteStore, Store, open_store
+from ..stores import parse_uri as _parse_uri
+from ..subject import Subject
+
+__all__ = [
+    "LEVELS",
+    "Escalation",
+    "EscalationPolicy",
+    "Standing",
+    "transition",
+]
+
+#: the ladder, lowest first
+LEVELS: tuple[str, ...] = ("none", "warned", "limited", "suspended", "terminated")
+_RANK = {name: i for i, name in enumerate(LEVELS)}
+
+Event = Literal["illegal", "clean", "appeal", "uphold", "reject", "impose"]
+Step = tuple[str, dict[str, Any]]
+
+
+@attrs.frozen
+class EscalationPolicy:
+    """Thresholds and windows of the ladder; configured in ``[incidents.escalation]``.
+
+    Defaults follow TC260-003 §9 (SR-14, tag [K]): 3 illegal or inducing inputs in a row, or
+    5 in a day, suspend the service. Below that a first illegal input warns and a second in
+    a row limits functions; the third suspension terminates.
+
+    :param warn_after: consecutive illegal inputs that warn.
+    :param limit_after: consecutive illegal inputs that limit functions.
+    :param suspend_consecutive: consecutive illegal inputs that suspend.
+    :param suspend_daily: illegal inputs in the window that suspend.
+    :param window_hours: the window of ``suspend_daily``: ``None`` is the local calendar day
+        (SR-14's "per day"), a number a rolling window of that many hours.
+    :param suspend_days: how long a suspension lasts; afterwards the subject is ``limited``.
+    :param terminate_after_suspensions: the suspension that terminates instead (3: the third).
+    :param reset_after_days: a warned or limited subject with no illegal input for this long
+        returns to ``none`` (``None``: never).
+    :param limited_modalities: modalities refused while ``limited``.
+    :param limited_functions: guarded function names refused while ``limited``.
+    :param count_output_blocks: whether an output blocked by moderation counts as an
+        inducing input of the caller (SR-14 "illegal or inducing").
+    """
+
+    warn_after: int = 1
+    limit_after: int = 2
+    suspend_consecutive: int = 3
+    suspend_daily: int = 5
+    window_hours: float | None = None
+    suspend_days: float = 7
+    terminate_after_suspensions: int = 3
+    reset_after_days: float | None = 30
+    limited_modalities: tuple[str, ...] = ("image", "audio", "video")
+    limited_functions: tuple[str, ...] = ()
+    count_output_blocks: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("warn_after", "limit_after", "suspend_consecutive", "suspend_daily",
+                     "terminate_after_suspensions"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigurationError(f"[incidents.escalation] {name} must be a whole "
+                                         f"number >= 1, got {value!r}", field=name,
+                                         value=value)
+        if not self.warn_after <= self.limit_after <= self.suspend_consecutive:
+            raise ConfigurationError(
+                "[incidents.escalation] needs warn_after <= limit_after <= "
+                f"suspend_consecutive, got {self.warn_after}, {self.limit_after}, "
+                f"{self.suspend_consecutive}", field="limit_after", value=self.limit_after)
+        for name in ("window_hours", "suspend_days", "reset_after_days"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or value <= 0):
+                raise ConfigurationError(f"[incidents.escalation] {name} must be a positive "
+                                         f"number, got {value!r}", field=name, value=value)
+        if self.suspend_days is None:
+            raise ConfigurationError("suspend_days cannot be empty", field="suspend_days",
+                                     value=None)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> EscalationPolicy:
+        """Build from ``[incidents.escalation]``; unknown keys are refused by name."""
+        known = {a.name for a in attrs.fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigurationError(f"unknown [incidents.escalation] keys {unknown}; known: "
+                                     f"{', '.join(sorted(known))}", field="escalation",
+                                     value=unknown)
+        data = dict(settings)
+        for key in ("limited_modalities", "limited_functions"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+@attrs.frozen
+class Standing:
+    """A subject's place on the ladder.
+
+    ``recent`` holds the times of the illegal inputs still inside the window (at most
+    ``suspend_daily`` of them); ``appeal`` the SHA-256 of a pending appeal's reason.
+    """
+
+    level: str = "none"
+    consecutive: int = 0
+    recent: tuple[dt.datetime, ...] = ()
+    suspensions: int = 0
+    until: dt.datetime | None = None
+    last_illegal: dt.datetime | None = None
+    since: dt.datetime | None = None
+    appeal: str | None = None
+
+    def window_count(self, now: dt.datetime, policy: EscalationPolicy,
+                     tz: dt.tzinfo = SHANGHAI) -> int:
+        """Illegal inputs counted towards ``suspend_daily`` at ``now``."""
+        return len(_in_window(self.recent, now, policy, tz))
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(t: dt.datetime | None) -> str | None:
+            return t.isoformat() if t else None
+
+        return {"level": self.level, "consecutive": self.consecutive,
+                "recent": [t.isoformat() for t in self.recent],
+                "suspensions": self.suspensions, "until": iso(self.until),
+                "last_illegal": iso(self.last_illegal), "since": iso(self.since),
+                "appeal": self.appeal}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Standing:
+        def when(v: Any) -> dt.datetime | None:
+            return dt.datetime.fromisoformat(v) if v else None
+
+        return cls(level=data["level"], consecutive=int(data["consecutive"]),
+                   recent=tuple(dt.datetime.fromisoformat(t) for t in data["recent"]),
+                   suspensions=int(data["suspensions"]), until=when(data.get("until")),
+                   last_illegal=when(data.get("last_illegal")), since=when(data.get("since")),
+                   appeal=data.get("appeal"))
+
+
+def _in_window(times: tuple[dt.datetime, ...], now: dt.datetime, policy: EscalationPolicy,
+               tz: dt.tzinfo) -> tuple[dt.datetime, ...]:
+    if policy.window_hours is None:
+        today = now.astimezone(tz).date()
+        return tuple(t for t in times if t.astimezone(tz).date() == today)
+    start = now - dt.timedelta(hours=policy.window_hours)
+    return tuple(t for t in times if start < t <= now)
+
+
+def _action(old: Standing, new: Standing, reason: str) -> Step:
+    return ("illegal_use.action", {
+        "level": new.level, "previous": old.level, "reason": reason,
+        "until": new.until.isoformat() if new.until else None,
+        "suspensions": new.suspensions, "rules": ["IM-14b", "SR-14"]})
+
+
+def settle(s: Standing, now: dt.datetime, policy: EscalationPolicy) -> tuple[Standing,
+                                                                              list[Step]]:
+    """Apply what time alone changes: an ended suspension steps down to ``limited``; a
+    quiet period returns a warned or limited subject to ``none``."""
+    steps: list[Step] = []
+    if s.level == "suspended" and s.until is not None and now >= s.until:
+        new = attrs.evolve(s, level="limited", until=None, since=s.until)
+        steps.append(_action(s, new, "suspension_ended"))
+        s = new
+    if (s.level in ("warned", "limited") and policy.reset_after_days is not None
+            and s.last_illegal is not None and s.appeal is None):
+        quiet_end = max(s.last_illegal, s.since or s.last_illegal) + dt.timedelta(
+            days=policy.reset_after_days)
+        if now >= quiet_end:
+            new = attrs.evolve(s, level="none", consecutive=0, recent=(), since=quiet_end)
+            steps.append(_action(s, new, "quiet_period"))
+            s = new
+    return s, steps
+
+
+@implements("IM-14b", "SR-14")
+def transition(s: Standing, event: Event, *, now: dt.datetime, policy: EscalationPolicy,
+               tz: dt.tzinfo = SHANGHAI, risk: str | None = None, reason: str = "",
+               level: str | None = None) -> tuple[Standing, list[Step]]:
+    """The next standing after ``event`` and the ledger records (kind, payload) it needs.
+
+    Events: ``illegal`` (an illegal or inducing input), ``clean`` (an ordinary input),
+    ``appeal`` (the subject contests the measure), ``uphold`` / ``reject`` (the appeal is
+    decided), ``impose`` (an operator sets ``level`` directly, e.g. terminates at once).
+    """
+    s, steps = settle(s, now, policy)
+    if event == "clean":
+        return (attrs.evolve(s, consecutive=0) if s.consecutive else s), steps
+    if event == "illegal":
+        recent = _in_window((*s.recent, now), now, policy, tz)[-policy.suspend_daily:]
+        new = attrs.evolve(s, consecutive=s.consecutive + 1, recent=recent, last_illegal=now)
+        count = len(recent)
+        steps.append(("illegal_use.input", {"risk": risk, "consecutive": new.consecutive,
+                                            "window_count": count}))
+        target = s.level
+        if s.level in ("suspended", "terminated"):
+            pass  # already out of service; the input is recorded, the measure stands
+        elif new.consecutive >= policy.suspend_consecutive or count >= policy.suspend_daily:
+            if s.suspensions + 1 >= policy.terminate_after_suspensions:
+                target = "terminated"
+                new = attrs.evolve(new, suspensions=s.suspensions + 1, until=None)
+            else:
+                target = "suspended"
+                new = attrs.evolve(new, suspensions=s.suspensions + 1, consecutive=0,
+                                   recent=(), until=now + dt.timedelta(days=policy.suspend_days))
+        elif new.consecutive >= policy.limit_after and _RANK[s.level] < _RANK["limited"]:
+            target = "limited"
+        elif new.consecutive >= policy.warn_after and _RANK[s.level] < _RANK["warned"]:
+            target = "warned"
+        if target != s.level:
+            new = attrs.evolve(new, level=target, since=now)
+            why = ("consecutive" if s.consecutive + 1 >= policy.suspend_consecutive
+                   or target in ("warned", "limited") else "window")
+            steps.append(_action(s, new, why))
+        return new, steps
+    if event == "appeal":
+        if s.level == "none":
+            raise ConfigurationError("there is no measure to appeal: the subject's standing "
+                                     "is 'none'", field="level", value=s.level)
+        if s.appeal is not None:
+            raise ConfigurationError("an appeal is already pending; decide it first",
+                                     field="appeal", value=s.appeal)
+        digest = hashlib.sha256(reason.encode("utf-8")).hexdigest()
+        steps.append(("illegal_use.appeal", {"level": s.level, "reason_sha256": digest}))
+        return attrs.evolve(s, appeal=digest), steps
+    if event in ("uphold", "reject"):
+        if s.appeal is None:
+            raise RecordNotFound("no appeal is pending for this subject", value=s.level)
+        if event == "reject":
+            steps.append(("illegal_use.appeal_decided", {"upheld": False, "level": s.level,
+                                                         "note": reason}))
+            return attrs.evolve(s, appeal=None), steps
+        back = s.suspensions - 1 if s.level in ("suspended", "terminated") else s.suspensions
+        new = Standing(level="none", suspensions=max(0, back), since=now)
+        steps.append(("illegal_use.appeal_decided", {"upheld": True, "level": "none",
+                                                     "previous": s.level, "note": reason}))
+        steps.append(_action(s, new, "appeal_upheld"))
+        return new, steps
+    if event == "impose":
+        if level not in _RANK:
+            raise ConfigurationError(f"level must be one of {', '.join(LEVELS)}; got {level!r}",
+                                     field="level", value=level)
+        new = attrs.evolve(s, level=level, since=now, appeal=None,
+                           until=(now + dt.timedelta(days=policy.suspend_days)
+                                  if level == "suspended" else None),
+                           suspensions=s.suspensions + (level == "suspended"))
+        if level == "none":
+            new = attrs.evolve(new, consecutive=0, recent=())
+        steps.append(_action(s, new, "imposed: " + reason if reason else "imposed"))
+        return new, steps
+    raise ConfigurationError(f"unknown escalation event {event!r}", field="event", value=event)
+
+
+# -- state stores ------------------------------------------------------------------------
+_DDL = ["CREATE TABLE IF NOT EXISTS gc_escalation (subject TEXT PRIMARY KEY, "
+        "state TEXT NOT NULL)"]
+Update = Callable[[dict[str, Any] | None], dict[str, Any]]
+_MEMORY_LOCKS: weakref.WeakKeyDictionary[MemoryStore, threading.Lock] = (
+    weakref.WeakKeyDictionary())
+_MEMORY_LOCKS_GUARD = threading.Lock()
+
+
+class _StateStore:
+    """Atomic read-modify-write of one JSON document per subject."""
+
+    uri: str
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def update(self, key: str, fn: Update) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Nothing to release by default (shared stores are closed by their owner)."""
+
+
+class _MemoryState(_StateStore):
+    def __init__(self, store: MemoryStore, prefix: str) -> None:
+        self.store, self.prefix, self.uri = store, prefix, store.uri
+        with _MEMORY_LOCKS_GUARD:
+            self._lock = _MEMORY_LOCKS.setdefault(store, threading.Lock())
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        raw = self.store.get(self.prefix + key)
+        return None if raw is None else dict(json.loads(raw))
+
+    def update(self, key: str, fn: Update) -> dict[str, Any]:
+        with self._lock:
+            new = fn(self.load(key))
+            self.store.set(self.prefix + key, json.dumps(new).encode())
+        return new
+
+
+class _SQLState(_StateStore):
+    def __init__(self, db: SQLDatabase, prefix: str, *, owned: bool) -> None:
+        self.db, self.prefix, self.owned = db, prefix, owned
+        self.uri = db.uri.redacted()
+        db.executescript(_DDL)
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        with self.db.transaction() as tx:
+            row = tx.execute("SELECT state FROM gc_escalation WHERE subject = ?",
+                             (self.prefix + key,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def update(self, key: str, fn: Update) -> dict[str, Any]:
+        k = self.prefix + key
+        with self.db.transaction(write=True) as tx:
+            if self.db.dialect == "postgresql":
+                # a row to lock, so two replicas cannot both start from "no row"
+                tx.execute("INSERT INTO gc_escalation(subject, state) VALUES (?, '') "
+                           "ON CONFLICT (subject) DO NOTHING", (k,))
+                row = tx.execute("SELECT state FROM gc_escalation WHERE subject = ? "
+                                 "FOR UPDATE", (k,)).fetchone()
+            else:
+                row = tx.execute("SELECT state FROM gc_escalation WHERE subject = ?",
+                                 (k,)).fetchone()
+            current = dict(json.loads(row[0])) if row and row[0] else None
+            new = fn(current)
+            tx.execute("INSERT INTO gc_escalation(subject, state) VALUES (?, ?) ON CONFLICT "
+                       "(subject) DO UPDATE SET state = excluded.state", (k, json.dumps(new)))
+        return new
+
+    def close(self) -> None:
+        if self.owned:
+            self.db.close()
+
+
+class _RedisState(_StateStore):
+    def __init__(self, store: RedisStore, prefix: str) -> None:
+        self.store, self.prefix, self.uri = store, prefix, store.uri
+        import redis
+
+        self._errors = redis.RedisError
+
+    def _key(self, key: str) -> str:
+        return f"gc:escalation:{self.prefix}{key}"
+
+    def _fail(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"Redis at {self.store!r} failed: {exc}; the call is denied "
+                                "until it answers", uri=repr(self.store))
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        raw = self.store.get(self._key(key))
+        return None if raw is None else dict(json.loads(raw))
+
+    def update(self, key: str, fn: Update) -> dict[str, Any]:
+        rkey = self._key(key)
+        out: dict[str, Any] = {}
+
+        def step(pipe: Any) -> None:
+            raw = pipe.get(rkey)
+            new = fn(None if raw is None else dict(json.loads(raw)))
+            pipe.multi()
+            pipe.set(rkey, json.dumps(new))
+            out.clear()
+            out.update(new)
+
+        try:
+            self.store.client.transaction(step, rkey)
+        except self._errors as exc:
+            raise self._fail(exc) from exc
+        return out
+
+
+def open_state(target: str | Store | SQLDatabase, *, prefix: str = "") -> _StateStore:
+    """The escalation state store for a URI, an opened key-value store or a database."""
+    if isinstance(target, SQLDatabase):
+        return _SQLState(target, prefix, owned=False)
+    if isinstance(target, str):
+        if _parse_uri(target).kind == "postgresql":
+            return _SQLState(SQLDatabase(target), prefix, owned=True)
+        target = open_store(target)
+    if isinstance(target, MemoryStore):
+        return _MemoryState(target, prefix)
+    if isinstance(target, SQLiteStore):
+        return _SQLState(target.db, prefix, owned=False)
+    if isinstance(target, RedisStore):
+        return _RedisState(target, prefix)
+    raise ConfigurationError(f"{target!r} cannot hold the illegal-use ladder; use memory://, "
+                             "sqlite:///…, postgresql://… or redis://…", field="uri",
+                             value=repr(target))
+
+
+@implements("IM-14b", "SR-14")
+class Escalation:
+    """The per-subject illegal-use ladder, with appeals; every step a ledger record.
+
+    :param state: where standings live: a URI (``memory://``, ``sqlite:///…``,
+        ``postgresql://…``, ``redis://…``), an opened store or a :class:`SQLDatabase`.
+    :param key_prefix: prefix of the subjects' keys (tenants or tests sharing one store).
+    """
+
+    def __init__(self, state: str | Store | SQLDatabase, ledger: Ledger, *,
+                 policy: EscalationPolicy | None = None, clock: Clock | None = None,
+                 tz: dt.tzinfo = SHANGHAI, key_prefix: str = "") -> None:
+        self._state = open_state(state, prefix=key_prefix)
+        self.ledger = ledger
+        self.policy = policy or EscalationPolicy()
+        self.clock: Clock = clock or SystemClock()
+        self.tz = tz
+
+    @property
+    def uri(self) -> str:
+        """The state store's URI (credentials redacted for SQL)."""
+        return self._state.uri
+
+    def _key(self, subject: Subject | str) -> str:
+        return self.ledger.pseudonym(subject)
+
+    def standing(self, subject: Subject | str) -> Standing:
+        """The subject's standing now (time-only changes applied, nothing written)."""
+        raw = self._state.load(self._key(subject))
+        s = Standing.from_json(raw) if raw else Standing()
+        return settle(s, self.clock.now(), self.policy)[0]
+
+    def _apply(self, subject: Subject | str, event: Event, **kw: Any) -> Standing:
+        now = self.clock.now()
+        steps: list[Step] = []
+
+        def fn(raw: dict[str, Any] | None) -> dict[str, Any]:
+            s = Standing.from_json(raw) if raw else Standing()
+            new, found = transition(s, event, now=now, policy=self.policy, tz=self.tz, **kw)
+            steps[:] = found
+            return new.to_json()
+
+        key = self._key(subject)
+        if event == "clean":
+            # the common case: most inputs are clean, so skip the write when nothing changes
+            raw = self._state.load(key)
+            stored = Standing.from_json(raw) if raw else Standing()
+            if stored.consecutive == 0 and settle(stored, now, self.policy)[0] == stored:
+                return stored
+        new = Standing.from_json(self._state.update(key, fn))
+        if steps:
+            self.ledger.append_many([Entry(kind, payload, subject) for kind, payload in steps])
+        return new
+
+    def register_input(self, subject: Subject | str, *, illegal: bool,
+                       risk: str | None = None) -> Standing:
+        """Count one input: an illegal or inducing one climbs the ladder, a clean one
+        breaks the run of consecutive illegal inputs."""
+        return self._apply(subject, "illegal" if illegal else "clean", risk=risk)
+
+    def appeal(self, subject: Subject | str, reason: str) -> Standing:
+        """The subject contests the current measure (recorded; the measure stays)."""
+        return self._apply(subject, "appeal", reason=reason)
+
+    def decide_appeal(self, subject: Subject | str, *, upheld: bool,
+                      note: str = "") -> Standing:
+        """Decide a pending appeal: upheld restores normal service, rejected keeps the
+        measure."""
+        return self._apply(subject, "uphold" if upheld else "reject", reason=note)
+
+    def impose(self, subject: Subject | str, level: str, *, reason: str = "") -> Standing:
+        """An operator sets the subject's level directly (e.g. terminates for a grave case,
+        or lifts a measure with ``"none"``)."""
+        return self._apply(subject, "impose", level=level, reason=reason)
+
+    def close(self) -> None:
+        self._state.close()
