@@ -112,17 +112,24 @@ class LadderModel:
         self._time(now)
         self.run = 0
 
+    def _snapshot(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in vars(self).items()}
+
     def appeal(self, now: dt.datetime) -> bool:
-        """Whether the appeal is accepted for decision."""
+        """Whether the appeal is accepted; a refused one changes (and records) nothing."""
+        saved = self._snapshot()
         self._time(now)
         if self.level == "none" or self.pending:
+            self.__dict__.update(saved)
             return False
         self.pending = True
         return True
 
     def decide(self, now: dt.datetime, upheld: bool) -> bool:
+        saved = self._snapshot()
         self._time(now)
         if not self.pending:
+            self.__dict__.update(saved)
             return False
         self.pending = False
         if upheld:
@@ -153,6 +160,7 @@ complaint_ops = st.lists(
             st.integers(0, 5), st.sampled_from(["received", "acknowledged", "investigating",
                                                 "replied", "closed", "withdrawn"]))),
         st.tuples(st.just("advance"), st.sampled_from([1, 3, 9, 30])),
+        st.tuples(st.just("to_due"), st.tuples(st.integers(0, 5), st.sampled_from([0, 1]))),
         st.tuples(st.just("alerts"), st.none()),
     ),
     max_size=25,

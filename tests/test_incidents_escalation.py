@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies_incidents import TZ, LadderModel, ladder_ops, policies
 
 from genai_compliance import (
     CallContext,
@@ -37,6 +36,7 @@ from genai_compliance.incidents import (
 )
 from genai_compliance.stores import open_store
 from genai_compliance.testing import make_compliance
+from strategies_incidents import TZ, LadderModel, ladder_ops, policies
 
 START = "2026-03-02T02:00:00+00:00"
 

@@ -58,7 +58,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 _TOKEN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 _DDL = [
-    "CREATE TABLE IF NOT EXISTS gc_incident_complaints (id TEXT PRIMARY KEY, "
+    "CREATE TABLE IF NOT EXISTS gc_incident_complaints (id TEXT PRIMARY KEY, n INTEGER NOT NULL, "
     "channel TEXT NOT NULL, category TEXT NOT NULL, content_ref TEXT, contact TEXT, "
     "text TEXT NOT NULL, status TEXT NOT NULL, received TEXT NOT NULL, due TEXT NOT NULL, "
     "updated TEXT NOT NULL, reply TEXT, replied_at TEXT, alerted_at TEXT)",
@@ -178,7 +178,8 @@ class Complaints:
         cid = f"C-{local:%Y%m%d}-{secrets.token_hex(4).upper()}"
         due = self.calendar.add(local.date(), self.response_working_days)
         with self.db.transaction(write=True) as tx:
-            tx.execute(f"INSERT INTO gc_incident_complaints({_COLUMNS}) VALUES (?, ?, ?, ?, ?, "
+            tx.execute(f"INSERT INTO gc_incident_complaints(n, {_COLUMNS}) VALUES ((SELECT "
+                       "COALESCE(MAX(n), 0) + 1 FROM gc_incident_complaints), ?, ?, ?, ?, ?, "
                        "?, 'received', ?, ?, ?, NULL, NULL, NULL)",
                        (cid, channel, category, content_ref, contact, text, now.isoformat(),
                         due.isoformat(), now.isoformat()))
@@ -244,7 +245,7 @@ class Complaints:
             sql += " WHERE status = ?"
             params.append(status)
         with self.db.transaction() as tx:
-            items = [self._row(r) for r in tx.execute(sql + " ORDER BY received, id",
+            items = [self._row(r) for r in tx.execute(sql + " ORDER BY n, id",
                                                       params).fetchall()]
         if overdue:
             today = self._today()

@@ -52,8 +52,9 @@ HANDLING_STEPS: tuple[str, ...] = ("stop_generation", "stop_transmission", "remo
 SEVERITIES: tuple[str, ...] = ("general", "relatively-major", "major", "particularly-major")
 
 _DDL = [
-    "CREATE TABLE IF NOT EXISTS gc_incident_cases (id TEXT PRIMARY KEY, risk TEXT, "
-    "place TEXT, sha256 TEXT NOT NULL, content TEXT, at TEXT NOT NULL, expires TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS gc_incident_cases (id TEXT PRIMARY KEY, n INTEGER NOT NULL, "
+    "risk TEXT, place TEXT, sha256 TEXT NOT NULL, content TEXT, at TEXT NOT NULL, "
+    "expires TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS gc_security_incidents (id TEXT PRIMARY KEY, body TEXT NOT NULL)",
 ]
 
@@ -202,8 +203,10 @@ class Incidents:
         case = "case-" + secrets.token_hex(8)
         digest = _sha(content)
         with self.db.transaction(write=True) as tx:
-            tx.execute("INSERT INTO gc_incident_cases(id, risk, place, sha256, content, at, "
-                       "expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            # n: the order of intake (ties in time are common with a frozen clock)
+            tx.execute("INSERT INTO gc_incident_cases(id, n, risk, place, sha256, content, at, "
+                       "expires) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 FROM "
+                       "gc_incident_cases), ?, ?, ?, ?, ?, ?)",
                        (case, code, where, digest, content if keep_content else None,
                         now.isoformat(), (now + self.retention).isoformat()))
         self.ledger.append("incident.illegal_content", {
@@ -223,7 +226,7 @@ class Incidents:
             sql += " WHERE at >= ?"
             params.append(since.isoformat())
         with self.db.transaction() as tx:
-            rows = tx.execute(sql + " ORDER BY at, id", params).fetchall()
+            rows = tx.execute(sql + " ORDER BY n, id", params).fetchall()
         now = self.clock.now()
         out = []
         for r in rows:
