@@ -51,7 +51,7 @@ Step = tuple[str, dict[str, Any]]
 class EscalationPolicy:
     """Thresholds and windows of the ladder; configured in ``[incidents.escalation]``.
 
-    Defaults follow TC260-003 §9 (SR-14, tag [K]): 3 illegal or inducing inputs in a row, or
+    Defaults follow TC260-003 (SR-14, tag [K]): 3 illegal or inducing inputs in a row, or
     5 in a day, suspend the service. Below that a first illegal input warns and a second in
     a row limits functions; the third suspension terminates.
 
