@@ -67,6 +67,9 @@ def test_extra_dates_and_bad_settings() -> None:
     """Extra holidays and workdays apply; malformed or contradictory dates are refused."""
     cal = WorkingCalendar(extra_holidays=["2026-03-02"], extra_workdays=[D(2026, 3, 7)])
     assert not cal.is_working_day(D(2026, 3, 2)) and cal.is_working_day(D(2026, 3, 7))
+    outside = WorkingCalendar(extra_holidays=["2030-02-08"])  # a year outside the table
+    assert outside.add(D(2030, 2, 7), 1) == D(2030, 2, 11)
+    assert not outside.covers(D(2030, 2, 7))
     with pytest.raises(ConfigurationError, match="not a date"):
         WorkingCalendar(extra_holidays=["2026-13-01"])
     with pytest.raises(ConfigurationError, match="both as holidays"):
