@@ -268,7 +268,7 @@ class Compliance:
     def close(self) -> None:
         """Close the duties that hold resources, checkpoint and close the ledger, close
         every store."""
-        for duty in ("consent", "moderation"):
+        for duty in ("consent", "moderation", "incidents"):
             service = self.__dict__.get(duty)
             closer = getattr(service, "close", None)
             if callable(closer):

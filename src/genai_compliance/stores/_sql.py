@@ -122,7 +122,10 @@ class SQLDatabase:
             conn = self._pg.connect(raw, autocommit=True, connect_timeout=int(self.timeout),
                                     **query)
             if self.schema:
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                try:
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                except self._pg.errors.UniqueViolation:
+                    pass  # another connection created it at the same moment
                 conn.execute(f'SET search_path TO "{self.schema}"')
             return conn
         except ConfigurationError:
