@@ -502,10 +502,9 @@ class Ledger:
         now = now or self.clock.now()
         cutoff = _iso(now - self.retention)
         with self.db.transaction(write=True) as tx:
-            self._lock_head(tx)
+            head_seq, _ = self._lock_head(tx)  # also serialises with appenders
             first_kept = tx.execute("SELECT MIN(seq) FROM gc_ledger_records WHERE time >= ?",
                                     (cutoff,)).fetchone()
-            head_seq, _ = self._lock_head(tx)
             upto = (int(first_kept[0]) - 1) if first_kept and first_kept[0] else head_seq
             row = tx.execute("SELECT hash, (SELECT COUNT(*) FROM gc_ledger_records WHERE "
                              "seq <= ?) FROM gc_ledger_records WHERE seq = ?",
@@ -622,7 +621,7 @@ def verify_ledger(ledger: Ledger, public_key: Ed25519PublicKey | None = None) ->
         running = digest
         expected_seq = seq + 1
 
-    head_seq, head_hash = _head_ro_outer(ledger)
+    head_seq, head_hash = ledger.head()
     last_seq = expected_seq - 1
     for i, cp in enumerate(cps):
         if not check_sig(cp.key_id, cp.message(), cp.signature):
@@ -651,11 +650,6 @@ def _raw_rows(ledger: Ledger, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
         if len(rows) < batch:
             return
         last = int(rows[-1][0])
-
-
-def _head_ro_outer(ledger: Ledger) -> tuple[int, str]:
-    with ledger.db.transaction() as tx:
-        return _head_ro(tx)
 
 
 def open_ledger(uri: str, **options: Any) -> Ledger:
