@@ -167,6 +167,7 @@ class ConsentService:
         self.controller = controller
         self._key = receipt_key or getattr(ledger, "_key_obj", None) or generate_ed25519()
         self._cache: dict[tuple[str, str], tuple[float, Grant | None]] = {}
+        self._notices: dict[str, tuple[float, NoticeRef | None]] = {}
         self._lock = threading.Lock()
         self._channel = "genai-compliance:consent"
         self._redis: Any = None
@@ -336,19 +337,14 @@ class ConsentService:
         return out
 
     def _cached_notice(self, purpose: str) -> NoticeRef | None:
-        key = ("__notice__", purpose)
         mono = time.monotonic()
         with self._lock:
-            hit = self._cache.get(key)
+            hit = self._notices.get(purpose)
         if hit is not None and mono - hit[0] < self.max_staleness:
-            g = hit[1]
-            return None if g is None else NoticeRef(g.notice_version or "",
-                                                    g.notice_sha256 or "0" * 64)
+            return hit[1]
         notice = self.current_notice(purpose)
-        stub = None if notice is None else Grant(purpose, "notice", notice.version,
-                                                 notice.sha256, self.clock.now(), None, "", None)
         with self._lock:
-            self._cache[key] = (mono, stub)
+            self._notices[purpose] = (mono, notice)
         return notice
 
     def require(self, subject: Subject | None, purposes: Sequence[str]) -> None:
@@ -379,6 +375,7 @@ class ConsentService:
         with self._lock:
             if key is None:
                 self._cache.clear()
+                self._notices.clear()
             else:
                 self._cache.pop(key, None)
         if self._redis is not None:
@@ -398,6 +395,7 @@ class ConsentService:
             with self._lock:
                 if data is None:
                     self._cache.clear()
+                    self._notices.clear()
                 else:
                     self._cache.pop((data[0], data[1]), None)
 
