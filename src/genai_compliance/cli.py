@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "genai_compliance.incidents._cli",
     "genai_compliance.training._cli",
     "genai_compliance.reports._cli",
+    "genai_compliance._config_cli",
 )
 
 

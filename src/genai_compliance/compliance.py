@@ -17,6 +17,7 @@ from .errors import ConfigurationError
 from .guard import RAISE, Guard
 from .ledger import Ledger, Record
 from .ledger._ledger import DEFAULT_RETENTION
+from .ledger._settings import ledger_from_settings
 from .stores import Store, open_store
 from .subject import Subject
 
@@ -57,6 +58,7 @@ class Compliance:
         pseudonym_secret: bytes | None = None,
         durability: str = "full",
         settings: Mapping[str, Any] | None = None,
+        ledger_settings: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(provider, Provider):
             raise ConfigurationError(
@@ -68,10 +70,11 @@ class Compliance:
         if isinstance(ledger, Ledger):
             self.ledger = ledger
         else:
-            self.ledger = Ledger(ledger, signing_key=signing_key,
-                                 checkpoint_every=checkpoint_every, retention=retention,
-                                 pseudonym_secret=pseudonym_secret, clock=self.clock,
-                                 durability=durability)
+            self.ledger = ledger_from_settings(
+                {"uri": ledger, "signing_key": signing_key, "checkpoint_every": checkpoint_every,
+                 "retention": retention, "pseudonym_secret": pseudonym_secret,
+                 "durability": durability, **dict(ledger_settings or {})},
+                base_dir=str((settings or {}).get("_base_dir", os.getcwd())), clock=self.clock)
         self.store_uris = dict(stores or {})
         self._stores: dict[str, Store] = {}
         self._lock = threading.RLock()
@@ -94,17 +97,8 @@ class Compliance:
         """Build from an already validated configuration mapping."""
         provider = Provider(**data["provider"])
         ledger_cfg = dict(data.get("ledger", {}))
-        uri = ledger_cfg.get("uri") or "sqlite:///" + os.path.abspath(
+        uri = ledger_cfg.pop("uri", None) or "sqlite:///" + os.path.abspath(
             os.path.join(base, "genai_compliance.db"))
-        secret = None
-        env = ledger_cfg.get("pseudonym_secret_env")
-        if env:
-            value = os.environ.get(env)
-            if not value:
-                raise ConfigurationError(
-                    f"ledger.pseudonym_secret_env names {env!r}, which is not set; export it "
-                    "or remove the setting", field="ledger.pseudonym_secret_env", value=env)
-            secret = value.encode()
         settings = {k: v for k, v in data.items() if k not in ("provider", "ledger", "stores",
                                                                "timezone")}
         settings["_base_dir"] = os.path.abspath(base)
@@ -115,12 +109,7 @@ class Compliance:
             checks=checks,
             clock=clock,
             timezone=data.get("timezone", "Asia/Shanghai"),
-            signing_key=ledger_cfg.get("signing_key"),
-            checkpoint_every=ledger_cfg.get("checkpoint_every", 1000),
-            retention=dt.timedelta(days=ledger_cfg.get("retention_days",
-                                                       DEFAULT_RETENTION.days)),
-            pseudonym_secret=secret,
-            durability=ledger_cfg.get("durability", "full"),
+            ledger_settings=ledger_cfg,
             settings=settings,
         )
 

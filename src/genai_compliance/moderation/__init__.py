@@ -2,12 +2,11 @@
 streaming scanner, classifier protocol and the input/output guard checks (IM-4a, IM-14a,
 SR-5, SR-11). Risk codes come from :mod:`genai_compliance.risks`."""
 
+from ._checks import InputModerationCheck, OutputModerationCheck
 from ._library import Coverage, Keyword, KeywordLibrary, Match, Matcher
 from ._moderation import (
     Classifier,
-    InputModerationCheck,
     Moderation,
-    OutputModerationCheck,
     StreamScanner,
     Verdict,
 )

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from ..checks import CallContext, Check
 from ..errors import ConfigurationError, ContentBlocked
 from ..rules import implements
 from ._library import Keyword, KeywordLibrary, Match, Matcher
 from ._normalise import normalise
 
-__all__ = ["Classifier", "InputModerationCheck", "Moderation", "OutputModerationCheck",
-           "StreamScanner", "Verdict"]
+__all__ = ["Classifier", "Moderation", "StreamScanner", "Verdict"]
 
 #: text -> {risk code: score in [0, 1]} (sync or async); adapters wrap your models
 Classifier = Callable[[str], "Mapping[str, float] | Awaitable[Mapping[str, float]]"]
@@ -195,89 +192,3 @@ class Moderation:
             self.on_block(risk, content, where, subject, profile)
         return ContentBlocked(self.refusal_text, risk=risk, where=where, profile=profile,
                               rules=("IM-4a", "IM-14a"))
-
-
-def _profile(ctx: CallContext) -> str:
-    return str(ctx.notes.get("moderation_profile") or "default")
-
-
-class InputModerationCheck(Check):
-    """Blocks prompts that match the keyword library or a classifier (IM-4a, SR-5)."""
-
-    name = "input-moderation"
-    rules = ("IM-4a", "SR-5", "SR-11")
-
-    def __init__(self, moderation: Moderation) -> None:
-        self.moderation = moderation
-
-    def before(self, ctx: CallContext) -> None:
-        if not ctx.prompt:
-            return
-        profile = _profile(ctx)
-        verdict = self.moderation.check(ctx.prompt, profile=profile)
-        if verdict.flagged:
-            raise self.moderation.blocked(risk=verdict.risk, content=ctx.prompt, where="input",
-                                          subject=ctx.subject, profile=profile,
-                                          matches=len(verdict.matches))
-
-    async def abefore(self, ctx: CallContext) -> None:
-        if not ctx.prompt:
-            return
-        profile = _profile(ctx)
-        verdict = await self.moderation.acheck(ctx.prompt, profile=profile)
-        if verdict.flagged:
-            raise self.moderation.blocked(risk=verdict.risk, content=ctx.prompt, where="input",
-                                          subject=ctx.subject, profile=profile,
-                                          matches=len(verdict.matches))
-
-
-class OutputModerationCheck(Check):
-    """Blocks outputs: whole results, and streams chunk by chunk (IM-14a: stop generation
-    and transmission). Text chunks only; other chunks pass unchanged."""
-
-    name = "output-moderation"
-    rules = ("IM-14a", "IM-4a")
-
-    def __init__(self, moderation: Moderation) -> None:
-        self.moderation = moderation
-        self._scanners: weakref.WeakKeyDictionary[CallContext, StreamScanner] = (
-            weakref.WeakKeyDictionary())
-        self._seen: weakref.WeakKeyDictionary[CallContext, list[str]] = (
-            weakref.WeakKeyDictionary())
-
-    def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
-        if not isinstance(chunk, str):
-            return (chunk,)
-        scanner = self._scanners.get(ctx)
-        if scanner is None:
-            scanner = StreamScanner(self.moderation.matcher(_profile(ctx)))
-            self._scanners[ctx] = scanner
-        seen = self._seen.setdefault(ctx, [])
-        seen.append(chunk)
-        safe, match = scanner.feed(chunk)
-        if match is not None:
-            # the record hashes (and incidents keep) the output generated up to the match
-            content = "".join(self._seen.pop(ctx, seen))
-            self._scanners.pop(ctx, None)
-            raise self.moderation.blocked(risk=match.risk, content=content, where="output",
-                                          subject=ctx.subject, profile=_profile(ctx),
-                                          matches=1)
-        return (safe,) if safe else ()
-
-    def on_stream_end(self, ctx: CallContext) -> Sequence[Any]:
-        scanner = self._scanners.pop(ctx, None)
-        self._seen.pop(ctx, None)
-        if scanner is None:
-            return ()
-        rest = scanner.flush()
-        return (rest,) if rest else ()
-
-    def after(self, ctx: CallContext, result: Any) -> Any:
-        if isinstance(result, str):
-            profile = _profile(ctx)
-            verdict = self.moderation.check(result, profile=profile)
-            if verdict.flagged:
-                raise self.moderation.blocked(risk=verdict.risk, content=result,
-                                              where="output", subject=ctx.subject,
-                                              profile=profile, matches=len(verdict.matches))
-        return result

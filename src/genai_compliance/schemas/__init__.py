@@ -23,6 +23,21 @@ def load_schema(name: str) -> dict[str, Any]:
     return data
 
 
+@functools.cache
+def _registry() -> Any:
+    """Every shipped schema by its ``$id`` (and file name), so ``$ref``s between them
+    resolve without any network access."""
+    from referencing import Registry, Resource
+
+    resources_: list[tuple[str, Any]] = []
+    for entry in resources.files(__name__).iterdir():
+        if entry.name.endswith(".schema.json"):
+            schema = json.loads(entry.read_text("utf-8"))
+            resource = Resource.from_contents(schema)
+            resources_.append((schema.get("$id") or entry.name, resource))
+    return Registry().with_resources(resources_)
+
+
 def validate(document: Any, name: str, *, what: str | None = None) -> None:
     """Validate ``document`` against schema ``name``; raise ConfigurationError on the first
     problem, naming the field path, what was expected and what was found."""
@@ -30,7 +45,8 @@ def validate(document: Any, name: str, *, what: str | None = None) -> None:
 
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
-    errors = sorted(cls(schema).iter_errors(document), key=lambda e: list(e.absolute_path))
+    validator = cls(schema, registry=_registry())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
