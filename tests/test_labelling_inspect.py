@@ -111,7 +111,8 @@ def _ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
 
 
 def test_c2pa_signed_file_reports_manifest(ca: TestCA, tmp_path: Path) -> None:
-    """A signed file's C2PA report is included; a tampered copy is non-compliant."""
+    """A signed file's C2PA report is included; a tampered copy keeps its GB 45438 verdict
+    (the label is intact) and the C2PA report beside it says tampered (issue 16)."""
     from genai_compliance.labelling import pipeline
 
     src = tmp_path / "in.png"
@@ -129,8 +130,9 @@ def test_c2pa_signed_file_reports_manifest(ca: TestCA, tmp_path: Path) -> None:
     tampered = tmp_path / "tampered.png"
     tampered.write_bytes(bytes(data))
     bad = inspect(tampered, trust_anchors=ca.trust_anchors)
-    assert bad.verdict in ("non-compliant", "inconclusive")
-    assert bad.verdict != "compliant"
+    assert bad.verdict == "compliant"
+    assert bad.c2pa is not None and bad.c2pa["tampered"] and not bad.c2pa["valid"]
+    assert any("altered" in p for p in bad.c2pa["problems"])
 
 
 def test_raw_label_in_unsupported_format_is_listed_but_inconclusive() -> None:
@@ -142,14 +144,25 @@ def test_raw_label_in_unsupported_format_is_listed_but_inconclusive() -> None:
     _check(report)
 
 
-def test_label_outside_the_standard_carrier_is_non_compliant() -> None:
-    """A PNG whose label sits in a tEXt chunk (not XMP) is found and judged non-compliant."""
+def test_json_under_another_key_is_not_a_label() -> None:
+    """Annex E JSON under a tEXt key other than AIGC is not mistaken for a label (issue 16:
+    the raw scan looks only under AIGC keys)."""
     data = _png()
     extra = make_chunk(b"tEXt", b"Comment\x00" + LABEL.to_json().encode())
     report = inspect(data[:33] + extra + data[33:], c2pa=False)
-    assert report.verdict == "non-compliant"
+    assert report.verdict == "not-found"
+
+
+def test_label_in_text_chunk_is_judged_with_a_note() -> None:
+    """A PNG tEXt chunk with key AIGC is read and judged; not the preferred carrier is a
+    note, not a failure (issue 16)."""
+    data = _png()
+    extra = make_chunk(b"tEXt", b"AIGC\x00" + LABEL.to_json().encode())
+    report = inspect(data[:33] + extra + data[33:], c2pa=False)
+    assert report.verdict == "compliant", report.problems
     assert report.labels[0].fields == LABEL.to_dict()
-    assert any("raw byte scan" in p for p in report.problems)
+    assert report.labels[0].carrier == "png:tEXt:AIGC" and not report.labels[0].preferred
+    assert any("png:tEXt:AIGC" in n for n in report.notes)
 
 
 @settings(max_examples=60, deadline=None)

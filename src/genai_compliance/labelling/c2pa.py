@@ -260,6 +260,8 @@ class C2paReport:
     failures: tuple[str, ...]
     codes: tuple[str, ...]
     sidecar: bool = False
+    #: the manifest is not embedded but referenced at this URL (never fetched).
+    remote_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (schema ``c2pa-report``)."""

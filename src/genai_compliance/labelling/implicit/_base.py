@@ -17,7 +17,8 @@ Each format module ``_<format>.py`` in this package defines one handler object n
     carrier wraps it (XMP property ``TC260:AIGC``, MP4 key ``AIGC``, RIFF chunk ``AIGC`` …).
     Large files are streamed: memory stays bounded whatever the file size.
 ``read(src: BinaryIO) -> list[RawLabel]``
-    every AIGC label found, in file order, as raw text (entities already decoded).
+    every AIGC label found, in file order, as raw text (entities already decoded), in every
+    carrier the guides name and every form other tools write (see :class:`RawLabel`).
 
 Handlers raise only :class:`~genai_compliance.errors.MalformedMedia` (with ``format`` and
 ``offset``) or :class:`~genai_compliance.errors.UnsupportedMedia`.
@@ -34,11 +35,19 @@ __all__ = ["FormatHandler", "RawLabel"]
 
 @attrs.frozen
 class RawLabel:
-    """One label as found in a file: where (``carrier``), the JSON text and its offset."""
+    """One label as found in a file: where (``carrier``), the JSON text and its offset.
+
+    ``preferred`` is False when the carrier or form is not the one the TC260 guide names
+    for the format (a tEXt chunk instead of XMP, an XMP property outside the TC260
+    namespace …); ``note`` then says which form it was. An empty ``text`` means the carrier
+    is present but emptied (inspect calls that inconclusive, never not-found).
+    """
 
     carrier: str
     text: str
     offset: int | None = None
+    preferred: bool = True
+    note: str | None = None
 
 
 class FormatHandler(Protocol):

@@ -6,6 +6,10 @@ the way the XMP specification (part 3) puts XMP in GIF: application extension wi
 "magic trailer" so that decoders that walk sub-blocks skip it. The extension goes where the
 old one was (merged) or right after the logical screen descriptor and global colour table;
 frames and other extensions are copied byte for byte.
+
+Reading accepts both layouts found in the wild: the XMP specification's (raw packet + magic
+trailer, what exiftool and we write) and the sub-block layout the public verifier AigcTotal
+reads (the packet split into length-prefixed sub-blocks, reassembled here).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import BinaryIO
 
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp
+from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "GifHandler"]
 
@@ -67,11 +71,21 @@ def blocks(data: bytes) -> tuple[int, list[tuple[int, int, bool]], int]:
 
 
 def _packet(data: bytes, start: int, end: int) -> bytes:
+    """The XMP packet of the extension at ``start``: raw + magic trailer (XMP spec part 3),
+    else the data sub-blocks reassembled (the layout AigcTotal reads)."""
     raw = data[start + len(_APP):end]
     if raw.endswith(_MAGIC):
         return raw[:-len(_MAGIC)]
-    raise MalformedMedia("GIF XMP extension without its magic trailer", format=_FMT,
-                         offset=start)
+    out = bytearray()
+    pos = 0
+    while pos < len(raw):
+        n = raw[pos]
+        if n == 0:
+            return bytes(out)
+        out += raw[pos + 1:pos + 1 + n]
+        pos += 1 + n
+    raise MalformedMedia("GIF XMP extension without its magic trailer or sub-block "
+                         "terminator", format=_FMT, offset=start)
 
 
 class GifHandler:
@@ -118,7 +132,7 @@ class GifHandler:
         for start, end, is_xmp in table:
             if is_xmp:
                 packet = _packet(data, start, end)
-                out += [RawLabel("gif:XMP", t, start) for t in read_xmp(packet, _FMT)]
+                out += read_xmp_labels(packet, _FMT, "gif:XMP", start)
         return out
 
 

@@ -4,6 +4,12 @@ Carrier: TC260 image practice guide (PG-2025-CARRIERS; LM-5): XMP with ``TC260:A
 APP1 segment whose header is ``http://ns.adobe.com/xap/1.0/\\0``. The segment goes where the
 old XMP segment was (merging its other properties) or after SOI and the leading APP0 (JFIF)
 and APP1 (EXIF) segments; EXIF, ICC (APP2) and all entropy-coded data are copied unchanged.
+
+Reading also finds the forms generators and the public verifier AigcTotal use (reported as
+not the preferred carrier, LM-8): the EXIF ``UserComment`` holding the Annex E JSON (bare or
+``{"AIGC":…}``) and an ``APPn``/``COM`` segment whose payload is ``AIGC`` followed by the
+JSON. Writing blanks such a UserComment in place (same length, so no EXIF offset moves) and
+drops such segments, so the output carries exactly one label.
 """
 
 from __future__ import annotations
@@ -13,12 +19,37 @@ from typing import BinaryIO
 
 from genai_compliance.errors import LabelError, MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp
+from genai_compliance.labelling.implicit._exif import exif_labels, is_label, user_comment
+from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "JpegHandler"]
 
 _FMT = "jpeg"
 XMP_HDR = b"http://ns.adobe.com/xap/1.0/\x00"
+EXIF_HDR = b"Exif\x00\x00"
+
+
+def _bare_aigc(marker: int, payload: bytes) -> bytes | None:
+    """The JSON of an ``APPn``/``COM`` segment holding ``AIGC`` + JSON, else None."""
+    if not (0xE0 <= marker <= 0xEF or marker == 0xFE) or not payload.startswith(b"AIGC"):
+        return None
+    rest = payload[4:].lstrip(b"\x00 :=\t\r\n")
+    return rest.rstrip(b"\x00") if rest.startswith(b"{") or not rest else None
+
+
+def _blank_comments(segment: bytes) -> bytes:
+    """An EXIF APP1 segment with every label-bearing UserComment overwritten by NULs in
+    place (the character-code prefix kept), so no EXIF offset moves."""
+    tiff_at = 4 + len(EXIF_HDR)
+    out = bytearray(segment)
+    for text, _tag, off, n in user_comment(segment[tiff_at:]):
+        if is_label(text):
+            keep = 8 if n >= 8 and segment[tiff_at + off:tiff_at + off + 8] in _CODES else 0
+            out[tiff_at + off + keep:tiff_at + off + n] = bytes(n - keep)
+    return bytes(out)
+
+
+_CODES = (b"ASCII\x00\x00\x00", b"UNICODE\x00", bytes(8))
 
 
 def segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
@@ -68,10 +99,15 @@ class JpegHandler:
         old: bytes | None = None
         at: int | None = None
         drop: set[int] = set()
+        patched: dict[int, bytes] = {}
         for marker, off, total in segs:
             if marker == 0xE1 and data[off + 4:off + 4 + len(XMP_HDR)] == XMP_HDR:
                 if old is None:
                     old, at = data[off + 4 + len(XMP_HDR):off + total], off
+                drop.add(off)
+            elif marker == 0xE1 and data[off + 4:off + 4 + len(EXIF_HDR)] == EXIF_HDR:
+                patched[off] = _blank_comments(data[off:off + total])
+            elif _bare_aigc(marker, data[off + 4:off + total]) is not None:
                 drop.add(off)
         if at is None:
             at = sos
@@ -92,20 +128,31 @@ class JpegHandler:
             if off == at:
                 dst.write(new)
             if off not in drop:
-                dst.write(data[off:off + total])
+                dst.write(patched.get(off) or data[off:off + total])
         if at == sos:
             dst.write(new)
         dst.write(data[sos:])
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
-        """Every ``TC260:AIGC`` value in XMP APP1 segments."""
+        """Every label: XMP APP1 (preferred), EXIF UserComment, bare ``AIGC`` segments."""
         data = src.read()
         segs, _ = segments(data)
         out: list[RawLabel] = []
         for marker, off, total in segs:
-            if marker == 0xE1 and data[off + 4:off + 4 + len(XMP_HDR)] == XMP_HDR:
-                packet = data[off + 4 + len(XMP_HDR):off + total]
-                out += [RawLabel("jpeg:APP1:XMP", t, off) for t in read_xmp(packet, _FMT)]
+            payload = data[off + 4:off + total]
+            if marker == 0xE1 and payload.startswith(XMP_HDR):
+                out += read_xmp_labels(payload[len(XMP_HDR):], _FMT, "jpeg:APP1:XMP", off)
+            elif marker == 0xE1 and payload.startswith(EXIF_HDR):
+                out += exif_labels(payload[len(EXIF_HDR):], "jpeg:APP1:EXIF:UserComment",
+                                   off + 4 + len(EXIF_HDR))
+            else:
+                bare = _bare_aigc(marker, payload)
+                if bare is not None:
+                    name = "COM" if marker == 0xFE else f"APP{marker - 0xE0}"
+                    out.append(RawLabel(f"jpeg:{name}:AIGC", bare.decode("utf-8", "replace"),
+                                        off, preferred=False, note=f"bare AIGC JSON in a "
+                                        f"JPEG {name} segment, not the XMP carrier the TC260 "
+                                        "image guide names"))
         return out
 
 

@@ -4,6 +4,11 @@ Carrier: TC260 image practice guide (PG-2025-CARRIERS; LM-5): XMP with ``TC260:A
 chunk is written before the first ``IDAT`` (where the old XMP chunk was, if any, merging
 its other properties); every other chunk is copied byte for byte, CRCs are computed anew
 only for the chunk we write. Pixel data is never decoded.
+
+Reading also finds the forms generators and the public verifier AigcTotal use: ``tEXt``,
+``zTXt`` and ``iTXt`` chunks with keyword ``AIGC`` (bare Annex E JSON or ``{"AIGC":…}``)
+and an EXIF ``UserComment`` in ``eXIf``; those are reported as not the preferred carrier
+(a note, LM-8). Writing removes ``AIGC`` text chunks so the file keeps exactly one label.
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ from typing import BinaryIO
 
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp
+from genai_compliance.labelling.implicit._exif import exif_labels
+from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "PngHandler"]
 
 _FMT = "png"
 SIG = b"\x89PNG\r\n\x1a\n"
 _KEY = b"XML:com.adobe.xmp"
+_AIGC = b"AIGC"
+_TEXT_TYPES = (b"tEXt", b"zTXt", b"iTXt")
+_MAX_TEXT = 16 << 20
 
 
 def chunks(data: bytes) -> list[tuple[bytes, int, int]]:
@@ -58,13 +67,39 @@ def _itxt_text(payload: bytes, offset: int) -> bytes | None:
                              offset=offset)
     text = parts[2]
     if comp:
-        try:
-            d = zlib.decompressobj()
-            text = d.decompress(text, 16 << 20)
-        except zlib.error:
-            raise MalformedMedia("iTXt XMP does not inflate", format=_FMT,
-                                 offset=offset) from None
+        text = _inflate(text, offset)
     return text
+
+
+def _inflate(blob: bytes, offset: int) -> bytes:
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(blob, _MAX_TEXT)
+    except zlib.error:
+        raise MalformedMedia("compressed PNG text does not inflate", format=_FMT,
+                             offset=offset) from None
+    if d.unconsumed_tail:
+        raise MalformedMedia("compressed PNG text inflates past 16 MiB", format=_FMT,
+                             offset=offset)
+    return out
+
+
+def aigc_text(ctype: bytes, payload: bytes, offset: int) -> bytes | None:
+    """The text of a ``tEXt``/``zTXt``/``iTXt`` chunk with keyword ``AIGC``, else None."""
+    if not payload.startswith(_AIGC + b"\x00"):
+        return None
+    rest = payload[len(_AIGC) + 1:]
+    if ctype == b"tEXt":
+        return rest
+    if ctype == b"zTXt":
+        return _inflate(rest[1:], offset) if rest else b""
+    if len(rest) < 2:
+        return b""
+    comp = rest[0]
+    parts = rest[2:].split(b"\x00", 2)
+    if len(parts) != 3:
+        return b""
+    return _inflate(parts[2], offset) if comp else parts[2]
 
 
 def make_chunk(ctype: bytes, payload: bytes) -> bytes:
@@ -90,6 +125,10 @@ class PngHandler:
         insert_at: int | None = None
         drop: set[int] = set()
         for ctype, off, length in table:
+            if ctype in _TEXT_TYPES and aigc_text(ctype, data[off + 8:off + 8 + length],
+                                                  off) is not None:
+                drop.add(off)
+                continue
             if ctype == b"iTXt":
                 text = _itxt_text(data[off + 8:off + 8 + length], off)
                 if text is not None:
@@ -111,14 +150,26 @@ class PngHandler:
         dst.write(data[end:])
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
-        """Every ``TC260:AIGC`` value in XMP iTXt chunks."""
+        """Every label: XMP iTXt (preferred), ``AIGC`` text chunks, EXIF UserComment."""
         data = src.read()
         out: list[RawLabel] = []
         for ctype, off, length in chunks(data):
-            if ctype == b"iTXt":
-                text = _itxt_text(data[off + 8:off + 8 + length], off)
+            payload = data[off + 8:off + 8 + length]
+            if ctype in _TEXT_TYPES:
+                text = aigc_text(ctype, payload, off)
                 if text is not None:
-                    out += [RawLabel("png:iTXt:XMP", t, off) for t in read_xmp(text, _FMT)]
+                    out.append(RawLabel(f"png:{ctype.decode()}:AIGC",
+                                        text.decode("utf-8", "replace").strip(), off,
+                                        preferred=False, note=f"PNG {ctype.decode()} chunk "
+                                        "with keyword AIGC, not the XMP carrier the TC260 "
+                                        "image guide names"))
+                    continue
+            if ctype == b"iTXt":
+                xmp = _itxt_text(payload, off)
+                if xmp is not None:
+                    out += read_xmp_labels(xmp, _FMT, "png:iTXt:XMP", off)
+            elif ctype == b"eXIf":
+                out += exif_labels(payload, "png:eXIf:UserComment", off + 8)
         return out
 
 

@@ -16,7 +16,8 @@ from typing import BinaryIO
 
 from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp
+from genai_compliance.labelling.implicit._exif import exif_labels
+from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "TiffHandler"]
 
@@ -115,15 +116,15 @@ class TiffHandler:
         return cut
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
-        """``TC260:AIGC`` values in IFD0's XMP packet."""
+        """Labels in IFD0's XMP packet (any XMP form) and the EXIF UserComment."""
         data = src.read()
         bo, off, entries, _ = _ifd0(data)
         out: list[RawLabel] = []
         for e in entries:
             (tag,) = struct.unpack(bo + "H", e[:2])
             if tag == _XMP_TAG:
-                out += [RawLabel("tiff:XMP", t, off) for t in read_xmp(
-                    _xmp_value(data, bo, e), _FMT)]
+                out += read_xmp_labels(_xmp_value(data, bo, e), _FMT, "tiff:XMP", off)
+        out += exif_labels(data, "tiff:EXIF:UserComment", 0)
         return out
 
 

@@ -14,7 +14,8 @@ from typing import BinaryIO
 
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp
+from genai_compliance.labelling.implicit._exif import exif_labels
+from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "WebpHandler"]
 
@@ -106,13 +107,17 @@ class WebpHandler:
         dst.write(b"RIFF" + struct.pack("<I", 4 + len(payload)) + b"WEBP" + payload)
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
-        """Every ``TC260:AIGC`` value in ``XMP `` chunks."""
+        """Every label in ``XMP `` chunks (any XMP form) and EXIF UserComment."""
         data = src.read()
         out: list[RawLabel] = []
         for cid, off, length in chunks(data):
             if cid == b"XMP ":
                 packet = data[off + 8:off + 8 + length]
-                out += [RawLabel("webp:XMP", t, off) for t in read_xmp(packet, _FMT)]
+                out += read_xmp_labels(packet, _FMT, "webp:XMP", off)
+            elif cid == b"EXIF":
+                blob = data[off + 8:off + 8 + length]
+                skip = 6 if blob.startswith(b"Exif\x00\x00") else 0
+                out += exif_labels(blob[skip:], "webp:EXIF:UserComment", off + 8 + skip)
         return out
 
 
