@@ -1,11 +1,15 @@
 """Provider settings: :class:`Provider` and the ``compliance.toml`` loader.
 
-The TOML file is validated against ``schemas/config.schema.json`` before anything is built;
-relative paths (and ``sqlite:///relative.db`` URIs) resolve against the file's folder.
+The TOML file is validated against ``schemas/config.schema.json`` (one ``$ref``'d schema per
+section, each refusing unknown keys) before anything is built; relative paths (and
+``sqlite:///relative.db`` URIs) resolve against the file's folder. :func:`validate_settings`
+checks the same sections when they are given as a mapping. docs/configuration.md lists every
+key.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
@@ -17,7 +21,7 @@ import attrs
 from .errors import ConfigurationError
 from .schemas import validate
 
-__all__ = ["Provider", "load_config", "uscc_check_char", "validate_uscc"]
+__all__ = ["Provider", "load_config", "uscc_check_char", "validate_settings", "validate_uscc"]
 
 _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -106,8 +110,34 @@ def load_config(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{str(file)!r} is not valid TOML: {exc}", field="path",
                                  path=str(file)) from exc
-    validate(data, "config", what=str(file))
+    validate(_as_json(data), "config", what=str(file))
     return resolve_paths(data, file.parent.resolve()), file.parent.resolve()
+
+
+def validate_settings(data: Mapping[str, Any], *, what: str = "settings") -> None:
+    """Validate the sections of ``compliance.toml`` given as a mapping (as passed to
+    ``Compliance(settings=...)``) against the same schemas as :func:`load_config`: unknown
+    sections and keys, wrong types and values raise :class:`ConfigurationError` naming the
+    dotted key path and, for an unknown key, the closest valid one. Only the sections
+    present are checked (no ``provider`` needed); the internal ``_base_dir`` key is
+    ignored."""
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(
+            f"settings must be a mapping of compliance.toml sections, got "
+            f"{type(data).__name__}", field="settings", value=data)
+    sections = {k: v for k, v in data.items() if k != "_base_dir"}
+    validate(_as_json(sections), "config", what=what, require=False)
+
+
+def _as_json(value: Any) -> Any:
+    """TOML dates and times as ISO strings (what the schemas describe), containers copied."""
+    if isinstance(value, Mapping):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return value
 
 
 def resolve_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
