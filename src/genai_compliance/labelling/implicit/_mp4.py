@@ -42,10 +42,14 @@ from genai_compliance.labelling.implicit._isobmff import (
     top_boxes,
 )
 from genai_compliance.labelling.implicit._riff import copy_range, file_size, guarded, read_at
+from genai_compliance.labelling.implicit._xmp import read_xmp_labels
 
 __all__ = ["HANDLER", "Mp4Handler"]
 
 _KEY = b"AIGC"
+#: ISO BMFF ``uuid`` box type for XMP (XMP specification part 3).
+XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
+_MAX_UUID = 16 << 20
 _MAX_MOOV = 256 << 20
 _IMAGE_BRANDS = {
     b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis",
@@ -119,9 +123,26 @@ def _is_freeform_label(item: Box) -> bool:
     return False
 
 
+def _is_mdta(meta: Box) -> bool:
+    """A QuickTime keys/ilst ``meta``: ``hdlr`` type ``mdta``, or no ``hdlr`` at all but a
+    ``keys`` box (some writers omit the handler; AigcTotal reads those too)."""
+    kind = _hdlr_type(meta)
+    return kind == b"mdta" or (not meta.find(b"hdlr") and bool(meta.find(b"keys")))
+
+
+def _uuid_xmp(box: Box) -> list[RawLabel]:
+    if box.btype != b"uuid" or box.raw is None:
+        return []
+    p = box.payload()
+    if p[:16] != XMP_UUID:
+        return []
+    return read_xmp_labels(p[16:], FMT, "mp4:uuid:XMP", box.offset)
+
+
 def _labels_in(moov: Box) -> list[RawLabel]:
     found: list[RawLabel] = []
     for box in _walk(moov):
+        found += _uuid_xmp(box)
         if box.btype in (b"AIGC", b"aigc") and box.raw is not None:
             text = box.payload().rstrip(b"\x00").decode("utf-8", errors="replace")
             found.append(RawLabel("mp4:udta/AIGC", text, box.offset))
@@ -130,7 +151,7 @@ def _labels_in(moov: Box) -> list[RawLabel]:
         ilst = box.find(b"ilst")
         if not ilst:
             continue
-        if _hdlr_type(box) == b"mdta":
+        if _is_mdta(box):
             keys = _parse_keys(box)
             wanted = {i + 1 for i, (_, name) in enumerate(keys) if _is_key(name)}
             for item in ilst[0].children:
@@ -146,11 +167,13 @@ def _labels_in(moov: Box) -> list[RawLabel]:
     return found
 
 
-def _new_meta() -> Box:
+def _new_meta(full_box: bool = True) -> Box:
+    """A fresh mdta meta: an ISO full box in ``udta``, a plain QuickTime atom (no
+    version/flags, as Apple and exiftool write it) directly in ``moov``."""
     hdlr = box_bytes(b"hdlr", bytes(8) + b"mdta" + bytes(12) + b"\x00")
     return Box(
         b"meta",
-        prefix=bytes(4),
+        prefix=bytes(4) if full_box else b"",
         children=[
             Box(b"hdlr", raw=hdlr),
             Box(b"keys", raw=box_bytes(b"keys", bytes(4) + struct.pack(">I", 0))),
@@ -211,7 +234,7 @@ def _strip_other_carriers(moov: Box) -> None:
 
 def _label_moov(moov: Box, aigc_json: str) -> None:
     _strip_other_carriers(moov)
-    metas = [b for b in _walk(moov) if b.btype == b"meta" and _hdlr_type(b) == b"mdta"]
+    metas = [b for b in _walk(moov) if b.btype == b"meta" and _is_mdta(b)]
     holders = [m for m in metas if any(_is_key(n) for _, n in _parse_keys(m))]
     for m in holders[1:]:
         _rebuild_mdta(m, None)
@@ -224,8 +247,19 @@ def _label_moov(moov: Box, aigc_json: str) -> None:
         moov.children.append(udta)
     else:
         udta = udtas[0]
-    target = next((m for m in udta.find(b"meta") if _hdlr_type(m) == b"mdta"), None)
+    target = next((m for m in udta.find(b"meta") if _is_mdta(m)), None)
     if target is None:
+        if udta.find(b"meta"):
+            # udta already holds a meta of another handler (iTunes mdir): a container holds
+            # at most one meta (ISO/IEC 14496-12 8.11.1), so the mdta keys go to moov/meta,
+            # where Apple writes them and ffprobe/exiftool read them, merged if present.
+            top = next((m for m in moov.find(b"meta") if _is_mdta(m)), None)
+            if top is None and not moov.find(b"meta"):
+                top = _new_meta(full_box=False)
+                moov.children.append(top)
+            if top is not None:
+                _rebuild_mdta(top, aigc_json)
+                return
         target = _new_meta()
         udta.children.append(target)
     _rebuild_mdta(target, aigc_json)
@@ -336,8 +370,13 @@ class Mp4Handler:
     @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every ``AIGC`` key value (and legacy carrier) in ``moov``."""
-        _, _, moov = self._moov(src)
-        return _labels_in(moov)
+        tops, _, moov = self._moov(src)
+        found = _labels_in(moov)
+        for top in tops:
+            if top.btype == b"uuid" and top.size <= _MAX_UUID:
+                raw = read_at(src, top.offset, top.size, FMT)
+                found += _uuid_xmp(Box(b"uuid", raw=raw, offset=top.offset))
+        return found
 
     @guarded
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:

@@ -6,19 +6,24 @@ is rewritten entry by entry: every part other than ``docProps/custom.xml``,
 ``[Content_Types].xml`` and ``_rels/.rels`` is copied with its content unchanged (the zip
 container is re-deflated, so the compressed bytes may differ); the custom-properties part
 keeps its other properties, the content type and package relationship are added when missing.
+
+Hostile packages: parts are streamed (1 MiB at a time) from the input zip to the output,
+never held whole; a part that inflates more than 200 times its compressed size beyond
+16 MiB is refused (a decompression bomb). The three XML parts we rewrite are parsed by the
+hardened parser (:mod:`._xmlsafe`: no DTD, bounded depth and size). A package without
+``[Content_Types].xml`` (skeletal) is still read when it has ``docProps/custom.xml``.
 """
 
 from __future__ import annotations
 
-import io
-import re
+import xml.etree.ElementTree as ET
 import zipfile
 import zlib
-from html import escape, unescape
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
+from genai_compliance.labelling.implicit._xmlsafe import parse_tree, serialize, walk
 
 __all__ = ["HANDLER", "OoxmlHandler"]
 
@@ -30,41 +35,149 @@ _CT_CUSTOM = "application/vnd.openxmlformats-officedocument.custom-properties+xm
 _REL_CUSTOM = ("http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
                "custom-properties")
 _FMTID = "{D5CDD505-2E9C-101B-9397-08002B2CF9AE}"
-_NS = ('xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties" '
-       'xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"')
-_PROP = re.compile(r'<property\b[^>]*\bname="AIGC"[^>]*>(.*?)</property>', re.S)
-_VALUE = re.compile(r"<vt:lpwstr>(.*?)</vt:lpwstr>", re.S)
-_PID = re.compile(r'\bpid="(\d+)"')
+_P = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
+_VT = "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"
+_TYPES = "http://schemas.openxmlformats.org/package/2006/content-types"
+_RELNS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _MAX_PART = 64 << 20
+_RATIO = 200
+_RATIO_FLOOR = 16 << 20
+_CHUNK = 1 << 20
+_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+           zlib.error, RuntimeError, KeyError, NotImplementedError)
 
 
-def _open(data: bytes) -> zipfile.ZipFile:
+def _open(src: BinaryIO, need_types: bool) -> zipfile.ZipFile:
     try:
-        z = zipfile.ZipFile(io.BytesIO(data))
+        z = zipfile.ZipFile(src)
         names = set(z.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error,
-            RuntimeError, KeyError) as exc:
+    except _ERRORS as exc:
         raise MalformedMedia(f"OOXML package is not a valid zip: {exc}", format=_FMT,
                              offset=None) from None
-    if _CT not in names:
-        raise MalformedMedia("OOXML package without [Content_Types].xml", format=_FMT,
+    if need_types and _CT not in names:
+        raise MalformedMedia("OOXML package without [Content_Types].xml; it cannot be "
+                             "relabelled (repair it in an office application)", format=_FMT,
                              offset=None)
     return z
 
 
-def _part(z: zipfile.ZipFile, name: str) -> str | None:
+def _check_ratio(info: zipfile.ZipInfo, produced: int) -> None:
+    if produced > _RATIO_FLOOR and produced > _RATIO * max(1, info.compress_size):
+        raise MalformedMedia(f"OOXML part {info.filename} inflates more than {_RATIO} times "
+                             "its compressed size (a decompression bomb); refused",
+                             format=_FMT, offset=info.header_offset)
+
+
+def _stream(z: zipfile.ZipFile, info: zipfile.ZipInfo, out: IO[bytes] | None,
+            limit: int | None) -> bytes:
+    """Inflate ``info`` chunk by chunk into ``out`` (or into the returned bytes, at most
+    ``limit``), checking the decompression ratio as it goes."""
+    held = bytearray()
+    produced = 0
+    try:
+        with z.open(info) as part:
+            while True:
+                block = part.read(_CHUNK)
+                if not block:
+                    break
+                produced += len(block)
+                _check_ratio(info, produced)
+                if out is not None:
+                    out.write(block)
+                else:
+                    held += block
+                    if limit is not None and produced > limit:
+                        raise MalformedMedia(f"OOXML part {info.filename} larger than "
+                                             f"{limit >> 20} MiB", format=_FMT, offset=None)
+    except _ERRORS as exc:
+        raise MalformedMedia(f"OOXML part {info.filename} cannot be read: {exc}",
+                             format=_FMT, offset=None) from None
+    return bytes(held)
+
+
+def _part(z: zipfile.ZipFile, name: str) -> bytes | None:
     try:
         info = z.getinfo(name)
     except KeyError:
         return None
-    if info.file_size > _MAX_PART:
-        raise MalformedMedia(f"OOXML part {name} too large", format=_FMT, offset=None)
-    try:
-        return z.read(name).decode("utf-8")
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error,
-            RuntimeError, KeyError) as exc:
-        raise MalformedMedia(f"OOXML part {name} cannot be read: {exc}", format=_FMT,
-                             offset=None) from None
+    return _stream(z, info, None, _MAX_PART)
+
+
+def _labels(custom: bytes) -> list[str]:
+    """The text of every ``property name="AIGC"`` (its ``vt:lpwstr`` or direct text)."""
+    out: list[str] = []
+    depth = [0]
+    inside = [-1]
+    parts: list[str] = []
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        depth[0] += 1
+        if tag.rpartition("}")[2] == "property" and attrs.get("name") == "AIGC":
+            inside[0] = depth[0]
+            parts.clear()
+
+    def data(text: str) -> None:
+        if inside[0] >= 0:
+            parts.append(text)
+
+    def end(tag: str) -> None:
+        if depth[0] == inside[0]:
+            out.append("".join(parts).strip())
+            inside[0] = -1
+        depth[0] -= 1
+
+    walk(custom, _FMT, start, end, data)
+    return out
+
+
+def _text(root: ET.Element, default_ns: str, prefixes: dict[str, str]) -> bytes:
+    body = serialize(root, default_ns, {"vt": _VT, **prefixes})
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + body).encode()
+
+
+def _new_custom(old: bytes | None, aigc_json: str) -> bytes:
+    prefixes: dict[str, str] = {}
+    root = (parse_tree(old, _FMT, prefixes) if old else ET.Element(f"{{{_P}}}Properties"))
+    pids = []
+    for prop in list(root):
+        if prop.get("name") == "AIGC":
+            root.remove(prop)
+            continue
+        pid = prop.get("pid", "")
+        if pid.isdigit():
+            pids.append(int(pid))
+    prop = ET.SubElement(root, f"{{{_P}}}property", {"fmtid": _FMTID,
+                                                      "pid": str(max([1, *pids]) + 1),
+                                                      "name": "AIGC"})
+    ET.SubElement(prop, f"{{{_VT}}}lpwstr").text = aigc_json
+    return _text(root, _P, prefixes)
+
+
+def _new_types(old: bytes) -> bytes:
+    prefixes: dict[str, str] = {}
+    root = parse_tree(old, _FMT, prefixes)
+    for el in root:
+        if el.get("PartName") == "/docProps/custom.xml":
+            return old
+    ET.SubElement(root, f"{{{_TYPES}}}Override", {"PartName": "/docProps/custom.xml",
+                                                   "ContentType": _CT_CUSTOM})
+    return _text(root, _TYPES, prefixes)
+
+
+def _new_rels(old: bytes) -> bytes:
+    prefixes: dict[str, str] = {}
+    root = parse_tree(old, _FMT, prefixes)
+    ids = []
+    for el in root:
+        if el.get("Target", "").lstrip("/") == _CUSTOM:
+            return old
+        rid = el.get("Id", "")
+        if rid.startswith("rId") and rid[3:].isdigit():
+            ids.append(int(rid[3:]))
+    ET.SubElement(root, f"{{{_RELNS}}}Relationship", {"Id": f"rId{max([0, *ids]) + 1}",
+                                                       "Type": _REL_CUSTOM,
+                                                       "Target": _CUSTOM})
+    return _text(root, _RELNS, prefixes)
 
 
 class OoxmlHandler:
@@ -73,65 +186,46 @@ class OoxmlHandler:
     name = _FMT
 
     def sniff(self, head: bytes) -> bool:
-        """A zip whose first entries name ``[Content_Types].xml``."""
-        return head[:4] == b"PK\x03\x04" and b"[Content_Types].xml" in head
+        """A zip whose first entries name ``[Content_Types].xml`` or ``docProps/``."""
+        return head[:4] == b"PK\x03\x04" and (b"[Content_Types].xml" in head
+                                              or b"docProps/" in head)
 
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
-        """Rewrite the package with the ``AIGC`` custom property set."""
-        z = _open(src.read())
-        custom = _part(z, _CUSTOM)
-        value = f"<vt:lpwstr>{escape(aigc_json, quote=False)}</vt:lpwstr>"
-        if custom is None:
-            custom = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                      f"<Properties {_NS}></Properties>")
-        custom = _PROP.sub("", custom)
-        pids = [int(p) for p in _PID.findall(custom)]
-        prop = (f'<property fmtid="{_FMTID}" pid="{max([1, *pids]) + 1}" name="AIGC">'
-                f"{value}</property>")
-        if "</Properties>" not in custom:
-            raise MalformedMedia("docProps/custom.xml without </Properties>", format=_FMT,
-                                 offset=None)
-        custom = custom.replace("</Properties>", prop + "</Properties>", 1)
-        ct = _part(z, _CT) or ""
-        if "/docProps/custom.xml" not in ct:
-            ct = ct.replace("</Types>", f'<Override PartName="/docProps/custom.xml" '
-                            f'ContentType="{_CT_CUSTOM}"/></Types>', 1)
+        """Rewrite the package with the ``AIGC`` custom property set (parts streamed)."""
+        z = _open(src, need_types=True)
+        replaced: dict[str, bytes] = {_CUSTOM: _new_custom(_part(z, _CUSTOM), aigc_json)}
+        replaced[_CT] = _new_types(_part(z, _CT) or b"")
         rels = _part(z, _RELS)
-        if rels is not None and "docProps/custom.xml" not in rels:
-            ids = re.findall(r'Id="rId(\d+)"', rels)
-            rid = max([0, *map(int, ids)]) + 1
-            rels = rels.replace("</Relationships>", f'<Relationship Id="rId{rid}" '
-                                f'Type="{_REL_CUSTOM}" Target="docProps/custom.xml"/>'
-                                "</Relationships>", 1)
-        replaced = {_CUSTOM: custom, _CT: ct}
         if rels is not None:
-            replaced[_RELS] = rels
-        with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as out:
-            for info in z.infolist():
-                if info.filename in replaced:
-                    out.writestr(info, replaced.pop(info.filename).encode("utf-8"),
-                                 compress_type=zipfile.ZIP_DEFLATED)
-                else:
-                    try:
-                        out.writestr(info, z.read(info))
-                    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error,
-            RuntimeError, KeyError) as exc:
-                        raise MalformedMedia(f"OOXML part {info.filename} cannot be read: "
-                                             f"{exc}", format=_FMT, offset=None) from None
-            for name, text in replaced.items():
-                out.writestr(name, text.encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
+            replaced[_RELS] = _new_rels(rels)
+        try:
+            with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as out:
+                for info in z.infolist():
+                    if info.filename in replaced:
+                        out.writestr(info, replaced.pop(info.filename),
+                                     compress_type=zipfile.ZIP_DEFLATED)
+                        continue
+                    target = zipfile.ZipInfo(info.filename, info.date_time)
+                    target.compress_type = zipfile.ZIP_DEFLATED
+                    target.external_attr = info.external_attr
+                    target.comment = info.comment
+                    target.extra = info.extra
+                    with out.open(target, "w", force_zip64=info.file_size > 1 << 30) as part:
+                        _stream(z, info, part, None)
+                for name, text in replaced.items():
+                    out.writestr(name, text, compress_type=zipfile.ZIP_DEFLATED)
+        except MalformedMedia:
+            raise
+        except _ERRORS as exc:
+            raise MalformedMedia(f"OOXML package cannot be rewritten: {exc}", format=_FMT,
+                                 offset=None) from None
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """The ``AIGC`` custom property values."""
-        custom = _part(_open(src.read()), _CUSTOM)
+        custom = _part(_open(src, need_types=False), _CUSTOM)
         if custom is None:
             return []
-        out: list[RawLabel] = []
-        for m in _PROP.finditer(custom):
-            v = _VALUE.search(m.group(1))
-            out.append(RawLabel("ooxml:custom.xml", unescape(v.group(1) if v else m.group(1)),
-                                None))
-        return out
+        return [RawLabel("ooxml:custom.xml", text, None) for text in _labels(custom)]
 
 
 HANDLER = OoxmlHandler()

@@ -116,3 +116,53 @@ def walk(text: bytes, fmt: str, start: Callable[[str, dict[str, str]], None],
          max_depth: int = MAX_DEPTH) -> None:
     """Stream ``text`` through the hardened parser calling ``start``/``end``/``data``."""
     _run(_parser(fmt, start, end, data, None, max_depth), text, fmt)
+
+
+def _esc(text: str, attr: bool = False) -> str:
+    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return out.replace('"', "&quot;") if attr else out
+
+
+def serialize(root: ET.Element, default_ns: str, prefixes: dict[str, str]) -> str:
+    """``root`` as XML text with ``default_ns`` as the default namespace and ``prefixes``
+    (prefix -> URI) for the others (unknown namespaces get ``ns1``, ``ns2`` …); unqualified
+    attributes stay unqualified. Iterative, so any depth the parser accepted serializes."""
+    names = {uri: p for p, uri in prefixes.items()}
+    used: dict[str, str] = {}
+
+    def qname(tag: str, is_attr: bool) -> str:
+        if not tag.startswith("{"):
+            return tag
+        uri, _, local = tag[1:].partition("}")
+        if uri == default_ns and not is_attr:
+            return local
+        if uri == "http://www.w3.org/XML/1998/namespace":
+            return f"xml:{local}"
+        prefix = names.get(uri)
+        if prefix is None:
+            prefix = names[uri] = f"ns{len(names) + 1}"
+        used[prefix] = uri
+        return f"{prefix}:{local}"
+
+    parts: list[str] = []
+    stack: list[tuple[ET.Element, bool]] = [(root, False)]
+    while stack:
+        el, closing = stack.pop()
+        if closing:
+            parts.append(f"</{qname(el.tag, False)}>")
+            if el.tail:
+                parts.append(_esc(el.tail))
+            continue
+        attrs = "".join(f' {qname(k, True)}="{_esc(v, True)}"' for k, v in el.attrib.items())
+        parts.append(f"<{qname(el.tag, False)}{attrs}>")
+        if el.text:
+            parts.append(_esc(el.text))
+        stack.append((el, True))
+        stack.extend((child, False) for child in reversed(list(el)))
+    body = "".join(parts)
+    decl = f' xmlns="{_esc(default_ns, True)}"' + "".join(
+        f' xmlns:{p}="{_esc(u, True)}"' for p, u in sorted(used.items()))
+    first = body.index(">")
+    if body[first - 1] == "/":  # pragma: no cover - we never emit self-closing tags
+        first -= 1
+    return body[:first] + decl + body[first:]
