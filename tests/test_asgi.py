@@ -49,7 +49,7 @@ class ScriptedCheck(Check):
 
     def before(self, ctx: CallContext) -> None:
         prompt = ctx.prompt or ""
-        now = ctx.compliance.clock.now()
+        now = ctx.clock.now() if ctx.clock else None
         if "refuse:consent" in prompt:
             raise ConsentRequired("consent missing for training", purposes=["training"],
                                   rules=("PI-14",))
@@ -66,7 +66,7 @@ class ScriptedCheck(Check):
             raise ServiceRestricted("suspended", rules=("IM-14b",), level="suspend")
         if "refuse:store" in prompt:
             raise StoreUnavailable("redis://127.0.0.1:1 failed")
-        ctx.metadata["ai_label"] = "本内容由人工智能生成"
+        ctx.response.label = "本内容由人工智能生成"
 
     def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
         seen = ctx.notes.setdefault("seen", "") + str(chunk)

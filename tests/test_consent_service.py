@@ -31,7 +31,7 @@ KID = Subject("kid-1", birth_date="2015-03-01", guardian=Guardian("mum-1", verif
 
 @pytest.fixture(name="comp")
 def _comp(tmp_path: Path) -> Iterator[Compliance]:
-    comp = make_compliance(tmp_path, clock=FrozenClock("2026-01-10T04:00:00+00:00"))
+    comp = make_compliance(tmp_path, checks=(), clock=FrozenClock("2026-01-10T04:00:00+00:00"))
     yield comp
     comp.close()
 
@@ -137,7 +137,7 @@ def test_require_equals_a_replay_of_the_ledger(tmp_path_factory: Any,
                                                 events: list[tuple[str, str, str]]) -> None:
     """Property: after any interleaving, require() answers as a replay of the ledger does."""
     clock = FrozenClock("2026-01-10T04:00:00+00:00")
-    comp = make_compliance(tmp_path_factory.mktemp("c"), clock=clock)
+    comp = make_compliance(tmp_path_factory.mktemp("c"), checks=(), clock=clock)
     consent = comp.consent
     consent.max_staleness = 0
     for op, user, purpose in events:

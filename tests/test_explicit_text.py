@@ -164,7 +164,7 @@ def test_check_non_streamed_and_metadata() -> None:
     ctx = _ctx()
     assert check.after(ctx, "答案") == label_text("答案", mode="both")
     assert ctx.metadata["ai_label"] == LABEL
-    assert ctx.metadata["ai_label_header"][0] == "X-AIGC-Label"
+    assert ctx.response.label == LABEL
     assert ctx.notes["explicit_label"] == {"mode": "both", "text": LABEL}
     other = _ctx("image")
     assert check.after(other, "x") == "x"

@@ -51,7 +51,7 @@ def _ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 
 @pytest.fixture(name="comp")
 def _comp(tmp_path: Path) -> Iterator[Compliance]:
-    comp = make_compliance(tmp_path, clock=FrozenClock(START))
+    comp = make_compliance(tmp_path, checks=(), clock=FrozenClock(START))
     yield comp
     comp.close()
 
@@ -383,7 +383,7 @@ def test_limited_refuses_limited_modalities_only(comp: Compliance) -> None:
 
 def test_output_blocks_not_counted_when_disabled(tmp_path: Path) -> None:
     """count_output_blocks = false: only blocked prompts count."""
-    comp = make_compliance(tmp_path, clock=FrozenClock(START), settings={
+    comp = make_compliance(tmp_path, checks=(), clock=FrozenClock(START), settings={
         "incidents": {"escalation": {"count_output_blocks": False}}})
     try:
         comp.add_check(IllegalUseCheck.from_compliance(comp))
@@ -426,7 +426,7 @@ def test_state_store_down_fails_closed(ledger: Ledger) -> None:
 def test_from_compliance_picks_stores(tmp_path: Path) -> None:
     """[stores] illegal_use chooses the ladder's store; the tables stay in the ledger DB."""
     uri = f"sqlite:///{tmp_path / 'state.db'}"
-    comp = make_compliance(tmp_path, clock=FrozenClock(START),
+    comp = make_compliance(tmp_path, checks=(), clock=FrozenClock(START),
                            stores={"illegal_use": uri})
     try:
         inc = comp.incidents

@@ -51,7 +51,7 @@ def _prot(kv_uri: str, unique: str, clock: FrozenClock) -> Iterator[MinorProtect
 
 @pytest.fixture(name="comp")
 def _comp(tmp_path: Path, clock: FrozenClock) -> Iterator[Compliance]:
-    comp = make_compliance(tmp_path, clock=clock, settings={"minors": {}})
+    comp = make_compliance(tmp_path, checks=(), clock=clock, settings={"minors": {}})
     yield comp
     comp.close()
 
@@ -357,7 +357,7 @@ def test_guardian_record_needs_ledger(clock: FrozenClock) -> None:
 async def test_async_guard_on_sqlite_runs_store_io_off_the_loop(tmp_path: Path,
                                                                  clock: FrozenClock) -> None:
     """Coroutines on a blocking store (SQLite) are admitted and charged like sync calls."""
-    comp = make_compliance(tmp_path / "c", clock=clock,
+    comp = make_compliance(tmp_path / "c", checks=(), clock=clock,
                            stores={"minors": f"sqlite:///{tmp_path / 'minors.db'}"})
     try:
         prot = MinorProtection.from_compliance(comp, guardian_consent=lambda s: True)

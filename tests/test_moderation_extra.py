@@ -89,7 +89,7 @@ def test_from_compliance_minors_profile_from_ctx_notes(tmp_path: Any) -> None:
     settings = {"_base_dir": str(tmp_path), "moderation": {
         "keyword_files": ["kw.csv"], "refusal_text": "不能回答",
         "profiles": {"minors": {"keyword_files": ["minors.csv"]}}}}
-    comp = make_compliance(tmp_path / "c", settings=settings)
+    comp = make_compliance(tmp_path / "c", checks=(), settings=settings)
     try:
         moderation = Moderation.from_compliance(comp)
 
@@ -128,7 +128,7 @@ def test_stream_block_record_hashes_the_output_up_to_the_match(tmp_path: Any) ->
     from genai_compliance.moderation import Moderation, OutputModerationCheck
     from genai_compliance.testing import make_compliance
 
-    comp = make_compliance(tmp_path)
+    comp = make_compliance(tmp_path, checks=())
     try:
         comp.add_check(OutputModerationCheck(Moderation(LIB, record=comp.record)))
 

@@ -1,4 +1,5 @@
-"""The default guard pipeline: consent → minors → illegal use → (moderation) → text label."""
+"""The default guard pipeline: consent → minors → input moderation → illegal use → output
+moderation → text label → media labels; the same everywhere it is built."""
 
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ def _comp(tmp_path: Path) -> Iterator[Compliance]:
 
 
 def test_default_pipeline_order(comp: Compliance) -> None:
-    """Without explicit checks, the default pipeline is built in DESIGN order."""
-    assert [c.name for c in comp.checks] == ["consent", "minors", "illegal-use",
-                                             "explicit_text_label"]
+    """Without explicit checks, the full default pipeline is built in DESIGN order."""
+    assert [c.name for c in comp.checks] == [
+        "consent", "minors", "input-moderation", "illegal-use", "output-moderation",
+        "explicit_text_label", "media_label"]
 
 
 def test_adult_needs_consent_then_gets_labelled_text(comp: Compliance) -> None:

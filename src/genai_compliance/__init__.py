@@ -4,11 +4,13 @@ The public names are listed in ``__all__``; everything else is internal.
 """
 
 from ._version import __version__
-from .checks import CallContext, Check
+from .checks import HEADERS, CallContext, CallResponse, Check
+from .chunks import ChunkCodec, FunctionCodec
 from .clock import SHANGHAI, Clock, FrozenClock, SystemClock
 from .compliance import Compliance
 from .config import Provider
 from .errors import (
+    BadRequest,
     ComplianceError,
     ConfigurationError,
     ConsentRequired,
@@ -29,6 +31,7 @@ from .errors import (
     ServiceRestricted,
     SigningError,
     StoreUnavailable,
+    UnsupportedChunk,
     UnsupportedMedia,
 )
 from .guard import RAISE, Guard, current_call
@@ -38,11 +41,15 @@ from .stores import open_store
 from .subject import AgeBand, Guardian, Subject, current_subject, use_subject
 
 __all__ = [
+    "HEADERS",
     "RAISE",
     "SHANGHAI",
     "AgeBand",
+    "BadRequest",
     "CallContext",
+    "CallResponse",
     "Check",
+    "ChunkCodec",
     "Clock",
     "Compliance",
     "ComplianceError",
@@ -50,6 +57,7 @@ __all__ = [
     "ConsentRequired",
     "ContentBlocked",
     "FrozenClock",
+    "FunctionCodec",
     "Guard",
     "Guardian",
     "GuardianConsentRequired",
@@ -73,6 +81,7 @@ __all__ = [
     "StoreUnavailable",
     "Subject",
     "SystemClock",
+    "UnsupportedChunk",
     "UnsupportedMedia",
     "VerifyReport",
     "__version__",

@@ -2,20 +2,35 @@
 
 Per HTTP request it resolves the :class:`~genai_compliance.Subject` (``subject_resolver``)
 and makes it current, so every ``@compliance.guard``-ed function called while serving the
-request sees it. Refusals raised by guarded calls become HTTP responses with a JSON body::
+request sees it. Refusals raised by guarded calls become HTTP responses with a JSON body in
+OpenAI's error shape (``{"error": {"message", "type", "code", "param", …}}``)::
 
+    400 the request cannot be read (a bad subject header, a body that is not JSON)
     403 consent, guardian consent, illegal use      (ConsentRequired, ServiceRestricted)
     429 curfew, daily quota                          (MinorCurfew, MinorQuotaExhausted)
     451 content blocked                              (ContentBlocked)
     503 a store or the ledger is down                (StoreUnavailable)
 
-with ``Retry-After`` where the refusal knows when the call may succeed. Responses carry
-``X-GenAI-Call-Id`` (every guarded call of the request), ``X-GenAI-Record`` (their ledger
-sequence numbers) and ``X-GenAI-Label`` (the explicit label, percent-encoded UTF-8) when known
-before the response starts. A stream refused after its headers went out ends with a final
-Server-Sent Event ``event: error`` (for ``text/event-stream``) or is cut short; the caller never
-receives a chunk the checks refused. Non-HTTP scopes pass straight through; the class keeps no
-per-request state (STYLE 13).
+with ``Retry-After`` where the refusal knows when the call may succeed.
+
+The middleware holds back ``http.response.start`` until the first body bytes are ready, so a
+stream whose before-call checks refuse (they run when the first chunk is asked for) still
+gets its real status and body — the OpenAI client raises ``PermissionDeniedError`` or
+``RateLimitError``, not a bare ``APIError``. A stream refused after its first bytes went out
+ends with a final Server-Sent Event ``event: error`` whose data is the same JSON error (the
+OpenAI client raises ``APIError`` with its message), or is cut short for other content
+types; the caller never receives a chunk the checks refused.
+
+Response headers come from the calls' typed :class:`~genai_compliance.CallResponse`
+(:data:`~genai_compliance.checks.HEADERS`): ``X-GenAI-Call-Id``, ``X-GenAI-Record``,
+``X-GenAI-Label`` (percent-encoded UTF-8), ``X-GenAI-Content-Id``, ``X-GenAI-Reminder``,
+``X-GenAI-Minor-Remaining-Minutes``, ``X-GenAI-Warning``, ``X-GenAI-Consent-Declined``.
+
+Every guarded call of the request ends in exactly one record: a stream the client abandoned
+(disconnect, cancelled task) is ended with a ``cancelled`` record when the request ends. On
+lifespan shutdown the middleware closes the compliance object (in-flight calls recorded,
+final checkpoint). Non-HTTP scopes pass straight through; the class keeps no per-request
+state (STYLE 13).
 """
 
 from __future__ import annotations
@@ -23,16 +38,17 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .checks import CallContext, request_calls
-from .errors import ConfigurationError, Refusal, StoreUnavailable
+import attrs
+
+from .checks import HEADERS, CallContext, CallResponse, request_calls
+from .errors import BadRequest, ConfigurationError, Refusal, StoreUnavailable
 from .rules import implements
 from .subject import Subject, current_subject
 
-__all__ = ["ComplianceMiddleware", "error_body", "request_calls"]
+__all__ = ["BadRequest", "ComplianceMiddleware", "error_body", "request_calls"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,10 +62,12 @@ _EVIDENCE_KEYS = ("purposes", "missing", "risk", "remaining_minutes", "notice", 
 
 
 def error_body(error: BaseException, *, now: Any = None) -> dict[str, Any]:
-    """The JSON body the middleware sends for a refusal (also usable by providers)."""
-    body: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    """The JSON body the middleware sends for a refusal or an unreadable request, in
+    OpenAI's error shape (also usable by providers)."""
+    body: dict[str, Any] = {"message": str(error), "type": type(error).__name__,
+                            "param": None, "code": None}
     if isinstance(error, Refusal):
-        body["reason"] = error.reason
+        body["code"] = body["reason"] = error.reason
         body["rules"] = list(error.rules)
         if error.retry_after is not None:
             body["retry_after"] = error.retry_after.isoformat()
@@ -57,13 +75,16 @@ def error_body(error: BaseException, *, now: Any = None) -> dict[str, Any]:
             if key in error.evidence and error.evidence[key] is not None:
                 body[key] = error.evidence[key]
     elif isinstance(error, StoreUnavailable):
-        body["reason"] = "store-unavailable"
+        body["code"] = body["reason"] = "store-unavailable"
+    elif isinstance(error, ConfigurationError):
+        body["code"] = body["reason"] = "bad-request"
+        body["param"] = error.evidence.get("field")
     return {"error": json.loads(json.dumps(body, default=str, ensure_ascii=False))}
 
 
 def _first_refusal(group: BaseExceptionGroup[Any]) -> BaseException | None:
     for exc in group.exceptions:
-        if isinstance(exc, Refusal | StoreUnavailable):
+        if isinstance(exc, Refusal | StoreUnavailable | BadRequest):
             return exc
         if isinstance(exc, BaseExceptionGroup):
             inner = _first_refusal(exc)
@@ -75,6 +96,8 @@ def _first_refusal(group: BaseExceptionGroup[Any]) -> BaseException | None:
 def _status(error: BaseException) -> int:
     if isinstance(error, Refusal):
         return error.http_status
+    if isinstance(error, BadRequest):
+        return 400
     return 503
 
 
@@ -112,40 +135,66 @@ class ComplianceMiddleware:
     async def _subject(self, scope: Scope) -> Subject | None:
         if self.subject_resolver is None:
             return None
-        value = self.subject_resolver(scope)
-        if inspect.isawaitable(value):
-            value = await value
+        try:
+            value = self.subject_resolver(scope)
+            if inspect.isawaitable(value):
+                value = await value
+        except (StoreUnavailable, Refusal, BadRequest):
+            raise
+        except (ValueError, TypeError, KeyError) as exc:  # e.g. a bad X-Birth-Date header
+            raise BadRequest(f"the request's subject cannot be read: {exc}",
+                             field="subject") from exc
         if value is not None and not isinstance(value, Subject):
             raise ConfigurationError(
                 f"subject_resolver returned {type(value).__name__}; return a "
-                "genai_compliance.Subject or None", field="subject_resolver", value=value)
+                "genai_compliance.Subject or None", field="subject_resolver",
+                value=type(value).__name__)
         return value
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         calls: list[CallContext] = []
-        state: dict[str, Any] = {"started": False, "sse": False, "ended": False}
+        state: dict[str, Any] = {"start": None, "started": False, "sse": False,
+                                 "ended": False}
         try:
             subject = await self._subject(scope)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, Refusal, BadRequest) as exc:
             await self._send_error(send, exc)
             return
         calls_token = request_calls.set(calls)
         subject_token = current_subject.set(subject)
 
+        async def start(extra: Message | None = None) -> None:
+            message = state["start"]
+            state["start"] = None
+            state["started"] = True
+            headers = list(message.get("headers", []))
+            headers.extend(self._call_headers(calls))
+            await send(dict(message, headers=headers))
+            if extra is not None:
+                await send(extra)
+
         async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                state["started"] = True
-                headers = list(message.get("headers", []))
-                for name, value in headers:
+            kind = message["type"]
+            if kind == "http.response.start":
+                for name, value in message.get("headers", []):
                     if name.lower() == b"content-type" and value.startswith(b"text/event-stream"):
                         state["sse"] = True
-                headers.extend(self._call_headers(calls))
-                message = dict(message, headers=headers)
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                state["ended"] = True
+                state["start"] = message  # held back until the first body bytes
+                return
+            if kind == "http.response.body":
+                if not message.get("more_body"):
+                    state["ended"] = True
+                if state["start"] is not None:
+                    if not message.get("body") and message.get("more_body"):
+                        return  # an empty first chunk: keep waiting for real bytes
+                    await start(message)
+                    return
             await send(message)
 
         try:
@@ -156,7 +205,9 @@ class ComplianceMiddleware:
                 if found is None:
                     raise
                 raise found from group
-        except (Refusal, StoreUnavailable) as exc:
+            if state["start"] is not None:  # the app ended without a body message
+                await start()
+        except (Refusal, StoreUnavailable, BadRequest) as exc:
             if not state["started"]:
                 await self._send_error(send, exc, calls)
             elif not state["ended"]:
@@ -168,34 +219,40 @@ class ComplianceMiddleware:
         finally:
             current_subject.reset(subject_token)
             request_calls.reset(calls_token)
+            for ctx in calls:  # streams the client never finished: exactly one record each
+                if ctx.outcome is None and ctx.abandon is not None:
+                    try:
+                        ctx.abandon()
+                    except Exception:  # the ledger being down must not hide the response
+                        pass
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self._close()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except BaseException:
+            await self._close()
+            raise
+
+    async def _close(self) -> None:
+        aclose = getattr(self.compliance, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        elif callable(getattr(self.compliance, "close", None)):
+            self.compliance.close()
 
     def _call_headers(self, calls: list[CallContext]) -> list[tuple[bytes, bytes]]:
-        headers: list[tuple[bytes, bytes]] = []
-        if calls:
-            headers.append((b"x-genai-call-id", ",".join(c.call_id for c in calls).encode()))
-            seqs = [str(c.record_seq) for c in calls if c.record_seq is not None]
-            if seqs:
-                headers.append((b"x-genai-record", ",".join(seqs).encode()))
-            if self.label_header:
-                labels = [c.metadata["ai_label"] for c in calls if c.metadata.get("ai_label")]
-                if labels:
-                    headers.append((b"x-genai-label",
-                                    urllib.parse.quote(str(labels[-1])).encode()))
-            ids = [c.metadata["produce_id"] for c in calls if c.metadata.get("produce_id")]
-            if ids:
-                headers.append((b"x-genai-produce-id", ",".join(map(str, ids)).encode()))
-            reminders = [c.metadata["minor_reminder"] for c in calls
-                         if c.metadata.get("minor_reminder")]
-            if reminders:
-                last = reminders[-1]
-                text = last.get("message", "") if isinstance(last, dict) else str(last)
-                headers.append((b"x-genai-reminder", urllib.parse.quote(str(text)).encode()))
-            quotas = [c.metadata["minor_quota"] for c in calls
-                      if isinstance(c.metadata.get("minor_quota"), dict)]
-            if quotas and quotas[-1].get("remaining_minutes") is not None:
-                headers.append((b"x-genai-minor-remaining-minutes",
-                                str(quotas[-1]["remaining_minutes"]).encode()))
-        return headers
+        now = self.compliance.clock.now()
+        responses = [c.response for c in calls]
+        if not self.label_header:
+            responses = [attrs.evolve(r, label=None) for r in responses]
+        return [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in CallResponse.merge(responses, now=now)
+                if k != HEADERS["retry_after"]]
 
     async def _send_error(self, send: Send, error: BaseException,
                           calls: list[CallContext] | None = None) -> None:

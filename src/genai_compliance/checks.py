@@ -14,31 +14,144 @@ order for ``before``/``on_chunk``/``after`` and in reverse order for ``close``.
 
 A check that raises :class:`~genai_compliance.errors.StoreUnavailable` denies the call unless
 its ``fail_open`` attribute is true (set explicitly, per check: DESIGN "fail closed").
+
+Checks keep no per-call state on themselves: what a check remembers between the points of one
+call lives in ``ctx.state`` (:meth:`CallContext.state_for`). What the caller must be shown goes
+into the one typed :class:`CallResponse` at ``ctx.response``; the ASGI middleware emits its
+:meth:`~CallResponse.headers` as they are.
+
+In the async driver, a check's sync method runs inline when the check is not ``blocking``
+(pure computation, in-memory stores), and in a worker thread when it is, unless the check
+overrides the ``a``-prefixed twin; so no check ever blocks the event loop with I/O.
 """
 
 from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+import math
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
 import attrs
 
+from .chunks import DEFAULT_CODEC, ChunkCodec
 from .rules import register
 from .subject import Subject
 
-__all__ = ["CallContext", "Check", "Outcome", "request_calls"]
+if TYPE_CHECKING:
+    from .clock import Clock
+
+__all__ = ["HEADERS", "CallContext", "CallResponse", "Check", "Outcome", "request_calls"]
 
 Outcome = Literal["served", "refused", "error", "cancelled"]
+
+T = TypeVar("T")
+
+#: The one header naming, used by the middleware, the checks and the docs alike.
+HEADERS: Final[Mapping[str, str]] = {
+    "call_ids": "X-GenAI-Call-Id",
+    "record_seqs": "X-GenAI-Record",
+    "label": "X-GenAI-Label",
+    "content_ids": "X-GenAI-Content-Id",
+    "reminder": "X-GenAI-Reminder",
+    "remaining_minutes": "X-GenAI-Minor-Remaining-Minutes",
+    "warning": "X-GenAI-Warning",
+    "optional_declined": "X-GenAI-Consent-Declined",
+    "retry_after": "Retry-After",
+}
+
+
+def _quote(text: str) -> str:
+    return urllib.parse.quote(text, safe=" /:;,.()-_")
+
+
+@attrs.define(eq=False)
+class CallResponse:
+    """What the caller of one guarded call must be shown, filled in by the checks.
+
+    The ASGI middleware sends :meth:`headers` as they are; a provider serving another
+    protocol reads the fields. Text values are UTF-8, percent-encoded in headers.
+
+    .. versionadded:: 0.2
+    """
+
+    call_id: str
+    #: sequence number of the call's ledger record, once written
+    record_seq: int | None = None
+    #: the explicit label shown with the output (LM-4)
+    label: str | None = None
+    #: content IDs of implicit labels written into media outputs (LM-5)
+    content_ids: list[str] = attrs.field(factory=list)
+    #: a rest reminder for a minor (IM-10)
+    reminder: str | None = None
+    #: minutes left of a minor's daily quota (IM-10)
+    remaining_minutes: int | None = None
+    #: a warning to the user, e.g. after illegal use (IM-14b)
+    warning: str | None = None
+    #: optional purposes the subject has not consented to; served anyway (PIPL Art. 16)
+    optional_declined: list[str] = attrs.field(factory=list)
+    #: when a refused call may succeed
+    retry_after: dt.datetime | None = None
+
+    def headers(self, *, now: dt.datetime | None = None) -> list[tuple[str, str]]:
+        """This call's response headers (names from :data:`HEADERS`)."""
+        out = [(HEADERS["call_ids"], self.call_id)]
+        if self.record_seq is not None:
+            out.append((HEADERS["record_seqs"], str(self.record_seq)))
+        if self.label:
+            out.append((HEADERS["label"], _quote(self.label)))
+        if self.content_ids:
+            out.append((HEADERS["content_ids"], ",".join(self.content_ids)))
+        if self.reminder:
+            out.append((HEADERS["reminder"], _quote(self.reminder)))
+        if self.remaining_minutes is not None:
+            out.append((HEADERS["remaining_minutes"], str(self.remaining_minutes)))
+        if self.warning:
+            out.append((HEADERS["warning"], _quote(self.warning)))
+        if self.optional_declined:
+            out.append((HEADERS["optional_declined"], ",".join(self.optional_declined)))
+        if self.retry_after is not None and now is not None:
+            seconds = (self.retry_after - now).total_seconds()
+            out.append((HEADERS["retry_after"], str(max(0, math.ceil(seconds)))))
+        return out
+
+    @staticmethod
+    def merge(responses: Sequence[CallResponse], *,
+              now: dt.datetime | None = None) -> list[tuple[str, str]]:
+        """The headers of several guarded calls made while serving one request: ids and
+        record numbers joined with commas, the other fields from the last call that set
+        them."""
+        if not responses:
+            return []
+        merged = CallResponse(call_id=",".join(r.call_id for r in responses))
+        seqs = [str(r.record_seq) for r in responses if r.record_seq is not None]
+        for r in responses:
+            merged.content_ids.extend(r.content_ids)
+            for name in ("label", "reminder", "remaining_minutes", "warning", "retry_after"):
+                value = getattr(r, name)
+                if value is not None:
+                    setattr(merged, name, value)
+            merged.optional_declined.extend(
+                p for p in r.optional_declined if p not in merged.optional_declined)
+        out = merged.headers(now=now)
+        if seqs:
+            out.insert(1, (HEADERS["record_seqs"], ",".join(seqs)))
+        return out
 
 
 @attrs.define(eq=False)
 class CallContext:
-    """What the checks know about one guarded call; checks may add to ``metadata``/``notes``.
+    """What the checks know about one guarded call.
 
-    ``metadata`` is returned to the caller (response headers in ASGI, e.g. a rest reminder or
-    the label id); ``notes`` go into the call's ledger record.
+    ``response`` is what the caller is shown; ``notes`` go into the call's ledger record;
+    ``metadata`` carries structured details between checks (e.g. the minors' quota);
+    ``state`` holds each check's per-call state (:meth:`state_for`).
+
+    ``purposes`` must all be consented for the call to be served; ``optional_purposes`` never
+    refuse it (PIPL Art. 16): the ones not consented are listed in
+    ``response.optional_declined`` and the record, and gate the optional use.
     """
 
     call_id: str
@@ -52,8 +165,14 @@ class CallContext:
     prompt: str | None = None
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = attrs.field(factory=dict)
-    compliance: Any = None
+    clock: Clock | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    optional_purposes: tuple[str, ...] = ()
+    response: CallResponse = attrs.field(
+        default=attrs.Factory(lambda self: CallResponse(call_id=self.call_id), takes_self=True))
+    state: dict[str, Any] = attrs.field(factory=dict)
+    #: reads and rewrites the text of streamed chunks (:mod:`genai_compliance.chunks`)
+    codec: ChunkCodec = DEFAULT_CODEC
     metadata: dict[str, Any] = attrs.field(factory=dict)
     notes: dict[str, Any] = attrs.field(factory=dict)
     chunks: int = 0
@@ -62,13 +181,34 @@ class CallContext:
     refusal: BaseException | None = None
     #: sequence number of the call's ledger record, once written
     record_seq: int | None = None
+    #: set by the guard: end the call with a ``cancelled`` record if it has not ended (the
+    #: middleware calls it for streams a disconnected client never finished)
+    abandon: Callable[[], None] | None = attrs.field(default=None, repr=False)
+
+    def text_of(self, chunk: Any, reader: object = None) -> str | None:
+        """The text of a streamed chunk, through the call's codec (``None``: no text).
+        ``reader`` (the check asking) keeps its own decoding state, so two checks reading
+        the same byte stream do not disturb each other."""
+        return self.codec.text(chunk, self.state.setdefault(f"_codec:{id(reader)}", {}))
 
     def elapsed(self) -> float:
         """Seconds since the call started, on the compliance clock."""
-        clock = getattr(self.compliance, "clock", None)
-        if clock is None:
+        if self.clock is None:
             return 0.0
-        return max(0.0, float(clock.monotonic()) - self.started_mono)
+        return max(0.0, float(self.clock.monotonic()) - self.started_mono)
+
+    def state_for(self, check: Check, factory: Callable[[], T]) -> T:
+        """The per-call state of ``check`` (made by ``factory`` on first use)."""
+        key = f"{check.name}:{id(check)}"
+        try:
+            value: T = self.state[key]
+        except KeyError:
+            value = self.state[key] = factory()
+        return value
+
+    def pop_state(self, check: Check) -> Any:
+        """Remove and return the per-call state of ``check`` (``None`` if it had none)."""
+        return self.state.pop(f"{check.name}:{id(check)}", None)
 
 
 #: The guarded calls made while serving the current request; the ASGI middleware sets a
@@ -85,6 +225,11 @@ class Check:
     rules: ClassVar[tuple[str, ...]] = ()
     #: Serve the call anyway when this check's store is down (default: deny).
     fail_open: bool = False
+    #: The sync methods do I/O: the async driver runs them in a worker thread (unless the
+    #: check overrides the ``a``-prefixed twin). Checks on in-memory stores leave it false.
+    blocking: bool = False
+    #: Streamed chunks reach ``on_chunk`` as text (``str``) through the guard's text hook.
+    wants_text: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

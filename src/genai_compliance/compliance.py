@@ -10,7 +10,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
-from .checks import Check
+from .checks import CallContext, Check
+from .chunks import ChunkCodec
 from .clock import Clock, SystemClock, zone
 from .config import Provider, load_config
 from .errors import ConfigurationError
@@ -23,24 +24,57 @@ from .subject import Subject
 
 __all__ = ["Compliance"]
 
+
+def _redact(uri: str) -> str:
+    from .stores import parse_uri
+
+    try:
+        return str(parse_uri(uri).redacted())
+    except Exception:
+        return uri.split("@")[-1] if "@" in uri else uri
+
+
+def _validate_settings(settings: Mapping[str, Any]) -> None:
+    """Validate the settings sections against the shipped schemas (unknown keys, types)."""
+    from . import config
+
+    validate_settings = getattr(config, "validate_settings", None)
+    if validate_settings is not None:
+        validate_settings(settings)
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Compliance:
     """Everything a provider configures, in one place.
 
-    >>> compliance = Compliance(provider, ledger="sqlite:////var/lib/app/ledger.db")
+    >>> compliance = Compliance(provider, ledger="sqlite:////var/lib/app/ledger.db",
+    ...                         settings={"moderation": {"keyword_files": ["kw.csv"]}})
     >>> @compliance.guard(modality="text", purposes=["service"])
     ... def generate(prompt: str) -> str: ...
 
     :param provider: who provides the service.
     :param ledger: a ledger URI (``sqlite:///…`` or ``postgresql://…``) or a :class:`Ledger`.
-    :param stores: store URIs by duty (``"minors"``, ``"consent"``, …); ``"default"`` is used
-        for duties not named (``memory://`` when absent).
+    :param stores: store URIs by duty (``"minors"``, ``"consent"``, ``"illegal_use"``, …);
+        ``"default"`` is used for duties not named. With none, state lives in the embedded
+        SQLite file beside the ledger (``<ledger>-state.db``); ``memory://`` only when asked
+        for.
     :param checks: the checks every guarded call runs, in order; ``None`` (the default)
-        builds :meth:`default_checks` on first use, ``[]`` runs none.
+        builds :meth:`default_checks` (the full pipeline) on first use; ``[]`` runs none —
+        dropping checks is explicit, and the pipeline in force is recorded in the ledger
+        once (``compliance.pipeline``).
     :param timezone: IANA zone for curfews, daily quotas and deadlines.
-    :param settings: the other sections of ``compliance.toml`` (labelling, minors, …).
+    :param settings: the other sections of ``compliance.toml`` (labelling, minors, …),
+        validated against the shipped schemas.
+    :param replicas: how many serving processes share these stores (``[deployment]
+        replicas``); above 1, a duty on a per-process ``memory://`` store is refused.
+    :param mode: ``"production"`` (default) refuses to build the pipeline without a keyword
+        library (SR-5) unless ``[moderation] enabled = false``; ``"development"`` serves
+        without one and records that it did.
+
+    .. versionchanged:: 0.2
+       Embedded SQLite state by default; the full pipeline everywhere; ``replicas`` and
+       ``mode``.
     """
 
     def __init__(
@@ -59,14 +93,32 @@ class Compliance:
         durability: str = "full",
         settings: Mapping[str, Any] | None = None,
         ledger_settings: Mapping[str, Any] | None = None,
+        replicas: int | None = None,
+        mode: str | None = None,
     ) -> None:
         if not isinstance(provider, Provider):
             raise ConfigurationError(
                 f"provider must be a genai_compliance.Provider, got {type(provider).__name__}",
-                field="provider", value=provider)
+                field="provider", value=type(provider).__name__)
+        self.settings: dict[str, Any] = dict(settings or {})
+        #: folder that relative paths in the settings resolve against
+        self.base_dir: str = str(self.settings.pop("_base_dir", os.getcwd()))
+        _validate_settings(self.settings)
+        deployment = dict(self.settings.get("deployment", {}) or {})
+        self.replicas = int(replicas if replicas is not None else deployment.get("replicas", 1))
+        self.mode = str(mode if mode is not None else deployment.get("mode", "production"))
+        if self.mode not in ("production", "development"):
+            raise ConfigurationError(
+                f"mode must be 'production' or 'development', got {self.mode!r}",
+                field="deployment.mode", value=self.mode)
+        if self.replicas < 1:
+            raise ConfigurationError(f"replicas must be at least 1, got {self.replicas}",
+                                     field="deployment.replicas", value=self.replicas)
         self.provider = provider
         self.clock: Clock = clock or SystemClock()
         self.tz = zone(timezone)
+        self.store_uris = dict(stores or {})
+        self._check_replicas()
         if isinstance(ledger, Ledger):
             self.ledger = ledger
         else:
@@ -74,14 +126,14 @@ class Compliance:
                 {"uri": ledger, "signing_key": signing_key, "checkpoint_every": checkpoint_every,
                  "retention": retention, "pseudonym_secret": pseudonym_secret,
                  "durability": durability, **dict(ledger_settings or {})},
-                base_dir=str((settings or {}).get("_base_dir", os.getcwd())), clock=self.clock)
-        self.store_uris = dict(stores or {})
+                base_dir=self.base_dir, clock=self.clock)
         self._stores: dict[str, Store] = {}
         self._lock = threading.RLock()
         self._checks: list[Check] | None = None if checks is None else list(checks)
-        self.settings: dict[str, Any] = dict(settings or {})
-        #: folder that relative paths in the settings resolve against
-        self.base_dir: str = str(self.settings.pop("_base_dir", os.getcwd()))
+        self._pipeline_recorded = False
+        #: guarded calls that have started and not yet ended (closed with a record at
+        #: shutdown); see :class:`~genai_compliance.guard.GuardHost`
+        self.inflight: set[CallContext] = set()
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -114,9 +166,43 @@ class Compliance:
         )
 
     # -- stores and checks -------------------------------------------------------------
+    def _check_replicas(self) -> None:
+        if self.replicas <= 1:
+            return
+        for duty in ("minors", "consent", "illegal_use", "incidents", "default"):
+            uri = self.store_uris.get(duty)
+            if uri is not None and uri.startswith("memory:"):
+                raise ConfigurationError(
+                    f"[deployment] replicas = {self.replicas}, but stores.{duty} is {uri!r}, "
+                    "which each process keeps to itself: quotas, consent and illegal-use "
+                    f"state would differ per replica; set stores.{duty} (or stores.default) "
+                    "to a shared store such as redis://… or postgresql://…",
+                    field=f"stores.{duty}", value=uri)
+        missing = [d for d in ("minors", "illegal_use")
+                   if not (self.store_uris.get(d) or self.store_uris.get("default"))]
+        if missing:
+            raise ConfigurationError(
+                f"[deployment] replicas = {self.replicas}, but stores.{missing[0]} is not set "
+                "and the embedded default is a file on one host; set stores.default (or "
+                f"stores.{missing[0]}) to redis://… or postgresql://… shared by the replicas",
+                field=f"stores.{missing[0]}", value=None)
+
+    def _embedded_state_uri(self) -> str:
+        """The embedded default: an SQLite file beside a SQLite ledger (or in
+        ``base_dir``)."""
+        uri = getattr(self.ledger, "uri", "")
+        if isinstance(uri, str) and uri.startswith("sqlite:///") and ":memory:" not in uri:
+            path = uri[len("sqlite:///"):]
+            root, _ext = os.path.splitext(path)
+            return f"sqlite:///{root}-state.db"
+        return "sqlite:///" + os.path.join(os.path.abspath(self.base_dir),
+                                           "genai_compliance-state.db")
+
     def store_uri(self, duty: str) -> str:
-        """The URI configured for ``duty`` (falling back to ``default``, then memory)."""
-        return self.store_uris.get(duty) or self.store_uris.get("default") or "memory://"
+        """The URI configured for ``duty`` (falling back to ``default``, then the embedded
+        SQLite state file beside the ledger)."""
+        return (self.store_uris.get(duty) or self.store_uris.get("default")
+                or self._embedded_state_uri())
 
     def store(self, duty: str) -> Store:
         """The key-value store for ``duty``, opened on first use and shared afterwards."""
@@ -129,44 +215,122 @@ class Compliance:
     @property
     def checks(self) -> list[Check]:
         """The checks every guarded call runs (built by :meth:`default_checks` when none
-        were given)."""
-        if self._checks is None:
+        were given). The first use records the pipeline in force (``compliance.pipeline``)."""
+        if self._checks is None or not self._pipeline_recorded:
             with self._lock:
                 if self._checks is None:
                     self._checks = self.default_checks()
+                if not self._pipeline_recorded:
+                    self._pipeline_recorded = True
+                    self.record("compliance.pipeline", self.pipeline())
         return self._checks
 
+    def pipeline(self) -> dict[str, Any]:
+        """The pipeline in force, as recorded at start-up and printed by
+        ``genai-compliance config check``: the checks in order with the rules each serves,
+        the stores by duty and what was switched off."""
+        checks = self._checks if self._checks is not None else self.default_checks()
+        return {
+            "checks": [{"name": c.name, "class": type(c).__name__, "rules": list(c.rules),
+                        "fail_open": bool(c.fail_open)} for c in checks],
+            "custom": self._checks is not None and not self._default_built,
+            "disabled": sorted(self._disabled),
+            "stores": {d: _redact(self.store_uri(d)) for d in
+                       ("minors", "consent", "illegal_use")},
+            "ledger": _redact(str(getattr(self.ledger, "uri", ""))),
+            "mode": self.mode,
+            "replicas": self.replicas,
+        }
+
+    _default_built = False
+    _disabled: tuple[str, ...] = ()
+
     def default_checks(self) -> list[Check]:
-        """The pipeline of DESIGN.md, each duty configured from its settings section:
-        consent → minors → illegal use → input moderation → output moderation → explicit
-        text label. Moderation joins when ``[moderation] keyword_files`` is set; the text
-        label unless ``[labelling.explicit] enabled = false``."""
+        """The pipeline of DESIGN.md, in order, each duty configured from its settings:
+
+        1. ``consent`` — every required purpose granted and current (PI-14, PIPL Art. 16)
+        2. ``minors`` — curfew, daily quota, rest reminders, guardian consent (IM-10)
+        3. ``input-moderation`` — keywords and classifiers over the prompt (IM-4a, SR-5)
+        4. ``illegal-use`` — the illegal-use ladder (IM-14b, SR-14)
+        5. ``output-moderation`` — results and streams chunk by chunk (IM-14a)
+        6. ``explicit_text_label`` — the visible label on text (LM-4, GB-5.1)
+        7. ``media_label`` — explicit + implicit (+ C2PA when ``[c2pa]`` has a signer)
+           labels on image/audio/video outputs (LM-4, LM-5)
+
+        Then the guard appends the call's ledger record. Moderation needs a keyword library
+        (``[moderation] keyword_files``): in production mode its absence is an error unless
+        ``[moderation] enabled = false``; labels are switched off only by ``enabled =
+        false`` in ``[labelling.explicit]`` / ``[labelling.implicit]``.
+        """
         from .consent import ConsentCheck
         from .incidents import IllegalUseCheck
         from .minors import MinorsCheck
 
-        checks: list[Check] = [ConsentCheck(self.consent), MinorsCheck(self.minors),
-                               IllegalUseCheck(self.incidents)]
-        if self.settings.get("moderation", {}).get("keyword_files"):
+        disabled: list[str] = []
+        mod_cfg = self.settings.get("moderation", {}) or {}
+        moderation_on = bool(mod_cfg.get("enabled", True))
+        if moderation_on and not mod_cfg.get("keyword_files"):
+            if self.mode == "production":
+                raise ConfigurationError(
+                    "moderation has no keyword library: set [moderation] keyword_files to "
+                    "your keyword list (SR-5 asks for at least 10,000 keywords covering every "
+                    "risk category), or switch moderation off explicitly with [moderation] "
+                    "enabled = false (or mode=\"development\" while developing)",
+                    field="moderation.keyword_files", value=None)
+            moderation_on = False
+            disabled.append("moderation (development mode: no keyword library)")
+        elif not moderation_on:
+            disabled.append("moderation")
+        checks: list[Check] = [ConsentCheck(self.consent), MinorsCheck(self.minors)]
+        if moderation_on:
             from .moderation import InputModerationCheck, OutputModerationCheck
 
-            checks += [InputModerationCheck(self.moderation),
-                       OutputModerationCheck(self.moderation)]
-        explicit = self.settings.get("labelling", {}).get("explicit", {})
-        if not isinstance(explicit, Mapping) or explicit.get("enabled", True):
+            checks.append(InputModerationCheck(self.moderation))
+        checks.append(IllegalUseCheck(self.incidents))
+        if moderation_on:
+            checks.append(OutputModerationCheck(self.moderation))
+        labelling = self.settings.get("labelling", {}) or {}
+        explicit = labelling.get("explicit", {}) if isinstance(labelling, Mapping) else {}
+        explicit_cfg: dict[str, Any] = dict(explicit) if isinstance(explicit, Mapping) else {}
+        explicit_on = bool(explicit_cfg.pop("enabled", True)) if isinstance(
+            explicit, Mapping) else bool(explicit)
+        if explicit_on:
             from .labelling.explicit import ExplicitTextLabelCheck
 
-            cfg = {k: v for k, v in (explicit or {}).items() if k != "enabled"} \
-                if isinstance(explicit, Mapping) else {}
-            checks.append(ExplicitTextLabelCheck.from_settings(cfg))
+            checks.append(ExplicitTextLabelCheck.from_settings(explicit_cfg))
+        else:
+            disabled.append("explicit labels")
+        implicit = labelling.get("implicit", {}) if isinstance(labelling, Mapping) else {}
+        implicit_on = not (isinstance(implicit, Mapping) and implicit.get("enabled") is False)
+        if implicit_on:
+            from .labelling._media_check import MediaLabelCheck
+
+            checks.append(MediaLabelCheck(
+                self.provider.producer_code, explicit=explicit_on,
+                explicit_settings=explicit_cfg, credentials=self._c2pa_credentials(),
+                thumbnail=bool((self.settings.get("c2pa", {}) or {}).get("thumbnail", False))))
+        else:
+            disabled.append("implicit labels")
+        self._default_built = True
+        self._disabled = tuple(disabled)
         return checks
+
+    def _c2pa_credentials(self) -> Any:
+        section = self.settings.get("c2pa", {}) or {}
+        if not section:
+            return None
+        from pathlib import Path
+
+        from .labelling.pipeline import credentials_from_settings
+
+        return credentials_from_settings(section, Path(self.base_dir))
 
     def add_check(self, check: Check) -> Check:
         """Append ``check`` to the checks every guarded call runs."""
         if not isinstance(check, Check):
             raise ConfigurationError(
                 f"checks must subclass genai_compliance.Check, got {type(check).__name__}",
-                field="checks", value=check)
+                field="checks", value=type(check).__name__)
         self.checks.append(check)
         return check
 
@@ -177,21 +341,27 @@ class Compliance:
     @overload
     def guard(
         self, fn: None = None, *, modality: str = ..., purposes: Sequence[str] = ...,
+        optional_purposes: Sequence[str] = ...,
         checks: Sequence[Check] | None = ..., extra_checks: Sequence[Check] = ...,
         prompt: str | Callable[..., Any] | None = ..., refusal: Any = ...,
-        options: dict[str, Any] | None = ...,
+        options: dict[str, Any] | None = ..., chunk_codec: ChunkCodec | None = ...,
     ) -> Guard: ...
 
     def guard(
         self, fn: F | None = None, *, modality: str = "text", purposes: Sequence[str] = (),
+        optional_purposes: Sequence[str] = (),
         checks: Sequence[Check] | None = None, extra_checks: Sequence[Check] = (),
         prompt: str | Callable[..., Any] | None = None, refusal: Any = RAISE,
-        options: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None, chunk_codec: ChunkCodec | None = None,
     ) -> F | Guard:
-        """Guard an inference callable: ``@compliance.guard`` or ``@compliance.guard(...)``."""
-        marker = Guard(self, modality=modality, purposes=purposes, checks=checks,
+        """Guard an inference callable: ``@compliance.guard`` or ``@compliance.guard(...)``.
+
+        ``purposes`` must all be consented; ``optional_purposes`` never refuse the call
+        (PIPL Art. 16). See :class:`~genai_compliance.guard.Guard`."""
+        marker = Guard(self, modality=modality, purposes=purposes,
+                       optional_purposes=optional_purposes, checks=checks,
                        extra_checks=extra_checks, prompt=prompt, refusal=refusal,
-                       options=options)
+                       options=options, chunk_codec=chunk_codec)
         return marker if fn is None else marker(fn)
 
     # -- the duties (built on first use from the settings; see each package) -------------
@@ -247,7 +417,12 @@ class Compliance:
 
     async def arecord(self, kind: str, payload: Mapping[str, Any] | None = None, *,
                       subject: Subject | str | None = None) -> Record:
-        """Async twin of :meth:`record` (the write runs in a worker thread)."""
+        """Async twin of :meth:`record`: never blocks the event loop (the ledger's own
+        async append when it has one, else a worker thread)."""
+        aappend = getattr(self.ledger, "aappend", None)
+        if aappend is not None:
+            record: Record = await aappend(kind, payload or {}, subject=subject)
+            return record
         return await asyncio.to_thread(self.record, kind, payload, subject=subject)
 
     def records(self, kind: str | None = None, **filters: Any) -> Iterable[Record]:
@@ -255,8 +430,15 @@ class Compliance:
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
-        """Close the duties that hold resources, checkpoint and close the ledger, close
-        every store."""
+        """End the guarded calls still in flight (each with a ``cancelled`` record), close
+        the duties that hold resources, checkpoint and close the ledger, close every
+        store. Safe to call twice."""
+        for ctx in list(self.inflight):
+            if ctx.abandon is not None:
+                try:
+                    ctx.abandon()
+                except Exception:  # a store already gone: the others still get closed
+                    pass
         for duty in ("consent", "moderation", "incidents"):
             service = self.__dict__.get(duty)
             closer = getattr(service, "close", None)
@@ -273,6 +455,10 @@ class Compliance:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close` (runs it in a worker thread)."""
+        await asyncio.to_thread(self.close)
 
     def __repr__(self) -> str:
         return f"Compliance({self.provider.product_name!r}, ledger={self.ledger!r})"

@@ -4,6 +4,8 @@ The tree::
 
     ComplianceError
     ├── ConfigurationError (ValueError)      a setting or argument is wrong; fix the config
+    │   ├── BadRequest                       a request that cannot be read (HTTP 400)
+    │   └── UnsupportedChunk                 a streamed chunk whose text cannot be read
     ├── Refusal                              a check refused the call (the guard records it)
     │   ├── ConsentRequired                  purposes not granted (PI-14, PI-SEP, IM-9)
     │   │   └── GuardianConsentRequired      a subject under 14 needs a guardian (PI-28/31)
@@ -35,6 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "BadRequest",
     "ComplianceError",
     "ConfigurationError",
     "ConsentRequired",
@@ -55,6 +58,7 @@ __all__ = [
     "ServiceRestricted",
     "SigningError",
     "StoreUnavailable",
+    "UnsupportedChunk",
     "UnsupportedMedia",
 ]
 
@@ -201,6 +205,22 @@ class MissingClause(ComplianceError):
 
 class RecordNotFound(ComplianceError, LookupError):
     """No record with ``.value`` exists in the register."""
+
+
+class BadRequest(ConfigurationError):
+    """A request that cannot be read (a bad subject header, a body that is not JSON); the
+    ASGI middleware answers HTTP 400 in OpenAI's error shape. ``.field`` names the part.
+
+    .. versionadded:: 0.2
+    """
+
+
+class UnsupportedChunk(ConfigurationError):
+    """A streamed chunk whose text the guard cannot read; it is never passed on unscanned.
+    Pass ``guard(chunk_codec=…)`` for chunks of another shape. ``.value`` names the type.
+
+    .. versionadded:: 0.2
+    """
 
 
 for _name in __all__:

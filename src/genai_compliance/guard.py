@@ -3,7 +3,15 @@
 Works on plain functions, coroutines, generators and async generators. On streams every chunk
 passes the checks before the caller sees it; a refusal mid-stream closes the provider's
 generator and the caller receives nothing after it. Every call ends in exactly one ledger
-record (kind ``guard.call``) saying how it ended and why (CSL-21, IM-14a, IM-14b).
+record (kind ``guard.call``) saying how it ended and why (CSL-21, IM-14a, IM-14b) — also when
+the caller goes away mid-stream, the task is cancelled or the service shuts down.
+
+The decision flow (before → call → each chunk → stream end → after → close → record) is
+written once, in :class:`_Flow`, as generators that *yield* the operations to perform and
+never do I/O themselves (STYLE 5, httpx ``auth_flow``). Two drivers run them: a sync one and
+an async one. The async driver awaits a check's ``a``-prefixed twin when it has one, runs its
+sync method in a worker thread when the check is ``blocking``, and inline otherwise, so the
+event loop is never blocked by a check or by the ledger.
 
 Fail closed: if a check's store or the ledger cannot answer, the call is denied with
 :class:`~genai_compliance.errors.StoreUnavailable`. For a stream, the record is written when
@@ -16,21 +24,32 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar, final, overload
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+    MutableSet,
+    Sequence,
+)
+from typing import Any, Final, Protocol, TypeVar, final, overload
+
+import attrs
 
 from .checks import CallContext, Check, Outcome, request_calls
+from .chunks import DEFAULT_CODEC, ChunkCodec
+from .clock import Clock
 from .errors import ComplianceError, ConfigurationError, Refusal, StoreUnavailable
 from .rules import implements
 from .subject import Subject, current_subject
 
-if TYPE_CHECKING:
-    from .compliance import Compliance
-
-__all__ = ["RAISE", "Guard", "current_call"]
+__all__ = ["RAISE", "Guard", "GuardHost", "current_call"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class _Raise:
@@ -47,6 +66,32 @@ current_call: contextvars.ContextVar[CallContext | None] = contextvars.ContextVa
 )
 
 _PROMPT_NAMES = ("prompt", "messages", "input", "text", "query")
+
+
+class _Seq(Protocol):
+    @property
+    def seq(self) -> int: ...
+
+
+class GuardHost(Protocol):
+    """What the guard needs from its owner (:class:`~genai_compliance.Compliance` is one):
+    the checks, the clock, somewhere to record, and the set of calls in flight (so that
+    shutdown can end them with a record)."""
+
+    @property
+    def checks(self) -> Sequence[Check]: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def inflight(self) -> MutableSet[CallContext]: ...
+
+    def record(self, kind: str, payload: Any = None, *,
+               subject: Subject | str | None = None) -> _Seq: ...
+
+    async def arecord(self, kind: str, payload: Any = None, *,
+                      subject: Subject | str | None = None) -> _Seq: ...
 
 
 def _extract_prompt(args: tuple[Any, ...], kwargs: dict[str, Any], prompt: Any) -> str | None:
@@ -86,55 +131,334 @@ def _flatten(value: Any) -> str | None:
     return str(value)
 
 
+# -- operations the flow yields ----------------------------------------------------------------
+_ASYNC_TWIN = {"before": "abefore", "on_chunk": "aon_chunk", "on_stream_end": "aon_stream_end",
+               "after": "aafter", "close": "aclose"}
+
+
+_TWINS: dict[tuple[type[Check], str], bool] = {}
+
+
+def _overrides_twin(cls: type[Check], method: str) -> bool:
+    key = (cls, method)
+    found = _TWINS.get(key)
+    if found is None:
+        twin = _ASYNC_TWIN[method]
+        found = _TWINS[key] = getattr(cls, twin) is not getattr(Check, twin)
+    return found
+
+
+@attrs.frozen
+class _CheckOp:
+    """Call ``check.<method>(ctx, *args)``."""
+
+    check: Check
+    method: str
+    ctx: CallContext
+    args: tuple[Any, ...] = ()
+
+    def run(self) -> Any:
+        return getattr(self.check, self.method)(self.ctx, *self.args)
+
+    async def arun(self) -> Any:
+        check = self.check
+        if _overrides_twin(type(check), self.method):
+            return await getattr(check, _ASYNC_TWIN[self.method])(self.ctx, *self.args)
+        if check.blocking:
+            return await asyncio.to_thread(self.run)
+        return self.run()
+
+
+@attrs.frozen
+class _RecordOp:
+    """Append the call's record; the result is its sequence number."""
+
+    host: GuardHost
+    payload: dict[str, Any]
+    subject: Subject | None
+
+    def run(self) -> int:
+        return self.host.record("guard.call", self.payload, subject=self.subject).seq
+
+    async def arun(self) -> int:
+        return (await self.host.arecord("guard.call", self.payload, subject=self.subject)).seq
+
+
+_Op = _CheckOp | _RecordOp
+_Steps = Generator[_Op, Any, T]
+
+
+def _drive(steps: _Steps[T]) -> T:
+    """Run a flow's steps synchronously."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        value, error = None, None
+        try:
+            value = op.run()
+        except BaseException as exc:
+            error = exc
+
+
+async def _adrive(steps: _Steps[T], *, finishing: bool = False) -> T:
+    """Run a flow's steps on the event loop. With ``finishing`` (closing checks and
+    recording), a cancellation does not stop the steps: the rest run synchronously and the
+    cancellation is re-raised afterwards, so the record is never lost."""
+    value: Any = None
+    error: BaseException | None = None
+    cancelled: BaseException | None = None
+    while True:
+        try:
+            op = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            if cancelled is not None:
+                raise cancelled from None
+            result: T = stop.value
+            return result
+        value, error = None, None
+        try:
+            value = op.run() if cancelled is not None else await op.arun()
+        except asyncio.CancelledError as exc:
+            if not finishing:
+                raise
+            cancelled = exc  # an interrupted thread op still completes in its thread
+        except BaseException as exc:
+            error = exc
+
+
+class _Flow:
+    """The decision flow of one call, written once; see the module docstring."""
+
+    __slots__ = ("_done", "_lock", "checks", "ctx", "guard", "inner", "ran")
+
+    def __init__(self, guard: Guard, ctx: CallContext, checks: list[Check]) -> None:
+        self.guard = guard
+        self.ctx = ctx
+        self.checks = checks
+        self.ran: list[Check] = []
+        self.inner: Any = None
+        self._done = False
+        self._lock = threading.Lock()
+
+    def before(self) -> _Steps[None]:
+        for check in self.checks:
+            self.ran.append(check)  # closed later, including the one that refuses
+            try:
+                yield _CheckOp(check, "before", self.ctx)
+            except StoreUnavailable:
+                if not check.fail_open:
+                    raise
+                self.ctx.notes.setdefault("fail_open", []).append(check.name)
+
+    def after(self, result: Any) -> _Steps[Any]:
+        for check in self.checks:
+            result = yield _CheckOp(check, "after", self.ctx, (result,))
+        return result
+
+    def chunk(self, chunk: Any) -> _Steps[list[Any]]:
+        out = [chunk]
+        for check in self.checks:
+            nxt: list[Any] = []
+            for item in out:
+                nxt.extend((yield _CheckOp(check, "on_chunk", self.ctx, (item,))))
+            out = nxt
+        self.ctx.chunks += len(out)
+        return out
+
+    def end(self) -> _Steps[list[Any]]:
+        tail: list[Any] = []
+        for check in self.checks:  # held-back chunks pass each later check, then its own end
+            nxt: list[Any] = []
+            for item in tail:
+                nxt.extend((yield _CheckOp(check, "on_chunk", self.ctx, (item,))))
+            nxt.extend((yield _CheckOp(check, "on_stream_end", self.ctx)))
+            tail = nxt
+        self.ctx.chunks += len(tail)
+        return tail
+
+    def claim(self) -> bool:
+        """True once: the first caller finishes the call (exactly one record)."""
+        with self._lock:
+            if self._done:
+                return False
+            self._done = True
+            return True
+
+    def finish(self, outcome: Outcome, error: BaseException | None) -> _Steps[None]:
+        if not self.claim():
+            return
+        ctx = self.ctx
+        ctx.outcome = outcome
+        ctx.refusal = error
+        if isinstance(error, Refusal) and error.retry_after is not None:
+            ctx.response.retry_after = error.retry_after
+        first: BaseException | None = None
+        for check in reversed(self.ran):
+            try:
+                yield _CheckOp(check, "close", ctx, (outcome,))
+            except Exception as exc:  # keep closing the others; report the first
+                first = first or exc
+        try:
+            seq = yield _RecordOp(self.guard.host, _payload(ctx, outcome, error), ctx.subject)
+        finally:
+            self.guard.host.inflight.discard(ctx)
+        if seq is not None:
+            ctx.record_seq = seq
+            ctx.response.record_seq = seq
+        if first is not None and error is None:
+            raise first
+
+    def abandon(self) -> None:
+        """End a call its caller gave up on (a stream never read to the end, a disconnected
+        client, shutdown): close the provider's generator and record ``cancelled``."""
+        inner, self.inner = self.inner, None
+        if inner is not None:
+            _close_inner(inner)
+        _drive(self.finish("cancelled", None))
+
+
+def _payload(ctx: CallContext, outcome: Outcome, error: BaseException | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "call_id": ctx.call_id,
+        "function": ctx.function,
+        "modality": ctx.modality,
+        "purposes": list(ctx.purposes),
+        "outcome": outcome,
+        "streaming": ctx.streaming,
+        "chunks": ctx.chunks,
+        "duration_us": int(ctx.elapsed() * 1_000_000),
+    }
+    if ctx.optional_purposes:
+        payload["optional_purposes"] = list(ctx.optional_purposes)
+    if isinstance(error, Refusal):
+        payload["reason"] = error.reason
+        payload["rules"] = list(error.rules)
+        payload["error"] = type(error).__name__
+    elif isinstance(error, ComplianceError):
+        payload["reason"] = "store-unavailable" if isinstance(
+            error, StoreUnavailable) else "error"
+        payload["error"] = type(error).__name__
+    elif error is not None:
+        payload["error"] = type(error).__name__
+    if ctx.notes:
+        payload["notes"] = ctx.notes
+    return payload
+
+
+def _outcome(error: BaseException) -> Outcome:
+    if isinstance(error, Refusal | StoreUnavailable):
+        return "refused"
+    if isinstance(error, GeneratorExit | asyncio.CancelledError | KeyboardInterrupt):
+        return "cancelled"
+    return "error"
+
+
+def _close_inner(inner: Any) -> None:
+    """Close the provider's generator (sync now; async scheduled on the running loop)."""
+    close = getattr(inner, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:  # already running in another thread, or its cleanup failed
+            pass
+        return
+    aclose = getattr(inner, "aclose", None)
+    if callable(aclose):
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        _spawn(loop, _aclose_quietly(inner))
+
+
+_BACKGROUND: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> None:
+    task: asyncio.Task[Any] = loop.create_task(coro)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+async def _aclose_quietly(gen: Any) -> None:
+    try:
+        await gen.aclose()
+    except BaseException:  # the provider's cleanup failing must not hide the refusal
+        pass
+
+
 @final
 @implements("CSL-21")
 class Guard:
     """The decorator object returned by :meth:`Compliance.guard`.
 
-    ``checks`` (when given) replaces the compliance object's checks for this function;
-    ``extra_checks`` are appended to them. ``refusal`` is returned (or, for a stream, yielded
-    once) instead of raising when set; it may be a callable taking the error.
+    ``checks`` (when given) replaces the host's checks for this function; ``extra_checks``
+    are appended to them. ``purposes`` must all be consented; ``optional_purposes`` never
+    refuse the call (PIPL Art. 16). ``refusal`` is returned (or, for a stream, yielded once)
+    instead of raising when set; it may be a callable taking the error. ``chunk_codec``
+    reads the text of streamed chunks (:mod:`genai_compliance.chunks`).
+
+    .. versionchanged:: 0.2
+       ``optional_purposes`` and ``chunk_codec``; the guard depends on :class:`GuardHost`.
     """
 
     def __init__(
         self,
-        compliance: Compliance,
+        host: GuardHost,
         *,
         modality: str = "text",
         purposes: Sequence[str] = (),
+        optional_purposes: Sequence[str] = (),
         checks: Sequence[Check] | None = None,
         extra_checks: Sequence[Check] = (),
         prompt: str | Callable[..., Any] | None = None,
         refusal: Any = RAISE,
         options: dict[str, Any] | None = None,
+        chunk_codec: ChunkCodec | None = None,
     ) -> None:
         if modality not in ("text", "image", "audio", "video", "any"):
             raise ConfigurationError(
                 f"modality must be one of text, image, audio, video, any; got {modality!r}",
                 field="modality", value=modality,
             )
-        if isinstance(purposes, str):
+        for name, value in (("purposes", purposes), ("optional_purposes", optional_purposes)):
+            if isinstance(value, str):
+                raise ConfigurationError(
+                    f"{name} must be a list of purpose names, got the string {value!r}; "
+                    f"write {name}=[{value!r}]", field=name, value=value)
+        both = set(purposes) & set(optional_purposes)
+        if both:
             raise ConfigurationError(
-                f"purposes must be a list of purpose names, got the string {purposes!r}; "
-                f"write purposes=[{purposes!r}]",
-                field="purposes", value=purposes,
-            )
-        self.compliance = compliance
+                f"purposes {sorted(both)} are listed as both required and optional; keep each "
+                "in one list", field="optional_purposes", value=sorted(both))
+        if chunk_codec is not None and not isinstance(chunk_codec, ChunkCodec):
+            raise ConfigurationError(
+                "chunk_codec must have text(chunk, state) and replace(chunk, text) methods; "
+                "see genai_compliance.chunks.FunctionCodec", field="chunk_codec",
+                value=chunk_codec)
+        self.host = host
         self.modality = modality
         self.purposes = tuple(purposes)
+        self.optional_purposes = tuple(optional_purposes)
         self._checks = None if checks is None else list(checks)
         self.extra_checks = list(extra_checks)
         self.prompt = prompt
         self.refusal = refusal
         self.options = dict(options or {})
+        self.codec: ChunkCodec = chunk_codec or DEFAULT_CODEC
 
     def checks(self) -> list[Check]:
-        base = self.compliance.checks if self._checks is None else self._checks
+        base = self.host.checks if self._checks is None else self._checks
         return [*base, *self.extra_checks]
 
-    # -- context and records -------------------------------------------------------------
-    def _context(self, fn: Callable[..., Any], args: tuple[Any, ...],
-                 kwargs: dict[str, Any], streaming: bool) -> tuple[CallContext, dict[str, Any]]:
+    # -- context -------------------------------------------------------------------------
+    def _flow(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+              streaming: bool) -> tuple[_Flow, dict[str, Any]]:
         takes_subject = "subject" in _parameters(fn)
         subject = kwargs.get("subject") if takes_subject else kwargs.pop("subject", None)
         if subject is None:
@@ -142,9 +466,9 @@ class Guard:
         if subject is not None and not isinstance(subject, Subject):
             raise ConfigurationError(
                 f"subject= must be a genai_compliance.Subject, got {type(subject).__name__}",
-                field="subject", value=subject,
+                field="subject", value=type(subject).__name__,
             )
-        clock = self.compliance.clock
+        clock = self.host.clock
         ctx = CallContext(
             call_id=uuid.uuid4().hex,
             function=f"{fn.__module__}.{fn.__qualname__}",
@@ -157,65 +481,23 @@ class Guard:
             prompt=_extract_prompt(args, kwargs, self.prompt),
             args=args,
             kwargs=kwargs,
-            compliance=self.compliance,
+            clock=clock,
             options=self.options,
+            optional_purposes=self.optional_purposes,
+            codec=self.codec,
         )
+        flow = _Flow(self, ctx, self.checks())
+        ctx.abandon = flow.abandon
+        self.host.inflight.add(ctx)
         collector = request_calls.get()
         if collector is not None:
             collector.append(ctx)
-        return ctx, kwargs
-
-    def _payload(self, ctx: CallContext, outcome: Outcome,
-                 error: BaseException | None) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "call_id": ctx.call_id,
-            "function": ctx.function,
-            "modality": ctx.modality,
-            "purposes": list(ctx.purposes),
-            "outcome": outcome,
-            "streaming": ctx.streaming,
-            "chunks": ctx.chunks,
-            "duration_ms": round(ctx.elapsed() * 1000, 3),
-        }
-        if isinstance(error, Refusal):
-            payload["reason"] = error.reason
-            payload["rules"] = list(error.rules)
-            payload["error"] = type(error).__name__
-        elif isinstance(error, ComplianceError):
-            payload["reason"] = "store-unavailable" if isinstance(
-                error, StoreUnavailable) else "error"
-            payload["error"] = type(error).__name__
-        elif error is not None:
-            payload["error"] = type(error).__name__
-        if ctx.notes:
-            payload["notes"] = ctx.notes
-        return payload
-
-    def _record(self, ctx: CallContext, outcome: Outcome, error: BaseException | None) -> None:
-        ctx.outcome = outcome
-        record = self.compliance.record("guard.call", self._payload(ctx, outcome, error),
-                                        subject=ctx.subject)
-        ctx.record_seq = record.seq
-
-    async def _arecord(self, ctx: CallContext, outcome: Outcome,
-                       error: BaseException | None) -> None:
-        ctx.outcome = outcome
-        record = await self.compliance.arecord("guard.call", self._payload(ctx, outcome, error),
-                                               subject=ctx.subject)
-        ctx.record_seq = record.seq
+        return flow, kwargs
 
     def _refused(self, error: BaseException) -> Any:
         if self.refusal is RAISE or not isinstance(error, Refusal):
             raise error
         return self.refusal(error) if callable(self.refusal) else self.refusal
-
-    @staticmethod
-    def _outcome(error: BaseException) -> Outcome:
-        if isinstance(error, Refusal | StoreUnavailable):
-            return "refused"
-        if isinstance(error, GeneratorExit | asyncio.CancelledError | KeyboardInterrupt):
-            return "cancelled"
-        return "error"
 
     # -- the decorator -------------------------------------------------------------------
     @overload
@@ -239,60 +521,26 @@ class Guard:
         wrapper.__genai_guard__ = self
         return wrapper  # type: ignore[no-any-return]
 
-    # -- sync ----------------------------------------------------------------------------
-    def _run_before(self, ctx: CallContext, checks: list[Check], ran: list[Check]) -> None:
-        """Run ``before``, appending each check to ``ran`` first (all of them are closed
-        later, including the one that refused)."""
-        for check in checks:
-            ran.append(check)
-            try:
-                check.before(ctx)
-            except StoreUnavailable:
-                if not check.fail_open:
-                    raise
-                ctx.notes.setdefault("fail_open", []).append(check.name)
-
-    @staticmethod
-    def _close(ctx: CallContext, ran: list[Check], outcome: Outcome) -> BaseException | None:
-        first: BaseException | None = None
-        for check in reversed(ran):
-            try:
-                check.close(ctx, outcome)
-            except Exception as exc:  # keep closing the others; report the first
-                first = first or exc
-        return first
-
-    def _finish(self, ctx: CallContext, ran: list[Check], outcome: Outcome,
-                error: BaseException | None) -> None:
-        ctx.refusal = error
-        close_error = self._close(ctx, ran, outcome)
-        self._record(ctx, outcome, error)
-        if close_error is not None and error is None:
-            raise close_error
-
+    # -- sync driver ---------------------------------------------------------------------
     def _wrap_sync(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         guard = self
 
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            ctx, kwargs = guard._context(fn, args, kwargs, streaming=False)
-            ran: list[Check] = []
-            token = current_call.set(ctx)
+            flow, kwargs = guard._flow(fn, args, kwargs, streaming=False)
+            token = current_call.set(flow.ctx)
             try:
-                checks = guard.checks()
-                guard._run_before(ctx, checks, ran)
+                _drive(flow.before())
                 result = fn(*args, **kwargs)
                 if inspect.isgenerator(result):
-                    ctx.streaming = True
-                    return guard._stream(ctx, checks, ran, result)
-                for check in checks:
-                    result = check.after(ctx, result)
+                    flow.ctx.streaming = True
+                    return guard._stream(flow, result)
+                result = _drive(flow.after(result))
             except BaseException as exc:
-                outcome = guard._outcome(exc)
-                guard._finish(ctx, ran, outcome, exc)
+                _drive(flow.finish(_outcome(exc), exc))
                 return guard._refused(exc)
             finally:
                 current_call.reset(token)
-            guard._finish(ctx, ran, "served", None)
+            _drive(flow.finish("served", None))
             return result
 
         return guarded
@@ -301,110 +549,75 @@ class Guard:
         guard = self
 
         def guarded(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            ctx, kwargs = guard._context(fn, args, kwargs, streaming=True)
-            ran: list[Check] = []
+            flow, kwargs = guard._flow(fn, args, kwargs, streaming=True)
+            return guard._stream(flow, None, fn, args, kwargs)
+
+        return guarded
+
+    def _stream(self, flow: _Flow, inner: Iterator[Any] | None,
+                fn: Callable[..., Iterator[Any]] | None = None, args: tuple[Any, ...] = (),
+                kwargs: dict[str, Any] | None = None) -> Iterator[Any]:
+        ctx = flow.ctx
+        if inner is None:
             token = current_call.set(ctx)
             try:
-                checks = guard.checks()
-                guard._run_before(ctx, checks, ran)
-                inner = fn(*args, **kwargs)
+                _drive(flow.before())
+                assert fn is not None
+                inner = fn(*args, **(kwargs or {}))
             except BaseException as exc:
-                guard._finish(ctx, ran, guard._outcome(exc), exc)
-                value = guard._refused(exc)
+                _drive(flow.finish(_outcome(exc), exc))
+                value = self._refused(exc)
                 if value is not None:
                     yield value
                 return
             finally:
                 current_call.reset(token)
-            yield from guard._stream(ctx, checks, ran, inner)
-
-        return guarded
-
-    def _stream(self, ctx: CallContext, checks: list[Check], ran: list[Check],
-                inner: Iterator[Any]) -> Iterator[Any]:
-        def through(chunks: Iterable[Any]) -> list[Any]:
-            out = list(chunks)
-            for check in checks:
-                nxt: list[Any] = []
-                for c in out:
-                    nxt.extend(check.on_chunk(ctx, c))
-                out = nxt
-            return out
-
+        flow.inner = inner
         try:
             for chunk in inner:
                 token = current_call.set(ctx)
                 try:
-                    ready = through((chunk,))
+                    ready = _drive(flow.chunk(chunk))
                 finally:
                     current_call.reset(token)
-                for item in ready:
-                    ctx.chunks += 1
-                    yield item
-            tail: list[Any] = []
-            for check in checks:  # held-back chunks pass each later check, then its own end
-                tail = [out for c in tail for out in check.on_chunk(ctx, c)]
-                tail.extend(check.on_stream_end(ctx))
-            for item in tail:
-                ctx.chunks += 1
-                yield item
+                yield from ready
+            yield from _drive(flow.end())
         except GeneratorExit as exc:
-            _close_quietly(inner)
-            self._finish(ctx, ran, "cancelled", exc)
+            flow.inner = None
+            _close_inner(inner)
+            _drive(flow.finish("cancelled", exc))
             raise
         except BaseException as exc:
-            _close_quietly(inner)
-            self._finish(ctx, ran, self._outcome(exc), exc)
+            flow.inner = None
+            _close_inner(inner)
+            _drive(flow.finish(_outcome(exc), exc))
             value = self._refused(exc)
             if value is not None:
                 yield value
             return
-        self._finish(ctx, ran, "served", None)
+        flow.inner = None
+        _drive(flow.finish("served", None))
 
-    # -- async ---------------------------------------------------------------------------
-    async def _arun_before(self, ctx: CallContext, checks: list[Check],
-                           ran: list[Check]) -> None:
-        for check in checks:
-            ran.append(check)
-            try:
-                await check.abefore(ctx)
-            except StoreUnavailable:
-                if not check.fail_open:
-                    raise
-                ctx.notes.setdefault("fail_open", []).append(check.name)
-
-    async def _afinish(self, ctx: CallContext, ran: list[Check], outcome: Outcome,
-                       error: BaseException | None) -> None:
-        ctx.refusal = error
-        close_error: BaseException | None = None
-        for check in reversed(ran):
-            try:
-                await check.aclose(ctx, outcome)
-            except Exception as exc:
-                close_error = close_error or exc
-        await self._arecord(ctx, outcome, error)
-        if close_error is not None and error is None:
-            raise close_error
-
+    # -- async driver --------------------------------------------------------------------
     def _wrap_async(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         guard = self
 
         async def guarded(*args: Any, **kwargs: Any) -> Any:
-            ctx, kwargs = guard._context(fn, args, kwargs, streaming=False)
-            ran: list[Check] = []
-            token = current_call.set(ctx)
+            flow, kwargs = guard._flow(fn, args, kwargs, streaming=False)
+            token = current_call.set(flow.ctx)
             try:
-                checks = guard.checks()
-                await guard._arun_before(ctx, checks, ran)
+                await _adrive(flow.before())
                 result = await fn(*args, **kwargs)
-                for check in checks:
-                    result = await check.aafter(ctx, result)
+                result = await _adrive(flow.after(result))
+            except asyncio.CancelledError as exc:
+                _drive(flow.finish("cancelled", exc))  # no await: the task is cancelled
+                raise
             except BaseException as exc:
-                await guard._afinish(ctx, ran, guard._outcome(exc), exc)
+                await _adrive(flow.finish(_outcome(exc), exc), finishing=True)
                 return guard._refused(exc)
             finally:
                 current_call.reset(token)
-            await guard._afinish(ctx, ran, "served", None)
+            await _adrive(flow.finish("served", None), finishing=True)
             return result
 
         return guarded
@@ -413,57 +626,51 @@ class Guard:
         guard = self
 
         async def guarded(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            ctx, kwargs = guard._context(fn, args, kwargs, streaming=True)
-            ran: list[Check] = []
+            flow, kwargs = guard._flow(fn, args, kwargs, streaming=True)
+            ctx = flow.ctx
             token = current_call.set(ctx)
             try:
-                checks = guard.checks()
-                await guard._arun_before(ctx, checks, ran)
+                await _adrive(flow.before())
                 inner = fn(*args, **kwargs)
+            except asyncio.CancelledError as exc:
+                _drive(flow.finish("cancelled", exc))
+                raise
             except BaseException as exc:
-                await guard._afinish(ctx, ran, guard._outcome(exc), exc)
+                await _adrive(flow.finish(_outcome(exc), exc), finishing=True)
                 value = guard._refused(exc)
                 if value is not None:
                     yield value
                 return
             finally:
                 current_call.reset(token)
-
-            async def through(chunks: Sequence[Any]) -> list[Any]:
-                out = list(chunks)
-                for check in checks:
-                    nxt: list[Any] = []
-                    for c in out:
-                        nxt.extend(await check.aon_chunk(ctx, c))
-                    out = nxt
-                return out
-
+            flow.inner = inner
             try:
                 async for chunk in inner:
-                    for item in await through((chunk,)):
-                        ctx.chunks += 1
+                    token = current_call.set(ctx)
+                    try:
+                        ready = await _adrive(flow.chunk(chunk))
+                    finally:
+                        current_call.reset(token)
+                    for item in ready:
                         yield item
-                tail: list[Any] = []
-                for check in checks:
-                    nxt: list[Any] = []
-                    for c in tail:
-                        nxt.extend(await check.aon_chunk(ctx, c))
-                    tail = [*nxt, *(await check.aon_stream_end(ctx))]
-                for item in tail:
-                    ctx.chunks += 1
+                for item in await _adrive(flow.end()):
                     yield item
             except (GeneratorExit, asyncio.CancelledError) as exc:
-                await _aclose_quietly(inner)
-                await guard._afinish(ctx, ran, "cancelled", exc)
+                # no await here: under a cancelled scope (anyio) every await is cancelled again
+                flow.inner = None
+                _close_inner(inner)
+                _drive(flow.finish("cancelled", exc))
                 raise
             except BaseException as exc:
+                flow.inner = None
                 await _aclose_quietly(inner)
-                await guard._afinish(ctx, ran, guard._outcome(exc), exc)
+                await _adrive(flow.finish(_outcome(exc), exc), finishing=True)
                 value = guard._refused(exc)
                 if value is not None:
                     yield value
                 return
-            await guard._afinish(ctx, ran, "served", None)
+            flow.inner = None
+            await _adrive(flow.finish("served", None), finishing=True)
 
         return guarded
 
@@ -474,21 +681,3 @@ def _parameters(fn: Callable[..., Any]) -> frozenset[str]:
         return frozenset(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         return frozenset()
-
-
-def _close_quietly(gen: Iterator[Any]) -> None:
-    close = getattr(gen, "close", None)
-    if close is not None:
-        try:
-            close()
-        except Exception:  # the provider's cleanup failing must not hide the refusal
-            pass
-
-
-async def _aclose_quietly(gen: AsyncIterator[Any]) -> None:
-    aclose = getattr(gen, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:
-            pass

@@ -434,6 +434,11 @@ class Escalation:
         """The state store's URI (credentials redacted for SQL)."""
         return self._state.uri
 
+    @property
+    def blocking(self) -> bool:
+        """Whether reading a standing does I/O (false for ``memory://``)."""
+        return not isinstance(self._state, _MemoryState)
+
     def _key(self, subject: Subject | str) -> str:
         return self.ledger.pseudonym(subject)
 

@@ -15,7 +15,6 @@ else in the same database. Every step is a ledger record.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -169,13 +168,10 @@ class Incidents:
         db: SQLDatabase | str = compliance.ledger.db
         if table_uri and parse_uri(table_uri).kind in ("sqlite", "postgresql"):
             db = table_uri
-        state_uri = uris.get("illegal_use") or uris.get("incidents") or uris.get("default")
-        state: str | Store | SQLDatabase | None = None
-        if state_uri:
-            kind = parse_uri(state_uri).kind
-            state = state_uri if kind == "postgresql" else compliance.store(
-                "illegal_use" if "illegal_use" in uris else
-                "incidents" if "incidents" in uris else "default")
+        duty = "illegal_use" if "illegal_use" in uris else "incidents"
+        state_uri = compliance.store_uri(duty)
+        state: str | Store | SQLDatabase | None = (
+            state_uri if parse_uri(state_uri).kind == "postgresql" else compliance.store(duty))
         return cls(db, compliance.ledger, clock=compliance.clock, tz=compliance.tz,
                    policy=EscalationPolicy.from_settings(settings.get("escalation", {})),
                    calendar=calendar_from_settings(complaints),
@@ -399,6 +395,8 @@ class IllegalUseCheck(Check):
     def __init__(self, incidents: Incidents | Escalation) -> None:
         self.escalation = (incidents.escalation if isinstance(incidents, Incidents)
                            else incidents)
+        #: the async driver runs before/close in a worker thread unless state is in memory
+        self.blocking = self.escalation.blocking
 
     @classmethod
     def from_compliance(cls, compliance: Any) -> IllegalUseCheck:
@@ -422,6 +420,7 @@ class IllegalUseCheck(Check):
                 "illegal use", rules=("IM-14b",), level=s.level)
         if s.level in ("warned", "limited"):
             ctx.metadata["illegal_use_warning"] = self.WARNING
+            ctx.response.warning = self.WARNING
         ctx.notes["illegal_use_level"] = s.level
 
     def close(self, ctx: CallContext, outcome: Outcome) -> None:
@@ -437,8 +436,3 @@ class IllegalUseCheck(Check):
         elif outcome == "served":
             self.escalation.register_input(ctx.subject, illegal=False)
 
-    async def abefore(self, ctx: CallContext) -> None:
-        await asyncio.to_thread(self.before, ctx)
-
-    async def aclose(self, ctx: CallContext, outcome: Outcome) -> None:
-        await asyncio.to_thread(self.close, ctx, outcome)

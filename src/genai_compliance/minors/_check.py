@@ -3,14 +3,14 @@
 ``before`` admits or refuses (curfew, quota, pause, windows, guardian consent); ``on_chunk``
 ends a stream at its deadline (the chunk that arrives at or after it is not delivered);
 ``close`` charges the call's real duration (start to end or cancellation, on the clock's
-monotonic time). Reminders and the remaining quota go to ``ctx.metadata``; the band and the
-moderation profile to ``ctx.notes`` (so they reach the ``guard.call`` record and the
-moderation check that runs after this one).
+monotonic time). Reminders and the remaining quota go to ``ctx.response`` (what the caller
+is shown) and in detail to ``ctx.metadata``; the band and the moderation profile to
+``ctx.notes`` (so they reach the ``guard.call`` record and the moderation check that runs
+after this one). Per-call state lives on the context (``ctx.state``), never on the check.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -37,7 +37,8 @@ class MinorsCheck(Check):
     def __init__(self, protection: MinorProtection, *, fail_open: bool = False) -> None:
         self.protection = protection
         self.fail_open = fail_open
-        self._calls: dict[str, tuple[Admission, list[float]]] = {}
+        #: store I/O: the async driver runs before/close in a worker thread (not for memory)
+        self.blocking = bool(protection.backend.blocking)
 
     @classmethod
     def from_compliance(cls, compliance: Any) -> MinorsCheck:
@@ -64,7 +65,8 @@ class MinorsCheck(Check):
                       purposes=ctx.purposes)
         if adm is None:  # pragma: no cover - band said minor
             return
-        self._calls[ctx.call_id] = (adm, [0.0])
+        ctx.state_for(self, lambda: (adm, [0.0]))
+        ctx.response.remaining_minutes = int(adm.remaining_seconds // 60)
         ctx.metadata["minor_quota"] = {
             "band": band.value,
             "used_minutes": round(adm.used_seconds / 60, 3),
@@ -73,10 +75,11 @@ class MinorsCheck(Check):
         }
         if adm.reminder is not None:
             ctx.metadata["minor_reminder"] = dict(adm.reminder)
+            ctx.response.reminder = str(adm.reminder.get("message", ""))
             ctx.notes["minor_reminder"] = adm.reminder["continuous_minutes"]
 
     def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
-        entry = self._calls.get(ctx.call_id)
+        entry: tuple[Admission, list[float]] | None = ctx.state.get(self._key)
         if entry is None:
             return (chunk,)
         adm, beat = entry
@@ -95,7 +98,7 @@ class MinorsCheck(Check):
         return (chunk,)
 
     def close(self, ctx: CallContext, outcome: Outcome) -> None:
-        entry = self._calls.pop(ctx.call_id, None)
+        entry: tuple[Admission, list[float]] | None = ctx.pop_state(self)
         if entry is None:
             return
         adm, beat = entry
@@ -108,22 +111,17 @@ class MinorsCheck(Check):
         ctx.notes["minor_used_minutes"] = usage["used_minutes"]
         if isinstance(quota, dict) and quota.get("limit_minutes") is not None:
             ctx.notes["minor_limit_minutes"] = quota["limit_minutes"]
+        if usage.get("remaining_minutes") is not None:
+            ctx.response.remaining_minutes = int(usage["remaining_minutes"])
         if "reminder" in usage:
             ctx.metadata["minor_reminder"] = usage["reminder"]
+            ctx.response.reminder = str(usage["reminder"].get("message", ""))
             ctx.notes["minor_reminder"] = usage["reminder"]["continuous_minutes"]
 
-    # -- async: store I/O off the event loop ----------------------------------------------
-    async def abefore(self, ctx: CallContext) -> None:
-        if self.protection.backend.blocking:
-            await asyncio.to_thread(self.before, ctx)
-        else:
-            self.before(ctx)
-
+    # -- async: before/close go to a worker thread when ``blocking`` (the driver does it) --
     async def aon_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
         return self.on_chunk(ctx, chunk)  # I/O only once per lease/3: cheap enough inline
 
-    async def aclose(self, ctx: CallContext, outcome: Outcome) -> None:
-        if self.protection.backend.blocking and ctx.call_id in self._calls:
-            await asyncio.to_thread(self.close, ctx, outcome)
-        else:
-            self.close(ctx, outcome)
+    @property
+    def _key(self) -> str:
+        return f"{self.name}:{id(self)}"

@@ -1,20 +1,40 @@
 """The moderation guard checks: input (the prompt) and output (whole results and streams,
-chunk by chunk) (IM-4a, IM-14a, SR-5, SR-11)."""
+chunk by chunk) (IM-4a, IM-14a, SR-5, SR-11).
+
+Streams are scanned through the call's chunk codec (:mod:`genai_compliance.chunks`), so
+``str``, ``bytes``, OpenAI-style deltas and objects with text are all scanned; a chunk whose
+text cannot be read is refused, never passed on unscanned. Keywords are matched chunk by
+chunk across chunk boundaries; classifiers judge the whole output when the stream ends,
+before the withheld tail is released. Per-call state lives on the context.
+
+Recording a block (ledger and incident case) is I/O: in the async twins it runs in a worker
+thread, so the event loop is never blocked.
+"""
 
 from __future__ import annotations
 
-import weakref
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from ..checks import CallContext, Check
-from ._moderation import Moderation, StreamScanner
+from ..errors import ContentBlocked
+from ._moderation import Moderation, StreamScanner, Verdict
 
 __all__ = ["InputModerationCheck", "OutputModerationCheck"]
 
 
 def _profile(ctx: CallContext) -> str:
     return str(ctx.notes.get("moderation_profile") or "default")
+
+
+def _block(moderation: Moderation, ctx: CallContext, verdict: Verdict, content: str,
+           where: str, matches: int | None = None) -> ContentBlocked:
+    return moderation.blocked(risk=verdict.risk, content=content, where=where,
+                              subject=ctx.subject, profile=_profile(ctx),
+                              matches=len(verdict.matches) if matches is None else matches)
 
 
 class InputModerationCheck(Check):
@@ -29,71 +49,117 @@ class InputModerationCheck(Check):
     def before(self, ctx: CallContext) -> None:
         if not ctx.prompt:
             return
-        profile = _profile(ctx)
-        verdict = self.moderation.check(ctx.prompt, profile=profile)
+        verdict = self.moderation.check(ctx.prompt, profile=_profile(ctx))
         if verdict.flagged:
-            raise self.moderation.blocked(risk=verdict.risk, content=ctx.prompt, where="input",
-                                          subject=ctx.subject, profile=profile,
-                                          matches=len(verdict.matches))
+            raise _block(self.moderation, ctx, verdict, ctx.prompt, "input")
 
     async def abefore(self, ctx: CallContext) -> None:
         if not ctx.prompt:
             return
-        profile = _profile(ctx)
-        verdict = await self.moderation.acheck(ctx.prompt, profile=profile)
+        verdict = await self.moderation.acheck(ctx.prompt, profile=_profile(ctx))
         if verdict.flagged:
-            raise self.moderation.blocked(risk=verdict.risk, content=ctx.prompt, where="input",
-                                          subject=ctx.subject, profile=profile,
-                                          matches=len(verdict.matches))
+            raise await asyncio.to_thread(_block, self.moderation, ctx, verdict, ctx.prompt,
+                                          "input")
+
+
+@attrs.define
+class _StreamState:
+    scanner: StreamScanner
+    seen: list[str] = attrs.field(factory=list)
+    template: Any = ""
 
 
 class OutputModerationCheck(Check):
     """Blocks outputs: whole results, and streams chunk by chunk (IM-14a: stop generation
-    and transmission). Text chunks only; other chunks pass unchanged."""
+    and transmission). See the module docstring.
+
+    .. versionchanged:: 0.2
+       Chunks of any shape; async after-hook and stream end (async classifiers); per-call
+       state on the context.
+    """
 
     name = "output-moderation"
     rules = ("IM-14a", "IM-4a")
 
     def __init__(self, moderation: Moderation) -> None:
         self.moderation = moderation
-        self._scanners: weakref.WeakKeyDictionary[CallContext, StreamScanner] = (
-            weakref.WeakKeyDictionary())
-        self._seen: weakref.WeakKeyDictionary[CallContext, list[str]] = (
-            weakref.WeakKeyDictionary())
+
+    def _state(self, ctx: CallContext) -> _StreamState:
+        return ctx.state_for(self, lambda: _StreamState(
+            StreamScanner(self.moderation.matcher(_profile(ctx)))))
 
     def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
-        if not isinstance(chunk, str):
-            return (chunk,)
-        scanner = self._scanners.get(ctx)
-        if scanner is None:
-            scanner = StreamScanner(self.moderation.matcher(_profile(ctx)))
-            self._scanners[ctx] = scanner
-        seen = self._seen.setdefault(ctx, [])
-        seen.append(chunk)
-        safe, match = scanner.feed(chunk)
+        text = ctx.text_of(chunk, self)
+        if text is None:
+            return (chunk,)  # carries no text (e.g. a finish_reason delta)
+        state = self._state(ctx)
+        state.template = chunk
+        state.seen.append(text)
+        safe, match = state.scanner.feed(text)
         if match is not None:
             # the record hashes (and incidents keep) the output generated up to the match
-            content = "".join(self._seen.pop(ctx, seen))
-            self._scanners.pop(ctx, None)
+            content = "".join(state.seen)
+            ctx.pop_state(self)
             raise self.moderation.blocked(risk=match.risk, content=content, where="output",
                                           subject=ctx.subject, profile=_profile(ctx),
                                           matches=1)
-        return (safe,) if safe else ()
+        if safe == text:
+            return (chunk,)
+        return (ctx.codec.replace(chunk, safe),) if safe else ()
+
+    def _end(self, ctx: CallContext) -> tuple[_StreamState | None, str]:
+        state: _StreamState | None = ctx.pop_state(self)
+        if state is None:
+            return None, ""
+        return state, state.scanner.flush()
 
     def on_stream_end(self, ctx: CallContext) -> Sequence[Any]:
-        scanner = self._scanners.pop(ctx, None)
-        self._seen.pop(ctx, None)
-        if scanner is None:
+        state, rest = self._end(ctx)
+        if state is None:
             return ()
-        rest = scanner.flush()
-        return (rest,) if rest else ()
+        if self.moderation.classifiers:
+            whole = "".join(state.seen)
+            verdict = self.moderation.check(whole, profile=_profile(ctx))
+            if verdict.flagged:
+                raise _block(self.moderation, ctx, verdict, whole, "output")
+        return (ctx.codec.replace(state.template, rest),) if rest else ()
+
+    async def aon_stream_end(self, ctx: CallContext) -> Sequence[Any]:
+        state, rest = self._end(ctx)
+        if state is None:
+            return ()
+        if self.moderation.classifiers:
+            whole = "".join(state.seen)
+            verdict = await self.moderation.acheck(whole, profile=_profile(ctx))
+            if verdict.flagged:
+                raise await asyncio.to_thread(_block, self.moderation, ctx, verdict, whole,
+                                              "output")
+        return (ctx.codec.replace(state.template, rest),) if rest else ()
 
     def after(self, ctx: CallContext, result: Any) -> Any:
-        if isinstance(result, str):
-            profile = _profile(ctx)
-            verdict = self.moderation.check(result, profile=profile)
+        text = _result_text(ctx, result)
+        if text:
+            verdict = self.moderation.check(text, profile=_profile(ctx))
             if verdict.flagged:
-                raise self.moderation.blocked(risk=verdict.risk, content=result,
-                                              where="output", subject=ctx.subject,
-                                              profile=profile, matches=len(verdict.matches))
+                raise _block(self.moderation, ctx, verdict, text, "output")
         return result
+
+    async def aafter(self, ctx: CallContext, result: Any) -> Any:
+        text = _result_text(ctx, result)
+        if text:
+            verdict = await self.moderation.acheck(text, profile=_profile(ctx))
+            if verdict.flagged:
+                raise await asyncio.to_thread(_block, self.moderation, ctx, verdict, text,
+                                              "output")
+        return result
+
+
+def _result_text(ctx: CallContext, result: Any) -> str | None:
+    """The text of a non-streamed result: a ``str``; for a text call also UTF-8 ``bytes``, an
+    OpenAI-style completion or an object with text (through the codec, which refuses a shape
+    it cannot read). Media results carry no text to scan here."""
+    if isinstance(result, str):
+        return result
+    if ctx.modality != "text" or result is None:
+        return None
+    return ctx.codec.text(result, {})

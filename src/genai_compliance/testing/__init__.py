@@ -16,7 +16,7 @@ from ..clock import Clock, FrozenClock
 from ..compliance import Compliance
 from ..config import Provider
 
-__all__ = ["TEST_PROVIDER", "FrozenClock", "make_compliance"]
+__all__ = ["TEST_PROVIDER", "FrozenClock", "make_compliance", "sample_keyword_file"]
 
 #: A provider with a valid (check-digit correct) unified social credit code, for tests only.
 TEST_PROVIDER = Provider(
@@ -34,24 +34,44 @@ TEST_PROVIDER = Provider(
 )
 
 
+def sample_keyword_file() -> str:
+    """Path of the small sample keyword library shipped with the package (neutral
+    placeholder terms such as ``违禁词样例01``; for tests and examples, not production)."""
+    from importlib import resources
+
+    return str(resources.files("genai_compliance.moderation").joinpath(
+        "data", "sample_keywords.csv"))
+
+
 def make_compliance(
     directory: str | os.PathLike[str] | None = None,
     *,
     clock: Clock | None = None,
-    checks: Sequence[Check] | None = (),
+    checks: Sequence[Check] | None = None,
     provider: Provider = TEST_PROVIDER,
     **options: Any,
 ) -> Compliance:
     """A :class:`Compliance` on a fresh SQLite ledger in ``directory`` (a temp folder when
-    omitted) with a :class:`FrozenClock` unless ``clock`` is given. ``checks=()`` (default)
-    runs no checks; ``checks=None`` the full default pipeline."""
+    omitted) with a :class:`FrozenClock` unless ``clock`` is given, and in-memory stores
+    unless ``stores=`` says otherwise.
+
+    It builds the same checks as :class:`Compliance` (``checks=None``, the default: the full
+    pipeline); moderation uses :func:`sample_keyword_file` unless ``settings`` has a
+    ``[moderation]`` section. ``checks=()`` runs none.
+
+    .. versionchanged:: 0.2
+       The full pipeline by default (was: no checks).
+    """
     folder = str(directory) if directory is not None else tempfile.mkdtemp(prefix="gc-test-")
     os.makedirs(folder, exist_ok=True)
     options.setdefault("stores", {"default": "memory://"})
+    settings = dict(options.pop("settings", None) or {})
+    settings.setdefault("moderation", {"keyword_files": [sample_keyword_file()]})
     return Compliance(
         provider,
         ledger="sqlite:///" + os.path.join(os.path.abspath(folder), "ledger.db"),
         clock=clock or FrozenClock(),
         checks=None if checks is None else list(checks),
+        settings=settings,
         **options,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,10 +10,8 @@ from ...schemas import validate
 from ._apply import apply_explicit
 from ._text import (
     DEFAULT_LABEL_ZH,
-    LABEL_HEADER,
     TextLabeller,
     TextMode,
-    label_header_value,
     label_text,
     validate_label_text,
 )
@@ -33,10 +30,14 @@ class ExplicitTextLabelCheck(Check):
     """Label text outputs (GB-5.1, LM-4) and expose the label for chat UIs (GB-6).
 
     Non-streamed ``str`` results get :func:`label_text`; streams get the label as the first
-    chunk (prefix) and/or the last (suffix, at stream end). ``ctx.metadata["ai_label"]`` holds
-    the label and ``ctx.metadata["ai_label_header"]`` the ``X-AIGC-Label`` header pair; the
-    call's ledger notes record ``explicit_label`` (mode and text). Only calls whose modality
-    is "text" (or ``modalities``) are labelled.
+    chunk (prefix) and/or the last (suffix, at stream end), in the shape of the stream's own
+    chunks (``str``, ``bytes``, OpenAI-style deltas: through the call's chunk codec).
+    ``ctx.response.label`` holds the label (the ``X-GenAI-Label`` header in ASGI); the call's
+    ledger notes record ``explicit_label`` (mode and text). Only calls whose modality is
+    "text" (or ``modalities``) are labelled.
+
+    .. versionchanged:: 0.2
+       Per-call state on the context; chunks of any shape; the label in ``ctx.response``.
     """
 
     name = "explicit_text_label"
@@ -51,8 +52,6 @@ class ExplicitTextLabelCheck(Check):
         # validates the mode for streams (inline cannot stream)
         self._stream_mode: TextMode = mode if mode != "inline" else "suffix"
         TextLabeller(self.label, self._stream_mode, separator)
-        self._streams: weakref.WeakKeyDictionary[CallContext, TextLabeller] = (
-            weakref.WeakKeyDictionary())
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> ExplicitTextLabelCheck:
@@ -72,36 +71,45 @@ class ExplicitTextLabelCheck(Check):
 
     def _note(self, ctx: CallContext, mode: str) -> None:
         ctx.metadata["ai_label"] = self.label
-        ctx.metadata["ai_label_header"] = (LABEL_HEADER, label_header_value(self.label))
+        ctx.response.label = self.label
         ctx.notes["explicit_label"] = {"mode": mode, "text": self.label}
 
+    def _labeller(self) -> TextLabeller:
+        return TextLabeller(self.label, self._stream_mode, self.separator)
+
     def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
-        if not self._applies(ctx) or not isinstance(chunk, (str, bytes)):
+        if not self._applies(ctx):
             return (chunk,)
-        labeller = self._streams.get(ctx)
+        text = ctx.text_of(chunk, self)
+        state: dict[str, Any] = ctx.state_for(self, dict)
+        state["template"] = chunk
         out: list[Any] = []
+        labeller: TextLabeller | None = state.get("labeller")
         if labeller is None:
-            labeller = TextLabeller(self.label, self._stream_mode, self.separator)
-            self._streams[ctx] = labeller
+            labeller = state["labeller"] = self._labeller()
             self._note(ctx, self._stream_mode)
             first = labeller.start()
             if first:
-                out.append(first.encode("utf-8") if isinstance(chunk, bytes) else first)
-        out.append(labeller.feed(chunk))
+                out.append(ctx.codec.replace(chunk, first))
+        if text:
+            labeller.feed(text)
+        out.append(chunk)
         return out
 
     def on_stream_end(self, ctx: CallContext) -> Sequence[Any]:
         if not self._applies(ctx):
             return ()
-        labeller = self._streams.pop(ctx, None)
+        state: dict[str, Any] | None = ctx.pop_state(self)
+        labeller = None if state is None else state.get("labeller")
+        template = "" if state is None else state.get("template", "")
         if labeller is None:  # empty stream: still label it
-            labeller = TextLabeller(self.label, self._stream_mode, self.separator)
+            labeller = self._labeller()
             self._note(ctx, self._stream_mode)
             first = labeller.start()
             last = labeller.end()
             return tuple(x for x in (first, last) if x)
         last = labeller.end()
-        return (last,) if last else ()
+        return (ctx.codec.replace(template, last),) if last else ()
 
     def after(self, ctx: CallContext, result: Any) -> Any:
         if not self._applies(ctx):
@@ -159,6 +167,7 @@ class ExplicitMediaLabelCheck(Check):
         out = apply_explicit(bytes(result), text=self.label, position=position,
                              modality=ctx.modality, **opts)
         ctx.metadata["ai_label"] = self.label
+        ctx.response.label = self.label
         ctx.notes["explicit_label"] = {"modality": ctx.modality, "text": self.label,
                                        "position": self.position}
         return out
