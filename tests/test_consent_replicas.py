@@ -1,13 +1,18 @@
-"""A withdrawal seen by one process is enforced by another within the staleness bound."""
+"""A withdrawal seen by one process is enforced by another within the staleness bound.
+
+No test sleeps: the staleness bound is the services' clock (moved by hand), and Redis
+delivery is awaited with ``wait_remote_invalidation`` (an upper bound, not a pause).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import time
+import subprocess
+import sys
 
 import pytest
 
-from genai_compliance import ConsentRequired, Ledger, Subject
+from genai_compliance import ConsentRequired, FrozenClock, Ledger, Subject
 from genai_compliance.consent import ConsentService, NoticeRef
 
 NOTICE = NoticeRef("1", hashlib.sha256(b"n").hexdigest())
@@ -17,21 +22,19 @@ USER = Subject("replica-user", birth_date="1990-01-01")
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_withdrawal_reaches_other_replica_via_redis(postgres_uri: str, redis_uri: str) -> None:
-    """Two services (two caches) on the real PostgreSQL; Redis pub/sub clears the cache."""
+    """PI-15: two services (two caches) on the real PostgreSQL; Redis pub/sub clears b's
+    hour-long cache entry as soon as a withdraws."""
     ledger = Ledger(postgres_uri)
     a = ConsentService(postgres_uri, ledger, max_staleness=3600, pubsub_uri=redis_uri)
     b = ConsentService(postgres_uri, ledger, max_staleness=3600, pubsub_uri=redis_uri)
     try:
-        time.sleep(0.3)  # subscriptions established
+        seen = b.remote_invalidations
         a.grant(USER, "service", notice=NOTICE)
-        time.sleep(0.3)
+        assert b.wait_remote_invalidation(seen, timeout=10)  # a's grant reached b
         b.require(USER, ["service"])  # cached in b now
+        seen = b.remote_invalidations
         a.withdraw(USER, "service")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if b.missing(USER, ["service"]):
-                break
-            time.sleep(0.05)
+        assert b.wait_remote_invalidation(seen, timeout=10)
         with pytest.raises(ConsentRequired):
             b.require(USER, ["service"])
     finally:
@@ -42,35 +45,40 @@ def test_withdrawal_reaches_other_replica_via_redis(postgres_uri: str, redis_uri
 
 @pytest.mark.postgres
 def test_without_pubsub_the_staleness_bound_holds(postgres_uri: str) -> None:
-    """Without pub/sub another replica sees the withdrawal once its cache entry is stale."""
-    ledger = Ledger(postgres_uri)
-    a = ConsentService(postgres_uri, ledger, max_staleness=0.5)
-    b = ConsentService(postgres_uri, ledger, max_staleness=0.5)
-    a.grant(USER, "service", notice=NOTICE)
-    b.require(USER, ["service"])
-    a.withdraw(USER, "service")
-    time.sleep(0.6)
-    with pytest.raises(ConsentRequired):
+    """PI-15: without pub/sub another replica sees the withdrawal once its cache entry is
+    older than max_staleness on the clock, and not before."""
+    clock = FrozenClock()
+    ledger = Ledger(postgres_uri, clock=clock)
+    a = ConsentService(postgres_uri, ledger, max_staleness=5, clock=clock)
+    b = ConsentService(postgres_uri, ledger, max_staleness=5, clock=clock)
+    try:
+        a.grant(USER, "service", notice=NOTICE)
         b.require(USER, ["service"])
-    ledger.close()
+        a.withdraw(USER, "service")
+        clock.advance(4.9)
+        b.require(USER, ["service"])  # still within the bound: b's cache answers
+        clock.advance(0.2)
+        with pytest.raises(ConsentRequired):
+            b.require(USER, ["service"])
+    finally:
+        a.close()
+        b.close()
+        ledger.close()
 
 
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_withdrawal_in_another_process_is_enforced_here(postgres_uri: str,
                                                         redis_uri: str) -> None:
-    """A withdrawal made by a separate OS process reaches this replica through Redis."""
-    import subprocess
-    import sys
-
+    """PI-15: a withdrawal made by a separate OS process reaches this replica through
+    Redis."""
     ledger = Ledger(postgres_uri)
     here = ConsentService(postgres_uri, ledger, max_staleness=3600, pubsub_uri=redis_uri)
     try:
-        time.sleep(0.3)
         here.grant(USER, "training", notice=NOTICE)
         here.require(USER, ["training"])  # now cached for an hour
+        seen = here.remote_invalidations
         script = (
-            "import hashlib\n"
             "from genai_compliance import Ledger, Subject\n"
             "from genai_compliance.consent import ConsentService\n"
             f"ledger = Ledger({postgres_uri!r})\n"
@@ -78,9 +86,7 @@ def test_withdrawal_in_another_process_is_enforced_here(postgres_uri: str,
             "s.withdraw(Subject('replica-user', birth_date='1990-01-01'), 'training')\n"
             "s.close(); ledger.close()\n")
         subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not here.missing(USER, ["training"]):
-            time.sleep(0.05)
+        assert here.wait_remote_invalidation(seen, timeout=10)
         with pytest.raises(ConsentRequired):
             here.require(USER, ["training"])
     finally:

@@ -14,7 +14,8 @@ def _cmd_purposes(args: argparse.Namespace) -> int:
 
     for p in DEFAULT_PURPOSES:
         flag = "separate" if p.separate else "        "
-        print(f"{p.name:<18} {flag}  {p.zh} / {p.en}  ({p.legal_ref})")
+        need = "required" if p.is_required else "optional"
+        print(f"{p.name:<18} {need}  {flag}  {p.zh} / {p.en}  ({p.legal_ref})")
     return 0
 
 

@@ -2,8 +2,15 @@
 
 Prompts and outputs are kept only as long as configured (``[consent] input_retention_days``,
 default 30) and dropped by :meth:`InputStore.purge_expired` (run it from a periodic job).
-:meth:`InputStore.training_eligible` yields only the records whose subject currently
-consents to the ``training`` purpose — what a training pipeline may read.
+:meth:`InputStore.training_eligible` yields only the records whose subject consented to the
+``training`` purpose when the record was kept *and* still consents now — what a training
+pipeline may read (IM-7, PI-16).
+
+Both answers come from the consent service's own state (``gc_consent``, read fresh, not from
+its cache): an input kept while ``training`` was declined — by the subject's consent state
+then, or by the guarded call it came from (``keep(..., call=ctx)``, whose consent check put
+``training`` in ``ctx.response.optional_declined``) — is never eligible, even after a later
+grant; a withdrawal makes every earlier input ineligible at once.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from ..checks import CallContext
 from ..errors import ConfigurationError
 from ..rules import implements
 from ..stores import SQLDatabase
@@ -28,7 +36,13 @@ _DDL = [
     "user_id TEXT NOT NULL, prompt TEXT NOT NULL, output TEXT, at TEXT NOT NULL, "
     "expires TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS gc_inputs_expires ON gc_inputs (expires)",
+    # the optional purposes declined when the input was kept: that use never applies to it
+    "CREATE TABLE IF NOT EXISTS gc_inputs_declined (input_id TEXT NOT NULL, purpose TEXT "
+    "NOT NULL, PRIMARY KEY (input_id, purpose))",
 ]
+
+#: the optional uses of kept inputs whose consent is looked up when an input is kept
+_GATED_PURPOSES = ("training",)
 
 
 @attrs.frozen
@@ -62,16 +76,28 @@ class InputStore:
         days = int(compliance.settings.get("consent", {}).get("input_retention_days", 30))
         return cls(compliance.consent, retention_days=days)
 
-    def keep(self, subject: Subject, prompt: str, output: str | None = None) -> str:
-        """Store a prompt (and output) until the retention period ends; returns its id."""
+    def keep(self, subject: Subject, prompt: str, output: str | None = None, *,
+             call: CallContext | None = None) -> str:
+        """Store a prompt (and output) until the retention period ends; returns its id.
+
+        The optional purposes the subject has not consented to now (``training``), and those
+        the guarded ``call`` found declined, are kept with the input: those uses never apply
+        to it (PI-16, IM-7).
+        """
         now = self.consent.clock.now()
         rid = secrets.token_hex(8)
         pseudonym = self.consent.ledger.pseudonym(subject)  # its own transaction, first
+        declined = set(self.consent.missing(subject, _GATED_PURPOSES, fresh=True))
+        if call is not None:
+            declined.update(call.response.optional_declined)
         with self.db.transaction(write=True) as tx:
             tx.execute("INSERT INTO gc_inputs(id, subject, user_id, prompt, output, at, "
                        "expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (rid, pseudonym, subject.user_id, prompt,
                         output, now.isoformat(), (now + self.retention).isoformat()))
+            if declined:
+                tx.executemany("INSERT INTO gc_inputs_declined(input_id, purpose) VALUES "
+                               "(?, ?)", [(rid, p) for p in sorted(declined)])
         return rid
 
     def purge_expired(self) -> int:
@@ -80,6 +106,8 @@ class InputStore:
         with self.db.transaction(write=True) as tx:
             count = len(tx.execute("SELECT id FROM gc_inputs WHERE expires <= ?",
                                    (now,)).fetchall())
+            tx.execute("DELETE FROM gc_inputs_declined WHERE input_id IN (SELECT id FROM "
+                       "gc_inputs WHERE expires <= ?)", (now,))
             tx.execute("DELETE FROM gc_inputs WHERE expires <= ?", (now,))
         self.consent.ledger.append("retention.purge", {"table": "inputs", "records": count})
         return count
@@ -110,6 +138,8 @@ class InputStore:
         with self.db.transaction(write=True) as tx:
             count = len(tx.execute("SELECT id FROM gc_inputs WHERE user_id = ?",
                                    (subject.user_id,)).fetchall())
+            tx.execute("DELETE FROM gc_inputs_declined WHERE input_id IN (SELECT id FROM "
+                       "gc_inputs WHERE user_id = ?)", (subject.user_id,))
             tx.execute("DELETE FROM gc_inputs WHERE user_id = ?", (subject.user_id,))
         return count
 
@@ -121,12 +151,24 @@ class InputStore:
             yield InputRecord(rid, Subject(user_id), prompt, output,
                               dt.datetime.fromisoformat(at))
 
-    def training_eligible(self) -> Iterator[InputRecord]:
-        """Only the records whose subject consents to ``training`` now (IM-7)."""
+    def eligible(self, purpose: str) -> Iterator[InputRecord]:
+        """The records that may be used for the optional ``purpose``: not declined when kept,
+        and the subject consents now (read fresh from the consent store)."""
+        self.consent.classify((purpose,))  # an unknown purpose is a ConfigurationError
+        with self.db.transaction() as tx:
+            declined = {row[0] for row in tx.execute(
+                "SELECT input_id FROM gc_inputs_declined WHERE purpose = ?", (purpose,))}
         verdict: dict[str, bool] = {}
         for record in self.records():
+            if record.id in declined:
+                continue
             uid = record.subject.user_id
             if uid not in verdict:
-                verdict[uid] = not self.consent.missing(record.subject, ["training"])
+                verdict[uid] = not self.consent.missing(record.subject, [purpose], fresh=True)
             if verdict[uid]:
                 yield record
+
+    def training_eligible(self) -> Iterator[InputRecord]:
+        """Only the records whose subject consented to ``training`` when they were kept and
+        still consents now (IM-7, PI-16)."""
+        return self.eligible("training")

@@ -9,17 +9,29 @@ State lives in one table (``gc_consent``) on SQLite or PostgreSQL, keyed by the 
 pseudonym of the subject, so erasing the subject's pseudonym key (``ledger.forget_subject``)
 also makes the consent rows unreachable. Every grant, withdrawal and request is a ledger
 record. ``require`` is served from an in-process cache that is never older than
-``max_staleness`` seconds; a withdrawal clears it at once in this process and, with a
-``redis://`` consent store, in every replica through pub/sub.
+``max_staleness`` seconds on the service's clock; a withdrawal clears it at once in this
+process and, with a ``redis://`` consent store, in every replica through pub/sub.
+
+Required and optional purposes (PI-16, PIPL Art. 16): a purpose is *required* when the service
+cannot be provided without it, and only a missing required consent refuses a guarded call.
+:attr:`Purpose.required` says which (by default: required unless the purpose needs separate
+consent); the guard's ``optional_purposes`` are optional for that call whatever the purpose
+says. :meth:`ConsentService.decide` splits a call's purposes into what is missing, granted and
+declined; :class:`ConsentCheck` refuses only for the first and records the others.
+
+No error message names the subject by its user id: messages carry the ledger's keyed
+pseudonym (issue 15, PI-RIGHTS).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
+import difflib
 import json
+import secrets
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +47,7 @@ from ..errors import (
     ConsentRequired,
     GuardianConsentRequired,
     SigningError,
+    StoreUnavailable,
 )
 from ..ledger import Ledger
 from ..rules import implements
@@ -45,23 +58,40 @@ from ..subject import Guardian, Subject
 __all__ = [
     "DEFAULT_PURPOSES",
     "ConsentCheck",
+    "ConsentDecision",
     "ConsentService",
     "Grant",
     "NoticeRef",
     "Purpose",
+    "purposes_from_settings",
     "verify_receipt",
 ]
 
 
 @attrs.frozen
 class Purpose:
-    """A processing purpose; ``separate`` marks those needing separate consent (PI-SEP)."""
+    """A processing purpose; ``separate`` marks those needing separate consent (PI-SEP).
+
+    ``required`` says whether the service cannot be provided without this purpose (PI-16,
+    PIPL Art. 16): only a missing *required* consent refuses a guarded call. Left ``None`` it
+    follows ``separate``: a purpose needing separate consent is optional unless marked
+    required (see :attr:`is_required` and docs/consent.md).
+
+    .. versionchanged:: 0.2
+       ``required``.
+    """
 
     name: str = attrs.field(validator=attrs.validators.matches_re(r"^[a-z0-9][a-z0-9._-]*$"))
     zh: str
     en: str
     separate: bool = False
     legal_ref: str = ""
+    required: bool | None = None
+
+    @property
+    def is_required(self) -> bool:
+        """Whether a missing consent to this purpose refuses the call (PI-16)."""
+        return (not self.separate) if self.required is None else self.required
 
 
 DEFAULT_PURPOSES: tuple[Purpose, ...] = (
@@ -71,17 +101,99 @@ DEFAULT_PURPOSES: tuple[Purpose, ...] = (
             legal_ref="Interim Measures Art. 9"),
     Purpose("training", "使用输入内容训练和优化模型", "Training models on user inputs",
             separate=True, legal_ref="Interim Measures Art. 7; TC260-003"),
-    Purpose("personalisation", "个性化推荐", "Personalisation", legal_ref="PIPL Art. 24"),
+    # PIPL Art. 24 (PI-24): a non-personalised option must be offered, so never required
+    Purpose("personalisation", "个性化推荐", "Personalisation", legal_ref="PIPL Art. 24",
+            required=False),
     Purpose("third-party", "向其他个人信息处理者提供", "Provision to another handler",
             separate=True, legal_ref="PIPL Art. 23"),
+    # Art. 38-39: a call that declares it transfers abroad does so while it runs, and the
+    # separate consent must come first; a later, separable transfer is an optional purpose
     Purpose("cross-border", "向境外提供个人信息", "Cross-border transfer", separate=True,
-            legal_ref="PIPL Art. 39"),
+            legal_ref="PIPL Art. 39", required=True),
+    # Art. 28-29: sensitive PI only with sufficient necessity and separate consent; a call
+    # that processes it cannot be served without that consent (Art. 16's exception)
     Purpose("sensitive", "处理敏感个人信息（生物识别、声纹、人脸等）",
             "Sensitive personal information (biometrics, voice, face)", separate=True,
-            legal_ref="PIPL Art. 29"),
+            legal_ref="PIPL Art. 29", required=True),
     Purpose("public-disclosure", "公开个人信息", "Public disclosure", separate=True,
             legal_ref="PIPL Art. 25"),
 )
+
+_PURPOSE_KEYS: Mapping[str, type] = {"name": str, "zh": str, "en": str, "separate": bool,
+                                      "legal_ref": str, "required": bool}
+
+
+def purposes_from_settings(entries: object,
+                           base: Iterable[Purpose] = DEFAULT_PURPOSES) -> list[Purpose]:
+    """The purposes of ``[[consent.purposes]]`` entries on top of ``base``.
+
+    An entry naming a known purpose changes only the keys it gives (e.g. ``name =
+    "cross-border"``, ``required = false``); a new purpose needs ``name``, ``zh`` and ``en``.
+    Unknown keys and wrong types are a :class:`ConfigurationError` naming the key.
+    """
+    purposes = {p.name: p for p in base}
+    if not isinstance(entries, list | tuple):
+        raise ConfigurationError(
+            f"[consent] purposes must be a list of tables ([[consent.purposes]]), got "
+            f"{type(entries).__name__}", field="consent.purposes", value=entries)
+    for i, entry in enumerate(entries):
+        where = f"[consent] purposes[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigurationError(f"{where} must be a table with name, zh, en, …; got "
+                                     f"{type(entry).__name__}", field="consent.purposes",
+                                     value=entry)
+        for key, value in entry.items():
+            if key not in _PURPOSE_KEYS:
+                close = difflib.get_close_matches(str(key), list(_PURPOSE_KEYS), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigurationError(
+                    f"{where} has unknown key {key!r}{hint} (valid: "
+                    f"{', '.join(_PURPOSE_KEYS)})", field=f"consent.purposes.{key}",
+                    value=value)
+            if not isinstance(value, _PURPOSE_KEYS[key]):
+                raise ConfigurationError(
+                    f"{where}.{key} must be a {_PURPOSE_KEYS[key].__name__}, got "
+                    f"{value!r}", field=f"consent.purposes.{key}", value=value)
+        name = entry.get("name")
+        if name is None:
+            raise ConfigurationError(f"{where} needs a name", field="consent.purposes.name")
+        fields = {k: v for k, v in entry.items() if k != "name"}
+        try:
+            if name in purposes:
+                purposes[name] = attrs.evolve(purposes[name], **fields)
+            else:
+                missing = [k for k in ("zh", "en") if k not in entry]
+                if missing:
+                    raise ConfigurationError(
+                        f"{where} defines the new purpose {name!r} and needs "
+                        f"{' and '.join(missing)} (the notice text in Chinese and English)",
+                        field=f"consent.purposes.{missing[0]}", value=name)
+                purposes[name] = Purpose(name=name, **fields)
+        except ValueError as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            raise ConfigurationError(
+                f"{where}.name {name!r} is not a purpose name: use lower-case letters, "
+                "digits, '.', '_' and '-'", field="consent.purposes.name", value=name) from exc
+    return list(purposes.values())
+
+
+@attrs.frozen
+class ConsentDecision:
+    """How one call's purposes stand for one subject (PI-14, PI-16).
+
+    ``missing`` are required purposes without an active, current grant: the call must be
+    refused. ``optional_granted`` and ``optional_declined`` split the optional ones; a declined
+    optional purpose never refuses the call, but its use must not happen.
+    """
+
+    missing: tuple[str, ...] = ()
+    optional_granted: tuple[str, ...] = ()
+    optional_declined: tuple[str, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.missing)
 
 
 @attrs.frozen
@@ -166,10 +278,16 @@ class ConsentService:
         self.purposes: dict[str, Purpose] = {p.name: p for p in purposes}
         self.controller = controller
         self._key = receipt_key or getattr(ledger, "_key_obj", None) or generate_ed25519()
+        # (pseudonym, purpose) -> (clock.monotonic() when read, grant)
         self._cache: dict[tuple[str, str], tuple[float, Grant | None]] = {}
         self._notices: dict[str, tuple[float, NoticeRef | None]] = {}
+        # user id -> ledger pseudonym, so a cache hit needs no I/O at all
+        self._refs: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._remote = threading.Condition(self._lock)
+        self._remote_count = 0
         self._channel = "genai-compliance:consent"
+        self._origin = secrets.token_hex(8)
         self._redis: Any = None
         if pubsub_uri:
             self._start_pubsub(pubsub_uri)
@@ -181,9 +299,7 @@ class ConsentService:
         settings: Mapping[str, Any] = compliance.settings.get("consent", {})
         uri = compliance.store_uris.get("consent_db")
         db = SQLDatabase(uri) if uri else compliance.ledger.db
-        purposes = list(DEFAULT_PURPOSES)
-        for extra in settings.get("purposes", []):
-            purposes.append(Purpose(**extra))
+        purposes = purposes_from_settings(settings.get("purposes", []))
         pubsub = compliance.store_uris.get("consent")
         if pubsub and parse_uri(pubsub).kind != "redis":
             pubsub = None
@@ -191,9 +307,48 @@ class ConsentService:
                    tz=compliance.tz, max_staleness=float(settings.get("max_staleness", 5.0)),
                    pubsub_uri=pubsub, controller=compliance.provider.legal_name)
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the consent state (or the ledger's pseudonym keys) lives in this process
+        only (SQLite ``:memory:``, one database per thread): reading it is no I/O and must
+        stay on the calling thread."""
+        return any(db.dialect == "sqlite" and db.uri.path == ":memory:"
+                   for db in (self.db, self.ledger.db))
+
+    def _ref(self, subject: Subject) -> str:
+        ref = self._refs.get(subject.user_id)
+        if ref is None:
+            ref = self.ledger.pseudonym(subject)
+            with self._lock:
+                if len(self._refs) > 100_000:
+                    self._refs.clear()
+                self._refs[subject.user_id] = ref
+        return ref
+
     # -- purposes and notices --------------------------------------------------------------
     def add_purpose(self, purpose: Purpose) -> None:
         self.purposes[purpose.name] = purpose
+
+    def classify(self, purposes: Sequence[str],
+                 optional: Sequence[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Split a call's purposes into ``(required, optional)`` (PI-16).
+
+        A purpose in ``purposes`` is required when :attr:`Purpose.is_required` says so and
+        optional otherwise: a purpose the provider declared not necessary for the service
+        never refuses it, whichever list a guard puts it in. ``optional`` are always optional.
+        Unknown names raise :class:`ConfigurationError`.
+        """
+        required: list[str] = []
+        opt: list[str] = []
+        for name in purposes:
+            target = required if self._purpose(name).is_required else opt
+            if name not in target:
+                target.append(name)
+        for name in optional:
+            self._purpose(name)
+            if name not in required and name not in opt:
+                opt.append(name)
+        return tuple(required), tuple(opt)
 
     def _purpose(self, name: str) -> Purpose:
         if name not in self.purposes:
@@ -246,17 +401,18 @@ class ConsentService:
         if self._under_14(subject):
             if guardian is None:
                 raise GuardianConsentRequired(
-                    f"{subject.user_id!r} is under 14: only a guardian's consent counts for "
+                    f"this subject is under 14: only a guardian's consent counts for "
                     f"{purpose!r}; call grant(..., guardian=Guardian(...))",
-                    purposes=[purpose], rules=("PI-28/31",))
+                    purposes=[purpose], subject=self._ref(subject), rules=("PI-28/31",))
             if subject.guardian is not None and subject.guardian.guardian_id != \
                     guardian.guardian_id:
                 raise GuardianConsentRequired(
-                    f"guardian {guardian.guardian_id!r} is not the recorded guardian of this "
-                    "subject", purposes=[purpose], rules=("PI-28/31",))
+                    "the guardian given is not the recorded guardian of this subject; pass "
+                    "the guardian recorded on the Subject", purposes=[purpose],
+                    subject=self._ref(subject), rules=("PI-28/31",))
         now = self.clock.now()
         expires = now + ttl if ttl else None
-        ref = self.ledger.pseudonym(subject)
+        ref = self._ref(subject)
         with self.db.transaction(write=True) as tx:
             tx.execute(
                 "INSERT INTO gc_consent(subject, purpose, state, notice_version, notice_sha256,"
@@ -283,7 +439,7 @@ class ConsentService:
     def withdraw(self, subject: Subject, purpose: str, *, method: str = "settings") -> bool:
         """Withdraw at once (PI-15); returns whether a grant was active."""
         self._purpose(purpose)
-        ref = self.ledger.pseudonym(subject)
+        ref = self._ref(subject)
         now = self.clock.now()
         with self.db.transaction(write=True) as tx:
             row = tx.execute("SELECT state FROM gc_consent WHERE subject = ? AND purpose = ?",
@@ -295,15 +451,15 @@ class ConsentService:
         self._invalidate((ref, purpose))
         return bool(row and row[0] == "granted")
 
-    def state(self, subject: Subject, purpose: str) -> Grant | None:
-        """The stored grant (cached for at most ``max_staleness`` seconds)."""
-        ref = self.ledger.pseudonym(subject)
-        key = (ref, purpose)
-        mono = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit is not None and mono - hit[0] < self.max_staleness:
-            return hit[1]
+    def state(self, subject: Subject, purpose: str, *, fresh: bool = False) -> Grant | None:
+        """The stored grant (cached for at most ``max_staleness`` seconds of the clock;
+        ``fresh=True`` reads the store)."""
+        key = (self._ref(subject), purpose)
+        if not fresh:
+            found, grant = self._cached_grant(key)
+            if found:
+                return grant
+        mono = self.clock.monotonic()
         with self.db.transaction() as tx:
             row = tx.execute("SELECT purpose, state, notice_version, notice_sha256, at, "
                              "expires_at, method, guardian_id FROM gc_consent WHERE subject = ?"
@@ -315,33 +471,97 @@ class ConsentService:
             self._cache[key] = (mono, grant)
         return grant
 
-    def missing(self, subject: Subject | None, purposes: Sequence[str]) -> list[str]:
-        """The purposes among ``purposes`` without an active, current grant."""
+    def _cached_grant(self, key: tuple[str, str]) -> tuple[bool, Grant | None]:
+        """``(True, grant)`` from a cache entry younger than ``max_staleness``, else
+        ``(False, None)``."""
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and self.clock.monotonic() - hit[0] < self.max_staleness:
+            return True, hit[1]
+        return False, None
+
+    def missing(self, subject: Subject | None, purposes: Sequence[str], *,
+                fresh: bool = False) -> list[str]:
+        """The purposes among ``purposes`` without an active, current grant (``fresh=True``
+        reads the store instead of the cache)."""
         if subject is None:
+            for purpose in purposes:
+                self._purpose(purpose)
             return list(purposes)
         now = self.clock.now()
         under_14 = self._under_14(subject)
         out = []
         for purpose in purposes:
             self._purpose(purpose)
-            grant = self.state(subject, purpose)
-            ok = grant is not None and grant.active(now)
-            if ok and under_14 and grant is not None and not grant.guardian_id:
-                ok = False
-            if ok and grant is not None:
-                notice = self._cached_notice(purpose)
-                if notice is not None and notice.sha256 != grant.notice_sha256:
-                    ok = False
-            if not ok:
+            grant = self.state(subject, purpose, fresh=fresh)
+            notice = self._cached_notice(purpose, fresh=fresh) if grant is not None else None
+            if not self._counts(grant, notice, now, under_14):
                 out.append(purpose)
         return out
 
-    def _cached_notice(self, purpose: str) -> NoticeRef | None:
-        mono = time.monotonic()
+    @staticmethod
+    def _counts(grant: Grant | None, notice: NoticeRef | None, now: dt.datetime,
+                under_14: bool) -> bool:
+        """Whether ``grant`` is an active consent against the current ``notice``."""
+        if grant is None or not grant.active(now):
+            return False
+        if under_14 and not grant.guardian_id:
+            return False  # PI-28/31: only a guardian's consent counts
+        return notice is None or notice.sha256 == grant.notice_sha256
+
+    def decide(self, subject: Subject | None, purposes: Sequence[str],
+               optional: Sequence[str] = ()) -> ConsentDecision:
+        """How ``purposes`` (classified by :meth:`classify`) and ``optional`` stand for
+        ``subject``: the required ones missing, the optional ones granted and declined."""
+        required, opt = self.classify(purposes, optional)
+        missing = set(self.missing(subject, required + opt))
+        return ConsentDecision(
+            missing=tuple(p for p in required if p in missing),
+            optional_granted=tuple(p for p in opt if p not in missing),
+            optional_declined=tuple(p for p in opt if p in missing))
+
+    def cached_decision(self, subject: Subject | None, purposes: Sequence[str],
+                        optional: Sequence[str] = ()) -> ConsentDecision | None:
+        """:meth:`decide` answered from the cache alone, with no I/O; ``None`` when some
+        entry is absent or stale (then call :meth:`decide`, off the event loop)."""
+        required, opt = self.classify(purposes, optional)
+        if subject is None:
+            return ConsentDecision(missing=required, optional_declined=opt)
+        ref = self._refs.get(subject.user_id)
+        if ref is None:
+            return None
+        now = self.clock.now()
+        under_14 = self._under_14(subject)
+        missing: set[str] = set()
+        for purpose in required + opt:
+            found, grant = self._cached_grant((ref, purpose))
+            if not found:
+                return None
+            notice = None
+            if grant is not None:
+                found, notice = self._cached_notice_hit(purpose)
+                if not found:
+                    return None
+            if not self._counts(grant, notice, now, under_14):
+                missing.add(purpose)
+        return ConsentDecision(
+            missing=tuple(p for p in required if p in missing),
+            optional_granted=tuple(p for p in opt if p not in missing),
+            optional_declined=tuple(p for p in opt if p in missing))
+
+    def _cached_notice_hit(self, purpose: str) -> tuple[bool, NoticeRef | None]:
         with self._lock:
             hit = self._notices.get(purpose)
-        if hit is not None and mono - hit[0] < self.max_staleness:
-            return hit[1]
+        if hit is not None and self.clock.monotonic() - hit[0] < self.max_staleness:
+            return True, hit[1]
+        return False, None
+
+    def _cached_notice(self, purpose: str, *, fresh: bool = False) -> NoticeRef | None:
+        if not fresh:
+            found, notice = self._cached_notice_hit(purpose)
+            if found:
+                return notice
+        mono = self.clock.monotonic()
         notice = self.current_notice(purpose)
         with self._lock:
             self._notices[purpose] = (mono, notice)
@@ -349,19 +569,32 @@ class ConsentService:
 
     def require(self, subject: Subject | None, purposes: Sequence[str]) -> None:
         """Raise :class:`ConsentRequired` (or :class:`GuardianConsentRequired` for under-14s)
-        listing the purposes without an active grant and the notices to show."""
+        listing the purposes without an active grant and the notices to show.
+
+        Every purpose passed is required here, whatever :attr:`Purpose.required` says; the
+        guard's :class:`ConsentCheck` uses :meth:`decide` instead. The message names the
+        subject by its ledger pseudonym, never by its user id.
+        """
         missing = self.missing(subject, purposes)
-        if not missing:
-            return
+        if missing:
+            raise self.refusal(subject, missing)
+
+    def refusal(self, subject: Subject | None, missing: Sequence[str]) -> ConsentRequired:
+        """The error refusing a call for the ``missing`` purposes, with the notices to show
+        and the subject's pseudonym (``.subject``) as evidence."""
+        missing = list(missing)
         notices = {p: attrs.asdict(n) for p in missing if (n := self.current_notice(p))}
+        ref = None if subject is None else self._ref(subject)
         if subject is not None and self._under_14(subject):
-            raise GuardianConsentRequired(
-                f"a guardian's consent is needed for {', '.join(missing)} (subject under 14)",
-                purposes=missing, notice=notices, rules=("PI-28/31",))
-        who = "an anonymous caller" if subject is None else repr(subject.user_id)
-        raise ConsentRequired(
+            return GuardianConsentRequired(
+                f"subject {ref} is under 14: a guardian's consent is needed for "
+                f"{', '.join(missing)}; show the notice to the guardian and call "
+                "consent.grant(subject, purpose, notice=..., guardian=Guardian(...))",
+                purposes=missing, notice=notices, subject=ref, rules=("PI-28/31",))
+        who = "an anonymous caller" if ref is None else f"subject {ref}"
+        return ConsentRequired(
             f"no consent from {who} for {', '.join(missing)}; show the notice and call "
-            "consent.grant()", purposes=missing, notice=notices,
+            "consent.grant()", purposes=missing, notice=notices, subject=ref,
             rules=("PI-14",) + (("PI-SEP",) if any(self.purposes[p].separate
                                                    for p in missing) else ()))
 
@@ -371,38 +604,76 @@ class ConsentService:
         return bool(grant and grant.active(self.clock.now()) and grant.guardian_id)
 
     # -- cache invalidation ------------------------------------------------------------
+    def _drop(self, key: tuple[str, str] | None) -> None:
+        """Drop cache entries (all when ``key`` is None); the caller holds the lock."""
+        if key is None:
+            self._cache.clear()
+            self._notices.clear()
+            self._refs.clear()
+        else:
+            self._cache.pop(key, None)
+
     def _invalidate(self, key: tuple[str, str] | None) -> None:
         with self._lock:
-            if key is None:
-                self._cache.clear()
-                self._notices.clear()
-            else:
-                self._cache.pop(key, None)
+            self._drop(key)
         if self._redis is not None:
             try:
-                self._redis.publish(self._channel, json.dumps(list(key) if key else None))
+                self._redis.publish(self._channel, json.dumps(
+                    {"origin": self._origin, "key": list(key) if key else None}))
             except Exception:  # other replicas fall back to the staleness bound
                 pass
+
+    @property
+    def remote_invalidations(self) -> int:
+        """How many invalidations published by other replicas this service has applied."""
+        with self._lock:
+            return self._remote_count
+
+    def wait_remote_invalidation(self, after: int, timeout: float = 5.0) -> bool:
+        """Block until more than ``after`` remote invalidations were applied (for health
+        checks and tests); ``False`` when ``timeout`` seconds pass first."""
+        with self._remote:
+            return self._remote.wait_for(lambda: self._remote_count > after, timeout)
 
     def _start_pubsub(self, uri: str) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(uri, socket_timeout=5)
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._redis.pubsub()
 
         def handle(message: Mapping[str, Any]) -> None:
             data = json.loads(message["data"])
-            with self._lock:
-                if data is None:
-                    self._cache.clear()
-                    self._notices.clear()
-                else:
-                    self._cache.pop((data[0], data[1]), None)
+            if isinstance(data, dict):
+                if data.get("origin") == self._origin:
+                    return  # our own: already applied
+                data = data.get("key")
+            with self._remote:
+                self._drop(None if data is None else (data[0], data[1]))
+                self._remote_count += 1
+                self._remote.notify_all()
 
         def on_error(exc: BaseException, ps: Any, thread: Any) -> None:
             thread.stop()  # connection lost or closing: fall back to the staleness bound
 
-        pubsub.subscribe(**{self._channel: handle})
+        try:
+            pubsub.subscribe(**{self._channel: handle})
+            # wait for the server's confirmation, so a withdrawal published once this
+            # constructor returns is seen here
+            for _ in range(100):
+                message = pubsub.get_message(timeout=0.05)
+                if message is not None and message.get("type") == "subscribe":
+                    break
+            else:
+                raise StoreUnavailable(
+                    f"{parse_uri(uri).redacted()} did not confirm the consent subscription; "
+                    "check that Redis runs and the URI is right", uri=parse_uri(uri).redacted())
+        except redis.RedisError as exc:
+            pubsub.close()
+            self._redis.close()
+            raise StoreUnavailable(
+                f"cannot subscribe to consent invalidations on {parse_uri(uri).redacted()}: "
+                f"{type(exc).__name__}; check that Redis runs and the URI is right",
+                uri=parse_uri(uri).redacted()) from exc
         self._pubsub = pubsub
         self._pubsub_thread = pubsub.run_in_thread(sleep_time=0.05, daemon=True,
                                                    exception_handler=on_error)
@@ -446,7 +717,7 @@ class ConsentService:
     @implements("PI-RIGHTS", "IM-11b")
     def export_subject(self, subject: Subject) -> dict[str, Any]:
         """Everything held on the subject: consent state and ledger records (JSON)."""
-        ref = self.ledger.pseudonym(subject)
+        ref = self._ref(subject)
         with self.db.transaction() as tx:
             rows = tx.execute("SELECT purpose, state, notice_version, at, expires_at, method, "
                               "guardian_id FROM gc_consent WHERE subject = ? ORDER BY purpose",
@@ -465,7 +736,7 @@ class ConsentService:
     def erase_subject(self, subject: Subject, *, reason: str = "request") -> int:
         """Delete the subject's consent rows and destroy its pseudonym key, so remaining
         ledger records can no longer be linked to the person. Returns rows deleted."""
-        ref = self.ledger.pseudonym(subject)
+        ref = self._ref(subject)
         self.ledger.append("dsr.erase", {"reason": reason}, subject=subject)
         with self.db.transaction(write=True) as tx:
             count = len(tx.execute("SELECT purpose FROM gc_consent WHERE subject = ?",
@@ -477,18 +748,60 @@ class ConsentService:
 
 
 class ConsentCheck(Check):
-    """Guard check: every purpose of the guarded call is granted and current (PI-14)."""
+    """Guard check: the call's required purposes are granted and current (PI-14, PI-SEP,
+    IM-9); optional ones never refuse it (PI-16, PIPL Art. 16).
+
+    ``ctx.purposes`` are classified by :meth:`ConsentService.classify` (a purpose configured
+    optional stays optional) and ``ctx.optional_purposes`` are optional. A missing required
+    consent raises :class:`ConsentRequired`. Optional purposes without consent go into
+    ``ctx.response.optional_declined`` and the call's record (``notes["consent_declined"]``);
+    the granted ones into ``notes["consent_optional_granted"]``. The declined use must not
+    happen: :meth:`InputStore.training_eligible` never yields such a call's input.
+
+    In the async driver :meth:`abefore` answers from the cache on the event loop when it can
+    and otherwise reads the store in a worker thread; the other hooks do no I/O, hence
+    ``blocking`` is false. The check keeps no per-call state.
+
+    .. versionchanged:: 0.2
+       Optional purposes; the async twin ``abefore``.
+    """
 
     name = "consent"
-    rules = ("PI-14", "PI-SEP", "IM-9")
+    rules = ("PI-14", "PI-16", "PI-SEP", "IM-9")
 
     def __init__(self, service: ConsentService) -> None:
         self.service = service
+        # only ``before`` reads the store, and its async twin keeps that off the event loop
+        self.blocking = False
 
     @classmethod
     def from_compliance(cls, compliance: Any) -> ConsentCheck:
         return cls(compliance.consent)
 
     def before(self, ctx: CallContext) -> None:
-        if ctx.purposes:
-            self.service.require(ctx.subject, ctx.purposes)
+        if ctx.purposes or ctx.optional_purposes:
+            self._apply(ctx, self.service.decide(ctx.subject, ctx.purposes,
+                                                 ctx.optional_purposes))
+
+    async def abefore(self, ctx: CallContext) -> None:
+        if not (ctx.purposes or ctx.optional_purposes):
+            return
+        if self.service.in_memory:  # no I/O, and the state lives on this thread
+            self.before(ctx)
+            return
+        decision = self.service.cached_decision(ctx.subject, ctx.purposes,
+                                                ctx.optional_purposes)
+        if decision is not None and not decision.refused:
+            self._apply(ctx, decision)
+            return
+        # a cache miss, or a refusal (which reads the notices to show): off the loop
+        await asyncio.to_thread(self.before, ctx)
+
+    def _apply(self, ctx: CallContext, decision: ConsentDecision) -> None:
+        if decision.refused:
+            raise self.service.refusal(ctx.subject, decision.missing)
+        if decision.optional_granted or decision.optional_declined:
+            declined = ctx.response.optional_declined
+            declined.extend(p for p in decision.optional_declined if p not in declined)
+            ctx.notes["consent_declined"] = list(decision.optional_declined)
+            ctx.notes["consent_optional_granted"] = list(decision.optional_granted)
