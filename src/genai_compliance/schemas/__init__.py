@@ -19,7 +19,7 @@ import attrs
 
 from ..errors import ConfigurationError
 
-__all__ = ["Problem", "dotted_path", "load_schema", "problems", "validate"]
+__all__ = ["Problem", "Table", "dotted_path", "load_schema", "problems", "tables", "validate"]
 
 
 @functools.cache
@@ -248,6 +248,85 @@ def _explain(err: Any) -> list[Problem]:
         return one(f"{_show(value)} does not have the expected form"
                    + (f" ({desc})" if desc else "") + f"; it must match {bound}")
     return one(str(err.message))
+
+
+@attrs.frozen
+class Table:
+    """One table of a document schema with fixed keys, ``$ref``s resolved.
+
+    ``path`` is its place (``("incidents", "escalation")``; ``"*"`` stands for any name, as
+    in ``("moderation", "profiles", "*")``, and ``"[]"`` for the items of an array of
+    tables); ``properties`` maps each key to its resolved schema; ``required`` names the keys
+    that must be given; ``closed`` says whether unknown keys are refused.
+    """
+
+    path: tuple[str, ...]
+    description: str
+    properties: Mapping[str, Mapping[str, Any]]
+    required: tuple[str, ...]
+    closed: bool
+
+    @property
+    def name(self) -> str:
+        """The dotted name (``moderation.profiles.*``; ``""`` for the top level)."""
+        return ".".join(self.path).replace(".[]", "[]")
+
+
+def _deref(node: Mapping[str, Any], resolver: Any) -> tuple[dict[str, Any], Any]:
+    """``node`` with its ``$ref`` resolved (the node's own keywords win), and the resolver
+    for references inside it."""
+    out = dict(node)
+    while "$ref" in out:
+        resolved = resolver.lookup(out.pop("$ref"))
+        resolver = resolved.resolver
+        out = {**resolved.contents, **out}
+    return out, resolver
+
+
+def _deref_all(node: Mapping[str, Any], resolver: Any) -> dict[str, Any]:
+    """``node`` with every ``$ref`` inside it resolved (for describing a key's value)."""
+    out, resolver = _deref(node, resolver)
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), Mapping):
+            out[key] = _deref_all(out[key], resolver)
+    for key in ("oneOf", "anyOf"):
+        if key in out:
+            out[key] = [_deref_all(branch, resolver) for branch in out[key]]
+    return out
+
+
+def tables(name: str = "config") -> list[Table]:
+    """Every table with fixed keys in schema ``name``, top level first, in schema order
+    (the source of docs/configuration.md)."""
+    schema = load_schema(name)
+    root = _registry().resolver(base_uri=schema.get("$id", f"{name}.schema.json"))
+    out: list[Table] = []
+
+    def walk(node: Mapping[str, Any], resolver: Any, path: tuple[str, ...]) -> None:
+        node, resolver = _deref(node, resolver)
+        for branch in node.get("oneOf", []) + node.get("anyOf", []):
+            sub, sub_resolver = _deref(branch, resolver)
+            if sub.get("type") == "object":
+                walk({**sub, "description": node.get("description", "")}, sub_resolver, path)
+        if node.get("type") == "array" and isinstance(node.get("items"), Mapping):
+            items, item_resolver = _deref(node["items"], resolver)
+            if items.get("type") == "object":
+                walk(items, item_resolver, (*path, "[]"))
+        if node.get("type") != "object":
+            return
+        props = {k: _deref(v, resolver) for k, v in node.get("properties", {}).items()}
+        extra = node.get("additionalProperties", True)
+        if props or extra is False:
+            out.append(Table(path, str(node.get("description") or node.get("title") or ""),
+                             {k: _deref_all(v, r) for k, (v, r) in props.items()},
+                             tuple(node.get("required", ())), extra is False))
+        for key, (sub, sub_resolver) in props.items():
+            walk(sub, sub_resolver, (*path, key))
+        if isinstance(extra, Mapping):
+            walk(extra, resolver, (*path, "*"))
+
+    walk(schema, root, ())
+    return out
 
 
 def problems(document: Any, name: str, *, require: bool = True) -> list[Problem]:
