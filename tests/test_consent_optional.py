@@ -282,3 +282,21 @@ def test_eligible_rejects_an_unknown_purpose(comp: Compliance) -> None:
     """The optional-use filter names a misspelt purpose instead of yielding nothing."""
     with pytest.raises(ConfigurationError, match="unknown consent purpose"):
         list(InputStore(comp.consent).eligible("trainig"))
+
+
+async def test_async_guarded_call_records_the_declined_purpose(comp: Compliance) -> None:
+    """PI-16 through the async driver: an async guarded call is served with training
+    declined and its record says so."""
+    comp.consent.grant(ADULT, "service", notice=NOTICE)
+
+    @comp.guard(purposes=["service"], optional_purposes=["training"],
+                checks=[ConsentCheck(comp.consent)])
+    async def agenerate(prompt: str) -> str:
+        return "ok"
+
+    assert await agenerate("hi", subject=ADULT) == "ok"
+    record = list(comp.records("guard.call"))[-1]
+    assert record.payload["outcome"] == "served"
+    assert record.payload["notes"]["consent_declined"] == ["training"]
+    with pytest.raises(ConsentRequired):
+        await agenerate("hi", subject=Subject("nobody", birth_date="1990-01-01"))
