@@ -1,10 +1,24 @@
 """Keyword libraries and the Aho–Corasick matcher (SR-5, IM-4a).
 
-A library is loaded from files — one keyword a line, or CSV ``keyword,risk,severity`` — and
-checked for coverage (SR-5: at least 10,000 entries, 200 per A.1 risk and 100 per A.2 risk;
-the per-risk figures are unverified [K] and configurable) and staleness (weekly update [K]).
-The matcher is an ``ahocorasick_rs`` automaton over normalised keywords, built once;
-``Matcher.scan`` reports spans in the original text.
+A library is loaded from files of three types: *deny* lists (the keywords; CSV
+``keyword,risk,severity,action`` or one keyword a line), *allow* lists (exemption words: a
+keyword found wholly inside one of them is not a match, e.g. a place name that contains a
+keyword) and, opt-in, *pinyin* lists (deny rows whose Chinese keywords are also matched as
+full pinyin and as initial letters, ``weijinci`` / ``wjc``). Files are validated on load: a
+wrong CSV header, an empty file, an unknown risk code, a bad severity or action and a keyword
+listed twice are errors naming the file, the line and the expected form.
+
+Each risk code or category has an action (``block`` by default, or ``review``: reported, not
+blocked); a row's ``action`` column overrides it. Coverage is checked against SR-5 (at least
+10,000 entries, 200 per A.1 risk and 100 per A.2 risk; the per-risk figures are unverified
+[K] and configurable) and weekly staleness.
+
+The matcher is one ``ahocorasick_rs`` automaton (leftmost-longest) over the UTF-8 of the
+normalised keywords; scans fold the text (:mod:`._normalise`), run the automaton over the
+folded bytes, and only for candidate matches map offsets back to the original text, check
+Latin word boundaries (a Latin keyword inside a longer word is not a match, configurable)
+and exemptions. A candidate that is turned down is re-scanned from its next character, in its
+neighbourhood only, so an overlapping keyword is not hidden by it.
 """
 
 from __future__ import annotations
@@ -14,30 +28,49 @@ import datetime as dt
 import io
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 
 from ..errors import ConfigurationError
 from ..risks import Risk
 from ..rules import implements
-from ._normalise import normalise, normalise_fast, normalise_term
+from ._normalise import (
+    Folded,
+    fold,
+    is_invisible,
+    is_word_char,
+    normalise_term,
+    normalise_terms,
+)
 
-__all__ = ["Coverage", "Keyword", "KeywordLibrary", "Match", "Matcher"]
+__all__ = ["ACTIONS", "SEVERITIES", "Coverage", "Keyword", "KeywordLibrary", "Match", "Matcher"]
 
 SEVERITIES = ("low", "medium", "high")
+ACTIONS = ("block", "review")
+CSV_COLUMNS = ("keyword", "risk", "severity", "action")
+_CSV_FORM = "keyword,risk,severity,action (risk, severity and action optional)"
+_WIDE = 0x2E80
+
+
+def _latin(ch: str) -> bool:
+    return ch.isalnum() and ord(ch) < _WIDE
 
 
 @attrs.frozen
 class Keyword:
-    """One library entry: the term, its risk code and severity."""
+    """One library entry: the term, its risk code, severity and action (``None``: the
+    action configured for its risk or category, else ``block``)."""
 
     term: str
     risk: Risk
     severity: str = "high"
+    action: str | None = None
+    source: str | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -50,83 +83,190 @@ class Match:
     start: int
     end: int
     text: str
+    action: str = "block"
 
     def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        """The ``scan-result`` form (the action is implied by ``flagged``)."""
+        return {"keyword": self.keyword, "risk": self.risk, "severity": self.severity,
+                "start": self.start, "end": self.end, "text": self.text}
 
 
 @attrs.frozen
 class Coverage:
-    """The library against SR-5."""
+    """The library against SR-5: entries per risk code beside each minimum."""
 
     total: int
     per_risk: dict[str, int]
     problems: tuple[str, ...]
     stale: bool
+    minimums: dict[str, int] = attrs.field(factory=dict)
+    minimum_total: int = 10_000
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def per_category(self) -> dict[str, int]:
+        """Entries per category (``A.1`` … ``A.5``)."""
+        out: Counter[str] = Counter()
+        for code, n in self.per_risk.items():
+            out[code[:3]] += n
+        return dict(sorted(out.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "minimum_total": self.minimum_total, "ok": self.ok,
+                "stale": self.stale, "problems": list(self.problems),
+                "per_risk": {code: {"entries": self.per_risk.get(code, 0), "minimum": need}
+                             for code, need in self.minimums.items()},
+                "per_category": self.per_category()}
+
+    def report(self) -> str:
+        """A table of entries per risk against SR-5's minimums."""
+        lines = [f"SR-5 coverage: {self.total:,} entries (minimum {self.minimum_total:,}) — "
+                 + ("ok" if self.ok else f"{len(self.problems)} problem(s)")]
+        for code, need in self.minimums.items():
+            have = self.per_risk.get(code, 0)
+            lines.append(f"  {code:<5} {Risk(code).name_en:<55} {have:>7,} / {need:<5,} "
+                         + ("ok" if have >= need else "SHORT"))
+        others = {c: n for c, n in self.per_risk.items() if c not in self.minimums}
+        for code, n in others.items():
+            lines.append(f"  {code:<5} {Risk(code).name_en:<55} {n:>7,}   (no minimum)")
+        lines.extend(f"  problem: {p}" for p in self.problems)
+        return "\n".join(lines)
+
+
+def _is_csv(where: str, first: str) -> bool:
+    return where.lower().endswith(".csv") or "," in first
+
+
+def _parse_header(first: str, where: str, n: int) -> list[str]:
+    columns = [c.strip().lower() for c in next(csv.reader([first]))]
+    wrong = (not columns or columns[0] != "keyword" or len(set(columns)) != len(columns)
+             or any(c not in CSV_COLUMNS for c in columns))
+    if wrong:
+        raise ConfigurationError(
+            f"{where}:{n}: header {first.strip()!r} is not a keyword-file header; expected "
+            f"`{_CSV_FORM}`, keyword first, each column once; fix the first line",
+            field="keyword_files", path=where, line=n, value=first.strip())
+    return columns
+
 
 class KeywordLibrary:
-    """A set of keywords with their risk codes."""
+    """Deny keywords with their risk codes, allow (exemption) words and per-category actions
+    (SR-5).
 
-    def __init__(self, entries: Iterable[Keyword], *, updated: dt.date | None = None) -> None:
+    :param actions: ``{risk code or category: action}``, e.g. ``{"A.2": "review"}``; the
+        most specific key wins; a row's own action wins over both.
+    """
+
+    def __init__(self, entries: Iterable[Keyword], *, updated: dt.date | None = None,
+                 allow: Iterable[str] = (), actions: Mapping[str, str] | None = None) -> None:
+        entries = list(entries)
+        normalised = normalise_terms([e.term for e in entries])
         seen: dict[str, Keyword] = {}
-        for entry in entries:
-            norm = normalise_term(entry.term)
+        for entry, norm in zip(entries, normalised, strict=True):
             if not norm:
                 raise ConfigurationError(
-                    f"keyword {entry.term!r} is empty after normalisation (only punctuation or "
-                    "spaces); remove it", field="keyword", value=entry.term)
+                    f"keyword {entry.term!r}{_at(entry)} is empty after normalisation (only "
+                    "punctuation, spaces or invisible characters); remove it",
+                    field="keyword", value=entry.term)
             seen.setdefault(norm, entry)
         self.entries: list[Keyword] = list(seen.values())
         self._normalised: list[str] = list(seen)
+        self.allow: list[str] = [a for a in dict.fromkeys(allow) if normalise_term(a)]
+        self.actions: dict[str, str] = _check_actions(actions or {})
         self.updated = updated
 
     def __len__(self) -> int:
         return len(self.entries)
 
+    def action_of(self, entry: Keyword) -> str:
+        """The action of one entry (its own, else its risk's, its category's, ``block``)."""
+        if entry.action is not None:
+            return entry.action
+        code = entry.risk.value
+        return self.actions.get(code) or self.actions.get(code[:3]) or "block"
+
     @classmethod
     def load(cls, *paths: str | Path, default_risk: str = "A.1h",
-             updated: dt.date | None = None) -> KeywordLibrary:
-        """Read keyword files: CSV with a ``keyword`` header column (``risk``, ``severity``
-        optional) or plain text, one keyword a line (``#`` comments)."""
+             updated: dt.date | None = None, allow: Sequence[str | Path] = (),
+             pinyin: Sequence[str | Path] = (),
+             actions: Mapping[str, str] | None = None) -> KeywordLibrary:
+        """Read deny lists (``paths``), allow lists and opt-in pinyin lists.
+
+        A file ending ``.csv``, or whose first line has a comma, is CSV with the header
+        ``keyword,risk,severity,action`` (only ``keyword`` required); any other file has one
+        keyword a line (``#`` comments) with ``default_risk``. Raises ConfigurationError naming
+        the file and line for a wrong header, an empty file, an unknown risk code, a bad
+        severity or action, or a keyword listed twice (after normalisation)."""
         entries: list[Keyword] = []
         for path in paths:
-            p = Path(path)
-            try:
-                text = p.read_text(encoding="utf-8-sig")
-            except OSError as exc:
-                raise ConfigurationError(f"cannot read keyword file {str(p)!r}: "
-                                         f"{exc.strerror}", field="keyword_files",
-                                         path=str(p)) from exc
-            entries.extend(cls._parse(text, str(p), default_risk))
-        return cls(entries, updated=updated)
+            entries.extend(cls._parse(_read(path), str(path), default_risk))
+        for path in pinyin:
+            rows = cls._parse(_read(path), str(path), default_risk)
+            entries.extend(rows)
+            entries.extend(_pinyin_forms(rows))
+        _no_duplicates(entries)
+        words: list[str] = []
+        for path in allow:
+            words.extend(k.term for k in cls._parse(_read(path), str(path), default_risk,
+                                                    kind="allow"))
+        return cls(entries, updated=updated, allow=words, actions=actions)
 
     @staticmethod
-    def _parse(text: str, where: str, default_risk: str) -> list[Keyword]:
+    def _parse(text: str, where: str, default_risk: str, *, kind: str = "deny") -> list[Keyword]:
         lines = text.splitlines()
-        first = lines[0].strip().lower() if lines else ""
+        body = [(n, line) for n, line in enumerate(lines, 1)
+                if line.strip() and not line.lstrip().startswith("#")]
+        if not body:
+            raise ConfigurationError(
+                f"{where}: the {kind} list has no entries; expected "
+                + (f"the header `{_CSV_FORM}` and one row a keyword" if where.endswith(".csv")
+                   else "one keyword a line (or a CSV file with the header "
+                        f"`{_CSV_FORM}`)"),
+                field="keyword_files", path=where)
         out: list[Keyword] = []
-        if first.startswith("keyword"):
-            for n, row in enumerate(csv.DictReader(io.StringIO(text)), 2):
-                term = (row.get("keyword") or "").strip()
-                if not term:
-                    continue
-                severity = (row.get("severity") or "high").strip().lower()
-                if severity not in SEVERITIES:
-                    raise ConfigurationError(f"{where}:{n}: severity must be one of "
-                                             f"{', '.join(SEVERITIES)}, got {severity!r}",
-                                             field="severity", value=severity)
-                out.append(Keyword(term, Risk.parse(row.get("risk") or default_risk),
-                                   severity))
-        else:
-            for line in lines:
-                term = line.strip()
-                if term and not term.startswith("#"):
-                    out.append(Keyword(term, Risk.parse(default_risk)))
+        first_n, first = body[0]
+        if not _is_csv(where, first):
+            risk = Risk.parse(default_risk)
+            return [Keyword(line.strip(), risk, source=f"{where}:{n}") for n, line in body]
+        columns = _parse_header(first, where, first_n)
+        rows = [(n, line) for n, line in body[1:]]
+        if not rows:
+            raise ConfigurationError(f"{where}: the header is there but no keyword rows follow; "
+                                     f"add one row a keyword (`{_CSV_FORM}`)",
+                                     field="keyword_files", path=where)
+        for n, line in rows:
+            cells = next(csv.reader(io.StringIO(line)))
+            if len(cells) > len(columns):
+                raise ConfigurationError(
+                    f"{where}:{n}: {len(cells)} fields but the header has {len(columns)} "
+                    f"({','.join(columns)}); quote a keyword that contains a comma",
+                    field="keyword_files", path=where, line=n)
+            row = dict(zip(columns, (c.strip() for c in cells), strict=False))
+            term = row.get("keyword", "")
+            if not term:
+                raise ConfigurationError(f"{where}:{n}: the keyword is empty; expected "
+                                         f"`{_CSV_FORM}`", field="keyword", path=where, line=n)
+            code = row.get("risk") or default_risk
+            try:
+                risk = Risk.parse(code)
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    f"{where}:{n}: unknown risk category {code!r}; expected a code A.1a … A.1h, "
+                    "A.2a … A.2i, A.3a … A.3e, A.4a … A.4g, A.5a or A.5b",
+                    field="risk", path=where, line=n, value=code) from exc
+            severity = (row.get("severity") or "high").lower()
+            if severity not in SEVERITIES:
+                raise ConfigurationError(f"{where}:{n}: severity must be one of "
+                                         f"{', '.join(SEVERITIES)}, got {severity!r}",
+                                         field="severity", path=where, line=n, value=severity)
+            action = (row.get("action") or "").lower() or None
+            if action is not None and action not in ACTIONS:
+                raise ConfigurationError(f"{where}:{n}: action must be one of "
+                                         f"{', '.join(ACTIONS)} (or empty), got {action!r}",
+                                         field="action", path=where, line=n, value=action)
+            out.append(Keyword(term, risk, severity, action, source=f"{where}:{n}"))
         return out
 
     @classmethod
@@ -156,10 +296,12 @@ class KeywordLibrary:
         problems: list[str] = []
         if len(self) < minimum:
             problems.append(f"{len(self)} entries; at least {minimum:,} are required (SR-5)")
+        minimums: dict[str, int] = {}
         for risk in Risk:
             if not risk.keyword_risk:
                 continue
             need = per_a1 if risk.category == "A.1" else per_a2
+            minimums[risk.value] = need
             if counts[risk.value] < need:
                 problems.append(f"{risk.value} has {counts[risk.value]} entries; {need} needed")
         stale = False
@@ -167,48 +309,279 @@ class KeywordLibrary:
             stale = self.updated is None or (today - self.updated).days > max_age_days
             if stale:
                 problems.append(f"not updated within {max_age_days} days (weekly update, SR-5)")
-        return Coverage(len(self), dict(sorted(counts.items())), tuple(problems), stale)
+        return Coverage(len(self), dict(sorted(counts.items())), tuple(problems), stale,
+                        minimums, minimum)
 
-    def matcher(self, extra: Sequence[Keyword] = ()) -> Matcher:
-        return Matcher([*self.entries, *extra])
+    def matcher(self, extra: Sequence[Keyword] = (), *, word_boundaries: bool = True,
+                allow: Sequence[str] = ()) -> Matcher:
+        """The automaton over this library's keywords (plus ``extra``) and allow words."""
+        entries = [*self.entries, *extra]
+        return Matcher(entries, allow=[*self.allow, *allow],
+                       actions=[self.action_of(e) for e in entries],
+                       word_boundaries=word_boundaries)
+
+
+def _at(entry: Keyword) -> str:
+    return f" ({entry.source})" if entry.source else ""
+
+
+def _read(path: str | Path) -> str:
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read keyword file {str(p)!r}: {exc.strerror}",
+                                 field="keyword_files", path=str(p)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"keyword file {str(p)!r} is not UTF-8 (byte {exc.start}); "
+                                 "save it as UTF-8", field="keyword_files", path=str(p)) from exc
+
+
+def _check_actions(actions: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, action in actions.items():
+        known = key in {r.value for r in Risk} or key in {r.category for r in Risk}
+        if not known:
+            raise ConfigurationError(f"actions: {key!r} is neither a risk code (A.1a …) nor a "
+                                     "category (A.1 … A.5)", field="actions", value=key)
+        if action not in ACTIONS:
+            raise ConfigurationError(f"actions: {key} = {action!r}; expected one of "
+                                     f"{', '.join(ACTIONS)}", field="actions", value=action)
+        out[key] = action
+    return out
+
+
+def _no_duplicates(entries: Sequence[Keyword]) -> None:
+    seen: dict[str, Keyword] = {}
+    for entry, norm in zip(entries, normalise_terms([e.term for e in entries]), strict=True):
+        first = seen.get(norm)
+        if first is None:
+            seen[norm] = entry
+            continue
+        if entry.source and entry.source.endswith(" (pinyin)"):
+            continue  # a pinyin form that another row already has: nothing to report
+        what = ("with a different risk category "
+                f"({first.risk.value} there, {entry.risk.value} here)"
+                if first.risk != entry.risk else "with the same risk category")
+        raise ConfigurationError(
+            f"{entry.source or entry.term}: keyword {entry.term!r} duplicates "
+            f"{first.term!r} ({first.source or 'an earlier entry'}) {what}; both normalise "
+            f"to {norm!r}; keep one line", field="keyword", value=entry.term)
+
+
+def _pinyin_forms(rows: Sequence[Keyword]) -> list[Keyword]:
+    """Full pinyin and initial letters of each Chinese keyword (opt-in pinyin lists)."""
+    try:
+        from pypinyin import Style, lazy_pinyin
+    except ModuleNotFoundError as exc:  # pragma: no cover - moderation extra
+        raise ConfigurationError("pinyin keyword lists need pypinyin: pip install "
+                                 "'genai-compliance[moderation]'", field="pinyin") from exc
+    out: list[Keyword] = []
+    for row in rows:
+        if not any("\u3400" <= c <= "\u9fff" for c in row.term):
+            continue
+        full = "".join(lazy_pinyin(row.term, errors="default"))
+        initials = "".join(lazy_pinyin(row.term, style=Style.FIRST_LETTER, errors="default"))
+        for form in dict.fromkeys((full, initials)):
+            out.append(Keyword(form, row.risk, row.severity, row.action,
+                               source=f"{row.source} (pinyin)"))
+    return out
 
 
 class Matcher:
-    """An Aho–Corasick automaton over normalised keywords (leftmost-longest matches)."""
+    """An Aho–Corasick automaton over normalised keywords (leftmost-longest matches), with
+    allow words, per-entry actions and Latin word boundaries (SR-5, IM-4a)."""
 
-    def __init__(self, entries: Sequence[Keyword]) -> None:
+    def __init__(self, entries: Sequence[Keyword], *, allow: Sequence[str] = (),
+                 actions: Sequence[str] | None = None, word_boundaries: bool = True) -> None:
         import ahocorasick_rs
 
         self.entries = list(entries)
-        self.terms = [normalise_term(e.term) for e in self.entries]
+        self.terms = normalise_terms([e.term for e in self.entries])
+        self.actions = list(actions) if actions is not None else ["block"] * len(self.entries)
+        self.word_boundaries = word_boundaries
         self.max_len = max((len(t) for t in self.terms), default=0)
+        self._bounds = [(_latin(t[0]), _latin(t[-1])) if t and word_boundaries
+                        else (False, False) for t in self.terms]
+        patterns = [t.encode("utf-8") for t in self.terms]
+        self._max_bytes = max((len(p) for p in patterns), default=0)
         self._prefixes = {t[:k] for t in self.terms for k in range(1, len(t))}
-        self._ac = (ahocorasick_rs.AhoCorasick(self.terms,
-                                               matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
-                    if self.terms else None)
+        ll = ahocorasick_rs.MatchKind.LeftmostLongest
+        self._ac = ahocorasick_rs.BytesAhoCorasick(patterns, matchkind=ll) if patterns else None
+        allow_terms = [a for a in dict.fromkeys(normalise_terms(list(allow))) if a]
+        self.allow = allow_terms
+        self._allow_bytes = max((len(a.encode()) for a in allow_terms), default=0)
+        self._allow_prefixes = {a[:k] for a in allow_terms for k in range(1, len(a))}
+        self._allow_ac = (ahocorasick_rs.BytesAhoCorasick([a.encode() for a in allow_terms])
+                          if allow_terms else None)
 
+    # -- scanning ----------------------------------------------------------------------
     def scan_normalised(self, norm: str) -> list[tuple[int, int, int]]:
-        """``(entry index, start, end)`` over normalised text."""
+        """``(entry index, start, end)`` over normalised text (character offsets; no word
+        boundaries or exemptions: those need the original text)."""
         if self._ac is None or not norm:
             return []
-        return [(int(i), int(s), int(e)) for i, s, e in
-                self._ac.find_matches_as_indexes(norm, overlapping=False)]
+        data = norm.encode("utf-8")
+        hits = self._ac.find_matches_as_indexes(data)
+        if not hits:
+            return []
+        conv = _ByteToChar(norm, data)
+        return [(int(i), conv(s), conv(e)) for i, s, e in hits]
 
     def scan(self, text: str) -> list[Match]:
         """Every keyword in ``text``, with spans in the original text."""
-        if not self.scan_normalised(normalise_fast(text)):
-            return []  # the common case: no origin map needed
-        norm, origin = normalise(text)
-        out = []
-        for idx, start, end in self.scan_normalised(norm):
-            a, b = origin[start], origin[end - 1] + 1
-            e = self.entries[idx]
-            out.append(Match(e.term, e.risk.value, e.severity, a, b, text[a:b]))
-        return out
+        return self.find(text, fold(text))[0]
+
+    def find(self, text: str, folded: Folded, *, final: bool = True,
+             skip_before: int = 0) -> tuple[list[Match], int | None]:
+        """``(matches, pending)`` in ``text`` (already folded). With ``final=False`` (a stream
+        whose text may go on) a candidate whose end boundary or exemption depends on text not
+        yet seen is not reported: ``pending`` is then the original offset it starts at.
+        Candidates ending at or before ``skip_before`` (original offset) are ignored."""
+        if self._ac is None or not folded.norm:
+            return [], None
+        data = folded.norm.encode("utf-8")
+        hits = self._ac.find_matches_as_indexes(data)
+        if not hits:
+            return [], None
+        scan = _Scan(self, text, folded, data, final, skip_before)
+        scan.run(hits, 0)
+        scan.matches.sort(key=lambda m: (m.start, m.end))
+        return scan.matches, scan.pending
 
     def open_prefix(self, norm: str) -> int:
-        """Length of the longest suffix of ``norm`` that could still grow into a keyword."""
-        for k in range(min(len(norm), self.max_len - 1), 0, -1):
-            if norm[-k:] in self._prefixes:
+        """Length of the longest suffix of ``norm`` that could still grow into a keyword or
+        an allow word."""
+        longest = min(len(norm), max(self.max_len, len(max(self.allow, key=len, default=""))))
+        for k in range(longest, 0, -1):
+            tail = norm[-k:]
+            if tail in self._prefixes or tail in self._allow_prefixes:
                 return k
         return 0
+
+
+class _ByteToChar:
+    """Byte offset in the UTF-8 of ``norm`` -> character offset (vectorised, built once)."""
+
+    def __init__(self, norm: str, data: bytes) -> None:
+        self.ascii = len(data) == len(norm)
+        self._starts: Any = None
+        self._data = data
+
+    def __call__(self, b: int) -> int:
+        if self.ascii:
+            return b
+        if self._starts is None:
+            raw = np.frombuffer(self._data, dtype=np.uint8)
+            self._starts = np.flatnonzero((raw & 0xC0) != 0x80)
+        return int(np.searchsorted(self._starts, b))
+
+
+class _Scan:
+    """One scan's candidates: accept, turn down (then re-scan the neighbourhood), or defer."""
+
+    def __init__(self, matcher: Matcher, text: str, folded: Folded, data: bytes, final: bool,
+                 skip_before: int) -> None:
+        self.m = matcher
+        self.text = text
+        self.folded = folded
+        self.data = data
+        self.final = final
+        self.skip_before = skip_before
+        self.conv = _ByteToChar(folded.norm, data)
+        self.matches: list[Match] = []
+        self.pending: int | None = None
+        self._allow_cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
+
+    def run(self, hits: Sequence[tuple[int, int, int]], base: int) -> None:
+        assert self.m._ac is not None
+        for idx, bs, be in hits:
+            bs, be = bs + base, be + base
+            verdict = self.judge(int(idx), bs, be)
+            if verdict == "rejected":
+                nxt = bs + 1
+                while nxt < len(self.data) and (self.data[nxt] & 0xC0) == 0x80:
+                    nxt += 1
+                hi = min(len(self.data), be + self.m._max_bytes)
+                window = self.data[nxt:hi]
+                sub = [(i, s, e) for i, s, e in self.m._ac.find_matches_as_indexes(window)
+                       if s + nxt < be]
+                if sub:
+                    self.run(sub, nxt)
+
+    def judge(self, idx: int, bs: int, be: int) -> str:
+        s, e = self.conv(bs), self.conv(be)
+        a, b = self.folded.span(s, e)
+        if b <= self.skip_before:
+            return "skipped"
+        latin_start, latin_end = self.m._bounds[idx]
+        if latin_start and not self._start_ok(s, a):
+            return "rejected"
+        if latin_end:
+            end = self._end_ok(e, b)
+            if end is None:
+                self._defer(a)
+                return "pending"
+            if not end:
+                return "rejected"
+        exempt = self._exempt(bs, be)
+        if exempt is None:
+            self._defer(a)
+            return "pending"
+        if exempt:
+            return "rejected"
+        entry = self.m.entries[idx]
+        self.matches.append(Match(entry.term, entry.risk.value, entry.severity, a, b,
+                                  self.text[a:b], self.m.actions[idx]))
+        return "accepted"
+
+    def _defer(self, a: int) -> None:
+        self.pending = a if self.pending is None else min(self.pending, a)
+
+    def _start_ok(self, s: int, a: int) -> bool:
+        if self.folded.same_origin(s):
+            return False
+        i = a - 1
+        while i >= 0 and is_invisible(self.text[i]):
+            i -= 1
+        return i < 0 or not is_word_char(self.text[i])
+
+    def _end_ok(self, e: int, b: int) -> bool | None:
+        if self.folded.same_origin(e):
+            return False
+        j = b
+        while j < len(self.text) and is_invisible(self.text[j]):
+            j += 1
+        if j >= len(self.text):
+            return True if self.final else None
+        return not is_word_char(self.text[j])
+
+    def _exempt(self, bs: int, be: int) -> bool | None:
+        """Inside an allow word (``None``: an allow word may still complete it)."""
+        ac = self.m._allow_ac
+        if ac is None:
+            return False
+        reach = self.m._allow_bytes
+        lo, hi = max(0, bs - reach), min(len(self.data), be + reach)
+        for s, e in self._allow_hits(lo, hi):
+            if s <= bs and e >= be:
+                return True
+        if not self.final and hi == len(self.data):
+            # an allow word that starts at or before the keyword and runs past the end of
+            # the text seen so far could still exempt it
+            start_char = self.conv(lo)
+            norm = self.folded.norm
+            for st in range(start_char, self.conv(bs) + 1):
+                if norm[st:] in self.m._allow_prefixes:
+                    return None
+        return False
+
+    def _allow_hits(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        key = (lo, hi)
+        hits = self._allow_cache.get(key)
+        if hits is None:
+            assert self.m._allow_ac is not None
+            hits = [(s + lo, e + lo) for _, s, e in
+                    self.m._allow_ac.find_matches_as_indexes(self.data[lo:hi], overlapping=True)]
+            self._allow_cache[key] = hits
+        return hits

@@ -2,7 +2,9 @@
 IM-14a, SR-5, SR-11).
 
 ``Moderation`` holds one matcher per profile (``default``, ``minors`` …), swapped atomically
-when the library is reloaded: a request keeps the matcher it started with. The
+when the library is reloaded (built aside, on a thread of its own with
+``reload_in_background``; the swap is one ledger record): a request keeps the matcher it
+started with. The
 ``StreamScanner`` keeps state across chunk boundaries: it withholds only the tail that could
 still become a keyword, and stops the moment a match completes, so the caller never receives
 a keyword — not even its first characters — nor anything after it.
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import attrs
@@ -20,7 +24,7 @@ import attrs
 from ..errors import ConfigurationError, ContentBlocked
 from ..rules import implements
 from ._library import Keyword, KeywordLibrary, Match, Matcher
-from ._normalise import normalise
+from ._normalise import fold
 
 __all__ = ["Classifier", "Moderation", "StreamScanner", "Verdict"]
 
@@ -32,12 +36,18 @@ DEFAULT_REFUSAL = "抱歉，该请求涉及违规内容，无法提供。/ Sorry
 
 @attrs.frozen
 class Verdict:
-    """The outcome of moderating one text."""
+    """The outcome of moderating one text. ``matches`` holds every keyword found; only those
+    whose action is ``block`` (and classifier scores over the threshold) set ``flagged``."""
 
     flagged: bool
     matches: tuple[Match, ...] = ()
     scores: Mapping[str, float] = attrs.field(factory=dict)
     risk: str | None = None
+
+    @property
+    def review(self) -> tuple[Match, ...]:
+        """Matches whose action is ``review``: reported for a person to look at, not blocked."""
+        return tuple(m for m in self.matches if m.action == "review")
 
     def to_json(self) -> dict[str, Any]:
         return {"flagged": self.flagged, "risk": self.risk,
@@ -45,48 +55,101 @@ class Verdict:
 
 
 class StreamScanner:
-    """Scan a text arriving in chunks; see the module docstring."""
+    """Scan a text arriving in chunks; see the module docstring.
+
+    ``feed`` folds the held tail plus the new chunk (and a few already emitted characters,
+    for Latin word boundaries), reports the first blocking match, and otherwise withholds only
+    what could still become (or still be exempted from) a keyword. ``finish`` ends the stream:
+    ``(rest, match)``; ``flush`` is ``finish`` returning the text only (a final match is then
+    withheld and kept in ``.match``).
+    """
+
+    CONTEXT = 16
 
     def __init__(self, matcher: Matcher) -> None:
         self.matcher = matcher
         self.held = ""
         self.offset = 0  # characters already emitted
+        self.match: Match | None = None
+        self._context = ""
+
+    def _scan(self, chunk: str, final: bool) -> tuple[str, Match | None]:
+        ctx = len(self._context)
+        text = self._context + self.held + chunk
+        folded = fold(text)
+        matches, pending = self.matcher.find(text, folded, final=final, skip_before=ctx)
+        for m in matches:
+            if m.action != "block":
+                continue
+            start = max(m.start, ctx)
+            safe = text[ctx:start]
+            match = attrs.evolve(m, start=self.offset + start - ctx,
+                                 end=self.offset + m.end - ctx, text=text[start:m.end])
+            self.offset += len(safe)
+            self.held = ""
+            self.match = match
+            return safe, match
+        cut = len(text)
+        if not final:
+            keep = self.matcher.open_prefix(folded.norm)
+            if keep:
+                cut = folded.span(len(folded.norm) - keep, len(folded.norm))[0]
+            if pending is not None:
+                cut = min(cut, pending)
+        cut = max(cut, ctx)
+        safe, self.held = text[ctx:cut], text[cut:]
+        self.offset += len(safe)
+        self._context = (self._context + safe)[-self.CONTEXT:]
+        return safe, None
 
     def feed(self, chunk: str) -> tuple[str, Match | None]:
         """Returns ``(text safe to emit now, the match if one completed)``."""
-        text = self.held + chunk
-        norm, origin = normalise(text)
-        hits = self.matcher.scan_normalised(norm)
-        if hits:
-            idx, s, e = hits[0]
-            a, b = origin[s], origin[e - 1] + 1
-            entry = self.matcher.entries[idx]
-            match = Match(entry.term, entry.risk.value, entry.severity, self.offset + a,
-                          self.offset + b, text[a:b])
-            safe = text[:a]
-            self.held = ""
-            return safe, match
-        keep = self.matcher.open_prefix(norm)
-        cut = origin[len(norm) - keep] if keep else len(text)
-        safe, self.held = text[:cut], text[cut:]
-        self.offset += len(safe)
-        return safe, None
+        return self._scan(chunk, final=False)
+
+    def finish(self) -> tuple[str, Match | None]:
+        """End of stream: ``(the rest that is safe to emit, a match completed by the end)``."""
+        if not self.held:
+            return "", None
+        return self._scan("", final=True)
 
     def flush(self) -> str:
-        out, self.held = self.held, ""
-        self.offset += len(out)
-        return out
+        """End of stream, text only: a keyword completed by the end is withheld (``.match``)."""
+        return self.finish()[0]
+
+
+@attrs.frozen
+class _Served:
+    """What the checks read, swapped as one object: the library and its automata."""
+
+    library: KeywordLibrary
+    matchers: Mapping[str, Matcher]
+    digest: str
+
+
+def _digest(library: KeywordLibrary, profiles: Mapping[str, Sequence[Keyword]]) -> str:
+    h = hashlib.sha256()
+    for e in sorted(library.entries, key=lambda e: e.term):
+        h.update(f"{e.term}\t{e.risk.value}\t{e.severity}\t{library.action_of(e)}\n".encode())
+    for word in sorted(library.allow):
+        h.update(f"allow\t{word}\n".encode())
+    for name in sorted(profiles):
+        for e in sorted(profiles[name], key=lambda e: e.term):
+            h.update(f"{name}\t{e.term}\t{e.risk.value}\n".encode())
+    return h.hexdigest()
 
 
 @implements("IM-4a", "IM-14a", "SR-5", "SR-11")
 class Moderation:
-    """Keyword matching and classifiers per profile; blocks are recorded.
+    """Keyword matching and classifiers per profile; blocks and library swaps are recorded.
 
     :param library: the keyword library of the ``default`` profile.
     :param profiles: extra keywords per named profile (e.g. ``minors``), added to the default.
     :param classifiers: callables returning risk scores; ``thresholds`` per profile.
+    :param word_boundaries: a Latin keyword matches only as a whole word (default ``True``).
     :param on_block: called with ``(risk, content, where, subject, profile)`` for each block
         (wired to ``compliance.incidents.handle_block`` by :meth:`from_compliance`).
+    :param record: ``record(kind, payload, subject=None)``: ``moderation.block`` per block and
+        ``moderation.library`` per library swap (SR-5 weekly updates).
     """
 
     def __init__(self, library: KeywordLibrary, *,
@@ -95,29 +158,82 @@ class Moderation:
                  thresholds: Mapping[str, float] | None = None,
                  refusal_text: str = DEFAULT_REFUSAL,
                  record: Callable[..., Any] | None = None,
-                 on_block: Callable[..., Any] | None = None) -> None:
+                 on_block: Callable[..., Any] | None = None,
+                 word_boundaries: bool = True) -> None:
         self.classifiers = list(classifiers)
         self.thresholds = {"default": 0.5, "minors": 0.3, **dict(thresholds or {})}
         self.refusal_text = refusal_text
+        self.word_boundaries = word_boundaries
         self._record = record
         self.on_block = on_block
-        self.reload(library, profiles)
+        self._swap_lock = threading.Lock()
+        self._served = self._build(library, profiles)
 
-    def reload(self, library: KeywordLibrary,
-               profiles: Mapping[str, Sequence[Keyword]] | None = None) -> None:
-        """Build new automata and swap them in at once; running scans keep the old ones."""
+    @property
+    def library(self) -> KeywordLibrary:
+        return self._served.library
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the library being served (entries, allow words, profiles)."""
+        return self._served.digest
+
+    def _build(self, library: KeywordLibrary,
+               profiles: Mapping[str, Sequence[Keyword]] | None) -> _Served:
         profiles = dict(profiles or {})
         profiles.setdefault("minors", ())
-        matchers = {"default": library.matcher()}
+        wb = self.word_boundaries
+        matchers = {"default": library.matcher(word_boundaries=wb)}
         for name, extra in profiles.items():
-            matchers[name] = library.matcher(extra)
-        self.library = library
-        self._matchers = matchers  # one assignment: atomic for readers
+            matchers[name] = (library.matcher(extra, word_boundaries=wb) if extra
+                              else matchers["default"])
+        return _Served(library, matchers, _digest(library, profiles))
+
+    def reload(self, library: KeywordLibrary,
+               profiles: Mapping[str, Sequence[Keyword]] | None = None, *,
+               reason: str = "reload") -> str:
+        """Build new automata in this thread, then swap them in with one assignment: a
+        check or stream already running finishes on the old ones, every later one uses the
+        new ones. Records ``moderation.library`` (SR-5: the weekly update is evidenced in the
+        ledger). Returns the new library's digest."""
+        served = self._build(library, profiles)
+        with self._swap_lock:
+            previous, self._served = self._served, served  # one assignment: atomic for readers
+        if self._record is not None:
+            coverage = library.coverage()
+            self._record("moderation.library", {
+                "reason": reason, "sha256": served.digest, "previous": previous.digest,
+                "entries": len(library), "allow": len(library.allow),
+                "profiles": {n: len(m.entries) for n, m in sorted(served.matchers.items())},
+                "per_risk": coverage.per_risk, "sr5_ok": coverage.ok,
+                "problems": list(coverage.problems),
+                "updated": library.updated.isoformat() if library.updated else None})
+        return served.digest
+
+    def reload_in_background(self, library: KeywordLibrary,
+                             profiles: Mapping[str, Sequence[Keyword]] | None = None, *,
+                             reason: str = "reload") -> Future[str]:
+        """:meth:`reload` on a thread of its own, off the serving threads; the future gives
+        the new digest (or the build's error)."""
+        future: Future[str] = Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(self.reload(library, profiles, reason=reason))
+            except BaseException as exc:  # handed to the caller through the future
+                future.set_exception(exc)
+
+        threading.Thread(target=work, name="moderation-reload", daemon=True).start()
+        return future
 
     @classmethod
     def from_compliance(cls, compliance: Any) -> Moderation:
-        """From ``[moderation]``: ``keyword_files``, ``profiles.<name>.keyword_files``,
-        ``thresholds``, ``refusal_text``."""
+        """From ``[moderation]``: ``keyword_files`` (deny lists), ``allow_files``,
+        ``pinyin_files`` (opt-in), ``actions`` (``{"A.2" = "review"}``),
+        ``word_boundaries``, ``profiles.<name>.keyword_files``, ``thresholds``,
+        ``refusal_text``."""
         settings: Mapping[str, Any] = compliance.settings.get("moderation", {})
         base = getattr(compliance, "base_dir", ".")
         from pathlib import Path
@@ -126,7 +242,11 @@ class Moderation:
             return [p if p.is_absolute() else Path(base) / p for p in map(Path, items)]
 
         files = paths(settings.get("keyword_files", []))
-        library = KeywordLibrary.load(*files) if files else KeywordLibrary([])
+        allow = paths(settings.get("allow_files", []))
+        pinyin = paths(settings.get("pinyin_files", []))
+        actions = settings.get("actions")
+        library = (KeywordLibrary.load(*files, allow=allow, pinyin=pinyin, actions=actions)
+                   if files or allow or pinyin else KeywordLibrary([], actions=actions))
         profiles = {name: KeywordLibrary.load(*paths(cfg.get("keyword_files", []))).entries
                     for name, cfg in settings.get("profiles", {}).items()}
 
@@ -137,14 +257,16 @@ class Moderation:
 
         return cls(library, profiles=profiles, thresholds=settings.get("thresholds"),
                    refusal_text=settings.get("refusal_text", DEFAULT_REFUSAL),
-                   record=compliance.record, on_block=on_block)
+                   record=compliance.record, on_block=on_block,
+                   word_boundaries=bool(settings.get("word_boundaries", True)))
 
     def matcher(self, profile: str = "default") -> Matcher:
+        matchers = self._served.matchers
         try:
-            return self._matchers[profile]
+            return matchers[profile]
         except KeyError as exc:
             raise ConfigurationError(f"unknown moderation profile {profile!r}; known: "
-                                     f"{', '.join(sorted(self._matchers))}", field="profile",
+                                     f"{', '.join(sorted(matchers))}", field="profile",
                                      value=profile) from exc
 
     def check(self, text: str, *, profile: str = "default") -> Verdict:
@@ -177,8 +299,9 @@ class Moderation:
         threshold = self.thresholds.get(profile, self.thresholds["default"])
         over = sorted((r for r, s in scores.items() if s >= threshold),
                       key=lambda r: -scores[r])
-        risk = matches[0].risk if matches else (over[0] if over else None)
-        return Verdict(bool(matches or over), matches, dict(scores), risk)
+        blocking = [m for m in matches if m.action == "block"]
+        risk = blocking[0].risk if blocking else (over[0] if over else None)
+        return Verdict(bool(blocking or over), matches, dict(scores), risk)
 
     def blocked(self, *, risk: str | None, content: str, where: str, subject: Any,
                 profile: str, matches: int) -> ContentBlocked:
