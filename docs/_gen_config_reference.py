@@ -37,7 +37,8 @@ what is wrong and, for an unknown key, the closest valid key of that table:
 
 ```text
 compliance.toml: moderation: unknown key 'keyword_file' (moderation.keyword_file); did you mean
-'keyword_files'? Valid keys: enabled, keyword_files, profiles, refusal_text, thresholds
+'keyword_files'? Valid keys: actions, allow_files, enabled, keyword_files, … (at
+/moderation/keyword_file)
 ```
 
 A wrong type names the key, the expected type and the value found
