@@ -17,6 +17,7 @@ Void. A ``CRC-32`` child of ``Tags``/``SeekHead`` is recomputed. Clusters are st
 
 from __future__ import annotations
 
+import collections
 import struct
 import zlib
 from typing import BinaryIO
@@ -62,6 +63,10 @@ def _with_crc(had_crc: bool, body: bytes) -> bytes:
     if not had_crc:
         return body
     return element(CRC32, struct.pack("<I", zlib.crc32(body))) + body
+
+
+#: deepest SimpleTag nesting accepted (real files nest two or three levels).
+_MAX_NEST = 32
 
 
 class MkvHandler:
@@ -117,16 +122,20 @@ class MkvHandler:
             if tag.eid != TAG:
                 continue
             tb = data[tag.data - base : tag.end - base]
-            stack = [(tb, tag.data)]
+            stack = collections.deque([(tb, tag.data, 0)])
             while stack:
-                body, at = stack.pop(0)
+                body, at, depth = stack.popleft()
+                if depth > _MAX_NEST:
+                    raise MalformedMedia(f"SimpleTags nested deeper than {_MAX_NEST}; the "
+                                         "file is refused as hostile or damaged", format=FMT,
+                                         offset=at)
                 for st in children(body, at):
                     if st.eid != SIMPLETAG:
                         continue
                     name, value = self._simple(body, at, st)
                     if name.upper() == "AIGC" and value is not None:
                         out.append(RawLabel("mkv:Tags/SimpleTag:AIGC", value, st.offset))
-                    stack.append((body[st.data - at : st.end - at], st.data))
+                    stack.append((body[st.data - at : st.end - at], st.data, depth + 1))
         return out
 
     @guarded
@@ -156,7 +165,10 @@ class MkvHandler:
                 out.append(element(TAG, kept))
         return b"".join(out), had_crc
 
-    def _strip_container(self, body: bytes, base: int) -> bytes:
+    def _strip_container(self, body: bytes, base: int, depth: int = 0) -> bytes:
+        if depth > _MAX_NEST:
+            raise MalformedMedia(f"SimpleTags nested deeper than {_MAX_NEST}; the file is "
+                                 "refused as hostile or damaged", format=FMT, offset=base)
         parts = []
         for c in children(body, base):
             raw = body[c.offset - base : c.end - base]
@@ -164,7 +176,8 @@ class MkvHandler:
                 name, _ = self._simple(body, base, c)
                 if name.upper() == "AIGC":
                     continue
-                inner = self._strip_container(body[c.data - base : c.end - base], c.data)
+                inner = self._strip_container(body[c.data - base : c.end - base], c.data,
+                                              depth + 1)
                 raw = element(SIMPLETAG, inner)
             parts.append(raw)
         return b"".join(parts)
