@@ -205,14 +205,16 @@ async def test_plain_starlette_and_anonymous_subject(comp: Compliance) -> None:
 
 
 async def test_non_http_scopes_pass_through(comp: Compliance) -> None:
-    """Lifespan and websocket scopes go straight to the app."""
+    """Websocket scopes go straight to the app; lifespan reaches it too (wrapped only to close
+    the compliance object at shutdown)."""
     seen: list[str] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.append(scope["type"])
 
+    await ComplianceMiddleware(app, comp)({"type": "websocket"}, None, None)  # type: ignore[arg-type]
     await ComplianceMiddleware(app, comp)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
-    assert seen == ["lifespan"]
+    assert seen == ["websocket", "lifespan"]
 
 
 def test_constructor_checks_options(comp: Compliance) -> None:
@@ -248,6 +250,13 @@ async def test_load_2000_requests_50_clients_lose_no_record(tmp_path: Path) -> N
                     await asyncio.sleep(0.1)
             statuses: list[int] = []
             queue = list(range(2000))
+            notice = (await client.get("/v1/consent")).json()
+            for user in range(37):  # the documented consent flow, once per user
+                granted = await client.post("/v1/consent", json={
+                    "purposes": ["service"], "notice_version": notice["notice_version"],
+                    "notice_sha256": notice["notice_sha256"]},
+                    headers={"Authorization": f"Bearer u{user}"})
+                assert granted.status_code == 200
 
             async def worker() -> None:
                 while queue:

@@ -176,6 +176,8 @@ class CallContext:
     metadata: dict[str, Any] = attrs.field(factory=dict)
     notes: dict[str, Any] = attrs.field(factory=dict)
     chunks: int = 0
+    #: the last chunk the provider streamed (a template for chunks a check adds at the end)
+    last_chunk: Any = None
     outcome: Outcome | None = None
     #: the error the call ended with (refusal or otherwise), set before the checks close
     refusal: BaseException | None = None

@@ -261,6 +261,7 @@ class _Flow:
         return result
 
     def chunk(self, chunk: Any) -> _Steps[list[Any]]:
+        self.ctx.last_chunk = chunk
         out = [chunk]
         for check in self.checks:
             nxt: list[Any] = []

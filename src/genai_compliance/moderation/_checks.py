@@ -108,10 +108,17 @@ class OutputModerationCheck(Check):
         return (ctx.codec.replace(chunk, safe),) if safe else ()
 
     def _end(self, ctx: CallContext) -> tuple[_StreamState | None, str]:
+        """Pop the call's state; the withheld rest, or a block if a keyword completed with
+        the last character of the stream."""
         state: _StreamState | None = ctx.pop_state(self)
         if state is None:
             return None, ""
-        return state, state.scanner.flush()
+        rest, match = state.scanner.finish()
+        if match is not None:
+            raise self.moderation.blocked(risk=match.risk, content="".join(state.seen),
+                                          where="output", subject=ctx.subject,
+                                          profile=_profile(ctx), matches=1)
+        return state, rest
 
     def on_stream_end(self, ctx: CallContext) -> Sequence[Any]:
         state, rest = self._end(ctx)

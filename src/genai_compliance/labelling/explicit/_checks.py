@@ -101,13 +101,16 @@ class ExplicitTextLabelCheck(Check):
             return ()
         state: dict[str, Any] | None = ctx.pop_state(self)
         labeller = None if state is None else state.get("labeller")
-        template = "" if state is None else state.get("template", "")
-        if labeller is None:  # empty stream: still label it
+        template = ctx.last_chunk if state is None else state.get("template")
+        if labeller is None:  # nothing reached this check (empty, or all held): still label
             labeller = self._labeller()
             self._note(ctx, self._stream_mode)
             first = labeller.start()
             last = labeller.end()
-            return tuple(x for x in (first, last) if x)
+            return tuple(x if template is None else ctx.codec.replace(template, x)
+                         for x in (first, last) if x)
+        if template is None:
+            template = ""
         last = labeller.end()
         return (ctx.codec.replace(template, last),) if last else ()
 
