@@ -69,7 +69,7 @@ class ScriptedCheck(Check):
         ctx.response.label = "本内容由人工智能生成"
 
     def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
-        seen = ctx.notes.setdefault("seen", "") + str(chunk)
+        seen = ctx.notes.setdefault("seen", "") + (ctx.text_of(chunk, self) or "")
         ctx.notes["seen"] = seen
         if "BAD" in seen:
             raise ContentBlocked("output blocked", rules=("IM-14a",), risk="A.1a")
