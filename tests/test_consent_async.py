@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from genai_compliance import ConsentRequired, FrozenClock, Ledger, Subject
+from genai_compliance import ConsentRequired, FrozenClock, Ledger, StoreUnavailable, Subject
 from genai_compliance.checks import CallContext, Check
 from genai_compliance.consent import ConsentCheck, ConsentService, NoticeRef
 from genai_compliance.stores import SQLDatabase
@@ -173,4 +174,17 @@ def test_fresh_reads_bypass_the_cache(sql_uri: str) -> None:
     finally:
         here.close()
         there.close()
+        ledger.close()
+
+
+def test_unreachable_pubsub_is_store_unavailable_without_the_password(tmp_path: Path) -> None:
+    """A Redis that cannot be subscribed to is a StoreUnavailable naming the redacted URI,
+    never a driver exception or the password (issue 15)."""
+    uri = f"sqlite:///{tmp_path / 'c.db'}"
+    ledger = Ledger(uri)
+    try:
+        with pytest.raises(StoreUnavailable, match="redis://") as info:
+            ConsentService(uri, ledger, pubsub_uri="redis://:hunter2@127.0.0.1:1/0")
+        assert "hunter2" not in f"{info.value} {info.value!r}"
+    finally:
         ledger.close()

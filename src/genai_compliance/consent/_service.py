@@ -130,6 +130,8 @@ def purposes_from_settings(entries: object,
     An entry naming a known purpose changes only the keys it gives (e.g. ``name =
     "cross-border"``, ``required = false``); a new purpose needs ``name``, ``zh`` and ``en``.
     Unknown keys and wrong types are a :class:`ConfigurationError` naming the key.
+
+    .. versionadded:: 0.2
     """
     purposes = {p.name: p for p in base}
     if not isinstance(entries, list | tuple):
@@ -185,6 +187,8 @@ class ConsentDecision:
     ``missing`` are required purposes without an active, current grant: the call must be
     refused. ``optional_granted`` and ``optional_declined`` split the optional ones; a declined
     optional purpose never refuses the call, but its use must not happen.
+
+    .. versionadded:: 0.2
     """
 
     missing: tuple[str, ...] = ()
