@@ -147,7 +147,8 @@ def _unknown_keys(err: Any, path: tuple[str | int, ...]) -> list[Problem]:
             hint = f"did you mean {best!r}?" if best else "no valid key is close;"
             text = f"{table}: {named}; {hint} Valid keys: {', '.join(sorted(known))}"
         out.append(Problem(full, dotted_path(full), text,
-                           {"key": key, "suggestion": _closest(key, known) if known else None,
+                           {"key": key, "value": err.instance[key],
+                            "suggestion": _closest(key, known) if known else None,
                             "valid_keys": tuple(sorted(known))}))
     return out
 
@@ -240,7 +241,8 @@ def _explain(err: Any) -> list[Problem]:
         return one(f"needs {word} {bound} characters, found {len(value)} ({_show(value)})")
     if kind in ("minItems", "maxItems"):
         word = "at least" if kind == "minItems" else "at most"
-        return one(f"needs {word} {bound} items, found {len(value)}")
+        return one(f"needs {word} {bound} item{'' if bound == 1 else 's'}, found "
+                   f"{len(value)}")
     if kind == "uniqueItems":
         return one(f"lists an item more than once: {_show(value)}")
     if kind == "pattern":
