@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genai_compliance import ConsentRequired, FrozenClock, Ledger, StoreUnavailable, Subject
 from genai_compliance.checks import CallContext, Check
@@ -187,4 +190,46 @@ def test_unreachable_pubsub_is_store_unavailable_without_the_password(tmp_path: 
             ConsentService(uri, ledger, pubsub_uri="redis://:hunter2@127.0.0.1:1/0")
         assert "hunter2" not in f"{info.value} {info.value!r}"
     finally:
+        ledger.close()
+
+
+STEPS = st.lists(st.tuples(
+    st.sampled_from(["grant", "grant-1h", "withdraw", "notice", "tick", "ask"]),
+    st.sampled_from(["service", "training", "sensitive"])), max_size=20)
+
+
+@settings(max_examples=30)
+@given(steps=STEPS)
+def test_the_cache_only_answer_never_differs_from_the_store(
+        tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, str]]) -> None:
+    """Property: whenever the event-loop fast path answers, it answers as the store does
+    (and as ``decide``) after any interleaving of grants, expiries, withdrawals, new notices
+    and clock moves in this process."""
+    clock = FrozenClock()
+    uri = f"sqlite:///{tmp_path_factory.mktemp('c') / 'c.db'}"
+    ledger = Ledger(uri, clock=clock)
+    service = ConsentService(uri, ledger, clock=clock, max_staleness=60)
+    purposes, optional = ("service", "sensitive", "training"), ("public-disclosure",)
+    try:
+        for n, (op, purpose) in enumerate(steps):
+            if op == "grant":
+                service.grant(ADULT, purpose, notice=NOTICE)
+            elif op == "grant-1h":
+                service.grant(ADULT, purpose, notice=NOTICE, ttl=dt.timedelta(hours=1))
+            elif op == "withdraw":
+                service.withdraw(ADULT, purpose)
+            elif op == "notice":
+                service.set_notice(purpose, NoticeRef(str(n), hashlib.sha256(
+                    str(n).encode()).hexdigest()))
+            elif op == "tick":
+                clock.advance(minutes=25)
+            else:
+                service.decide(ADULT, purposes, optional)  # fills the cache
+            fast = service.cached_decision(ADULT, purposes, optional)
+            if fast is not None:
+                truth = set(service.missing(ADULT, [*purposes, *optional], fresh=True))
+                assert {*fast.missing, *fast.optional_declined} == truth
+                assert fast == service.decide(ADULT, purposes, optional)
+    finally:
+        service.close()
         ledger.close()

@@ -498,7 +498,9 @@ class ConsentService:
         for purpose in purposes:
             self._purpose(purpose)
             grant = self.state(subject, purpose, fresh=fresh)
-            notice = self._cached_notice(purpose, fresh=fresh) if grant is not None else None
+            notice = None
+            if grant is not None and grant.active(now):
+                notice = self._cached_notice(purpose, fresh=fresh)
             if not self._counts(grant, notice, now, under_14):
                 out.append(purpose)
         return out
@@ -542,7 +544,7 @@ class ConsentService:
             if not found:
                 return None
             notice = None
-            if grant is not None:
+            if grant is not None and grant.active(now):
                 found, notice = self._cached_notice_hit(purpose)
                 if not found:
                     return None
