@@ -3,6 +3,7 @@ key path and the closest valid key; the schemas are valid and documented."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import re
@@ -19,6 +20,8 @@ from hypothesis import strategies as st
 
 from genai_compliance.config import load_config, validate_settings
 from genai_compliance.errors import ConfigurationError
+from genai_compliance.incidents import WorkingCalendar
+from genai_compliance.minors import MinorPolicy
 from genai_compliance.schemas import _registry, load_schema, tables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,11 +185,15 @@ def test_example_config_validates() -> None:
 
 
 def test_toml_dates_and_times_are_accepted(tmp_path: Path) -> None:
-    """TOML dates may stand wherever a date string may (the calendar reads both)."""
+    """TOML dates and times may stand wherever a date or time string may, both in the
+    loader and in the duty that reads them (calendar, curfew)."""
     data, _base = load_config(_toml(tmp_path, "[complaints]\nholidays = [2027-01-04]\n"
                                               "[complaints.calendar.2028]\n"
-                                              "holidays = [2028-01-01]\nworkdays = []\n"))
-    assert str(data["complaints"]["holidays"][0]) == "2027-01-04"
+                                              "holidays = [2028-01-01]\nworkdays = []\n"
+                                              "[minors]\ncurfew = [21:30:00, 07:00:00]\n"))
+    assert WorkingCalendar.from_settings(data["complaints"]).is_working_day(
+        dt.date(2027, 1, 4)) is False
+    assert MinorPolicy.from_settings(data["minors"]).curfew == (dt.time(21, 30), dt.time(7))
 
 
 def test_deployment_and_moderation_switch_are_accepted(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ key.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
@@ -110,7 +109,7 @@ def load_config(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{str(file)!r} is not valid TOML: {exc}", field="path",
                                  path=str(file)) from exc
-    validate(_as_json(data), "config", what=str(file))
+    validate(data, "config", what=str(file))
     return resolve_paths(data, file.parent.resolve()), file.parent.resolve()
 
 
@@ -126,18 +125,7 @@ def validate_settings(data: Mapping[str, Any], *, what: str = "settings") -> Non
             f"settings must be a mapping of compliance.toml sections, got "
             f"{type(data).__name__}", field="settings", value=data)
     sections = {k: v for k, v in data.items() if k != "_base_dir"}
-    validate(_as_json(sections), "config", what=what, require=False)
-
-
-def _as_json(value: Any) -> Any:
-    """TOML dates and times as ISO strings (what the schemas describe), containers copied."""
-    if isinstance(value, Mapping):
-        return {k: _as_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_as_json(v) for v in value]
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return value
+    validate(sections, "config", what=what, require=False)
 
 
 def resolve_paths(data: Mapping[str, Any], base: Path) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 :func:`validate` raises :class:`~genai_compliance.errors.ConfigurationError` naming the dotted
 key path (``moderation.keyword_files``, ``consent.purposes[0].name``), what was expected and
-what was found; an unknown key comes with the closest valid key of its table.
+what was found; an unknown key comes with the closest valid key of its table. Date, time and
+datetime values (TOML has them) are checked as their ISO strings.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import functools
 import json
@@ -331,11 +333,23 @@ def tables(name: str = "config") -> list[Table]:
     return out
 
 
+def _as_json(value: Any) -> Any:
+    """``value`` with dates and times as ISO strings (what the schemas describe)."""
+    if isinstance(value, Mapping):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return value
+
+
 def problems(document: Any, name: str, *, require: bool = True) -> list[Problem]:
     """Every way ``document`` fails schema ``name``, in document order. ``require=False``
     ignores missing top-level required keys (to check a partial document)."""
     import jsonschema
 
+    document = _as_json(document)
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
     validator = cls(schema, registry=_registry())
