@@ -341,3 +341,13 @@ def test_configuration_reference_lists_every_key() -> None:
         for key in table.properties:
             assert f"`{gen._key(table, key)}`" in page, (table.name, key)
     assert page == gen.render()
+
+
+def test_builtin_purposes_in_schema_match_the_consent_service() -> None:
+    """The schema lets a [[consent.purposes]] entry omit zh/en exactly for the built-in
+    purposes of the consent service."""
+    from genai_compliance.consent._service import DEFAULT_PURPOSES
+
+    items = load_schema("consent-config")["properties"]["purposes"]["items"]
+    assert set(items["if"]["properties"]["name"]["enum"]) == {p.name for p in DEFAULT_PURPOSES}
+    validate_settings({"consent": {"purposes": [{"name": "cross-border", "required": True}]}})
