@@ -346,7 +346,7 @@ def test_configuration_reference_lists_every_key() -> None:
 def test_builtin_purposes_in_schema_match_the_consent_service() -> None:
     """The schema lets a [[consent.purposes]] entry omit zh/en exactly for the built-in
     purposes of the consent service."""
-    from genai_compliance.consent._service import DEFAULT_PURPOSES
+    from genai_compliance.consent import DEFAULT_PURPOSES
 
     items = load_schema("consent-config")["properties"]["purposes"]["items"]
     assert set(items["if"]["properties"]["name"]["enum"]) == {p.name for p in DEFAULT_PURPOSES}
