@@ -103,8 +103,8 @@ class OutputModerationCheck(Check):
             raise self.moderation.blocked(risk=match.risk, content=content, where="output",
                                           subject=ctx.subject, profile=_profile(ctx),
                                           matches=1)
-        if safe == text:
-            return (chunk,)
+        if safe == text and not isinstance(chunk, bytes | bytearray | memoryview):
+            return (chunk,)  # unchanged (bytes are re-encoded: a cut character is held)
         return (ctx.codec.replace(chunk, safe),) if safe else ()
 
     def _end(self, ctx: CallContext) -> tuple[_StreamState | None, str]:

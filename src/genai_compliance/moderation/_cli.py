@@ -1,4 +1,6 @@
-"""``genai-compliance scan``: flag texts against a keyword library."""
+"""``genai-compliance scan``: flag texts against a keyword library, or report its SR-5
+coverage (exit 0 clean / covered, 1 flagged / short of SR-5, 2 bad input such as a keyword
+file with a wrong header)."""
 
 from __future__ import annotations
 
@@ -7,21 +9,35 @@ import json
 import sys
 from typing import Any
 
+from ..errors import ConfigurationError
+
 __all__ = ["register"]
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from . import KeywordLibrary, Moderation
 
-    library = KeywordLibrary.load(*args.keywords)
+    library = KeywordLibrary.load(*args.keywords, allow=args.allow, pinyin=args.pinyin)
+    if args.coverage:
+        coverage = library.coverage()
+        if args.json:
+            print(json.dumps(coverage.to_json(), ensure_ascii=False, indent=2))
+        else:
+            print(coverage.report())
+        return 0 if coverage.ok else 1
     profiles = {"minors": KeywordLibrary.load(*args.minors_keywords).entries} \
         if args.minors_keywords else None
-    moderation = Moderation(library, profiles=profiles)
+    moderation = Moderation(library, profiles=profiles,
+                            word_boundaries=not args.no_word_boundaries)
     inputs: list[tuple[str, str]] = []
     if args.files:
         for path in args.files:
-            with open(path, encoding="utf-8") as fh:
-                inputs.append((path, fh.read()))
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    inputs.append((path, fh.read()))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigurationError(f"cannot read {path!r} as UTF-8 text: {exc}",
+                                         field="files", path=path) from exc
     else:
         inputs.append(("<stdin>", sys.stdin.read()))
     flagged = False
@@ -54,6 +70,15 @@ def register(sub: Any) -> None:
                       help="keyword file (one per line, or CSV keyword,risk,severity)")
     scan.add_argument("--minors-keywords", action="append", default=[], metavar="FILE",
                       help="extra keywords of the minors profile")
+    scan.add_argument("--allow", action="append", default=[], metavar="FILE",
+                      help="allow list: exemption words (a keyword inside one is not a match)")
+    scan.add_argument("--pinyin", action="append", default=[], metavar="FILE",
+                      help="opt-in pinyin list: its keywords also match as pinyin and initials")
+    scan.add_argument("--no-word-boundaries", action="store_true",
+                      help="let Latin keywords match inside longer words")
+    scan.add_argument("--coverage", action="store_true",
+                      help="report the library's coverage per risk against SR-5 and exit "
+                           "(0 covered, 1 short)")
     scan.add_argument("--profile", default="default", help="profile: default or minors")
     scan.add_argument("--json", action="store_true")
     scan.set_defaults(func=_cmd_scan)

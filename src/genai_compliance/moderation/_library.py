@@ -27,6 +27,7 @@ import csv
 import datetime as dt
 import io
 import random
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
@@ -34,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import numpy as np
 
 from ..errors import ConfigurationError
 from ..risks import Risk
@@ -55,6 +55,7 @@ ACTIONS = ("block", "review")
 CSV_COLUMNS = ("keyword", "risk", "severity", "action")
 _CSV_FORM = "keyword,risk,severity,action (risk, severity and action optional)"
 _WIDE = 0x2E80
+_BATCH = 2_000
 
 
 def _latin(ch: str) -> bool:
@@ -397,23 +398,39 @@ class Matcher:
         import ahocorasick_rs
 
         self.entries = list(entries)
-        self.terms = normalise_terms([e.term for e in self.entries])
         self.actions = list(actions) if actions is not None else ["block"] * len(self.entries)
         self.word_boundaries = word_boundaries
+        # Python-level work in batches, yielding the GIL between them, so that a build on a
+        # background thread (a hot swap) does not hold up the threads serving checks
+        self.terms: list[str] = []
+        self._bounds: list[tuple[bool, bool]] = []
+        self._prefixes: set[str] = set()
+        patterns: list[bytes] = []
+        for lo in range(0, len(self.entries), _BATCH):
+            batch = self.entries[lo:lo + _BATCH]
+            terms = normalise_terms([e.term for e in batch])
+            for entry, term in zip(batch, terms, strict=True):
+                if not term:
+                    raise ConfigurationError(
+                        f"keyword {entry.term!r}{_at(entry)} is empty after normalisation "
+                        "(only punctuation, spaces or invisible characters); remove it",
+                        field="keyword", value=entry.term)
+            self.terms.extend(terms)
+            self._bounds.extend((_latin(t[0]), _latin(t[-1])) if word_boundaries
+                                else (False, False) for t in terms)
+            self._prefixes.update(t[:k] for t in terms for k in range(1, len(t)))
+            patterns.extend(t.encode("utf-8") for t in terms)
+            time.sleep(0)
         self.max_len = max((len(t) for t in self.terms), default=0)
-        self._bounds = [(_latin(t[0]), _latin(t[-1])) if t and word_boundaries
-                        else (False, False) for t in self.terms]
-        patterns = [t.encode("utf-8") for t in self.terms]
         self._max_bytes = max((len(p) for p in patterns), default=0)
-        self._prefixes = {t[:k] for t in self.terms for k in range(1, len(t))}
         ll = ahocorasick_rs.MatchKind.LeftmostLongest
         self._ac = ahocorasick_rs.BytesAhoCorasick(patterns, matchkind=ll) if patterns else None
         allow_terms = [a for a in dict.fromkeys(normalise_terms(list(allow))) if a]
         self.allow = allow_terms
-        self._allow_bytes = max((len(a.encode()) for a in allow_terms), default=0)
+        self._allow_bytes = max((len(a.encode("utf-8")) for a in allow_terms), default=0)
         self._allow_prefixes = {a[:k] for a in allow_terms for k in range(1, len(a))}
-        self._allow_ac = (ahocorasick_rs.BytesAhoCorasick([a.encode() for a in allow_terms])
-                          if allow_terms else None)
+        self._allow_ac = (ahocorasick_rs.BytesAhoCorasick(
+            [a.encode("utf-8") for a in allow_terms]) if allow_terms else None)
 
     # -- scanning ----------------------------------------------------------------------
     def scan_normalised(self, norm: str) -> list[tuple[int, int, int]]:
@@ -421,12 +438,9 @@ class Matcher:
         boundaries or exemptions: those need the original text)."""
         if self._ac is None or not norm:
             return []
-        data = norm.encode("utf-8")
-        hits = self._ac.find_matches_as_indexes(data)
-        if not hits:
-            return []
-        conv = _ByteToChar(norm, data)
-        return [(int(i), conv(s), conv(e)) for i, s, e in hits]
+        folded = fold(norm)
+        return [(int(i), folded.char_of(s), folded.char_of(e)) for i, s, e in
+                self._ac.find_matches_as_indexes(folded.data)]
 
     def scan(self, text: str) -> list[Match]:
         """Every keyword in ``text``, with spans in the original text."""
@@ -438,9 +452,9 @@ class Matcher:
         whose text may go on) a candidate whose end boundary or exemption depends on text not
         yet seen is not reported: ``pending`` is then the original offset it starts at.
         Candidates ending at or before ``skip_before`` (original offset) are ignored."""
-        if self._ac is None or not folded.norm:
+        if self._ac is None or not folded.length:
             return [], None
-        data = folded.norm.encode("utf-8")
+        data = folded.data
         hits = self._ac.find_matches_as_indexes(data)
         if not hits:
             return [], None
@@ -460,23 +474,6 @@ class Matcher:
         return 0
 
 
-class _ByteToChar:
-    """Byte offset in the UTF-8 of ``norm`` -> character offset (vectorised, built once)."""
-
-    def __init__(self, norm: str, data: bytes) -> None:
-        self.ascii = len(data) == len(norm)
-        self._starts: Any = None
-        self._data = data
-
-    def __call__(self, b: int) -> int:
-        if self.ascii:
-            return b
-        if self._starts is None:
-            raw = np.frombuffer(self._data, dtype=np.uint8)
-            self._starts = np.flatnonzero((raw & 0xC0) != 0x80)
-        return int(np.searchsorted(self._starts, b))
-
-
 class _Scan:
     """One scan's candidates: accept, turn down (then re-scan the neighbourhood), or defer."""
 
@@ -488,7 +485,7 @@ class _Scan:
         self.data = data
         self.final = final
         self.skip_before = skip_before
-        self.conv = _ByteToChar(folded.norm, data)
+        self.conv = folded.char_of
         self.matches: list[Match] = []
         self.pending: int | None = None
         self._allow_cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
@@ -499,9 +496,7 @@ class _Scan:
             bs, be = bs + base, be + base
             verdict = self.judge(int(idx), bs, be)
             if verdict == "rejected":
-                nxt = bs + 1
-                while nxt < len(self.data) and (self.data[nxt] & 0xC0) == 0x80:
-                    nxt += 1
+                nxt = self.folded.byte_of(self.conv(bs) + 1)
                 hi = min(len(self.data), be + self.m._max_bytes)
                 window = self.data[nxt:hi]
                 sub = [(i, s, e) for i, s, e in self.m._ac.find_matches_as_indexes(window)

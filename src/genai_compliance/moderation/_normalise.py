@@ -20,6 +20,7 @@ the original text exactly, computed only when a match asks for it.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from importlib import resources
@@ -93,20 +94,64 @@ def is_word_char(ch: str) -> bool:
 
 
 class Folded:
-    """A text folded for matching: ``norm`` and the map back to the original.
+    """A text folded for matching: the normalised text, its UTF-8 for the automaton
+    (``data``) and the map back to the original.
 
     ``span(s, e)`` turns a normalised span into ``(start, end)`` in the original text: from
     the first original character of ``norm[s]`` to the last one folded into ``norm[e-1]``
-    (a padded run included)."""
+    (a padded run included). The map is built only when a match asks for it."""
 
-    __slots__ = ("_dropped", "_n_pre", "_origin", "_origin_fn", "norm")
+    __slots__ = ("_astral", "_data", "_dropped", "_n_pre", "_norm", "_origin", "_origin_fn",
+                 "_shifted", "_vals", "length")
 
-    def __init__(self, norm: str, origin_fn: Any, dropped: Array | None, n_pre: int) -> None:
-        self.norm = norm
+    def __init__(self, origin_fn: Any, dropped: Array | None, n_pre: int, *,
+                 norm: str | None = None, vals: Array = None) -> None:
+        self._norm = norm
+        self._vals: Array = vals  # the normalised code points (uint32) while norm is unbuilt
+        self.length: int = len(norm) if norm is not None else len(vals)
         self._origin_fn = origin_fn  # () -> origin of each pre-collapse normalised character
         self._origin: Array | list[int] | None = None
         self._dropped = dropped  # sorted indexes (pre-collapse) removed as padding
+        self._shifted: Array | None = None
         self._n_pre = n_pre
+        self._data: bytes | None = None
+        self._astral: Any = None  # byte offset of each character (False: ASCII)
+
+    @property
+    def norm(self) -> str:
+        if self._norm is None:
+            self._norm = str(codecs.utf_32_le_decode(self._vals)[0])
+        return self._norm
+
+    @property
+    def data(self) -> bytes:
+        """The normalised text as UTF-8, what the automaton scans."""
+        if self._data is None:
+            self._data = self.norm.encode("utf-8")
+        return self._data
+
+    def _starts(self) -> Array | None:
+        """Byte offset of each character in :attr:`data` (``None`` for ASCII)."""
+        if self._astral is None:
+            data = self.data
+            if len(data) == self.length:
+                self._astral = False
+            else:
+                raw = np.frombuffer(data, dtype=np.uint8)
+                self._astral = np.flatnonzero((raw & 0xC0) != 0x80)
+        return None if self._astral is False else self._astral
+
+    def char_of(self, b: int) -> int:
+        """Character index of byte offset ``b`` of :attr:`data`."""
+        starts = self._starts()
+        return b if starts is None else int(np.searchsorted(starts, b))
+
+    def byte_of(self, c: int) -> int:
+        """Byte offset in :attr:`data` of character ``c``."""
+        starts = self._starts()
+        if starts is None:
+            return c
+        return int(starts[c]) if c < len(starts) else len(self.data)
 
     def origin(self) -> Array | list[int]:
         if self._origin is None:
@@ -118,18 +163,19 @@ class Folded:
         d = self._dropped
         if d is None or len(d) == 0:
             return s
-        shifted = d - np.arange(len(d))
-        return s + int(np.searchsorted(shifted, s, side="right"))
+        if self._shifted is None:
+            self._shifted = d - np.arange(len(d))
+        return s + int(np.searchsorted(self._shifted, s, side="right"))
 
     def span(self, s: int, e: int) -> tuple[int, int]:
         origin = self.origin()
         a = int(origin[self._pre(s)])
-        last = self._pre(e) - 1 if e < len(self.norm) else self._n_pre - 1
+        last = self._pre(e) - 1 if e < self.length else self._n_pre - 1
         return a, int(origin[last]) + 1
 
     def same_origin(self, s: int) -> bool:
         """``norm[s-1]`` and ``norm[s]`` come from one original character (a ligature …)."""
-        if s <= 0 or s >= len(self.norm):
+        if s <= 0 or s >= self.length:
             return False
         origin = self.origin()
         return bool(origin[self._pre(s - 1)] == origin[self._pre(s)])
@@ -160,56 +206,92 @@ def _fold_small(text: str) -> Folded:
     if dropped:
         gone = set(dropped)
         chars = [c for i, c in enumerate(chars) if i not in gone]
-    return Folded("".join(chars), lambda: origin,
-                  np.asarray(dropped, dtype=np.int64) if dropped else None, n_pre)
+    return Folded(lambda: origin, np.asarray(dropped, dtype=np.int64) if dropped else None,
+                  n_pre, norm="".join(chars))
+
+
+def _expand(mapped: Array, expansions: list[str]) -> tuple[Array, Array]:
+    """(values, characters produced per input code point) when some fold to several."""
+    lengths = (mapped != 0).view(np.uint8).copy()
+    exp_at = np.flatnonzero(mapped >= _EXP_BASE)
+    seqs = [expansions[int(mapped[i]) - _EXP_BASE] for i in exp_at]
+    lengths[exp_at] = [len(q) for q in seqs]
+    ends = np.cumsum(lengths, dtype=np.int64)
+    vals = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.uint32)
+    singles = lengths == 1
+    vals[ends[singles] - 1] = mapped[singles]
+    for i, seq in zip(exp_at, seqs, strict=True):
+        end = int(ends[i])
+        vals[end - len(seq):end] = [ord(c) for c in seq]
+    return vals, lengths
+
+
+def _padding(vals: Array, prev: Array) -> Array:
+    """Indexes of ``vals`` dropped as repeated-character padding (``prev``: up to two values
+    before them, from the previous chunk)."""
+    ext = np.concatenate((prev, vals)) if len(prev) else vals
+    if len(ext) < 2:
+        return ext[:0].astype(np.int64)
+    eq = ext[1:] == ext[:-1]
+    at = np.flatnonzero(eq) + 1
+    at = at[at >= len(prev)]
+    if not len(at):
+        return at
+    v = ext[at]
+    triple = np.zeros(len(at), dtype=bool)
+    ok = at >= 2
+    triple[ok] = eq[at[ok] - 2]
+    digit = (v >= 0x30) & (v <= 0x39)
+    return at[(v >= _WIDE) | (triple & ~digit)] - len(prev)
+
+
+_CHUNK = 1 << 16  # code points per step: the working arrays stay in the CPU cache
 
 
 def _fold_large(text: str, separators: Array | None = None) -> Folded:
     table, _, expansions, _ = _tables()
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    mapped = np.take(table, codes, mode="wrap")
+    sep_vals = None
     if separators is not None:
         # kept; alternating 1 and 2 so that neighbouring separators never form a padding run
-        mapped[separators] = 1 + (np.arange(len(separators)) & 1)
-    if expansions and bool((mapped >= _EXP_BASE).any()):
-        lengths = np.ones(len(mapped), dtype=np.int64)
-        lengths[mapped == 0] = 0
-        exp_at = np.flatnonzero(mapped >= _EXP_BASE)
-        seqs = [expansions[int(mapped[i]) - _EXP_BASE] for i in exp_at]
-        lengths[exp_at] = [len(s) for s in seqs]
-        ends = np.cumsum(lengths)
-        vals = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.uint32)
-        singles = lengths == 1
-        vals[ends[singles] - 1] = mapped[singles]
-        for i, seq in zip(exp_at, seqs, strict=True):
-            end = int(ends[i])
-            vals[end - len(seq):end] = [ord(c) for c in seq]
-
-        def origin_fn() -> Array:
-            return np.repeat(np.arange(len(lengths)), lengths)
-    else:
-        keep = mapped != 0
-        vals = np.compress(keep, mapped)
-
-        def origin_fn() -> Array:
-            return np.flatnonzero(keep)
-    n_pre = len(vals)
-    dropped = None
-    if n_pre > 1:
-        eq = vals[1:] == vals[:-1]
-        at = np.flatnonzero(eq) + 1
-        if len(at):
-            v = vals[at]
-            triple = np.zeros(len(at), dtype=bool)
-            ok = at >= 2
-            triple[ok] = eq[at[ok] - 2]
-            digit = (v >= 0x30) & (v <= 0x39)
-            drop = at[(v >= _WIDE) | (triple & ~digit)]
+        sep_vals = (1 + (np.arange(len(separators)) & 1)).astype(np.uint32)
+    outs: list[Array] = []
+    lengths: list[Array] = []
+    drops: list[Array] = []
+    data: list[bytes] = []
+    prev = codes[:0]
+    n_pre = 0
+    for lo in range(0, len(codes), _CHUNK):
+        mapped = np.take(table, codes[lo:lo + _CHUNK], mode="wrap")
+        if separators is not None and sep_vals is not None:
+            i, j = np.searchsorted(separators, (lo, lo + _CHUNK))
+            mapped[separators[i:j] - lo] = sep_vals[i:j]
+        if expansions and bool((mapped >= _EXP_BASE).any()):
+            vals, produced = _expand(mapped, expansions)
+        else:
+            keep = mapped != 0
+            vals, produced = np.compress(keep, mapped), keep.view(np.uint8)
+        lengths.append(produced)
+        if len(vals):
+            drop = _padding(vals, prev)
+            prev = vals[-2:]
             if len(drop):
-                dropped = drop
+                drops.append(drop + n_pre)
+                n_pre += len(vals)
                 vals = np.delete(vals, drop)
-    norm = vals.tobytes().decode("utf-32-le")
-    return Folded(norm, origin_fn, dropped, n_pre)
+            else:
+                n_pre += len(vals)
+            outs.append(vals)
+            data.append(codecs.utf_32_le_decode(vals)[0].encode("utf-8"))
+
+    def origin_fn() -> Array:
+        per = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.uint8)
+        return np.repeat(np.arange(len(per)), per)
+
+    all_vals = np.concatenate(outs) if outs else codes[:0]
+    folded = Folded(origin_fn, np.concatenate(drops) if drops else None, n_pre, vals=all_vals)
+    folded._data = b"".join(data)
+    return folded
 
 
 def fold(text: str) -> Folded:
