@@ -15,9 +15,10 @@ LABEL = AIGCLabel(content_producer="Producer", produce_id="md-1")
 
 
 def test_new_front_matter_added() -> None:
-    """A Markdown file without front matter gets one with the AIGC key; body unchanged."""
+    """A Markdown file without front matter, labelled with format="markdown", gets one with
+    the AIGC key; body unchanged."""
     src = "# Title\n\nBody text 中文.\n".encode()
-    out = label_bytes(src, LABEL)
+    out = label_bytes(src, LABEL, format="markdown")
     assert out.startswith(b"---\nAIGC: '")
     assert out.endswith(src)
     assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [LABEL]
@@ -53,15 +54,35 @@ def test_plain_text_is_not_claimed() -> None:
 def test_invalid_utf8_is_malformed() -> None:
     """Invalid UTF-8 beyond the sniffed head is MalformedMedia; within it, unsupported."""
     with pytest.raises(MalformedMedia):
-        read_labels(b"# T\n" + b"a" * 5000 + b"\xff")
+        read_labels(b"---\nt: x\n---\n" + b"a" * 5000 + b"\xff")
     with pytest.raises(UnsupportedMedia):
-        read_labels(b"# T\n\xff\xfe more")
+        read_labels(b"---\n\xff\xfe more")
 
 
-@given(labels, st.text(max_size=200))
+def test_heading_only_text_is_not_claimed_without_format() -> None:
+    """A heading-only file is not sniffed as Markdown (issue 16: a PEM bundle starting with
+    '# ' comments was); the error names --format."""
+    with pytest.raises(UnsupportedMedia, match="--format markdown"):
+        label_bytes(b"# Title\n\nBody\n", LABEL)
+
+
+@pytest.mark.parametrize(("data", "kind"), [
+    (b"# FOR TESTS ONLY\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+     "PEM"),
+    (b'{"a": 1}\n', "JSON"),
+    (b"a,b,c\n1,2,3\n", "CSV"),
+])
+def test_pem_json_csv_are_refused_naming_format(data: bytes, kind: str) -> None:
+    """PEM, JSON and CSV are refused with a message naming the kind and --format."""
+    with pytest.raises(UnsupportedMedia, match=f"looks like {kind}.*--format") as info:
+        label_bytes(data, LABEL)
+    assert info.value.evidence["kind"] == kind
+
+
+@given(labels, st.text(st.characters(blacklist_characters="\x00"), max_size=200))
 def test_any_label_and_body_round_trip(label: AIGCLabel, body: str) -> None:
     """Any label in front of any body reads back; the body is kept."""
     src = ("# H\n" + body).encode()
-    out = label_bytes(src, label)
+    out = label_bytes(src, label, format="markdown")
     assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [label]
     assert out.endswith(src)

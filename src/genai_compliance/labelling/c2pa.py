@@ -111,15 +111,26 @@ def _fields(label: Any) -> dict[str, str]:
     return {k: str(raw.get(k, "")) for k in GB45438_FIELDS}
 
 
+#: instance id of the parent ingredient when a signed file is relabelled.
+PARENT_ID = "xmp:iid:genai-compliance-parent"
+
+
 def manifest_definition(*, label: Any = None, generator: str = "genai-compliance",
                         version: str = "1.0", composite: bool = False,
-                        title: str | None = None) -> dict[str, Any]:
+                        title: str | None = None, parent: bool = False) -> dict[str, Any]:
     """The c2pa manifest definition we sign (LM-5): claim generator, ``c2pa.actions`` with
-    ``c2pa.created`` and the IPTC digital source type, and ``cn.gb45438.aigc``."""
+    ``c2pa.created`` and the IPTC digital source type, and ``cn.gb45438.aigc``. With
+    ``parent`` (relabelling a file that was already signed) the actions are
+    ``c2pa.opened`` of the parent ingredient then ``c2pa.edited.metadata``."""
     action: dict[str, Any] = {"action": "c2pa.created",
                               "digitalSourceType": COMPOSITE if composite else TRAINED}
+    actions = [action]
+    if parent:
+        actions = [{"action": "c2pa.opened", "parameters": {"ingredientIds": [PARENT_ID]}},
+                   {"action": "c2pa.edited.metadata",
+                    "description": "GB 45438 implicit label written"}]
     assertions: list[dict[str, Any]] = [
-        {"label": "c2pa.actions", "data": {"actions": [action]}}]
+        {"label": "c2pa.actions", "data": {"actions": actions}}]
     fields = _fields(label)
     if fields:
         assertions.append({"label": GB45438_ASSERTION, "data": fields})
@@ -161,11 +172,13 @@ def sign_bytes(data: bytes, credentials: SigningCredentials, *, label: Any = Non
                mime: str | None = None, ingredient: bytes | None = None,
                generator: str | None = None, version: str | None = None,
                compliance: Any = None, thumbnail: bool = False, title: str | None = None,
-               sidecar: bool = False) -> tuple[bytes, bytes]:
+               sidecar: bool = False, parent: bytes | None = None) -> tuple[bytes, bytes]:
     """Sign ``data``; return ``(signed_asset, manifest_store)``. With ``sidecar`` the
     asset is returned unchanged and the manifest store is meant for ``<file>.c2pa``.
 
     ``ingredient`` (the user's input) makes the source type ``compositeWith...`` (LM-5).
+    ``parent`` (the signed file before relabelling) becomes the ``parentOf`` ingredient, so
+    the provenance chain stays valid when an already signed file is labelled.
     Raises :class:`UnsupportedMedia` for a format c2pa cannot embed into (use a sidecar).
     """
     import c2pa
@@ -176,7 +189,8 @@ def sign_bytes(data: bytes, credentials: SigningCredentials, *, label: Any = Non
                                "sidecar (sign_file(..., sidecar=True))", format="unknown")
     gen, ver = _generator(compliance, generator, version)
     definition = manifest_definition(label=label, generator=gen, version=ver,
-                                     composite=ingredient is not None, title=title)
+                                     composite=ingredient is not None, title=title,
+                                     parent=parent is not None)
     try:
         ctx = _settings(thumbnail=thumbnail)
         builder = c2pa.Builder.from_json(definition, ctx)
@@ -186,6 +200,10 @@ def sign_bytes(data: bytes, credentials: SigningCredentials, *, label: Any = Non
             imime = sniff_mime(ingredient) or "application/octet-stream"
             builder.add_ingredient({"title": "input", "relationship": "inputTo"}, imime,
                                    io.BytesIO(ingredient))
+        if parent is not None:
+            builder.add_ingredient({"title": "parent", "relationship": "parentOf",
+                                    "instance_id": PARENT_ID, "label": PARENT_ID}, mime,
+                                   io.BytesIO(parent))
         out = io.BytesIO()
         manifest = builder.sign(credentials.c2pa_signer(), mime, io.BytesIO(data), out)
     except c2pa.C2paError as exc:
@@ -195,6 +213,9 @@ def sign_bytes(data: bytes, credentials: SigningCredentials, *, label: Any = Non
                                    format=mime) from None
         raise SigningError(f"c2pa could not sign the {mime} file: {text}",
                            format=mime) from None
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
+        raise SigningError(f"c2pa could not sign the {mime} file: {type(exc).__name__}: "
+                           f"{exc}", format=mime) from None
     return (data if sidecar else out.getvalue()), bytes(manifest)
 
 
@@ -232,9 +253,19 @@ _OPAQUE = "application/octet-stream"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` atomically: a temp file created exclusively in the target
+    directory (``mkstemp``: O_CREAT|O_EXCL, unpredictable name, never follows a symlink),
+    then ``os.replace``."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @attrs.frozen
@@ -293,13 +324,32 @@ def _codes(results: Any) -> tuple[list[str], list[str]]:
     return failures, all_codes
 
 
+def _remote_url(text: str) -> str | None:
+    """The URL in c2pa's "must fetch remote manifests from url …" error, if that is it."""
+    marker = "from url "
+    if "remote" not in text.lower() or marker not in text:
+        return None
+    return text.split(marker, 1)[1].strip().split()[0] or None
+
+
+def _remote_report(url: str) -> C2paReport:
+    """A manifest referenced by URL: reported present, never fetched (no network)."""
+    return C2paReport(present=True, valid=False, trusted=False, tampered=False,
+                      validation_state=None, signer=None, issuer=None, algorithm=None,
+                      claim_generator=None, digital_source_type=None, aigc=None,
+                      failures=("manifest.remote.notFetched",), codes=(), sidecar=False,
+                      remote_url=url)
+
+
 @implements("C2PA", "LM-6")
 def read_c2pa(data: bytes | str | os.PathLike[str], *,
               trust_anchors: bytes | str | os.PathLike[str] | None = None,
               manifest: bytes | None = None, mime: str | None = None) -> C2paReport | None:
     """Read and verify the C2PA manifest of a file (bytes or path) - None when there is
     none. A path with a ``.c2pa`` sidecar next to it is read with that sidecar.
-    ``trust_anchors``: PEM bytes or a path to a PEM bundle of roots (LM-5)."""
+    ``trust_anchors``: PEM bytes or a path to a PEM bundle of roots (LM-5). A manifest the
+    file only references by URL is reported (``remote_url``, present, not valid) and never
+    fetched. c2pa's own exceptions leave as MalformedMedia."""
     import c2pa
 
     sidecar = manifest is not None
@@ -320,15 +370,28 @@ def read_c2pa(data: bytes | str | os.PathLike[str], *,
         reader = c2pa.Reader.try_create(fmt, io.BytesIO(data), manifest,
                                         _settings(trust_anchors=anchors))
     except c2pa.C2paError as exc:
+        remote = _remote_url(str(exc))
+        if remote is not None:
+            return _remote_report(remote)
         if manifest is None and sniff_mime(data) is None:
             return None
         raise MalformedMedia(f"the C2PA data cannot be read: {exc}", format=fmt) from None
+    except Exception as exc:  # c2pa raises KeyError etc. on damaged stores
+        raise MalformedMedia(f"the C2PA data cannot be read: {type(exc).__name__}: {exc}",
+                             format=fmt) from None
     if reader is None:
         return None
-    with reader:
-        state = reader.get_validation_state()
-        failures, codes = _codes(reader.get_validation_results())
-        active = reader.get_active_manifest() or {}
+    try:
+        with reader:
+            state = reader.get_validation_state()
+            failures, codes = _codes(reader.get_validation_results())
+            active = reader.get_active_manifest() or {}
+    except Exception as exc:  # e.g. KeyError('Active manifest not found') on damage
+        raise MalformedMedia(f"the C2PA manifest store is damaged: {type(exc).__name__}: "
+                             f"{exc}", format=fmt) from None
+    if not isinstance(active, Mapping):
+        raise MalformedMedia("the C2PA manifest store has no readable active manifest",
+                             format=fmt)
     sig = active.get("signature_info") or {}
     source = None
     aigc = None
@@ -336,7 +399,8 @@ def read_c2pa(data: bytes | str | os.PathLike[str], *,
         lab = str(assertion.get("label", ""))
         if lab.startswith("c2pa.actions"):
             for act in (assertion.get("data") or {}).get("actions", []) or []:
-                if act.get("action") == "c2pa.created":
+                created = act.get("action") == "c2pa.created"
+                if created or (source is None and act.get("digitalSourceType")):
                     source = act.get("digitalSourceType")
         elif lab == GB45438_ASSERTION:
             aigc = {k: str(v) for k, v in (assertion.get("data") or {}).items()}

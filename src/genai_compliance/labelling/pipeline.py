@@ -18,16 +18,18 @@ from typing import Any
 import attrs
 
 from ..crypto import SigningCredentials
-from ..errors import ConfigurationError, LabelError
+from ..errors import ConfigurationError, LabelError, MalformedMedia, UnsupportedMedia
 from . import c2pa as _c2pa
 
-__all__ = ["LabelResult", "credentials_from_settings", "default_label", "label_file"]
+__all__ = ["MANIFEST_BROKEN", "LabelResult", "credentials_from_settings", "default_label",
+           "label_file"]
 
 
 @attrs.frozen
 class LabelResult:
     """What :func:`label_file` did. ``manifest`` is ``dst`` (embedded) or the ``.c2pa``
-    sidecar path, None when unsigned; ``record_seq`` the ledger record, if any."""
+    sidecar path, None when unsigned; ``record_seq`` the ledger record, if any;
+    ``warnings`` what went wrong around the label (an input manifest left invalid)."""
 
     dst: Path
     mime: str | None
@@ -40,6 +42,12 @@ class LabelResult:
     signer: str | None
     sha256: str
     record_seq: int | None = None
+    #: the input already carried a C2PA manifest (camera/editor output, an earlier step).
+    had_manifest: bool = False
+    #: that manifest was taken as the parent ingredient of the new one (signed relabel).
+    parent_ingredient: bool = False
+    #: what the caller must know, e.g. that the input's C2PA manifest is now invalid.
+    warnings: tuple[str, ...] = ()
 
 
 def default_label(compliance: Any = None, *, produce_id: str | None = None) -> Any:
@@ -99,6 +107,23 @@ def credentials_from_settings(section: Mapping[str, Any],
                                        trust_anchors=anchors)
 
 
+#: the warning when a signed input is labelled without credentials.
+MANIFEST_BROKEN = ("the input carried a C2PA manifest; writing the implicit label changed the "
+                   "signed bytes, so that manifest is now invalid. Re-sign the output (pass "
+                   "credentials, or --sign --cert CHAIN.pem --key KEY.pem: the old manifest "
+                   "becomes the parent ingredient) or strip the manifest before publishing")
+
+
+def _has_manifest(data: bytes) -> bool:
+    """Whether ``data`` carries a C2PA manifest (embedded or referenced), read offline."""
+    if b"c2pa" not in data and b"provenance" not in data:
+        return False  # no JUMBF c2pa box and no XMP dcterms:provenance reference
+    try:
+        return _c2pa.read_c2pa(data) is not None
+    except (MalformedMedia, UnsupportedMedia, ImportError):
+        return b"c2pa" in data[:1 << 20] and b"jumb" in data[:1 << 20]
+
+
 def _label_fields(label: Any) -> dict[str, str]:
     return _c2pa._fields(label)
 
@@ -108,12 +133,19 @@ def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                explicit_text: str | None = None, position: str | None = None,
                credentials: SigningCredentials | None = None, compliance: Any = None,
                thumbnail: bool | None = None, ingredient: str | os.PathLike[str] | None = None,
-               sign: bool | None = None, subject: Any = None) -> LabelResult:
+               sign: bool | None = None, subject: Any = None,
+               format: str | None = None) -> LabelResult:
     """Label ``src`` into ``dst`` (LM-4, LM-5, IM-12): explicit label when ``explicit`` (or
     ``[labelling] explicit = true``), the implicit GB 45438 label, a C2PA signature with
     ``credentials`` (or those in ``[c2pa]``), and a ``label.issued`` ledger record when a
     ``compliance`` is given. ``label`` defaults to the provider's producer code and a fresh
     ProduceID. ``ingredient`` (the user's input) marks the file as a composite edit.
+
+    Relabelling a file that already carries a C2PA manifest: with credentials the new
+    manifest takes the old signed file as its ``parentOf`` ingredient, so the provenance
+    chain stays valid; without, the label is written and ``warnings`` says the old manifest
+    no longer matches and how to re-sign or strip it. ``format`` names the implicit-label
+    handler instead of sniffing (e.g. ``"markdown"``).
     """
     settings: Mapping[str, Any] = compliance.settings if compliance is not None else {}
     lab_cfg = settings.get("labelling", {}) or {}
@@ -140,26 +172,38 @@ def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
         raise LabelError("the implicit label needs a ProduceID", field="ProduceID")
 
     data = _read(src)
+    original = data
+    had_manifest = _has_manifest(data)
+    warnings: list[str] = []
     if explicit:
         from .explicit import apply_explicit
 
         data = apply_explicit(data, text=explicit_text, position=position)
     from .implicit import label_bytes
 
-    data = label_bytes(data, label)
+    data = label_bytes(data, label, format=format)
     mime = _c2pa.sniff_mime(data)
+    signing = credentials is not None and sign is not False
+    if had_manifest and not signing:
+        warnings.append(MANIFEST_BROKEN)
 
     manifest: Path | None = None
     sidecar = False
     out = Path(dst)
     if credentials is not None and sign is not False:
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.unsigned")
-        tmp.write_bytes(data)
+        import tempfile
+
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".unsigned",
+                                        dir=out.parent)
+        tmp = Path(tmp_name)
         try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
             manifest = _c2pa.sign_file(
                 tmp, out, credentials, label=label, compliance=compliance,
                 thumbnail=thumbnail,
-                ingredient=None if ingredient is None else Path(ingredient).read_bytes())
+                ingredient=None if ingredient is None else Path(ingredient).read_bytes(),
+                parent=original if had_manifest else None)
         finally:
             tmp.unlink(missing_ok=True)
         sidecar = manifest != out
@@ -171,7 +215,9 @@ def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                          explicit=bool(explicit), signed=manifest is not None,
                          manifest=manifest, sidecar=sidecar,
                          signer=credentials.subject if manifest is not None and credentials
-                         else None, sha256=digest)
+                         else None, sha256=digest, had_manifest=had_manifest,
+                         parent_ingredient=had_manifest and manifest is not None,
+                         warnings=tuple(warnings))
     if compliance is not None:
         record = compliance.record("label.issued", {
             "sha256": digest, "produce_id": fields["ProduceID"], "label": fields,

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from genai_compliance.errors import MalformedMedia, MediaError, UnsupportedMedia
+from genai_compliance.errors import LabelError, MalformedMedia, MediaError, UnsupportedMedia
 from genai_compliance.labelling.aigc import AIGCLabel
 from genai_compliance.labelling.implicit import (
     _avi,
@@ -41,8 +41,8 @@ from genai_compliance.labelling.implicit import (
 from genai_compliance.labelling.implicit._base import FormatHandler, RawLabel
 from genai_compliance.rules import implements
 
-__all__ = ["HANDLERS", "add_propagation", "handler_for", "label_bytes", "label_file",
-           "label_stream", "read_labels", "scan", "sniff"]
+__all__ = ["HANDLERS", "add_propagation", "handler_for", "handler_named", "label_bytes",
+           "label_file", "label_stream", "read_labels", "scan", "sniff"]
 
 #: Sniff order. MP3 after the binary formats (its sniffer accepts any leading ID3 tag);
 #: the text formats HTML, SVG and Markdown last (HTML before SVG: inline <svg>).
@@ -80,9 +80,44 @@ def _id3_length(head: bytes) -> int | None:
     return 10 + size + (10 if head[5] & 0x10 else 0)
 
 
-def handler_for(src: BinaryIO) -> FormatHandler:
-    """The handler for the stream (position is restored to 0)."""
+def _looks_like_text(head: bytes) -> str | None:
+    """A name for text content no handler claims (PEM, JSON, CSV, plain text), or None."""
+    if not head or b"\x00" in head:
+        return None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:
+            return None
+        text = head[:exc.start].decode("utf-8")
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if "-----BEGIN " in text:
+        return "PEM"
+    if stripped[:1] in ("{", "["):
+        return "JSON"
+    first = stripped.split("\n", 1)[0]
+    if first.count(",") >= 1 and "\n" in stripped and stripped.split("\n", 2)[1].count(
+            ",") == first.count(","):
+        return "CSV"
+    return "plain text"
+
+
+def handler_named(name: str) -> FormatHandler:
+    """The handler called ``name`` (``"markdown"``, ``"png"`` …), for ``format=``."""
+    for h in HANDLERS:
+        if h.name == name:
+            return h
+    raise UnsupportedMedia(f"unknown format {name!r}; known: "
+                           + ", ".join(h.name for h in HANDLERS), format=name)
+
+
+def handler_for(src: BinaryIO, format: str | None = None) -> FormatHandler:
+    """The handler for the stream (position is restored to 0); ``format`` names it instead
+    of sniffing (only for content that is clear to the caller, e.g. Markdown without front
+    matter)."""
     src.seek(0)
+    if format is not None:
+        return handler_named(format)
     head = src.read(_HEAD)
     skip = _id3_length(head)
     if skip is not None:
@@ -96,6 +131,13 @@ def handler_for(src: BinaryIO) -> FormatHandler:
     for h in HANDLERS:
         if h.sniff(head):
             return h
+    kind = _looks_like_text(head)
+    if kind is not None:
+        raise UnsupportedMedia(
+            f"this looks like {kind}, which carries no implicit label; only Markdown with a "
+            "front matter is recognised as a text document. If it really is Markdown, pass "
+            f"--format markdown (format='markdown'). First bytes {head[:16].hex()}",
+            first_bytes=head[:16].hex(), kind=kind)
     raise UnsupportedMedia(
         f"no implicit-label handler recognises this content (first bytes {head[:16].hex()});"
         " supported: " + ", ".join(h.name for h in HANDLERS), first_bytes=head[:16].hex())
@@ -113,7 +155,8 @@ def _aigc_json(label: Any) -> str:
         return AIGCLabel.from_json(label).to_json()
     if hasattr(label, "to_json"):
         return AIGCLabel.from_json(label.to_json()).to_json()
-    raise TypeError(f"label must be an AIGCLabel, mapping or JSON, got {type(label).__name__}")
+    raise LabelError(f"label must be an AIGCLabel, a mapping or JSON text, got "
+                     f"{type(label).__name__}", field="label", value=type(label).__name__)
 
 
 def _call(handler: FormatHandler, fn: Any, *args: Any) -> Any:
@@ -129,30 +172,66 @@ def _call(handler: FormatHandler, fn: Any, *args: Any) -> Any:
                              offset=None) from None
 
 
-def label_stream(src: BinaryIO, dst: BinaryIO, label: Any) -> str:
-    """Write ``src`` labelled with ``label`` to ``dst``; return the format name (LM-5)."""
+def _verify(handler: FormatHandler, dst: BinaryIO, start: int, aigc: str) -> None:
+    """Read the label back from the written bytes, in the same carrier (issue 16)."""
+    end = dst.tell()
+    dst.seek(start)
+    window: BinaryIO = dst if start == 0 else io.BytesIO(dst.read(end - start))
+    try:
+        found = [r for r in _call(handler, handler.read, window) if r.text.strip()]
+    finally:
+        dst.seek(end)
+    want = json.loads(aigc)
+    texts = []
+    for r in found:
+        try:
+            texts.append(AIGCLabel.from_json(r.text).to_dict())
+        except LabelError:
+            texts.append({})
+    if texts != [want] or not found[0].preferred:
+        raise LabelError(
+            f"the {handler.name} writer's output does not read back with exactly the label "
+            f"written in its carrier (found {len(found)} label(s)); nothing was reported as "
+            "labelled. The file may be damaged: repair or re-export it and label again",
+            field="AIGC", value=len(found))
+
+
+def label_stream(src: BinaryIO, dst: BinaryIO, label: Any, *, format: str | None = None,
+                 verify: bool = True) -> str:
+    """Write ``src`` labelled with ``label`` to ``dst``; return the format name (LM-5).
+    When ``dst`` can be read back (a file opened ``w+b``, a BytesIO) the label is read
+    back from the written bytes before this returns; a mismatch is a LabelError."""
     aigc = _aigc_json(label)
-    handler = handler_for(src)
+    handler = handler_for(src, format)
+    start = dst.tell() if verify and dst.seekable() else 0
     _call(handler, handler.write, src, dst, aigc)
+    if verify and dst.seekable() and getattr(dst, "readable", lambda: False)():
+        _verify(handler, dst, start, aigc)
     return handler.name
 
 
 @implements("LM-5", "PG-2025-CARRIERS", "DSP-16")
-def label_bytes(data: bytes, label: Any) -> bytes:
-    """``data`` with the implicit label ``label`` embedded (LM-5)."""
+def label_bytes(data: bytes, label: Any, *, format: str | None = None) -> bytes:
+    """``data`` with the implicit label ``label`` embedded (LM-5), verified by reading it
+    back. ``format`` names the handler instead of sniffing (e.g. ``"markdown"``)."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise LabelError(f"label_bytes takes the file's bytes, got {type(data).__name__}; "
+                         "use label_file for a path", field="data", value=type(data).__name__)
     out = io.BytesIO()
-    label_stream(io.BytesIO(data), out, label)
+    label_stream(io.BytesIO(bytes(data)), out, label, format=format)
     return out.getvalue()
 
 
 @implements("LM-5", "PG-2025-CARRIERS", "LM-4b")
-def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: Any) -> str:
-    """Label ``src`` into ``dst`` atomically (temp file beside ``dst`` + ``os.replace``)."""
+def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], label: Any, *,
+               format: str | None = None) -> str:
+    """Label ``src`` into ``dst`` atomically: a temp file created exclusively beside ``dst``
+    (``mkstemp``: O_EXCL, never following a symlink), verified, then ``os.replace``."""
     dst_path = Path(dst)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst_path.name}.", dir=dst_path.parent or ".")
     try:
-        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            name = label_stream(fin, fout, label)
+        with open(src, "rb") as fin, os.fdopen(fd, "w+b") as fout:
+            name = label_stream(fin, fout, label, format=format)
         os.replace(tmp, dst_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -180,8 +259,6 @@ def add_propagation(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                     propagator: str, propagate_id: str, reserved_code2: str = "") -> AIGCLabel:
     """Re-label ``src`` into ``dst`` with the propagation platform's fields set, keeping the
     producer fields of the existing label (LM-8); no label -> LabelError."""
-    from genai_compliance.errors import LabelError
-
     labels = read_labels(src)
     if not labels:
         raise LabelError("the file carries no implicit label to add propagation fields to; "

@@ -3,8 +3,10 @@
 Carrier: TC260 text practice guide (PG-2025-CARRIERS; LM-5): a front-matter key ``AIGC``
 whose value is the GB 45438 Annex E JSON, written as a single-quoted YAML scalar. An
 existing front matter keeps every other line; a file without one gets a new block. Content is
-recognised as Markdown when it is UTF-8 text that starts with a front matter (``---``) or an
-ATX heading (``# ``); other plain text is not claimed (formats are found by content only).
+recognised as Markdown only when that is clear: UTF-8 text that starts with a front matter
+(``---``). Other text (a heading-only Markdown file, but also PEM, JSON, CSV — a PEM bundle
+starting with ``# comment`` lines looks like a heading) is not claimed; pass
+``format="markdown"`` (CLI ``--format markdown``) to label it as Markdown anyway.
 Reading accepts a quoted or plain scalar and a block mapping of the seven keys.
 """
 
@@ -89,9 +91,9 @@ class MarkdownHandler:
     name = _FMT
 
     def sniff(self, head: bytes) -> bool:
-        """UTF-8 text starting with ``---`` front matter or a ``# `` heading."""
+        """UTF-8 text starting with ``---`` front matter."""
         head = head.removeprefix(b"\xef\xbb\xbf")
-        if b"\x00" in head or not (head.startswith((b"---\n", b"---\r\n", b"# "))):
+        if b"\x00" in head or not (head.startswith((b"---\n", b"---\r\n"))):
             return False
         try:
             head.decode("utf-8")
