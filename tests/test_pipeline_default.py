@@ -1,4 +1,4 @@
-"""The default guard pipeline: consent → minors → input moderation → illegal use → output
+"""The default guard pipeline: consent → minors → illegal use → input moderation → output
 moderation → text label → media labels; the same everywhere it is built."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _comp(tmp_path: Path) -> Iterator[Compliance]:
 def test_default_pipeline_order(comp: Compliance) -> None:
     """Without explicit checks, the full default pipeline is built in DESIGN order."""
     assert [c.name for c in comp.checks] == [
-        "consent", "minors", "input-moderation", "illegal-use", "output-moderation",
+        "consent", "minors", "illegal-use", "input-moderation", "output-moderation",
         "explicit_text_label", "media_label"]
 
 

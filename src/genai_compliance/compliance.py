@@ -250,8 +250,9 @@ class Compliance:
 
         1. ``consent`` — every required purpose granted and current (PI-14, PIPL Art. 16)
         2. ``minors`` — curfew, daily quota, rest reminders, guardian consent (IM-10)
-        3. ``input-moderation`` — keywords and classifiers over the prompt (IM-4a, SR-5)
-        4. ``illegal-use`` — the illegal-use ladder (IM-14b, SR-14)
+        3. ``illegal-use`` — the illegal-use ladder (IM-14b, SR-14); it runs before
+           moderation so that it sees (and counts) every blocked prompt when it closes
+        4. ``input-moderation`` — keywords and classifiers over the prompt (IM-4a, SR-5)
         5. ``output-moderation`` — results and streams chunk by chunk (IM-14a)
         6. ``explicit_text_label`` — the visible label on text (LM-4, GB-5.1)
         7. ``media_label`` — explicit + implicit (+ C2PA when ``[c2pa]`` has a signer)
@@ -281,13 +282,12 @@ class Compliance:
             disabled.append("moderation (development mode: no keyword library)")
         elif not moderation_on:
             disabled.append("moderation")
-        checks: list[Check] = [ConsentCheck(self.consent), MinorsCheck(self.minors)]
+        checks: list[Check] = [ConsentCheck(self.consent), MinorsCheck(self.minors),
+                               IllegalUseCheck(self.incidents)]
         if moderation_on:
             from .moderation import InputModerationCheck, OutputModerationCheck
 
             checks.append(InputModerationCheck(self.moderation))
-        checks.append(IllegalUseCheck(self.incidents))
-        if moderation_on:
             checks.append(OutputModerationCheck(self.moderation))
         labelling = self.settings.get("labelling", {}) or {}
         explicit = labelling.get("explicit", {}) if isinstance(labelling, Mapping) else {}
