@@ -1,0 +1,156 @@
+"""The guard's per-call overhead with the full default pipeline, beside a bare call.
+
+What a provider pays: consent, minors, illegal use, input and output moderation (the sample
+keyword list), the explicit text label and the ledger record, for an adult with consent.
+Sync (1 thread) and async (1 and 64 concurrent calls) at 1 ms and 50 ms model latency, on
+the embedded SQLite default and on PostgreSQL + Redis. Ratios are guarded/bare throughput
+measured in the same run; "loop lag" is the longest the event loop was kept from running a
+1 ms ticker while the guarded calls ran (a blocked loop shows up there).
+
+Issue 13 targets: at 64 concurrent async calls with 1 ms model latency, guarded >= 0.5x bare;
+at 50 ms, >= 0.95x.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from _util import line
+
+from genai_compliance import Compliance, Subject, SystemClock
+from genai_compliance.consent import NoticeRef
+from genai_compliance.testing import TEST_PROVIDER, sample_keyword_file
+
+NOTICE = NoticeRef("1", hashlib.sha256(b"notice").hexdigest())
+PROMPT = "请介绍一下长城的历史。"
+REPLY = "长城是中国古代的军事防御工程，始建于春秋战国时期。"
+PG = os.environ.get("GC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("GC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _compliance(kind: str, folder: str) -> tuple[Compliance, Callable[[], None]]:
+    settings = {"moderation": {"keyword_files": [sample_keyword_file()]}}
+    if kind == "sqlite":
+        comp = Compliance(TEST_PROVIDER, ledger=f"sqlite:///{folder}/ledger.db",
+                          clock=SystemClock(), settings=settings)
+        return comp, lambda: None
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    comp = Compliance(TEST_PROVIDER, ledger=f"{PG}?schema={schema}", clock=SystemClock(),
+                      stores={"default": REDIS}, settings=settings)
+
+    def drop() -> None:
+        import psycopg
+
+        with psycopg.connect(PG, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    return comp, drop
+
+
+def _sync(comp: Compliance, user: Subject, calls: int) -> None:
+    def model(prompt: str) -> str:
+        return REPLY
+
+    guarded = comp.guard(purposes=["service"])(model)
+    guarded(PROMPT, subject=user)  # build the pipeline, warm the caches
+
+    def bare() -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            model(PROMPT)
+        return time.perf_counter() - start
+
+    def wrapped() -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            guarded(PROMPT, subject=user)
+        return time.perf_counter() - start
+
+    b = min(bare() for _ in range(3))
+    g = min(wrapped() for _ in range(3))
+    line("sync, 1 thread: bare call", calls / b, calls / b, "call/s")
+    line("sync, 1 thread: guarded call", calls / g, calls / b, "call/s")
+    print(f"  {'  per-call overhead':<58} {(g - b) / calls * 1e6:>14,.1f} µs")
+
+
+async def _async_round(fn: Callable[[], Awaitable[Any]], concurrency: int,
+                       total: int) -> tuple[float, float]:
+    """(calls per second, longest loop lag in ms) for ``total`` calls at ``concurrency``."""
+    lag = 0.0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal lag
+        while not stop:
+            before = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lag = max(lag, time.perf_counter() - before - 0.001)
+
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await fn()
+
+    tick = asyncio.create_task(ticker())
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    stop = True
+    await tick
+    return total / elapsed, lag * 1000
+
+
+def _async(comp: Compliance, user: Subject) -> None:
+    for latency in (0.001, 0.05):
+        async def model(prompt: str, latency: float = latency) -> str:
+            await asyncio.sleep(latency)
+            return REPLY
+
+        guarded = comp.guard(purposes=["service"])(model)
+
+        async def run(concurrency: int, latency: float = latency, model: Any = model,
+                      guarded: Any = guarded) -> None:
+            total = max(concurrency * 4, int(concurrency * 0.4 / latency))
+            await guarded(PROMPT, subject=user)
+            bare, _ = await _async_round(lambda: model(PROMPT), concurrency, total)
+            wrapped, lag = await _async_round(lambda: guarded(PROMPT, subject=user),
+                                              concurrency, total)
+            label = f"async, {concurrency} concurrent, {latency * 1000:g} ms model"
+            line(f"{label}: bare", bare, bare, "call/s")
+            line(f"{label}: guarded (loop lag {lag:.1f} ms)", wrapped, bare, "call/s")
+
+        for concurrency in (1, 64):
+            asyncio.run(run(concurrency))
+
+
+def main() -> None:
+    for kind in ("sqlite", "postgres+redis"):
+        print(f"full default pipeline on {kind}:")
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                comp, cleanup = _compliance(kind, folder)
+            except Exception as exc:  # a backend that is not running here
+                print(f"  skipped: {type(exc).__name__}: {exc}")
+                continue
+            try:
+                user = Subject("bench-user", birth_date="1990-01-01")
+                comp.consent.grant(user, "service", notice=NOTICE)
+                _sync(comp, user, calls=300)
+                _async(comp, user)
+            finally:
+                comp.close()
+                cleanup()
+
+
+if __name__ == "__main__":
+    main()
