@@ -129,8 +129,17 @@ class _Folder:
                 out.append(x if proto is None else proto)
         return "".join(out)
 
+    def dropped(self, ch: str) -> str:
+        """'I' or 'D' when ``ch`` folds to nothing by its category alone; '' otherwise (a
+        symbol with a compatibility decomposition, such as ⓕ or ™, is folded, not dropped)."""
+        kind = self.kind(ch)
+        if kind == "I" or (kind and unicodedata.normalize("NFKD", ch) == ch
+                           and self.by_name(ch) is None):
+            return kind
+        return ""
+
     def fold(self, ch: str) -> str:
-        if self.kind(ch) and self.by_name(ch) is None:
+        if self.dropped(ch):
             return ""
         s = ch
         for _ in range(8):
@@ -163,8 +172,8 @@ def build(confusables: Path, derived_core: Path) -> list[str]:
 
     for cp in range(MAX_CP):
         ch = chr(cp)
-        kind = folder.kind(ch) if cp < 0xD800 or cp > 0xDFFF else "I"
-        if kind and (0xD800 <= cp <= 0xDFFF or folder.by_name(ch) is None):
+        kind = folder.dropped(ch) if cp < 0xD800 or cp > 0xDFFF else "I"
+        if kind:
             if kind != run_kind:
                 close(cp - 1)
                 run_kind, run_lo = kind, cp
@@ -175,7 +184,7 @@ def build(confusables: Path, derived_core: Path) -> list[str]:
         if folded == ch:
             continue
         if not folded:
-            lines.append(f"I {cp:X} {cp:X}")
+            lines.append(f"{folder.kind(ch) or 'I'} {cp:X} {cp:X}")
             continue
         lines.append(f"M {cp:X} " + ",".join(f"{ord(c):X}" for c in folded))
     close(MAX_CP - 1)

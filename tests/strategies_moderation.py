@@ -1,0 +1,46 @@
+"""Hypothesis strategies for moderation: invisible characters, combining marks, keywords,
+surrounding text and chunkings (shared by the moderation property tests)."""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+
+from hypothesis import strategies as st
+
+from genai_compliance.moderation._normalise import _tables
+
+
+@functools.cache
+def _invisible_code_points() -> list[int]:
+    """Every code point the fold table drops as invisible (Default_Ignorable_Code_Point,
+    combining marks, format controls), surrogates excluded."""
+    invisible = _tables()[1]
+    return [cp for cp in range(0x110000) if invisible[cp] and not 0xD800 <= cp <= 0xDFFF]
+
+
+@functools.cache
+def _default_ignorables() -> list[int]:
+    return [cp for cp in _invisible_code_points()
+            if unicodedata.category(chr(cp)) not in ("Mn", "Mc", "Me")]
+
+
+#: any invisible character: a default ignorable, a combining mark, a format control
+invisible = st.sampled_from(_invisible_code_points()).map(chr)
+#: any combining mark (Mn, Mc, Me)
+combining_mark = st.characters(categories=["Mn", "Mc", "Me"])
+#: a default-ignorable code point (variation selectors, fillers, joiners, tag characters …)
+default_ignorable = st.sampled_from(_default_ignorables()).map(chr)
+#: what an attacker puts between a keyword's characters
+insertion = st.one_of(invisible, combining_mark, default_ignorable)
+
+#: ordinary surrounding text that holds no keyword of the test libraries
+plain_zh_en = st.text(alphabet="好的今天明后续天气我们你 ，。abcxyz!?\n", max_size=20)
+
+
+@st.composite
+def chunkings(draw: st.DrawFn, text: str) -> list[str]:
+    """``text`` cut into chunks at arbitrary points (including empty chunks)."""
+    cuts = draw(st.lists(st.integers(0, len(text)), max_size=10))
+    points = sorted(cuts)
+    return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
