@@ -1,0 +1,98 @@
+"""Moderation library swaps while serving (issues 17 and 19): built aside, swapped at once,
+recorded in the ledger (SR-5 weekly updates); a check during a swap answers against the old
+or the new library, never neither; `[moderation]` settings for the new list types."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from genai_compliance.moderation import Keyword, KeywordLibrary, Moderation, StreamScanner
+from genai_compliance.risks import Risk
+from genai_compliance.testing import make_compliance
+
+OLD = KeywordLibrary([Keyword("甲乙丙丁", Risk("A.1a")), Keyword("旧词样例", Risk("A.1b"))])
+NEW = KeywordLibrary([Keyword("戊己庚辛", Risk("A.1c")), Keyword("新词样例", Risk("A.1d"))])
+TEXT = "开头 甲乙丙丁 中间 戊己庚辛 旧词样例 新词样例 结尾"
+
+
+def test_a_check_during_a_hot_swap_answers_old_or_new_never_neither() -> None:
+    """Checks running on other threads while the library is swapped back and forth each see
+    exactly the old library's matches or exactly the new one's."""
+    moderation = Moderation(OLD)
+    expected = ({"甲乙丙丁", "旧词样例"}, {"戊己庚辛", "新词样例"})
+    seen: list[frozenset[str]] = []
+    stop = threading.Event()
+
+    def check() -> None:
+        while not stop.is_set():
+            verdict = moderation.check(TEXT)
+            seen.append(frozenset(m.keyword for m in verdict.matches))
+
+    workers = [threading.Thread(target=check) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for i in range(40):
+        moderation.reload(NEW if i % 2 == 0 else OLD)
+    stop.set()
+    for w in workers:
+        w.join()
+    assert seen and all(s in expected for s in seen)
+
+
+def test_swap_is_recorded_in_the_ledger(tmp_path: Path) -> None:
+    """Each swap writes `moderation.library` with the new and previous digests, the entry
+    counts and the SR-5 coverage figures."""
+    comp = make_compliance(tmp_path)
+    try:
+        moderation = Moderation(OLD, record=comp.record)
+        first = moderation.digest
+        digest = moderation.reload(NEW, reason="weekly update")
+        [rec] = [r.payload for r in comp.records("moderation.library")]
+        assert rec["sha256"] == digest == moderation.digest and rec["previous"] == first
+        assert rec["reason"] == "weekly update" and rec["entries"] == 2
+        assert rec["per_risk"] == {"A.1c": 1, "A.1d": 1} and rec["sr5_ok"] is False
+    finally:
+        comp.close()
+
+
+def test_background_reload_builds_off_the_caller_and_streams_keep_their_library() -> None:
+    """`reload_in_background` returns a future of the new digest; a stream that started on
+    the old library finishes on it, a new stream uses the new one."""
+    moderation = Moderation(OLD)
+    before = StreamScanner(moderation.matcher())
+    future = moderation.reload_in_background(NEW)
+    assert future.result(timeout=30) == moderation.digest
+    assert before.feed("旧词样例")[1] is not None
+    after = StreamScanner(moderation.matcher())
+    assert after.feed("旧词样例 ")[1] is None and after.feed("新词样例")[1] is not None
+    assert moderation.check("新词样例").flagged and not moderation.check("旧词样例").flagged
+
+
+def test_background_reload_hands_back_a_build_error() -> None:
+    """A library that cannot be built leaves the old one serving; the future holds the
+    error."""
+    moderation = Moderation(OLD)
+    future = moderation.reload_in_background(OLD, {"minors": [Keyword("  ", Risk("A.4a"))]})
+    assert future.exception(timeout=30) is not None
+    assert moderation.check("甲乙丙丁").flagged
+
+
+def test_from_compliance_reads_allow_pinyin_actions_and_boundaries(tmp_path: Path) -> None:
+    """`[moderation]` takes allow_files, pinyin_files, actions and word_boundaries."""
+    (tmp_path / "kw.csv").write_text("keyword,risk\n市长,A.1b\ncat,A.2a\n", "utf-8")
+    (tmp_path / "allow.txt").write_text("南京市长江大桥\n", "utf-8")
+    (tmp_path / "py.csv").write_text("keyword,risk\n样例禁词,A.1h\n", "utf-8")
+    settings = {"_base_dir": str(tmp_path), "moderation": {
+        "keyword_files": ["kw.csv"], "allow_files": ["allow.txt"], "pinyin_files": ["py.csv"],
+        "actions": {"A.2": "review"}, "word_boundaries": False}}
+    comp = make_compliance(tmp_path / "c", settings=settings)
+    try:
+        moderation = Moderation.from_compliance(comp)
+        assert not moderation.check("南京市长江大桥").flagged
+        assert moderation.check("市长说").flagged
+        verdict = moderation.check("education")  # boundaries off: 'cat' inside a word
+        assert not verdict.flagged and [m.keyword for m in verdict.review] == ["cat"]
+        assert moderation.check("yljc").flagged
+    finally:
+        comp.close()
