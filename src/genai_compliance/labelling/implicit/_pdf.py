@@ -81,6 +81,19 @@ def _serialise(obj: Any) -> bytes:
     return buf.getvalue()
 
 
+def _xref_at(data: bytes, offset: int) -> bool:
+    """Whether ``offset`` (the last startxref) really points at a cross-reference table
+    (``xref``) or an XRef stream object (``N G obj`` … ``/XRef``)."""
+    if offset < 0 or offset >= len(data):
+        return False
+    if data[offset:offset + 4] == b"xref":
+        return True
+    head = data[offset:offset + 256]
+    parts = head.split(None, 3)
+    return (len(parts) >= 3 and parts[0].isdigit() and parts[1].isdigit()
+            and parts[2].startswith(b"obj") and b"/XRef" in head)
+
+
 class PdfHandler:
     """PDF Info-dictionary ``/AIGC`` reader/writer via incremental update (LM-5)."""
 
@@ -98,10 +111,13 @@ class PdfHandler:
         data = src.read()
         reader = _reader(data)
         tail = list(_STARTXREF.finditer(data[-2048:]))
-        if not tail:
-            raise MalformedMedia("PDF without startxref/%%EOF at its end", format=_FMT,
-                                 offset=len(data))
-        prev = int(tail[-1].group(1))
+        prev = int(tail[-1].group(1)) if tail else -1
+        if not tail or not _xref_at(data, prev):
+            # pypdf had to rebuild the cross-reference state: an incremental update whose
+            # /Prev points at a stale startxref would be lost, so rewrite the whole file
+            # from the state pypdf recovered (issue 16).
+            self._rewrite(reader, dst, aigc_json)
+            return
         trailer = reader.trailer
         root = trailer.raw_get("/Root")
         if not isinstance(root, IndirectObject):
@@ -141,6 +157,16 @@ class PdfHandler:
             body += rows + b"\nendstream\nendobj\n"
         body += b"startxref\n%d\n%%%%EOF\n" % xref_off
         dst.write(bytes(body))
+
+    @staticmethod
+    def _rewrite(reader: Any, dst: BinaryIO, aigc_json: str) -> None:
+        """A full rewrite (the file needed repair): every object pypdf recovered, the Info
+        dictionary with ``/AIGC`` set."""
+        import pypdf
+
+        writer = pypdf.PdfWriter(clone_from=reader)
+        writer.add_metadata({"/AIGC": aigc_json})
+        writer.write(dst)
 
     @_pdf_errors
     def read(self, src: BinaryIO) -> list[RawLabel]:
