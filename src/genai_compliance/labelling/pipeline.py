@@ -181,7 +181,8 @@ def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
         data = apply_explicit(data, text=explicit_text, position=position)
     from .implicit import label_bytes
 
-    data = label_bytes(data, label, format=format)
+    data = label_bytes(data, label) if format is None else label_bytes(data, label,
+                                                                         format=format)
     mime = _c2pa.sniff_mime(data)
     signing = credentials is not None and sign is not False
     if had_manifest and not signing:
