@@ -354,3 +354,30 @@ def test_async_stream_cancelled_task_is_recorded(comp: Compliance) -> None:
     asyncio.run(main())
     calls = _calls(comp)
     assert [c["outcome"] for c in calls] == ["cancelled"]
+
+
+def test_lifespan_startup_builds_the_pipeline_and_a_bad_config_fails_the_start(
+        tmp_path: Path) -> None:
+    """uvicorn's lifespan startup records the pipeline in force before any request; a
+    configuration that cannot build (no keyword library in production) fails the start."""
+    from genai_compliance.testing import TEST_PROVIDER
+
+    good = make_compliance(tmp_path / "g")
+    with _Server(create_app(good)):
+        assert len(list(good.records("compliance.pipeline"))) == 1
+    bad = Compliance(TEST_PROVIDER, ledger=f"sqlite:///{tmp_path / 'b.db'}")
+    server = _Server(create_app(bad))
+    exits: list[object] = []
+
+    def run() -> None:
+        try:
+            server.server.run()
+        except SystemExit as exc:  # uvicorn exits 3 when the lifespan startup fails
+            exits.append(exc.code)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert exits == [3]
+    assert not server.server.started  # the start failed: no request is served unchecked
+    bad.close()

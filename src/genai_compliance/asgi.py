@@ -28,13 +28,15 @@ Response headers come from the calls' typed :class:`~genai_compliance.CallRespon
 
 Every guarded call of the request ends in exactly one record: a stream the client abandoned
 (disconnect, cancelled task) is ended with a ``cancelled`` record when the request ends. On
-lifespan shutdown the middleware closes the compliance object (in-flight calls recorded,
-final checkpoint). Non-HTTP scopes pass straight through; the class keeps no per-request
-state (STYLE 13).
+lifespan startup the middleware builds the pipeline (a configuration that cannot build fails
+the start, and the pipeline in force is recorded then); on shutdown it closes the compliance
+object (in-flight calls recorded, final checkpoint). Other non-HTTP scopes pass straight
+through; the class keeps no per-request state (STYLE 13).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import math
@@ -44,7 +46,13 @@ from typing import Any
 import attrs
 
 from .checks import HEADERS, CallContext, CallResponse, request_calls
-from .errors import BadRequest, ConfigurationError, Refusal, StoreUnavailable
+from .errors import (
+    BadRequest,
+    ComplianceError,
+    ConfigurationError,
+    Refusal,
+    StoreUnavailable,
+)
 from .rules import implements
 from .subject import Subject, current_subject
 
@@ -228,7 +236,12 @@ class ComplianceMiddleware:
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_wrapper(message: Message) -> None:
-            if message["type"] == "lifespan.shutdown.complete":
+            if message["type"] == "lifespan.startup.complete":
+                try:  # build the pipeline now: a bad config fails the start, not a request
+                    await asyncio.to_thread(lambda: self.compliance.checks)
+                except ComplianceError as exc:
+                    message = {"type": "lifespan.startup.failed", "message": str(exc)}
+            elif message["type"] == "lifespan.shutdown.complete":
                 await self._close()
             await send(message)
 
