@@ -8,12 +8,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genai_compliance.moderation import KeywordLibrary, Matcher, StreamScanner, normalise
+from genai_compliance.moderation import (
+    KeywordLibrary,
+    Matcher,
+    StreamScanner,
+    _normalise,
+    normalise,
+)
 from genai_compliance.moderation._normalise import (
     _fold_large,
     _fold_small,
@@ -151,6 +158,25 @@ def test_short_and_long_folding_agree(text: str) -> None:
     for i in range(0, small.length, 7):
         assert small.span(i, i + 1) == large.span(i, i + 1)
     assert fold(small.norm).norm == small.norm
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet="违违禁禁词样例 ab\u200bcC①ﬁß𝐀1 ", max_size=120), st.integers(1, 9))
+def test_chunked_folding_maps_spans_across_chunk_edges(text: str, size: int) -> None:
+    """Property: folding in steps of any size (padding runs and spans crossing step edges)
+    gives the same text, bytes and spans as folding in one piece."""
+    small = _fold_small(text)
+    with mock.patch.object(_normalise, "_CHUNK", size):
+        large = _fold_large(text)
+    assert large.norm == small.norm and large.data == small.data
+    for i in range(small.length):
+        for j in (i + 1, min(small.length, i + 4)):
+            assert large.span(i, j) == small.span(i, j)
+        assert large.same_origin(i) == small.same_origin(i)
+    for b in range(len(small.data) + 1):
+        assert large.char_of(b) == small.char_of(b)
+    for c in range(small.length + 1):
+        assert large.byte_of(c) == small.byte_of(c)
 
 
 @settings(max_examples=100)

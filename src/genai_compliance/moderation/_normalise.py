@@ -93,29 +93,63 @@ def is_word_char(ch: str) -> bool:
     return bool(f) and f[0].isalnum() and ord(f[0]) < _WIDE
 
 
+class _Chunk:
+    """One step of a fold: where it starts in the original text, how many normalised
+    characters each original code point produced, and the padding dropped (local indexes)."""
+
+    __slots__ = ("_origin", "_shifted", "_starts", "drops", "expanded", "lengths", "lo")
+
+    def __init__(self, lo: int, lengths: Array, drops: Array | None, expanded: bool,
+                 origin: Array | list[int] | None = None) -> None:
+        self.lo = lo
+        self.lengths = lengths
+        self.drops = drops
+        self.expanded = expanded
+        self._origin = origin
+        self._shifted: Array | None = None
+        self._starts: Array | None = None
+
+    def origin(self) -> Array | list[int]:
+        """Local original index of each pre-padding normalised character."""
+        if self._origin is None:
+            self._origin = (np.repeat(np.arange(len(self.lengths)), self.lengths)
+                            if self.expanded else np.flatnonzero(self.lengths))
+        return self._origin
+
+    def pre(self, s: int) -> int:
+        """Local pre-padding index of local normalised position ``s``."""
+        d = self.drops
+        if d is None:
+            return s
+        if self._shifted is None:
+            self._shifted = d - np.arange(len(d))
+        return s + int(np.searchsorted(self._shifted, s, side="right"))
+
+
 class Folded:
     """A text folded for matching: the normalised text, its UTF-8 for the automaton
     (``data``) and the map back to the original.
 
     ``span(s, e)`` turns a normalised span into ``(start, end)`` in the original text: from
     the first original character of ``norm[s]`` to the last one folded into ``norm[e-1]``
-    (a padded run included). The map is built only when a match asks for it."""
+    (a padded run included). The map is kept per chunk of the fold and built only for the
+    chunks a match falls in: a match costs work in its neighbourhood, not over the text."""
 
-    __slots__ = ("_astral", "_data", "_dropped", "_n_pre", "_norm", "_origin", "_origin_fn",
-                 "_shifted", "_vals", "length")
+    __slots__ = ("_bytes_cum", "_chunks", "_data", "_norm", "_post_cum", "_pre_cum", "_vals",
+                 "length", "n_pre")
 
-    def __init__(self, origin_fn: Any, dropped: Array | None, n_pre: int, *,
-                 norm: str | None = None, vals: Array = None) -> None:
+    def __init__(self, chunks: list[_Chunk], posts: list[int], pres: list[int],
+                 nbytes: list[int], *, norm: str | None = None, vals: Array = None,
+                 data: bytes | None = None) -> None:
+        self._chunks = chunks
+        self._post_cum = np.cumsum([0, *posts])
+        self._pre_cum = np.cumsum([0, *pres])
+        self._bytes_cum = np.cumsum([0, *nbytes]) if data is not None else None
         self._norm = norm
-        self._vals: Array = vals  # the normalised code points (uint32) while norm is unbuilt
-        self.length: int = len(norm) if norm is not None else len(vals)
-        self._origin_fn = origin_fn  # () -> origin of each pre-collapse normalised character
-        self._origin: Array | list[int] | None = None
-        self._dropped = dropped  # sorted indexes (pre-collapse) removed as padding
-        self._shifted: Array | None = None
-        self._n_pre = n_pre
-        self._data: bytes | None = None
-        self._astral: Any = None  # byte offset of each character (False: ASCII)
+        self._vals: Array = vals
+        self._data = data
+        self.length: int = int(self._post_cum[-1])
+        self.n_pre: int = int(self._pre_cum[-1])
 
     @property
     def norm(self) -> str:
@@ -130,55 +164,69 @@ class Folded:
             self._data = self.norm.encode("utf-8")
         return self._data
 
-    def _starts(self) -> Array | None:
-        """Byte offset of each character in :attr:`data` (``None`` for ASCII)."""
-        if self._astral is None:
-            data = self.data
-            if len(data) == self.length:
-                self._astral = False
+    def _byte_chunk(self, b: int) -> int:
+        if self._bytes_cum is None:
+            return 0
+        return min(int(np.searchsorted(self._bytes_cum, b, side="right")) - 1,
+                   len(self._chunks) - 1)
+
+    def _starts(self, k: int) -> tuple[Array | None, int, int]:
+        """(byte offset of each character of chunk k, or None for ASCII; chunk's first
+        byte; its first character)."""
+        chunk = self._chunks[k]
+        b0 = 0 if self._bytes_cum is None else int(self._bytes_cum[k])
+        c0 = int(self._post_cum[k]) if self._bytes_cum is not None else 0
+        if chunk._starts is None:
+            if self._bytes_cum is None:
+                seg, n = self.data, self.length
             else:
-                raw = np.frombuffer(data, dtype=np.uint8)
-                self._astral = np.flatnonzero((raw & 0xC0) != 0x80)
-        return None if self._astral is False else self._astral
+                seg = self.data[b0:int(self._bytes_cum[k + 1])]
+                n = int(self._post_cum[k + 1]) - c0
+            chunk._starts = (np.zeros(0, dtype=np.int64) if len(seg) == n else
+                             np.flatnonzero((np.frombuffer(seg, dtype=np.uint8) & 0xC0) != 0x80))
+        return (None if not len(chunk._starts) else chunk._starts), b0, c0
 
     def char_of(self, b: int) -> int:
         """Character index of byte offset ``b`` of :attr:`data`."""
-        starts = self._starts()
-        return b if starts is None else int(np.searchsorted(starts, b))
+        if b >= len(self.data):
+            return self.length
+        starts, b0, c0 = self._starts(self._byte_chunk(b))
+        return c0 + (b - b0 if starts is None else int(np.searchsorted(starts, b - b0)))
 
     def byte_of(self, c: int) -> int:
         """Byte offset in :attr:`data` of character ``c``."""
-        starts = self._starts()
-        if starts is None:
-            return c
-        return int(starts[c]) if c < len(starts) else len(self.data)
+        if c >= self.length:
+            return len(self.data)
+        k = 0 if self._bytes_cum is None else self._post_chunk(c)
+        starts, b0, c0 = self._starts(k)
+        return b0 + (c - c0 if starts is None else int(starts[c - c0]))
 
-    def origin(self) -> Array | list[int]:
-        if self._origin is None:
-            self._origin = self._origin_fn()
-        return self._origin
+    def _post_chunk(self, s: int) -> int:
+        return min(int(np.searchsorted(self._post_cum, s, side="right")) - 1,
+                   len(self._chunks) - 1)
 
     def _pre(self, s: int) -> int:
-        """Pre-collapse index of normalised position ``s``."""
-        d = self._dropped
-        if d is None or len(d) == 0:
-            return s
-        if self._shifted is None:
-            self._shifted = d - np.arange(len(d))
-        return s + int(np.searchsorted(self._shifted, s, side="right"))
+        """Global pre-padding index of normalised position ``s``."""
+        if s >= self.length:
+            return self.n_pre
+        k = self._post_chunk(s)
+        return int(self._pre_cum[k]) + self._chunks[k].pre(s - int(self._post_cum[k]))
+
+    def _origin(self, p: int) -> int:
+        """Original index of pre-padding normalised character ``p``."""
+        k = min(int(np.searchsorted(self._pre_cum, p, side="right")) - 1, len(self._chunks) - 1)
+        chunk = self._chunks[k]
+        return chunk.lo + int(chunk.origin()[p - int(self._pre_cum[k])])
 
     def span(self, s: int, e: int) -> tuple[int, int]:
-        origin = self.origin()
-        a = int(origin[self._pre(s)])
-        last = self._pre(e) - 1 if e < self.length else self._n_pre - 1
-        return a, int(origin[last]) + 1
+        a = self._origin(self._pre(s))
+        return a, self._origin(self._pre(e) - 1) + 1
 
     def same_origin(self, s: int) -> bool:
         """``norm[s-1]`` and ``norm[s]`` come from one original character (a ligature …)."""
         if s <= 0 or s >= self.length:
             return False
-        origin = self.origin()
-        return bool(origin[self._pre(s - 1)] == origin[self._pre(s)])
+        return self._origin(self._pre(s - 1)) == self._origin(self._pre(s))
 
 
 def _collapse_py(chars: list[str]) -> list[int]:
@@ -206,8 +254,9 @@ def _fold_small(text: str) -> Folded:
     if dropped:
         gone = set(dropped)
         chars = [c for i, c in enumerate(chars) if i not in gone]
-    return Folded(lambda: origin, np.asarray(dropped, dtype=np.int64) if dropped else None,
-                  n_pre, norm="".join(chars))
+    chunk = _Chunk(0, None, np.asarray(dropped, dtype=np.int64) if dropped else None, False,
+                   origin)
+    return Folded([chunk], [len(chars)], [n_pre], [], norm="".join(chars))
 
 
 def _expand(mapped: Array, expansions: list[str]) -> tuple[Array, Array]:
@@ -256,42 +305,43 @@ def _fold_large(text: str, separators: Array | None = None) -> Folded:
         # kept; alternating 1 and 2 so that neighbouring separators never form a padding run
         sep_vals = (1 + (np.arange(len(separators)) & 1)).astype(np.uint32)
     outs: list[Array] = []
-    lengths: list[Array] = []
-    drops: list[Array] = []
     data: list[bytes] = []
+    chunks: list[_Chunk] = []
+    posts: list[int] = []
+    pres: list[int] = []
+    nbytes: list[int] = []
     prev = codes[:0]
-    n_pre = 0
     for lo in range(0, len(codes), _CHUNK):
         mapped = np.take(table, codes[lo:lo + _CHUNK], mode="wrap")
         if separators is not None and sep_vals is not None:
             i, j = np.searchsorted(separators, (lo, lo + _CHUNK))
             mapped[separators[i:j] - lo] = sep_vals[i:j]
-        if expansions and bool((mapped >= _EXP_BASE).any()):
+        expanded = bool(expansions) and bool((mapped >= _EXP_BASE).any())
+        if expanded:
             vals, produced = _expand(mapped, expansions)
         else:
             keep = mapped != 0
             vals, produced = np.compress(keep, mapped), keep.view(np.uint8)
-        lengths.append(produced)
-        if len(vals):
-            drop = _padding(vals, prev)
+        n_pre = len(vals)
+        drop = None
+        if n_pre:
+            found = _padding(vals, prev)
             prev = vals[-2:]
-            if len(drop):
-                drops.append(drop + n_pre)
-                n_pre += len(vals)
-                vals = np.delete(vals, drop)
-            else:
-                n_pre += len(vals)
-            outs.append(vals)
-            data.append(codecs.utf_32_le_decode(vals)[0].encode("utf-8"))
-
-    def origin_fn() -> Array:
-        per = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.uint8)
-        return np.repeat(np.arange(len(per)), per)
-
-    all_vals = np.concatenate(outs) if outs else codes[:0]
-    folded = Folded(origin_fn, np.concatenate(drops) if drops else None, n_pre, vals=all_vals)
-    folded._data = b"".join(data)
-    return folded
+            if len(found):
+                drop = found
+                vals = np.delete(vals, found)
+        piece = codecs.utf_32_le_decode(vals)[0].encode("utf-8")
+        chunks.append(_Chunk(lo, produced, drop, expanded))
+        outs.append(vals)
+        data.append(piece)
+        posts.append(len(vals))
+        pres.append(n_pre)
+        nbytes.append(len(piece))
+    if not chunks:
+        return Folded([_Chunk(0, codes[:0].view(np.uint8), None, False, [])], [0], [0], [0],
+                      norm="", data=b"")
+    all_vals = np.concatenate(outs)
+    return Folded(chunks, posts, pres, nbytes, vals=all_vals, data=b"".join(data))
 
 
 def fold(text: str) -> Folded:
