@@ -3,7 +3,8 @@
 Carrier: TC260 image practice guide (PG-2025-CARRIERS; LM-5): XMP with ``TC260:AIGC``, in an
 APP1 segment whose header is ``http://ns.adobe.com/xap/1.0/\\0``. The segment goes where the
 old XMP segment was (merging its other properties) or after SOI and the leading APP0 (JFIF)
-and APP1 (EXIF) segments; EXIF, ICC (APP2) and all entropy-coded data are copied unchanged.
+and APP1 (EXIF) segments; EXIF, ICC (APP2) and all entropy-coded data are copied unchanged,
+in bounded pieces: only marker headers and the segments that can hold a label are read.
 
 Reading also finds the forms generators and the public verifier AigcTotal use (reported as
 not the preferred carrier, LM-8): the EXIF ``UserComment`` holding the Annex E JSON (bare or
@@ -20,12 +21,14 @@ from typing import BinaryIO
 from genai_compliance.errors import LabelError, MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
 from genai_compliance.labelling.implicit._exif import exif_labels, is_label, user_comment
+from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "JpegHandler"]
 
 _FMT = "jpeg"
 XMP_HDR = b"http://ns.adobe.com/xap/1.0/\x00"
+_MAX_SEGMENTS = 1_000_000
 EXIF_HDR = b"Exif\x00\x00"
 
 
@@ -52,18 +55,21 @@ def _blank_comments(segment: bytes) -> bytes:
 _CODES = (b"ASCII\x00\x00\x00", b"UNICODE\x00", bytes(8))
 
 
-def segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
-    """([(marker, offset, total length incl. marker)], offset of SOS or EOI)."""
-    if data[:2] != b"\xff\xd8":
+def segments(src: BinaryIO) -> tuple[list[tuple[int, int, int]], int]:
+    """([(marker, offset, total length incl. marker)], offset of SOS or EOI), reading only
+    the marker headers (the entropy-coded data is never read into memory)."""
+    size = file_size(src)
+    if read_at(src, 0, min(2, size), _FMT) != b"\xff\xd8":
         raise MalformedMedia("not a JPEG (no SOI)", format=_FMT, offset=0)
     pos = 2
     out: list[tuple[int, int, int]] = []
     while True:
-        if pos + 2 > len(data):
+        if pos + 2 > size:
             raise MalformedMedia("JPEG ends before the image data", format=_FMT, offset=pos)
-        if data[pos] != 0xFF:
+        head = read_at(src, pos, min(4, size - pos), _FMT)
+        if head[0] != 0xFF:
             raise MalformedMedia("JPEG marker expected", format=_FMT, offset=pos)
-        marker = data[pos + 1]
+        marker = head[1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
@@ -73,14 +79,29 @@ def segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
             out.append((marker, pos, 2))
             pos += 2
             continue
-        if pos + 4 > len(data):
+        if len(head) < 4:
             raise MalformedMedia("truncated JPEG segment", format=_FMT, offset=pos)
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        if length < 2 or pos + 2 + length > len(data):
+        (length,) = struct.unpack(">H", head[2:4])
+        if length < 2 or pos + 2 + length > size:
             raise MalformedMedia("JPEG segment length runs past the end", format=_FMT,
                                  offset=pos)
         out.append((marker, pos, 2 + length))
+        if len(out) > _MAX_SEGMENTS:
+            raise MalformedMedia("more than a million JPEG segments before the image data",
+                                 format=_FMT, offset=pos)
         pos += 2 + length
+
+
+def _wanted(marker: int, src: BinaryIO, off: int, total: int) -> bytes | None:
+    """The payload of a segment that can hold a label (APP1 XMP/EXIF, APPn/COM starting
+    with ``AIGC``), else None; other segments are never read whole."""
+    if not (0xE0 <= marker <= 0xEF or marker == 0xFE) or total < 4:
+        return None
+    peek = read_at(src, off + 4, min(total - 4, len(XMP_HDR)), _FMT)
+    if (marker == 0xE1 and (peek.startswith(XMP_HDR) or peek.startswith(EXIF_HDR))) or \
+            peek.startswith(b"AIGC"):
+        return read_at(src, off + 4, total - 4, _FMT)
+    return None
 
 
 class JpegHandler:
@@ -93,21 +114,26 @@ class JpegHandler:
         return head[:3] == b"\xff\xd8\xff"
 
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
-        """Copy with one XMP APP1 segment carrying ``TC260:AIGC``."""
-        data = src.read()
-        segs, sos = segments(data)
+        """Copy with one XMP APP1 segment carrying ``TC260:AIGC`` (image data streamed)."""
+        size = file_size(src)
+        segs, sos = segments(src)
         old: bytes | None = None
         at: int | None = None
         drop: set[int] = set()
         patched: dict[int, bytes] = {}
         for marker, off, total in segs:
-            if marker == 0xE1 and data[off + 4:off + 4 + len(XMP_HDR)] == XMP_HDR:
+            payload = _wanted(marker, src, off, total)
+            if payload is None:
+                continue
+            if marker == 0xE1 and payload.startswith(XMP_HDR):
                 if old is None:
-                    old, at = data[off + 4 + len(XMP_HDR):off + total], off
+                    old, at = payload[len(XMP_HDR):], off
                 drop.add(off)
-            elif marker == 0xE1 and data[off + 4:off + 4 + len(EXIF_HDR)] == EXIF_HDR:
-                patched[off] = _blank_comments(data[off:off + total])
-            elif _bare_aigc(marker, data[off + 4:off + total]) is not None:
+            elif marker == 0xE1 and payload.startswith(EXIF_HDR):
+                blanked = _blank_comments(read_at(src, off, total, _FMT))
+                if blanked != read_at(src, off, total, _FMT):
+                    patched[off] = blanked
+            elif _bare_aigc(marker, payload) is not None:
                 drop.add(off)
         if at is None:
             at = sos
@@ -123,23 +149,38 @@ class JpegHandler:
                              "shorten the other XMP properties", field="AIGC",
                              value=len(body))
         new = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
-        dst.write(data[:2])
+        dst.write(b"\xff\xd8")
+        run_start: int | None = None
+        run_end = 2
         for _marker, off, total in segs:
-            if off == at:
-                dst.write(new)
-            if off not in drop:
-                dst.write(patched.get(off) or data[off:off + total])
+            if off == at or off in drop or off in patched:
+                if run_start is not None:
+                    copy_range(src, dst, run_start, run_end - run_start, _FMT)
+                    run_start = None
+                if off == at:
+                    dst.write(new)
+                if off in drop:
+                    continue
+                if off in patched:
+                    dst.write(patched[off])
+                    continue
+            if run_start is None:
+                run_start = off
+            run_end = off + total
+        if run_start is not None:
+            copy_range(src, dst, run_start, run_end - run_start, _FMT)
         if at == sos:
             dst.write(new)
-        dst.write(data[sos:])
+        copy_range(src, dst, sos, size - sos, _FMT)
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every label: XMP APP1 (preferred), EXIF UserComment, bare ``AIGC`` segments."""
-        data = src.read()
-        segs, _ = segments(data)
+        segs, _ = segments(src)
         out: list[RawLabel] = []
         for marker, off, total in segs:
-            payload = data[off + 4:off + total]
+            payload = _wanted(marker, src, off, total)
+            if payload is None:
+                continue
             if marker == 0xE1 and payload.startswith(XMP_HDR):
                 out += read_xmp_labels(payload[len(XMP_HDR):], _FMT, "jpeg:APP1:XMP", off)
             elif marker == 0xE1 and payload.startswith(EXIF_HDR):

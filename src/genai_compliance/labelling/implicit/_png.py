@@ -3,7 +3,8 @@
 Carrier: TC260 image practice guide (PG-2025-CARRIERS; LM-5): XMP with ``TC260:AIGC``. The
 chunk is written before the first ``IDAT`` (where the old XMP chunk was, if any, merging
 its other properties); every other chunk is copied byte for byte, CRCs are computed anew
-only for the chunk we write. Pixel data is never decoded.
+only for the chunk we write. Pixel data is never decoded, nor read into memory: chunks are
+located by their headers and copied in bounded pieces.
 
 Reading also finds the forms generators and the public verifier AigcTotal use: ``tEXt``,
 ``zTXt`` and ``iTXt`` chunks with keyword ``AIGC`` (bare Annex E JSON or ``{"AIGC":…}``)
@@ -20,6 +21,7 @@ from typing import BinaryIO
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
 from genai_compliance.labelling.implicit._exif import exif_labels
+from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "PngHandler"]
@@ -30,26 +32,46 @@ _KEY = b"XML:com.adobe.xmp"
 _AIGC = b"AIGC"
 _TEXT_TYPES = (b"tEXt", b"zTXt", b"iTXt")
 _MAX_TEXT = 16 << 20
+_MAX_CHUNKS = 10_000_000
 
 
-def chunks(data: bytes) -> list[tuple[bytes, int, int]]:
-    """[(type, offset of chunk start, payload length)] up to and including IEND."""
-    if data[:8] != SIG:
+def chunks(src: BinaryIO) -> list[tuple[bytes, int, int]]:
+    """[(type, offset of chunk start, payload length)] up to and including IEND, reading
+    only the 8-byte chunk headers (pixel data is never read into memory)."""
+    total = file_size(src)
+    if read_at(src, 0, min(8, total), _FMT) != SIG:
         raise MalformedMedia("not a PNG signature", format=_FMT, offset=0)
     out: list[tuple[bytes, int, int]] = []
     pos = 8
     while True:
-        if pos + 12 > len(data):
+        if pos + 12 > total:
             raise MalformedMedia("PNG chunk runs past the end of the file", format=_FMT,
                                  offset=pos)
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        if length > 0x7FFFFFFF or pos + 12 + length > len(data):
+        length, ctype = struct.unpack(">I4s", read_at(src, pos, 8, _FMT))
+        if length > 0x7FFFFFFF or pos + 12 + length > total:
             raise MalformedMedia("PNG chunk length runs past the end of the file",
                                  format=_FMT, offset=pos)
         out.append((ctype, pos, length))
+        if len(out) > _MAX_CHUNKS:
+            raise MalformedMedia("more than 10 million PNG chunks", format=_FMT, offset=pos)
         pos += 12 + length
         if ctype == b"IEND":
             return out
+
+
+def _payload(src: BinaryIO, ctype: bytes, off: int, length: int) -> bytes | None:
+    """A metadata chunk's payload when it can hold a label (XMP, AIGC text, eXIf), else
+    None; the keyword is read first so unrelated text chunks are never loaded whole."""
+    if ctype == b"eXIf" or ctype in _TEXT_TYPES:
+        head = read_at(src, off + 8, min(length, 80), _FMT)
+        wanted = ctype == b"eXIf" or head.startswith((_AIGC + b"\x00", _KEY + b"\x00"))
+        if not wanted:
+            return None
+        if length > _MAX_TEXT:
+            raise MalformedMedia(f"PNG {ctype.decode()} chunk larger than 16 MiB",
+                                 format=_FMT, offset=off)
+        return read_at(src, off + 8, length, _FMT)
+    return None
 
 
 def _itxt_text(payload: bytes, offset: int) -> bytes | None:
@@ -118,43 +140,56 @@ class PngHandler:
         return head[:8] == SIG
 
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
-        """Copy with one XMP iTXt chunk carrying ``TC260:AIGC``."""
-        data = src.read()
-        table = chunks(data)
+        """Copy with one XMP iTXt chunk carrying ``TC260:AIGC`` (chunks streamed)."""
+        table = chunks(src)
+        total = file_size(src)
         old: bytes | None = None
         insert_at: int | None = None
         drop: set[int] = set()
         for ctype, off, length in table:
-            if ctype in _TEXT_TYPES and aigc_text(ctype, data[off + 8:off + 8 + length],
-                                                  off) is not None:
-                drop.add(off)
-                continue
-            if ctype == b"iTXt":
-                text = _itxt_text(data[off + 8:off + 8 + length], off)
-                if text is not None:
-                    if old is None:
-                        old = text
-                        insert_at = off
+            payload = _payload(src, ctype, off, length)
+            if payload is not None and ctype in _TEXT_TYPES:
+                if aigc_text(ctype, payload, off) is not None:
                     drop.add(off)
+                    continue
+                if ctype == b"iTXt":
+                    text = _itxt_text(payload, off)
+                    if text is not None:
+                        if old is None:
+                            old = text
+                            insert_at = off
+                        drop.add(off)
             if ctype in (b"IDAT", b"IEND") and insert_at is None:
                 insert_at = off
         packet = merge_xmp(old, aigc_json, _FMT)
         new = make_chunk(b"iTXt", _KEY + b"\x00\x00\x00\x00\x00" + packet)
         dst.write(SIG)
+        run_start: int | None = None
+        run_end = 0
         for _ctype, off, length in table:
-            if off == insert_at:
-                dst.write(new)
-            if off not in drop:
-                dst.write(data[off:off + 12 + length])
+            if off == insert_at or off in drop:
+                if run_start is not None:
+                    copy_range(src, dst, run_start, run_end - run_start, _FMT)
+                    run_start = None
+                if off == insert_at:
+                    dst.write(new)
+                if off in drop:
+                    continue
+            if run_start is None:
+                run_start = off
+            run_end = off + 12 + length
+        if run_start is not None:
+            copy_range(src, dst, run_start, run_end - run_start, _FMT)
         end = table[-1][1] + 12 + table[-1][2]
-        dst.write(data[end:])
+        copy_range(src, dst, end, total - end, _FMT)
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every label: XMP iTXt (preferred), ``AIGC`` text chunks, EXIF UserComment."""
-        data = src.read()
         out: list[RawLabel] = []
-        for ctype, off, length in chunks(data):
-            payload = data[off + 8:off + 8 + length]
+        for ctype, off, length in chunks(src):
+            payload = _payload(src, ctype, off, length)
+            if payload is None:
+                continue
             if ctype in _TEXT_TYPES:
                 text = aigc_text(ctype, payload, off)
                 if text is not None:
