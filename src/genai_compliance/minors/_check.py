@@ -11,6 +11,7 @@ after this one). Per-call state lives on the context (``ctx.state``), never on t
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -78,23 +79,33 @@ class MinorsCheck(Check):
             ctx.response.reminder = str(adm.reminder.get("message", ""))
             ctx.notes["minor_reminder"] = adm.reminder["continuous_minutes"]
 
-    def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
+    def _due(self, ctx: CallContext) -> tuple[Admission, dt.datetime] | None:
+        """Check the stream's deadline (pure); return what a heartbeat needs when one is
+        due (once per lease/3), else ``None``."""
         entry: tuple[Admission, list[float]] | None = ctx.state.get(self._key)
         if entry is None:
-            return (chunk,)
+            return None
         adm, beat = entry
         now = self._now(ctx, adm)
         if adm.deadline is not None and now >= adm.deadline:
             ctx.notes["minor_stream_ended"] = adm.deadline_reason
             raise self.protection.deadline_refusal(adm, now)
-        lease = self.protection.policy.lease_seconds
         elapsed = ctx.elapsed()
-        if elapsed - beat[0] >= lease / 3:
+        if elapsed - beat[0] >= self.protection.policy.lease_seconds / 3:
             beat[0] = elapsed
-            refusal = self.protection.heartbeat(adm, now)
-            if refusal is not None:
-                ctx.notes["minor_stream_ended"] = "pause"
-                raise refusal
+            return adm, now
+        return None
+
+    def _beat(self, ctx: CallContext, adm: Admission, now: dt.datetime) -> None:
+        refusal = self.protection.heartbeat(adm, now)
+        if refusal is not None:
+            ctx.notes["minor_stream_ended"] = "pause"
+            raise refusal
+
+    def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
+        due = self._due(ctx)
+        if due is not None:
+            self._beat(ctx, *due)
         return (chunk,)
 
     def close(self, ctx: CallContext, outcome: Outcome) -> None:
@@ -120,7 +131,13 @@ class MinorsCheck(Check):
 
     # -- async: before/close go to a worker thread when ``blocking`` (the driver does it) --
     async def aon_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
-        return self.on_chunk(ctx, chunk)  # I/O only once per lease/3: cheap enough inline
+        due = self._due(ctx)  # pure: inline; the heartbeat (store I/O) off the loop
+        if due is not None:
+            if self.blocking:
+                await asyncio.to_thread(self._beat, ctx, *due)
+            else:
+                self._beat(ctx, *due)
+        return (chunk,)
 
     @property
     def _key(self) -> str:

@@ -88,42 +88,56 @@ class OutputModerationCheck(Check):
         return ctx.state_for(self, lambda: _StreamState(
             StreamScanner(self.moderation.matcher(_profile(ctx)))))
 
-    def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
+    def _scan_chunk(self, ctx: CallContext, chunk: Any) -> tuple[Sequence[Any], str | None,
+                                                                 Any]:
+        """(chunks to pass on, the output so far when a keyword completed, the match)."""
         text = ctx.text_of(chunk, self)
         if text is None:
-            return (chunk,)  # carries no text (e.g. a finish_reason delta)
+            return (chunk,), None, None  # carries no text (e.g. a finish_reason delta)
         state = self._state(ctx)
         state.template = chunk
         state.seen.append(text)
         safe, match = state.scanner.feed(text)
         if match is not None:
-            # the record hashes (and incidents keep) the output generated up to the match
-            content = "".join(state.seen)
             ctx.pop_state(self)
-            raise self.moderation.blocked(risk=match.risk, content=content, where="output",
-                                          subject=ctx.subject, profile=_profile(ctx),
-                                          matches=1)
+            # the record hashes (and incidents keep) the output generated up to the match
+            return (), "".join(state.seen), match
         if safe == text and not isinstance(chunk, bytes | bytearray | memoryview):
-            return (chunk,)  # unchanged (bytes are re-encoded: a cut character is held)
-        return (ctx.codec.replace(chunk, safe),) if safe else ()
+            return (chunk,), None, None  # unchanged; bytes are re-encoded, so a character
+            # cut across chunks is held until it is whole
+        return ((ctx.codec.replace(chunk, safe),) if safe else ()), None, None
 
-    def _end(self, ctx: CallContext) -> tuple[_StreamState | None, str]:
-        """Pop the call's state; the withheld rest, or a block if a keyword completed with
-        the last character of the stream."""
+    def _blocked(self, ctx: CallContext, content: str, match: Any) -> ContentBlocked:
+        return self.moderation.blocked(risk=match.risk, content=content, where="output",
+                                       subject=ctx.subject, profile=_profile(ctx), matches=1)
+
+    def on_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
+        out, content, match = self._scan_chunk(ctx, chunk)
+        if content is not None:
+            raise self._blocked(ctx, content, match)
+        return out
+
+    async def aon_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
+        out, content, match = self._scan_chunk(ctx, chunk)
+        if content is not None:  # recording the block is I/O: off the event loop
+            raise await asyncio.to_thread(self._blocked, ctx, content, match)
+        return out
+
+    def _end(self, ctx: CallContext) -> tuple[_StreamState | None, str, Any]:
+        """Pop the call's state: (state, the withheld rest, a match completed by the
+        stream's last character)."""
         state: _StreamState | None = ctx.pop_state(self)
         if state is None:
-            return None, ""
+            return None, "", None
         rest, match = state.scanner.finish()
-        if match is not None:
-            raise self.moderation.blocked(risk=match.risk, content="".join(state.seen),
-                                          where="output", subject=ctx.subject,
-                                          profile=_profile(ctx), matches=1)
-        return state, rest
+        return state, rest, match
 
     def on_stream_end(self, ctx: CallContext) -> Sequence[Any]:
-        state, rest = self._end(ctx)
+        state, rest, match = self._end(ctx)
         if state is None:
             return ()
+        if match is not None:
+            raise self._blocked(ctx, "".join(state.seen), match)
         if self.moderation.classifiers:
             whole = "".join(state.seen)
             verdict = self.moderation.check(whole, profile=_profile(ctx))
@@ -132,9 +146,11 @@ class OutputModerationCheck(Check):
         return (ctx.codec.replace(state.template, rest),) if rest else ()
 
     async def aon_stream_end(self, ctx: CallContext) -> Sequence[Any]:
-        state, rest = self._end(ctx)
+        state, rest, match = self._end(ctx)
         if state is None:
             return ()
+        if match is not None:
+            raise await asyncio.to_thread(self._blocked, ctx, "".join(state.seen), match)
         if self.moderation.classifiers:
             whole = "".join(state.seen)
             verdict = await self.moderation.acheck(whole, profile=_profile(ctx))
