@@ -1,0 +1,84 @@
+"""Images, OOXML and audio/video are labelled in bounded memory (issue 16; LM-5): the peak
+resident memory of a child process labelling a file does not grow with the file's size
+beyond the metadata it rewrites. Measured as ru_maxrss of a fresh interpreter for a small
+and a 4x larger file of each format; no timing is asserted."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import textwrap
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+#: allowed growth of the peak between the small and the large file (the large one is
+#: 48 MiB bigger, so a reader that holds the file would exceed this at once).
+SLACK_KIB = 12 * 1024
+
+_CHILD = textwrap.dedent("""
+    import resource, sys
+    from genai_compliance.labelling.implicit import label_file
+    label_file(sys.argv[1], sys.argv[2],
+               {"Label": "1", "ContentProducer": "p", "ProduceID": "x"})
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+""")
+
+
+def _png(path: Path, size: int) -> None:
+    ihdr = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)
+
+    def chunk(t: bytes, p: bytes) -> bytes:
+        return struct.pack(">I", len(p)) + t + p + struct.pack(">I", zlib.crc32(t + p))
+
+    with path.open("wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr))
+        block = bytes(1 << 20)
+        for _ in range(size >> 20):
+            f.write(chunk(b"IDAT", block))
+        f.write(chunk(b"IEND", b""))
+
+
+def _jpeg(path: Path, size: int) -> None:
+    with path.open("wb") as f:
+        f.write(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+        f.write(b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00")
+        block = b"\x12\x34" * (1 << 19)
+        for _ in range(size >> 20):
+            f.write(block)
+        f.write(b"\xff\xd9")
+
+
+def _docx(path: Path, size: int) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.'
+                   'openxmlformats.org/package/2006/content-types"></Types>')
+        info = zipfile.ZipInfo("word/media/big.bin")
+        with z.open(info, "w", force_zip64=True) as part:
+            block = bytes(range(256)) * 4096
+            for _ in range(size >> 20):
+                part.write(block)
+
+
+MAKERS: dict[str, Callable[[Path, int], None]] = {"png": _png, "jpeg": _jpeg, "docx": _docx}
+
+
+def _peak_kib(src: Path, tmp: Path) -> int:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(src), str(tmp / "out")],
+                         check=True, capture_output=True, text=True, timeout=300)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("kind", sorted(MAKERS))
+def test_peak_memory_independent_of_file_size(kind: str, tmp_path: Path) -> None:
+    """Labelling a 64 MiB file peaks within a few MiB of labelling a 16 MiB one."""
+    small, large = tmp_path / "small", tmp_path / "large"
+    MAKERS[kind](small, 16 << 20)
+    MAKERS[kind](large, 64 << 20)
+    a = _peak_kib(small, tmp_path)
+    b = _peak_kib(large, tmp_path)
+    assert b - a < SLACK_KIB, (a, b)
