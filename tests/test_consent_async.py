@@ -124,9 +124,9 @@ def test_the_check_is_not_blocking_for_the_driver(service: ConsentService) -> No
     assert ConsentCheck.abefore is not Check.abefore
 
 
-async def test_an_in_memory_store_is_decided_on_the_loop() -> None:
+async def test_an_in_memory_store_is_decided_on_the_loop(tmp_path: Path) -> None:
     """SQLite ``:memory:`` is one database per thread: the async twin must not move it."""
-    ledger = Ledger("sqlite:///:memory:")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     service = ConsentService("sqlite:///:memory:", ledger)
     try:
         assert service.in_memory
