@@ -20,8 +20,10 @@ the original text exactly, computed only when a match asks for it.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import functools
+import itertools
 import re
 from importlib import resources
 from typing import Any
@@ -142,14 +144,15 @@ class Folded:
                  nbytes: list[int], *, norm: str | None = None, vals: Array = None,
                  data: bytes | None = None) -> None:
         self._chunks = chunks
-        self._post_cum = np.cumsum([0, *posts])
-        self._pre_cum = np.cumsum([0, *pres])
-        self._bytes_cum = np.cumsum([0, *nbytes]) if data is not None else None
+        self._post_cum = list(itertools.accumulate(posts, initial=0))
+        self._pre_cum = list(itertools.accumulate(pres, initial=0))
+        self._bytes_cum = (list(itertools.accumulate(nbytes, initial=0)) if data is not None
+                           else None)
         self._norm = norm
         self._vals: Array = vals
         self._data = data
-        self.length: int = int(self._post_cum[-1])
-        self.n_pre: int = int(self._pre_cum[-1])
+        self.length: int = self._post_cum[-1]
+        self.n_pre: int = self._pre_cum[-1]
 
     @property
     def norm(self) -> str:
@@ -167,8 +170,7 @@ class Folded:
     def _byte_chunk(self, b: int) -> int:
         if self._bytes_cum is None:
             return 0
-        return min(int(np.searchsorted(self._bytes_cum, b, side="right")) - 1,
-                   len(self._chunks) - 1)
+        return min(bisect.bisect_right(self._bytes_cum, b) - 1, len(self._chunks) - 1)
 
     def _starts(self, k: int) -> tuple[Array | None, int, int]:
         """(byte offset of each character of chunk k, or None for ASCII; chunk's first
@@ -202,8 +204,7 @@ class Folded:
         return b0 + (c - c0 if starts is None else int(starts[c - c0]))
 
     def _post_chunk(self, s: int) -> int:
-        return min(int(np.searchsorted(self._post_cum, s, side="right")) - 1,
-                   len(self._chunks) - 1)
+        return min(bisect.bisect_right(self._post_cum, s) - 1, len(self._chunks) - 1)
 
     def _pre(self, s: int) -> int:
         """Global pre-padding index of normalised position ``s``."""
@@ -214,7 +215,7 @@ class Folded:
 
     def _origin(self, p: int) -> int:
         """Original index of pre-padding normalised character ``p``."""
-        k = min(int(np.searchsorted(self._pre_cum, p, side="right")) - 1, len(self._chunks) - 1)
+        k = min(bisect.bisect_right(self._pre_cum, p) - 1, len(self._chunks) - 1)
         chunk = self._chunks[k]
         return chunk.lo + int(chunk.origin()[p - int(self._pre_cum[k])])
 
@@ -229,8 +230,13 @@ class Folded:
         return self._origin(self._pre(s - 1)) == self._origin(self._pre(s))
 
 
-def _collapse_py(chars: list[str]) -> list[int]:
+_REPEAT = re.compile(r"(.)\1", re.DOTALL)
+
+
+def _collapse_py(chars: str) -> list[int]:
     """Indexes of ``chars`` dropped as repeated-character padding."""
+    if _REPEAT.search(chars) is None:
+        return []
     dropped = []
     for i in range(1, len(chars)):
         c = chars[i]
@@ -242,21 +248,25 @@ def _collapse_py(chars: list[str]) -> list[int]:
 
 
 def _fold_small(text: str) -> Folded:
-    chars: list[str] = []
-    origin: list[int] = []
-    for i, ch in enumerate(text):
-        f = fold_char(ch)
-        if f:
-            chars.extend(f)
-            origin.extend([i] * len(f))
-    dropped = _collapse_py(chars)
-    n_pre = len(chars)
+    cache = _tables()[3]
+    get = cache.get
+    parts = [get(ch) for ch in text]
+    if None in parts:
+        parts = [fold_char(ch) if p is None else p for p, ch in zip(parts, text, strict=True)]
+    pre = "".join(parts)
+    if len(pre) == len(parts) - parts.count(""):  # no code point folds to several
+        origin = [i for i, p in enumerate(parts) if p]
+    else:
+        origin = [i for i, p in enumerate(parts) for _ in p]
+    dropped = _collapse_py(pre)
     if dropped:
         gone = set(dropped)
-        chars = [c for i, c in enumerate(chars) if i not in gone]
+        norm = "".join(c for i, c in enumerate(pre) if i not in gone)
+    else:
+        norm = pre
     chunk = _Chunk(0, None, np.asarray(dropped, dtype=np.int64) if dropped else None, False,
                    origin)
-    return Folded([chunk], [len(chars)], [n_pre], [], norm="".join(chars))
+    return Folded([chunk], [len(norm)], [len(pre)], [], norm=norm)
 
 
 def _expand(mapped: Array, expansions: list[str]) -> tuple[Array, Array]:
@@ -326,7 +336,7 @@ def _fold_large(text: str, separators: Array | None = None) -> Folded:
         drop = None
         if n_pre:
             found = _padding(vals, prev)
-            prev = vals[-2:]
+            prev = vals[-2:] if n_pre >= 2 else np.concatenate((prev, vals))[-2:]
             if len(found):
                 drop = found
                 vals = np.delete(vals, found)
