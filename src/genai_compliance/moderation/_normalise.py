@@ -26,7 +26,7 @@ import functools
 import itertools
 import re
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -250,9 +250,10 @@ def _collapse_py(chars: str) -> list[int]:
 def _fold_small(text: str) -> Folded:
     cache = _tables()[3]
     get = cache.get
-    parts = [get(ch) for ch in text]
-    if None in parts:
-        parts = [fold_char(ch) if p is None else p for p, ch in zip(parts, text, strict=True)]
+    got = [get(ch) for ch in text]
+    parts: list[str] = (
+        [fold_char(ch) if p is None else p for p, ch in zip(got, text, strict=True)]
+        if None in got else cast("list[str]", got))
     pre = "".join(parts)
     if len(pre) == len(parts) - parts.count(""):  # no code point folds to several
         origin = [i for i, p in enumerate(parts) if p]
