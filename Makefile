@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_TEST := libimage-exiftool-perl ffmpeg tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk \
             fontconfig espeak-ng chromium
 APT_DEMO := fonts-noto-cjk fontconfig
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: test demo bench lint typecheck system-deps demo-deps venv clean
 
