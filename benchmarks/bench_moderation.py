@@ -6,8 +6,9 @@
 - the same text with 20 keywords hidden in it (evasion forms): the cost of the match path.
 - automaton build for 100,000 words (ours against the raw automaton's own build).
 - the added latency per 20-character stream chunk (StreamScanner.feed against str.upper).
-- a hot swap of 100,000 words while another thread checks short texts: check latency
-  during the swap against idle (the build holds the GIL inside ahocorasick-rs).
+- a hot swap of 100,000 words while another thread checks short texts: check latency (from
+  when the check was due, waiting for the GIL included) during the swap against idle. The
+  automaton constructor of ahocorasick-rs holds the GIL for the whole build: that is the max.
 """
 
 from __future__ import annotations
@@ -116,18 +117,20 @@ def main() -> None:
     probe_text = "请帮我写一封求职信, please summarise this article about renewable energy."
 
     def probe(seconds: float) -> list[float]:
+        """Latency of a check due every 0.2 ms, from when it was due (waiting for the GIL
+        included) to its answer."""
         out: list[float] = []
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
-            t = time.perf_counter()
-            moderation.check(probe_text)
-            out.append(time.perf_counter() - t)
+            due = time.perf_counter() + 0.0002
             time.sleep(0.0002)
+            moderation.check(probe_text)
+            out.append(time.perf_counter() - due)
         return out
 
     idle = probe(0.3)
     during: list[float] = []
-    worker = threading.Thread(target=lambda: during.extend(probe(2.5)))
+    worker = threading.Thread(target=lambda: during.extend(probe(3.0)))
     worker.start()
     time.sleep(0.05)
     start = time.perf_counter()

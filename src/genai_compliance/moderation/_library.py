@@ -55,7 +55,7 @@ ACTIONS = ("block", "review")
 CSV_COLUMNS = ("keyword", "risk", "severity", "action")
 _CSV_FORM = "keyword,risk,severity,action (risk, severity and action optional)"
 _WIDE = 0x2E80
-_BATCH = 2_000
+_BATCH = 250  # keywords per step of a build; the GIL is yielded between steps
 
 
 def _latin(ch: str) -> bool:
@@ -165,7 +165,9 @@ class KeywordLibrary:
         entries = list(entries)
         normalised = normalise_terms([e.term for e in entries])
         seen: dict[str, Keyword] = {}
-        for entry, norm in zip(entries, normalised, strict=True):
+        for n, (entry, norm) in enumerate(zip(entries, normalised, strict=True)):
+            if n % (_BATCH * 8) == 0:
+                time.sleep(0)  # yield the GIL: a library may be built beside serving threads
             if not norm:
                 raise ConfigurationError(
                     f"keyword {entry.term!r}{_at(entry)} is empty after normalisation (only "
@@ -293,7 +295,10 @@ class KeywordLibrary:
     def coverage(self, *, minimum: int = 10_000, per_a1: int = 200, per_a2: int = 100,
                  today: dt.date | None = None, max_age_days: int = 7) -> Coverage:
         """Check SR-5: total size, every A.1/A.2 risk covered with its minimum, freshness."""
-        counts = Counter(e.risk.value for e in self.entries)
+        counts: Counter[str] = Counter()
+        for lo in range(0, len(self.entries), _BATCH * 8):  # yields the GIL between steps
+            counts.update(e.risk.value for e in self.entries[lo:lo + _BATCH * 8])
+            time.sleep(0)
         problems: list[str] = []
         if len(self) < minimum:
             problems.append(f"{len(self)} entries; at least {minimum:,} are required (SR-5)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -23,7 +24,7 @@ import attrs
 
 from ..errors import ConfigurationError, ContentBlocked
 from ..rules import implements
-from ._library import Keyword, KeywordLibrary, Match, Matcher
+from ._library import _BATCH, Keyword, KeywordLibrary, Match, Matcher
 from ._normalise import fold
 
 __all__ = ["Classifier", "Moderation", "StreamScanner", "Verdict"]
@@ -127,14 +128,16 @@ class _Served:
 
 
 def _digest(library: KeywordLibrary, profiles: Mapping[str, Sequence[Keyword]]) -> str:
+    """SHA-256 over the entries in library order (batched: yields the GIL, see reload)."""
     h = hashlib.sha256()
-    for e in sorted(library.entries, key=lambda e: e.term):
-        h.update(f"{e.term}\t{e.risk.value}\t{e.severity}\t{library.action_of(e)}\n".encode())
-    for word in sorted(library.allow):
-        h.update(f"allow\t{word}\n".encode())
+    rows = [(e.term, e.risk.value, e.severity, library.action_of(e)) for e in library.entries]
+    rows += [("allow", word, "", "") for word in library.allow]
     for name in sorted(profiles):
-        for e in sorted(profiles[name], key=lambda e: e.term):
-            h.update(f"{name}\t{e.term}\t{e.risk.value}\n".encode())
+        rows += [(name, e.term, e.risk.value, "") for e in profiles[name]]
+    for lo in range(0, len(rows), _BATCH):
+        h.update("".join(f"{a}\t{b}\t{c}\t{d}\n" for a, b, c, d in rows[lo:lo + _BATCH])
+                 .encode())
+        time.sleep(0)
     return h.hexdigest()
 
 
@@ -210,18 +213,21 @@ class Moderation:
                 "updated": library.updated.isoformat() if library.updated else None})
         return served.digest
 
-    def reload_in_background(self, library: KeywordLibrary,
+    def reload_in_background(self, library: KeywordLibrary | Callable[[], KeywordLibrary],
                              profiles: Mapping[str, Sequence[Keyword]] | None = None, *,
                              reason: str = "reload") -> Future[str]:
         """:meth:`reload` on a thread of its own, off the serving threads; the future gives
-        the new digest (or the build's error)."""
+        the new digest (or the build's error, the old library still serving). ``library``
+        may be a callable (e.g. ``lambda: KeywordLibrary.load(...)``) so that loading the
+        files happens on that thread too."""
         future: Future[str] = Future()
 
         def work() -> None:
             if not future.set_running_or_notify_cancel():
                 return
             try:
-                future.set_result(self.reload(library, profiles, reason=reason))
+                built = library() if callable(library) else library
+                future.set_result(self.reload(built, profiles, reason=reason))
             except BaseException as exc:  # handed to the caller through the future
                 future.set_exception(exc)
 
