@@ -130,6 +130,8 @@ class ExplicitMediaLabelCheck(Check):
 
     name = "explicit_media_label"
     rules = ("GB-5.2", "GB-5.3", "GB-5.4", "LM-4", "LM-4b")
+    #: rendering is heavy: the async driver runs ``after`` in a worker thread
+    blocking = True
 
     def __init__(self, label: str = DEFAULT_LABEL_ZH, position: str | None = None,
                  modalities: Sequence[str] = ("image", "audio", "video"), *,
