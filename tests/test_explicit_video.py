@@ -49,7 +49,8 @@ def _frames(data: bytes) -> list[tuple[float, Image.Image]]:
 
 
 def test_video_keeps_streams_and_labels_first_two_seconds(clip: bytes) -> None:
-    """GB-5.4: labelled from frame 0 for 2 s; audio packets identical; rate/size/codec kept."""
+    """GB-5.4: labelled from frame 0 for 2.2 s (2 s plus the margin of issue 16); audio
+    packets identical; rate/size/codec kept."""
     assert sniff_modality(clip) == "video"
     out = label_video(clip)
     assert _info(out) == _info(clip)
@@ -60,7 +61,7 @@ def test_video_keeps_streams_and_labels_first_two_seconds(clip: bytes) -> None:
     for (t, a), (_, b) in zip(orig, new, strict=True):
         diff = np.abs(np.asarray(a.crop(corner), np.int16) - np.asarray(b.crop(corner), np.int16))
         labelled = diff.max() > 80
-        assert labelled == (t < 2.0), t
+        assert labelled == (t < 2.2 - 1e-9), t
         rest = np.abs(np.asarray(a.crop((0, 0, 640, 280)), np.int16)
                       - np.asarray(b.crop((0, 0, 640, 280)), np.int16))
         assert rest.mean() < 3, t
@@ -87,7 +88,7 @@ def test_video_ocr_reads_label_and_glyph_height(clip: bytes) -> None:
     arr = np.asarray(frame.convert("L"), np.int16)
     plate = arr[260:, 300:]
     ink_rows = np.nonzero((np.abs(plate - np.median(plate)) > 100).any(axis=1))[0]
-    assert ink_rows[-1] - ink_rows[0] + 1 >= 0.05 * 360
+    assert ink_rows[-1] - ink_rows[0] + 1 >= 0.055 * 360
 
 
 def test_video_errors(clip: bytes) -> None:

@@ -1,8 +1,9 @@
 """Explicit video labels via PyAV (GB 45438-2025 §5.4, GB-5.4; LM-4, LM-4b).
 
-The label is drawn from the first frame for at least ``duration`` seconds (default 2 s, the
-standard's minimum; ``None`` = the whole video) in a corner, with a glyph height of at least
-5 % of the shortest side. The video stream is re-encoded with the same codec, frame rate,
+The label is drawn from the first frame for at least ``duration`` seconds (default 2.2 s:
+the standard's 2 s minimum plus a margin; ``None`` = the whole video) in a corner, with a
+rendered ink height of at least 5.5 % of the shortest side (5 % plus a margin). The video
+stream is re-encoded with the same codec, frame rate,
 resolution and pixel format; audio and other streams are remuxed packet for packet.
 """
 
@@ -13,7 +14,10 @@ from fractions import Fraction
 from typing import Any
 
 from ...errors import LabelError, MalformedMedia, UnsupportedMedia
-from ._image import LabelOverlay, make_overlay
+from ._image import MIN_HEIGHT_FRACTION, LabelOverlay, make_overlay
+
+#: seconds the label stays by default and at least (GB-5.4's 2 s plus a margin).
+MIN_DURATION = 2.2
 
 __all__ = ["label_video"]
 
@@ -38,21 +42,23 @@ def label_video(
     *,
     text: str | None = None,
     position: str | None = None,
-    duration: float | None = 2.0,
+    duration: float | None = MIN_DURATION,
     font_path: str | None = None,
-    height_fraction: float = 0.05,
+    height_fraction: float = MIN_HEIGHT_FRACTION,
 ) -> bytes:
     """Draw the explicit label on the video from its first frame (GB-5.4, LM-4).
 
-    ``duration``: seconds the label stays (>= 2, GB-5.4), ``None`` for the whole video.
+    ``duration``: seconds the label stays (default and minimum 2.2: GB-5.4 asks for 2 s and
+    we keep a margin above it), ``None`` for the whole video.
     Keeps container format, video codec, frame rate, resolution and pixel format; copies the
     audio stream's packets untouched.
     """
     import av
 
-    if duration is not None and duration < 2.0:
-        raise LabelError("GB 45438 §5.4 asks for at least 2 seconds; use duration >= 2 or None "
-                         "for the whole video", field="duration", value=duration)
+    if duration is not None and duration < MIN_DURATION:
+        raise LabelError(f"GB 45438 §5.4 asks for at least 2 seconds and we keep a margin: use "
+                         f"duration >= {MIN_DURATION} or None for the whole video",
+                         field="duration", value=duration)
     try:
         src = av.open(io.BytesIO(data), "r")
     except (av.FFmpegError, ValueError) as exc:
