@@ -61,7 +61,7 @@ def test_background_reload_builds_off_the_caller_and_streams_keep_their_library(
     the old library finishes on it, a new stream uses the new one."""
     moderation = Moderation(OLD)
     before = StreamScanner(moderation.matcher())
-    future = moderation.reload_in_background(NEW)
+    future = moderation.reload_in_background(lambda: NEW)  # loaded on the builder thread
     assert future.result(timeout=30) == moderation.digest
     assert before.feed("旧词样例")[1] is not None
     after = StreamScanner(moderation.matcher())
