@@ -149,9 +149,11 @@ class CallContext:
     ``metadata`` carries structured details between checks (e.g. the minors' quota);
     ``state`` holds each check's per-call state (:meth:`state_for`).
 
-    ``purposes`` must all be consented for the call to be served; ``optional_purposes`` never
-    refuse it (PIPL Art. 16): the ones not consented are listed in
-    ``response.optional_declined`` and the record, and gate the optional use.
+    ``purposes`` must all be consented for the call to be served, unless a purpose is
+    configured optional (``[[consent.purposes]] required = false``, or ``separate`` without
+    ``required = true``); ``optional_purposes`` never refuse it (PIPL Art. 16): the ones not
+    consented are listed in ``response.optional_declined`` and the record, and gate the
+    optional use.
     """
 
     call_id: str

@@ -137,6 +137,19 @@ _ASYNC_TWIN = {"before": "abefore", "on_chunk": "aon_chunk", "on_stream_end": "a
 
 
 _TWINS: dict[tuple[type[Check], str], bool] = {}
+_USES: dict[tuple[type[Check], str], bool] = {}
+
+
+def _uses(check: Check, method: str) -> bool:
+    """Whether ``check`` overrides hook ``method`` (or its async twin): hooks left as the
+    base class's no-ops are skipped, so they cost nothing — not even a thread hop."""
+    key = (type(check), method)
+    found = _USES.get(key)
+    if found is None:
+        cls = type(check)
+        found = _USES[key] = (getattr(cls, method) is not getattr(Check, method)
+                              or _overrides_twin(cls, method))
+    return found
 
 
 def _overrides_twin(cls: type[Check], method: str) -> bool:
@@ -248,6 +261,8 @@ class _Flow:
     def before(self) -> _Steps[None]:
         for check in self.checks:
             self.ran.append(check)  # closed later, including the one that refuses
+            if not _uses(check, "before"):
+                continue
             try:
                 yield _CheckOp(check, "before", self.ctx)
             except StoreUnavailable:
@@ -257,13 +272,16 @@ class _Flow:
 
     def after(self, result: Any) -> _Steps[Any]:
         for check in self.checks:
-            result = yield _CheckOp(check, "after", self.ctx, (result,))
+            if _uses(check, "after"):
+                result = yield _CheckOp(check, "after", self.ctx, (result,))
         return result
 
     def chunk(self, chunk: Any) -> _Steps[list[Any]]:
         self.ctx.last_chunk = chunk
         out = [chunk]
         for check in self.checks:
+            if not _uses(check, "on_chunk"):
+                continue
             nxt: list[Any] = []
             for item in out:
                 nxt.extend((yield _CheckOp(check, "on_chunk", self.ctx, (item,))))
@@ -275,9 +293,13 @@ class _Flow:
         tail: list[Any] = []
         for check in self.checks:  # held-back chunks pass each later check, then its own end
             nxt: list[Any] = []
-            for item in tail:
-                nxt.extend((yield _CheckOp(check, "on_chunk", self.ctx, (item,))))
-            nxt.extend((yield _CheckOp(check, "on_stream_end", self.ctx)))
+            if _uses(check, "on_chunk"):
+                for item in tail:
+                    nxt.extend((yield _CheckOp(check, "on_chunk", self.ctx, (item,))))
+            else:
+                nxt.extend(tail)
+            if _uses(check, "on_stream_end"):
+                nxt.extend((yield _CheckOp(check, "on_stream_end", self.ctx)))
             tail = nxt
         self.ctx.chunks += len(tail)
         return tail
@@ -300,6 +322,8 @@ class _Flow:
             ctx.response.retry_after = error.retry_after
         first: BaseException | None = None
         for check in reversed(self.ran):
+            if not _uses(check, "close"):
+                continue
             try:
                 yield _CheckOp(check, "close", ctx, (outcome,))
             except Exception as exc:  # keep closing the others; report the first
@@ -399,9 +423,11 @@ class Guard:
     """The decorator object returned by :meth:`Compliance.guard`.
 
     ``checks`` (when given) replaces the host's checks for this function; ``extra_checks``
-    are appended to them. ``purposes`` must all be consented; ``optional_purposes`` never
-    refuse the call (PIPL Art. 16). ``refusal`` is returned (or, for a stream, yielded once)
-    instead of raising when set; it may be a callable taking the error. ``chunk_codec``
+    are appended to them. ``purposes`` must all be consented, unless a purpose is configured
+    optional (``[[consent.purposes]] required = false``, or ``separate`` without ``required =
+    true``); ``optional_purposes`` never refuse the call (PIPL Art. 16). ``refusal`` is
+    returned (or, for a stream, yielded once) instead of raising when set; it may be a
+    callable taking the error. ``chunk_codec``
     reads the text of streamed chunks (:mod:`genai_compliance.chunks`).
 
     .. versionchanged:: 0.2
