@@ -221,3 +221,13 @@ def test_scan_cli_allow_and_pinyin_lists(tmp_path: Path) -> None:
     assert main(["scan", "--keywords", kw, "--allow", str(DATA / "allow.txt"), str(text)]) == 0
     assert main(["scan", "--keywords", kw, "--allow", str(DATA / "allow.txt"),
                  "--pinyin", str(DATA / "pinyin.csv"), str(text)]) == 1
+
+
+def test_scan_cli_shows_review_matches_without_flagging(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A text whose only match has the review action exits 0, shown as `review` with the
+    match and its action."""
+    text = _write(tmp_path, "t.txt", "这是一条占位评论。")
+    assert main(["scan", "--keywords", str(DATA / "keywords.csv"), str(text)]) == 0
+    out = capsys.readouterr().out
+    assert "t.txt: review" in out and "占位评论 (A.2e, low, review)" in out

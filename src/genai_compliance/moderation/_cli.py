@@ -42,9 +42,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         inputs.append(("<stdin>", sys.stdin.read()))
     flagged = False
     results = []
+    verdicts = []
     for name, text in inputs:
         verdict = moderation.check(text, profile=args.profile)
         flagged |= verdict.flagged
+        verdicts.append(verdict)
         results.append({"input": name, **verdict.to_json()})
     if args.json:
         from ..schemas import validate
@@ -52,12 +54,13 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         validate(results, "scan-result", what="scan result")
         print(json.dumps(results, ensure_ascii=False, indent=2))
     else:
-        for row in results:
-            state = "FLAGGED" if row["flagged"] else "clean"
+        for row, verdict in zip(results, verdicts, strict=True):
+            state = ("FLAGGED" if verdict.flagged else "review" if verdict.review
+                     else "clean")
             print(f"{row['input']}: {state}")
-            for m in row["matches"]:
-                print(f"  {m['keyword']} ({m['risk']}, {m['severity']}) at "
-                      f"{m['start']}-{m['end']}: {m['text']!r}")
+            for m in verdict.matches:
+                print(f"  {m.keyword} ({m.risk}, {m.severity}, {m.action}) at "
+                      f"{m.start}-{m.end}: {m.text!r}")
     return 1 if flagged else 0
 
 
