@@ -325,16 +325,59 @@ def test_two_labels_name_both_carriers() -> None:
     assert any("png:iTXt:XMP" in p and "png:tEXt:AIGC" in p for p in report.problems)
 
 
-def test_relabelling_removes_other_carriers() -> None:
-    """Labelling a PNG that has a tEXt AIGC label or a JPEG with an EXIF label leaves exactly
-    one label (the preferred XMP one), so the output is compliant."""
-    png = _png_with(make_chunk(b"tEXt", b"AIGC\x00" + JSON.encode()))
-    jpeg = _jpeg_with(_app(0xE1, b"Exif\x00\x00" + _exif_user_comment(WRAPPED)))
-    bare = _jpeg_with(_app(0xEB, b"AIGC" + JSON.encode()))
-    for data in (png, jpeg, bare):
-        report = inspect(label_bytes(data, LABEL), c2pa=False)
-        assert report.verdict == "compliant", report.problems
-        assert [lab.preferred for lab in report.labels] == [True]
+def _webp_with_exif(tiff: bytes) -> bytes:
+    data = _webp_with_xmp(b"")
+    body = data[12:]
+    chunk = b"EXIF" + struct.pack("<I", len(tiff)) + tiff + b"\x00" * (len(tiff) & 1)
+    vp8x = bytearray(body[:18])
+    vp8x[8] |= 0x08
+    # drop the empty XMP chunk the helper added, keep VP8X + bitstream, add EXIF
+    rest = body[18:body.rindex(b"XMP ")]
+    payload = b"WEBP" + bytes(vp8x) + rest + chunk
+    return b"RIFF" + struct.pack("<I", len(payload)) + payload
+
+
+def _tiff_with_exif() -> bytes:
+    """A TIFF whose Exif IFD UserComment holds the label, written by exiftool."""
+    if not EXIFTOOL:
+        pytest.skip("needs exiftool")
+    path = _media_dir() / "exif.tif"
+    path.write_bytes(_image("TIFF"))
+    subprocess.run(["exiftool", "-q", "-overwrite_original", f"-UserComment={WRAPPED}",
+                    str(path)], check=True)
+    return path.read_bytes()
+
+
+RELABEL = {
+    "png-text": lambda: _png_with(make_chunk(b"tEXt", b"AIGC\x00" + JSON.encode())),
+    "png-exif": lambda: _png_with(make_chunk(b"eXIf", _exif_user_comment(WRAPPED))),
+    "jpeg-exif": lambda: _jpeg_with(_app(0xE1, b"Exif\x00\x00" + _exif_user_comment(WRAPPED))),
+    "jpeg-bare": lambda: _jpeg_with(_app(0xEB, b"AIGC" + JSON.encode())),
+    "webp-exif": lambda: _webp_with_exif(_exif_user_comment(WRAPPED)),
+    "tiff-exif": _tiff_with_exif,
+    "webp-toolkit-xmp": lambda: _webp_with_xmp(TOOLKIT),
+    "gif-subblock-xmp": lambda: _gif_xmp_subblocks(TOOLKIT),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELABEL))
+def test_relabelling_removes_other_carriers(name: str) -> None:
+    """Labelling a file whose label sits in another carrier or form leaves exactly one
+    label (the preferred XMP one), so the output is compliant (GB 45438 6.1 c))."""
+    data = RELABEL[name]()
+    assert inspect(data, c2pa=False).verdict == "compliant"
+    report = inspect(label_bytes(data, LABEL), c2pa=False)
+    assert report.verdict == "compliant", report.problems
+    assert [lab.preferred for lab in report.labels] == [True]
+
+
+@pytest.mark.skipif(not FFMPEG, reason="needs ffmpeg")
+def test_relabelling_mp4_with_uuid_xmp_label_leaves_one() -> None:
+    """An MP4 whose label is in an XMP uuid box is relabelled with one mdta key left."""
+    data = _mp4_uuid_xmp()
+    report = inspect(label_bytes(data, LABEL), c2pa=False)
+    assert report.verdict == "compliant", report.problems
+    assert [lab.carrier for lab in report.labels] == ["mp4:meta/keys/AIGC"]
 
 
 def test_non_preferred_carrier_is_a_note() -> None:

@@ -14,7 +14,7 @@ import struct
 
 from genai_compliance.labelling.implicit._base import RawLabel
 
-__all__ = ["exif_labels", "is_label", "user_comment"]
+__all__ = ["blank_labels", "exif_labels", "is_label", "user_comment"]
 
 _USER_COMMENT = 0x9286
 _EXIF_IFD = 0x8769
@@ -88,3 +88,21 @@ def exif_labels(tiff: bytes, carrier: str, base: int) -> list[RawLabel]:
     return [RawLabel(carrier, text.strip(), base + off, preferred=False,
                      note="EXIF UserComment, not the XMP carrier the TC260 image guide names")
             for text, _tag, off, _n in found if is_label(text)]
+
+
+_CODES = (b"ASCII\x00\x00\x00", b"UNICODE\x00", bytes(8))
+
+
+def blank_labels(tiff: bytes) -> bytes:
+    """``tiff`` with every label-bearing UserComment overwritten by NULs in place (the
+    character-code prefix kept), so no EXIF offset moves and the writer leaves one label."""
+    out = bytearray(tiff)
+    try:
+        found = user_comment(tiff)
+    except struct.error:
+        return tiff
+    for text, _tag, off, n in found:
+        if is_label(text):
+            keep = 8 if n >= 8 and tiff[off:off + 8] in _CODES else 0
+            out[off + keep:off + n] = bytes(n - keep)
+    return bytes(out)

@@ -25,7 +25,7 @@ import attrs
 
 from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._exif import exif_labels
+from genai_compliance.labelling.implicit._exif import blank_labels, exif_labels
 from genai_compliance.labelling.implicit._isobmff import TopBox, box_bytes, top_boxes
 from genai_compliance.labelling.implicit._riff import copy_range, file_size, guarded, read_at
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
@@ -373,7 +373,8 @@ class HeifHandler:
             if loc.method == 0:
                 blank = [(loc.base + e.offset, e.length or total - loc.base - e.offset)
                          for e in loc.extents]
-        zeros = [(start, bytes(n)) for start, n in blank]
+        zeros = [(start, bytes(n)) for start, n in blank] + self._exif_patches(
+            src, infos, locs, idat, total)
         packet = merge_xmp(old, aigc_json, _FMT)
         if xmp is not None and blank and len(blank) == 1 and len(packet) <= blank[0][1]:
             # the merged packet fits the old item's bytes: rewrite them in place (padded
@@ -383,7 +384,8 @@ class HeifHandler:
             body = packet[:-len(tail)] if packet.endswith(tail) else packet
             fill = n - len(body) - (len(tail) if packet.endswith(tail) else 0)
             padded = body + b" " * fill + (tail if packet.endswith(tail) else b"")
-            self._copy(src, dst, 0, total, [(start, padded)])
+            self._copy(src, dst, 0, total, [(start, padded), *self._exif_patches(
+                src, infos, locs, idat, total)])
             return
         last = tops[-1]
         if last.end != total:
@@ -464,6 +466,23 @@ class HeifHandler:
         else:
             self._copy(src, dst, meta.end, total - meta.end, zeros)
         dst.write(box_bytes(b"mdat", packet))
+
+    def _exif_patches(self, src: BinaryIO, infos: list[_Info], locs: dict[int, _Loc],
+                      idat: bytes | None, total: int) -> list[tuple[int, bytes]]:
+        """Same-length rewrites blanking a label-bearing UserComment in EXIF items stored
+        in one extent of this file (so the output keeps exactly one label)."""
+        out = []
+        for info in infos:
+            loc = locs.get(info.item_id)
+            if info.item_type != b"Exif" or loc is None or loc.method != 0 \
+                    or len(loc.extents) != 1:
+                continue
+            blob = self._item_bytes(src, loc, idat, total)
+            skip = 4 + _u(blob, 0, 4) if len(blob) >= 4 else 0
+            blanked = blob[:skip] + blank_labels(blob[skip:])
+            if blanked != blob:
+                out.append((loc.base + loc.extents[0].offset, blanked))
+        return out
 
     @staticmethod
     def _copy(src: BinaryIO, dst: BinaryIO, offset: int, length: int,

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from genai_compliance.errors import LabelError, MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._exif import exif_labels, is_label, user_comment
+from genai_compliance.labelling.implicit._exif import blank_labels, exif_labels
 from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
@@ -41,18 +41,9 @@ def _bare_aigc(marker: int, payload: bytes) -> bytes | None:
 
 
 def _blank_comments(segment: bytes) -> bytes:
-    """An EXIF APP1 segment with every label-bearing UserComment overwritten by NULs in
-    place (the character-code prefix kept), so no EXIF offset moves."""
+    """An EXIF APP1 segment with every label-bearing UserComment blanked in place."""
     tiff_at = 4 + len(EXIF_HDR)
-    out = bytearray(segment)
-    for text, _tag, off, n in user_comment(segment[tiff_at:]):
-        if is_label(text):
-            keep = 8 if n >= 8 and segment[tiff_at + off:tiff_at + off + 8] in _CODES else 0
-            out[tiff_at + off + keep:tiff_at + off + n] = bytes(n - keep)
-    return bytes(out)
-
-
-_CODES = (b"ASCII\x00\x00\x00", b"UNICODE\x00", bytes(8))
+    return segment[:tiff_at] + blank_labels(segment[tiff_at:])
 
 
 def segments(src: BinaryIO) -> tuple[list[tuple[int, int, int]], int]:

@@ -41,8 +41,9 @@ from genai_compliance.labelling.implicit._isobmff import (
     serialize,
     top_boxes,
 )
-from genai_compliance.labelling.implicit._riff import copy_range, file_size, guarded, read_at
-from genai_compliance.labelling.implicit._xmp import read_xmp_labels
+from genai_compliance.labelling.implicit._riff import copy_range as _copy
+from genai_compliance.labelling.implicit._riff import file_size, guarded, read_at
+from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "Mp4Handler"]
 
@@ -222,8 +223,21 @@ def _rebuild_mdta(meta: Box, aigc_json: str | None) -> None:
         meta.children.insert(pos, Box(b"keys", raw=keys_raw))
 
 
+def _stripped_uuid(raw: bytes) -> bytes | None:
+    """A moov-level XMP ``uuid`` leaf without its AIGC properties, or None if it has none."""
+    box = Box(b"uuid", raw=raw)
+    if not _uuid_xmp(box):
+        return None
+    p = box.payload()
+    return box_bytes(b"uuid", XMP_UUID + merge_xmp(p[16:], None, FMT))
+
+
 def _strip_other_carriers(moov: Box) -> None:
     for box in _walk(moov):
+        if box.btype == b"uuid" and box.raw is not None:
+            new = _stripped_uuid(box.raw)
+            if new is not None:
+                box.raw = new
         if box.btype == b"udta":
             box.children = [c for c in box.children if c.btype not in (b"AIGC", b"aigc")]
         if box.btype == b"ilst":
@@ -338,6 +352,20 @@ def _patch_mfra(data: bytearray, shift: int, after: int, base: int) -> None:
                 data[rel : rel + w] = (v + shift).to_bytes(w, "big")
 
 
+def _copy_patched(src: BinaryIO, dst: BinaryIO, start: int, length: int,
+                  patches: list[tuple[int, bytes]]) -> None:
+    """Copy a range of ``src`` with same-length ``patches`` (offset, bytes) applied."""
+    pos, end = start, start + length
+    for at, blob in sorted(patches):
+        s, e = max(at, pos), min(at + len(blob), end)
+        if s >= e:
+            continue
+        _copy(src, dst, pos, s - pos, FMT)
+        dst.write(blob[s - at:e - at])
+        pos = e
+    _copy(src, dst, pos, end - pos, FMT)
+
+
 def _free(n: int) -> bytes:
     return struct.pack(">I4s", n, b"free") + bytes(n - 8)
 
@@ -404,6 +432,12 @@ class Mp4Handler:
                 offset=top.offset,
             )  # fmt: skip
         new = serialize(moov, lambda b: _patch_table(b, shift, after, promote))
+        patches = self._uuid_patches(src, tops)
+
+        def copy_range(src: BinaryIO, dst: BinaryIO, start: int, length: int,
+                       fmt: str) -> None:
+            _copy_patched(src, dst, start, length, patches)
+
         copy_range(src, dst, 0, top.offset, FMT)
         dst.write(new)
         if fill:
@@ -428,6 +462,31 @@ class Mp4Handler:
                 copy_range(src, dst, box.offset, box.size, FMT)
             pos = box.end
         copy_range(src, dst, pos, total - pos, FMT)
+
+    @staticmethod
+    def _uuid_patches(src: BinaryIO, tops: list[TopBox]) -> list[tuple[int, bytes]]:
+        """Same-size rewrites of top-level XMP ``uuid`` boxes holding an AIGC property: the
+        packet without it, padded; a ``free`` box when it would not fit (nothing moves)."""
+        out = []
+        for top in tops:
+            if top.btype != b"uuid" or top.size > _MAX_UUID or top.header != 8:
+                continue
+            raw = read_at(src, top.offset, top.size, FMT)
+            new = _stripped_uuid(raw)
+            if new is None:
+                continue
+            if len(new) <= len(raw):
+                tail = b'<?xpacket end="w"?>'
+                body = new[8:]
+                pad = len(raw) - len(new)
+                if body.endswith(tail):
+                    body = body[:-len(tail)] + b" " * pad + tail
+                else:
+                    body += b" " * pad
+                out.append((top.offset, struct.pack(">I4s", len(raw), b"uuid") + body))
+            else:
+                out.append((top.offset, _free(len(raw))))
+        return out
 
     @staticmethod
     def _fit(new_len: int, old_len: int, spare: int) -> tuple[bytes | None, bool]:

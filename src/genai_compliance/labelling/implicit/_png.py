@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._exif import exif_labels
+from genai_compliance.labelling.implicit._exif import blank_labels, exif_labels
 from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
@@ -146,8 +146,13 @@ class PngHandler:
         old: bytes | None = None
         insert_at: int | None = None
         drop: set[int] = set()
+        patched: dict[int, bytes] = {}
         for ctype, off, length in table:
             payload = _payload(src, ctype, off, length)
+            if payload is not None and ctype == b"eXIf":
+                blanked = blank_labels(payload)
+                if blanked != payload:
+                    patched[off] = make_chunk(b"eXIf", blanked)
             if payload is not None and ctype in _TEXT_TYPES:
                 if aigc_text(ctype, payload, off) is not None:
                     drop.add(off)
@@ -167,13 +172,16 @@ class PngHandler:
         run_start: int | None = None
         run_end = 0
         for _ctype, off, length in table:
-            if off == insert_at or off in drop:
+            if off == insert_at or off in drop or off in patched:
                 if run_start is not None:
                     copy_range(src, dst, run_start, run_end - run_start, _FMT)
                     run_start = None
                 if off == insert_at:
                     dst.write(new)
                 if off in drop:
+                    continue
+                if off in patched:
+                    dst.write(patched[off])
                     continue
             if run_start is None:
                 run_start = off

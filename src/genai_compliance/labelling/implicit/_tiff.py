@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._exif import exif_labels
+from genai_compliance.labelling.implicit._exif import blank_labels, exif_labels
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "TiffHandler"]
@@ -84,7 +84,7 @@ class TiffHandler:
             else:
                 keep.append(e)
         packet = merge_xmp(old, aigc_json, _FMT)
-        body = bytearray(data[:self._reusable_tail(data, bo, _off, entries)])
+        body = bytearray(blank_labels(data[:self._reusable_tail(data, bo, _off, entries)]))
         if len(body) & 1:
             body += b"\x00"
         xmp_off = len(body)

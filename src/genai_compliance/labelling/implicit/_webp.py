@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
-from genai_compliance.labelling.implicit._exif import exif_labels
+from genai_compliance.labelling.implicit._exif import blank_labels, exif_labels
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "WebpHandler"]
@@ -100,6 +100,13 @@ class WebpHandler:
             if cid == b"XMP ":
                 if old is None:
                     old = data[off + 8:off + 8 + length]
+                continue
+            if cid == b"EXIF":
+                blob = data[off + 8:off + 8 + length]
+                skip = 6 if blob.startswith(b"Exif\x00\x00") else 0
+                blob = blob[:skip] + blank_labels(blob[skip:])
+                body.append(data[off:off + 8] + blob + data[off + 8 + length:
+                                                           off + 8 + length + (length & 1)])
                 continue
             body.append(data[off:off + 8 + length + (length & 1)])
         packet = merge_xmp(old, aigc_json, _FMT)

@@ -77,15 +77,16 @@ def _parse(packet: bytes, fmt: str, prefixes: dict[str, str] | None = None) -> E
     return parse_tree(strip_xpacket(packet), fmt, prefixes)
 
 
-def merge_xmp(packet: bytes | None, aigc_json: str, fmt: str = "xmp") -> bytes:
-    """``packet`` with every old ``AIGC`` property removed and the new one added."""
+def merge_xmp(packet: bytes | None, aigc_json: str | None, fmt: str = "xmp") -> bytes:
+    """``packet`` with every old ``AIGC`` property removed and the new one added (only
+    removed when ``aigc_json`` is None)."""
     if not packet or not strip_xpacket(packet):
-        return build_xmp(aigc_json)
+        return build_xmp(aigc_json) if aigc_json is not None else b""
     prefixes: dict[str, str] = {}
     root = _parse(packet, fmt, prefixes)
     rdf = root if root.tag == f"{{{_RDF}}}RDF" else root.find(f".//{{{_RDF}}}RDF")
     if rdf is None:
-        return build_xmp(aigc_json)
+        return build_xmp(aigc_json) if aigc_json is not None else packet
     for desc in rdf.iter(f"{{{_RDF}}}Description"):
         for key in [k for k in desc.attrib if k.rpartition("}")[2] == "AIGC"]:
             desc.attrib.pop(key)
@@ -95,8 +96,9 @@ def merge_xmp(packet: bytes | None, aigc_json: str, fmt: str = "xmp") -> bytes:
     for desc in rdf.findall(f"{{{_RDF}}}Description"):
         if len(desc) == 0 and set(desc.attrib) <= {f"{{{_RDF}}}about"}:
             rdf.remove(desc)
-    desc = ET.SubElement(rdf, f"{{{_RDF}}}Description", {f"{{{_RDF}}}about": ""})
-    ET.SubElement(desc, f"{{{TC260_NS}}}AIGC").text = aigc_json
+    if aigc_json is not None:
+        desc = ET.SubElement(rdf, f"{{{_RDF}}}Description", {f"{{{_RDF}}}about": ""})
+        ET.SubElement(desc, f"{{{TC260_NS}}}AIGC").text = aigc_json
     for prefix, uri in {**prefixes, **_KEEP}.items():
         try:
             ET.register_namespace(prefix, uri)
