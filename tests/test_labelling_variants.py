@@ -19,8 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from genai_compliance.errors import LabelError, MediaError
 from genai_compliance.labelling import inspect, label_bytes
 from genai_compliance.labelling.aigc import AIGCLabel
 from genai_compliance.labelling.implicit._png import make_chunk
@@ -404,3 +407,66 @@ def test_exiftool_written_user_comment_is_read(tmp_path: Path) -> None:
     report = inspect(path, c2pa=False)
     assert report.verdict == "compliant", report.problems
     assert report.labels[0].carrier == "jpeg:APP1:EXIF:UserComment"
+
+
+@functools.cache
+def _corpus() -> tuple[bytes, ...]:
+    out = []
+    for name in sorted(CASES):
+        build, _, _, needs = CASES[name]
+        if needs == "ffmpeg" and not FFMPEG:
+            continue
+        out.append(build())
+    return tuple(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_mutated_variants_raise_only_typed_errors(data: st.DataObject) -> None:
+    """Every corpus file with bytes flipped, cut or inserted: inspect returns a
+    schema-valid report and the writer raises only MediaError/LabelError."""
+    blob = bytearray(data.draw(st.sampled_from(_corpus())))
+    for _ in range(data.draw(st.integers(1, 5))):
+        at = data.draw(st.integers(0, max(0, len(blob) - 1)))
+        op = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if op == "flip" and blob:
+            blob[at] = data.draw(st.integers(0, 255))
+        elif op == "cut":
+            del blob[at:at + data.draw(st.integers(1, 32))]
+        else:
+            blob[at:at] = data.draw(st.sampled_from(
+                [b"AIGC", b"<", b"\x00", b'{"Label":"1"', b"<?xpacket", b"\xff\xff\xff\xff"]))
+    report = inspect(bytes(blob), c2pa=False)
+    report.to_json()
+    try:
+        label_bytes(bytes(blob), LABEL)
+    except (MediaError, LabelError):
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400), st.sampled_from([b"", b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>",
+                                                 b"<a:AIGC>", b" b:AIGC='", b"<?xpacket "]))
+def test_xmp_reader_never_raises(blob: bytes, prefix: bytes) -> None:
+    """The XMP reader returns labels or nothing for any bytes; never an untyped error."""
+    from genai_compliance.labelling.implicit._xmp import read_xmp_labels
+
+    try:
+        read_xmp_labels(prefix + blob, "xmp", "x", 0)
+    except MediaError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_raw_scan_finds_only_labels_under_aigc_keys(blob: bytes) -> None:
+    """The raw scan returns only objects with a Label (or wrapped AIGC), each after AIGC."""
+    from genai_compliance.labelling.inspect import raw_scan
+
+    data = blob + b"AIGC=" + JSON.encode() + blob
+    found = raw_scan(data)
+    assert any(json.loads(r.text) == LABEL.to_dict() for r in found)
+    for r in found:
+        obj = json.loads(r.text)
+        assert "Label" in obj or "AIGC" in obj
+        assert r.offset is not None and b"AIGC" in data[max(0, r.offset - 68):r.offset].upper()
