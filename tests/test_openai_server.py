@@ -205,8 +205,8 @@ def test_bad_client_input_gets_400_json(comp: Compliance, base: str) -> None:
         _client(base, "u-4").chat.completions.create(model="toy", messages=[])
 
 
-def test_images_endpoint_returns_files_inspect_calls_compliant(comp: Compliance,
-                                                               base: str) -> None:
+def test_images_endpoint_returns_files_inspect_calls_compliant(comp: Compliance, base: str,
+                                                               tmp_path: Path) -> None:
     """A generated image comes back with the explicit and the implicit label."""
     from genai_compliance.labelling import inspect
 
@@ -218,6 +218,12 @@ def test_images_endpoint_returns_files_inspect_calls_compliant(comp: Compliance,
     assert report.verdict == "compliant", report
     note = _calls(comp)[-1]["notes"]["implicit_label"]
     assert note["sha256"] == hashlib.sha256(png).hexdigest()
+    out = tmp_path / "cat.png"
+    out.write_bytes(png)
+    cli = subprocess.run([sys.executable, "-m", "genai_compliance", "inspect", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stdout + cli.stderr  # the CLI calls it compliant too
+    assert "compliant" in cli.stdout
 
 
 async def _disconnect_after_two_chunks(base: str, user: str) -> None:
