@@ -434,6 +434,7 @@ class Matcher:
         self.allow = allow_terms
         self._allow_bytes = max((len(a.encode("utf-8")) for a in allow_terms), default=0)
         self._allow_prefixes = {a[:k] for a in allow_terms for k in range(1, len(a))}
+        self._allow_max_len = max((len(a) for a in allow_terms), default=0)
         self._allow_ac = (ahocorasick_rs.BytesAhoCorasick(
             [a.encode("utf-8") for a in allow_terms]) if allow_terms else None)
 
@@ -471,7 +472,7 @@ class Matcher:
     def open_prefix(self, norm: str) -> int:
         """Length of the longest suffix of ``norm`` that could still grow into a keyword or
         an allow word."""
-        longest = min(len(norm), max(self.max_len, len(max(self.allow, key=len, default=""))))
+        longest = min(len(norm), max(self.max_len, self._allow_max_len))
         for k in range(longest, 0, -1):
             tail = norm[-k:]
             if tail in self._prefixes or tail in self._allow_prefixes:
