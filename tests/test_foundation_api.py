@@ -19,6 +19,7 @@ from genai_compliance import (
     ConsentRequired,
     FrozenClock,
     Provider,
+    StoreUnavailable,
     Subject,
 )
 from genai_compliance.config import uscc_check_char, validate_uscc
@@ -47,7 +48,10 @@ def test_errors_pickle_and_carry_evidence() -> None:
     assert "purposes=('training',)" in repr(err)
     copy = pickle.loads(pickle.dumps(err))
     assert isinstance(copy, ConsentRequired) and copy.purposes == ("training",)
-    assert isinstance(ConfigurationError("x"), ValueError | ComplianceError)
+    # a configuration error is both a ValueError and one of ours: each can catch it
+    assert issubclass(ConfigurationError, ValueError)
+    assert issubclass(ConfigurationError, ComplianceError)
+    assert not issubclass(StoreUnavailable, ValueError)
 
 
 CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"

@@ -166,4 +166,5 @@ def test_empty_and_tiny_inputs(kind: str) -> None:
     for data in (b"", sample(kind)[:3], sample(kind)[:12], sample(kind)[:40]):
         with pytest.raises((MalformedMedia, UnsupportedMedia)):
             handler.read(io.BytesIO(data))
+        with pytest.raises((MalformedMedia, UnsupportedMedia)):
             handler.write(io.BytesIO(data), io.BytesIO(), "{}")

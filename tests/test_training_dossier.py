@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from genai_compliance import ConfigurationError
 from genai_compliance.cli import main
 from genai_compliance.evaluation import Question, QuestionBank, evaluate, risk_codes
 from genai_compliance.testing import TEST_PROVIDER, make_compliance
@@ -90,7 +91,7 @@ def test_harness_with_human_review_and_good_model() -> None:
                      classifier_judge=lambda a: True, human_review=review,
                      today=dt.date(2026, 11, 28))
     assert final.passed is True
-    with pytest.raises(Exception, match="lacks"):
+    with pytest.raises(ConfigurationError, match="lacks"):
         evaluate(good, bank, seed=2, human_review=review)
 
 
@@ -122,7 +123,7 @@ def test_assessment_scope_and_duties() -> None:
     assert {"IM-17", "ARP-24", "IM-10", "IM-9", "LM-5"} <= rules
     assert any("news" in lic for lic in public.licences)
     assert public.foreign_investment_notes and "minors" in public.modules
-    with pytest.raises(Exception, match="unknown assessment answers"):
+    with pytest.raises(ConfigurationError, match="unknown assessment answers"):
         assess({"typo": True})
 
 
