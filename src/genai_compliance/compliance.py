@@ -8,7 +8,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .checks import CallContext, Check
 from .chunks import ChunkCodec
@@ -21,6 +21,14 @@ from .ledger._ledger import DEFAULT_RETENTION
 from .ledger._settings import ledger_from_settings
 from .stores import Store, open_store
 from .subject import Subject
+
+if TYPE_CHECKING:
+    from .agreements import Agreements
+    from .consent import ConsentService
+    from .incidents import Incidents
+    from .labelling.pipeline import LabelResult
+    from .minors import MinorProtection
+    from .moderation import Moderation
 
 __all__ = ["Compliance"]
 
@@ -366,42 +374,42 @@ class Compliance:
 
     # -- the duties (built on first use from the settings; see each package) -------------
     @functools.cached_property
-    def consent(self) -> Any:
+    def consent(self) -> ConsentService:
         """The PIPL consent ledger (:class:`genai_compliance.consent.ConsentService`)."""
         from .consent import ConsentService
 
         return ConsentService.from_compliance(self)
 
     @functools.cached_property
-    def agreements(self) -> Any:
+    def agreements(self) -> Agreements:
         """Service agreements (:class:`genai_compliance.agreements.Agreements`)."""
         from .agreements import Agreements
 
         return Agreements.from_compliance(self)
 
     @functools.cached_property
-    def minors(self) -> Any:
+    def minors(self) -> MinorProtection:
         """Minor protection (:class:`genai_compliance.minors.MinorProtection`)."""
         from .minors import MinorProtection
 
         return MinorProtection.from_compliance(self)
 
     @functools.cached_property
-    def moderation(self) -> Any:
+    def moderation(self) -> Moderation:
         """Moderation (:class:`genai_compliance.moderation.Moderation`)."""
         from .moderation import Moderation
 
         return Moderation.from_compliance(self)
 
     @functools.cached_property
-    def incidents(self) -> Any:
+    def incidents(self) -> Incidents:
         """Incidents, illegal use and complaints (:class:`genai_compliance.incidents.Incidents`)."""
         from .incidents import Incidents
 
         return Incidents.from_compliance(self)
 
     def label_file(self, src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                   **options: Any) -> Any:
+                   **options: Any) -> LabelResult:
         """Explicit label (when configured) + implicit label + C2PA signature + a ledger
         record of the label issued; see :func:`genai_compliance.labelling.pipeline.label_file`.
         """
