@@ -370,6 +370,23 @@ def _free(n: int) -> bytes:
     return struct.pack(">I4s", n, b"free") + bytes(n - 8)
 
 
+def _write_free(dst: BinaryIO, n: int) -> None:
+    """A ``free`` box of ``n`` bytes written in bounded pieces (a consumed free box can be
+    as large as the file: it is never built in memory)."""
+    if n == 0:
+        return
+    if n > 0xFFFFFFFF:
+        dst.write(struct.pack(">I4sQ", 1, b"free", n))
+        left = n - 16
+    else:
+        dst.write(struct.pack(">I4s", n, b"free"))
+        left = n - 8
+    block = bytes(min(left, 1 << 20))
+    while left > 0:
+        dst.write(block[:left])
+        left -= len(block)
+
+
 class Mp4Handler:
     """QuickTime ``mdta`` key ``AIGC`` reader/writer (TC260-PG-20257A §6.1.1, LM-5)."""
 
@@ -441,7 +458,7 @@ class Mp4Handler:
         copy_range(src, dst, 0, top.offset, FMT)
         dst.write(new)
         if fill:
-            dst.write(fill)
+            _write_free(dst, fill)
         pos = top.end + (spare if consumed else 0)
         if shift == 0:
             copy_range(src, dst, pos, total - pos, FMT)
@@ -489,20 +506,20 @@ class Mp4Handler:
         return out
 
     @staticmethod
-    def _fit(new_len: int, old_len: int, spare: int) -> tuple[bytes | None, bool]:
-        """(filler bytes or None if the size change cannot be absorbed, whether the following
-        free box was consumed)."""
+    def _fit(new_len: int, old_len: int, spare: int) -> tuple[int | None, bool]:
+        """(size of the filler free box, 0 for none, or None if the size change cannot be
+        absorbed; whether the following free box was consumed)."""
         diff = old_len - new_len
         if diff == 0:
-            return b"", False
-        if diff >= 8:
-            return _free(diff), False
+            return 0, False
+        if diff >= 8 and (diff <= 0xFFFFFFFF or diff >= 16):
+            return diff, False
         if spare:
             room = old_len + spare - new_len
             if room == 0:
-                return b"", True
-            if room >= 8:
-                return _free(room), True
+                return 0, True
+            if room >= 8 and (room <= 0xFFFFFFFF or room >= 16):
+                return room, True
         return None, False
 
 

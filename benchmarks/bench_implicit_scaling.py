@@ -1,0 +1,188 @@
+"""Implicit-label cost against input size, per format (issue 16; LM-5): label_file on a 1x,
+2x and 4x file of PNG, JPEG, HEIC, MP4, WAV, MKV, PDF and DOCX, each beside a plain copy of
+the same file measured in this run. Linear cost shows as a steady ratio to the copy and a
+time that doubles with the size; the hostile-input tests cover the pathological inputs."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from genai_compliance.labelling.aigc import AIGCLabel
+from genai_compliance.labelling.implicit import label_file
+
+LABEL = AIGCLabel(content_producer="001191350100M000100Y431A001", produce_id="bench-scale")
+BASE = 8 << 20  # the 1x size; 2x and 4x follow
+
+
+def _png(path: Path, size: int) -> None:
+    def chunk(t: bytes, p: bytes) -> bytes:
+        return struct.pack(">I", len(p)) + t + p + struct.pack(">I", zlib.crc32(t + p))
+
+    with path.open("wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0,
+                                                                   0, 0)))
+        block = chunk(b"IDAT", bytes(1 << 16))
+        for _ in range(size // len(block)):
+            f.write(block)
+        f.write(chunk(b"IEND", b""))
+
+
+def _jpeg(path: Path, size: int) -> None:
+    with path.open("wb") as f:
+        f.write(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+                b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00")
+        block = b"\x12\x34" * (1 << 19)
+        for _ in range(size // len(block)):
+            f.write(block)
+        f.write(b"\xff\xd9")
+
+
+def _padded(base: bytes, path: Path, size: int) -> None:
+    """An ISO BMFF file padded with a trailing ``free`` box to ``size``."""
+    pad = max(16, size - len(base))
+    with path.open("wb") as f:
+        f.write(base + struct.pack(">I4s", pad, b"free"))
+        block = bytes(1 << 20)
+        left = pad - 8
+        while left > 0:
+            f.write(block[:left])
+            left -= len(block)
+
+
+def _heic_base() -> bytes | None:
+    try:
+        import pillow_heif
+        from PIL import Image
+    except ImportError:
+        return None
+    pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(buf, "HEIF")
+    return buf.getvalue()
+
+
+def _ffmpeg(args: list[str], suffix: str) -> bytes | None:
+    if shutil.which("ffmpeg") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"x{suffix}"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", *args, str(out)], check=True)
+        return out.read_bytes()
+
+
+def _wav(path: Path, size: int) -> None:
+    n = size - 44
+    with path.open("wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 36 + n) + b"WAVEfmt " + struct.pack(
+            "<IHHIIHH", 16, 1, 1, 44100, 88200, 2, 16) + b"data" + struct.pack("<I", n))
+        block = bytes(1 << 20)
+        left = n
+        while left > 0:
+            f.write(block[:left])
+            left -= len(block)
+
+
+def _mkv(base: bytes | None) -> Callable[[Path, int], None] | None:
+    if base is None:
+        return None
+
+    def make(path: Path, size: int) -> None:
+        # a Void element at the end of the Segment is not possible without knowing its
+        # size field, so the clip is re-muxed with an attachment of the wanted size.
+        blob = path.with_suffix(".bin")
+        blob.write_bytes(bytes(size))
+        src = path.with_suffix(".src.mkv")
+        src.write_bytes(base)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-attach", str(blob),
+                        "-metadata:s:t", "mimetype=application/octet-stream", "-c", "copy",
+                        str(path)], check=True)
+        blob.unlink()
+        src.unlink()
+
+    return make
+
+
+def _pdf(path: Path, size: int) -> None:
+    stream = b"0 0 m\n" * (size // 6)
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Contents 4 0 R >>",
+            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1, xref)
+    path.write_bytes(bytes(out))
+
+
+def _docx(path: Path, size: int) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.'
+                   'openxmlformats.org/package/2006/content-types"></Types>')
+        info = zipfile.ZipInfo("word/media/image1.bin")
+        with z.open(info, "w", force_zip64=True) as part:
+            block = bytes(range(256)) * 4096
+            for _ in range(size >> 20):
+                part.write(block)
+
+
+def _best(fn: Callable[[], None], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    """Print, per format and size, the label time, MB/s and the ratio to a file copy."""
+    heic = _heic_base()
+    mp4 = _ffmpeg(["-f", "lavfi", "-i", "testsrc=duration=0.5:size=64x48:rate=10",
+                   "-c:v", "mpeg4"], ".mp4")
+    mkv = _ffmpeg(["-f", "lavfi", "-i", "testsrc=duration=0.5:size=64x48:rate=10",
+                   "-c:v", "mpeg4"], ".mkv")
+    makers: dict[str, Callable[[Path, int], None] | None] = {
+        "png": _png, "jpeg": _jpeg, "wav": _wav, "pdf": _pdf, "docx": _docx,
+        "heic": None if heic is None else (lambda p, s: _padded(heic, p, s)),
+        "mp4": None if mp4 is None else (lambda p, s: _padded(mp4, p, s)),
+        "mkv": _mkv(mkv),
+    }
+    print(f"  {'format':<6} {'size':>7} {'label s':>9} {'copy s':>9} {'MB/s':>9} "
+          f"{'label/copy':>11} {'time vs 1x':>11}")
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for name, make in makers.items():
+            if make is None:
+                print(f"  {name:<6} skipped (its tool is not installed)")
+                continue
+            first = None
+            for factor in (1, 2, 4):
+                src = d / f"in-{name}-{factor}.{name}"
+                make(src, BASE * factor)
+                mb = src.stat().st_size / 1e6
+                copy = _best(lambda s=src: shutil.copyfile(s, d / "copy"))
+                took = _best(lambda s=src: label_file(s, d / "out", LABEL))  # type: ignore[misc]
+                first = first or took
+                print(f"  {name:<6} {mb:>6.1f}M {took:>9.4f} {copy:>9.4f} {mb / took:>9.1f} "
+                      f"{took / copy:>11.2f} {took / first:>11.2f}")
+                src.unlink()
+
+
+if __name__ == "__main__":
+    main()
