@@ -7,6 +7,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from genai_compliance.moderation import Keyword, KeywordLibrary, Moderation, StreamScanner
 from genai_compliance.risks import Risk
 from genai_compliance.testing import make_compliance
@@ -96,3 +99,61 @@ def test_from_compliance_reads_allow_pinyin_actions_and_boundaries(tmp_path: Pat
         assert moderation.check("yljc").flagged
     finally:
         comp.close()
+
+
+POOL = [f"{a}{b}样例词{n}" for n, (a, b) in enumerate(
+    (a, b) for a in "甲乙丙丁戊己" for b in "子丑寅卯辰")] + ["cat", "dog term", "市长"]
+RISKS = [Risk("A.1a"), Risk("A.1b"), Risk("A.2c")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sets(st.sampled_from(POOL)), st.sampled_from(RISKS)),
+                min_size=1, max_size=4))
+def test_incremental_swaps_answer_like_a_full_build(updates: list[tuple[set[str], Risk]]
+                                                    ) -> None:
+    """Property: after any sequence of library updates applied as incremental swaps, every
+    check answers exactly as a moderation built from scratch on the last library."""
+    moderation = Moderation(KeywordLibrary([Keyword(w, Risk("A.1h")) for w in POOL[:10]]))
+    for words, risk in updates:
+        library = KeywordLibrary([Keyword(w, risk if i % 2 else Risk("A.1h"))
+                                  for i, w in enumerate(sorted(words))])
+        moderation.reload(library)
+        fresh = Moderation(library)
+        for text in [" ".join(POOL), "前文 " + " ".join(reversed(POOL)) + " 后文", "a cat."]:
+            got = [(m.keyword, m.risk, m.start, m.end) for m in moderation.check(text).matches]
+            want = [(m.keyword, m.risk, m.start, m.end) for m in fresh.check(text).matches]
+            assert got == want
+        assert moderation.digest == fresh.digest
+
+
+def test_small_update_is_incremental_large_or_allow_change_is_full(tmp_path: Path) -> None:
+    """A weekly update of a few keywords keeps the serving automaton (`build: incremental`
+    with the counts in the ledger record); a change of allow words rebuilds everything."""
+    comp = make_compliance(tmp_path)
+    try:
+        base = [Keyword(f"词样例{i:04d}", Risk("A.1a")) for i in range(300)]
+        moderation = Moderation(KeywordLibrary(base), record=comp.record)
+        first = moderation.matcher()
+        update = [*base[10:], Keyword("新增样例", Risk("A.1b"))]
+        moderation.reload(KeywordLibrary(update), reason="weekly update")
+        assert moderation.matcher()._layers[0] is first._layers[0]
+        assert moderation.check("新增样例").flagged and not moderation.check("词样例0003").flagged
+        moderation.reload(KeywordLibrary(update, allow=["新增样例词典"]))
+        assert moderation.matcher()._layers[0] is not first._layers[0]
+        records = [r.payload for r in comp.records("moderation.library")]
+        assert [(r["build"], r["added"], r["removed"]) for r in records] == [
+            ("incremental", 1, 10), ("full", 0, 0)]
+    finally:
+        comp.close()
+
+
+def test_incremental_swap_keeps_profile_keywords() -> None:
+    """A profile's own keyword survives an update that removes the same word from the
+    default library."""
+    shared = Keyword("恐怖故事", Risk("A.4a"))
+    moderation = Moderation(KeywordLibrary([shared, Keyword("甲词样例", Risk("A.1a"))]),
+                            profiles={"minors": [shared]})
+    moderation.reload(KeywordLibrary([Keyword("甲词样例", Risk("A.1a"))]),
+                      profiles={"minors": [shared]})
+    assert not moderation.check("恐怖故事").flagged
+    assert moderation.check("恐怖故事", profile="minors").flagged

@@ -183,6 +183,11 @@ class KeywordLibrary:
     def __len__(self) -> int:
         return len(self.entries)
 
+    @property
+    def normalised(self) -> list[str]:
+        """The normalised form of each entry, in order."""
+        return self._normalised
+
     def action_of(self, entry: Keyword) -> str:
         """The action of one entry (its own, else its risk's, its category's, ``block``)."""
         if entry.action is not None:
@@ -394,9 +399,59 @@ def _pinyin_forms(rows: Sequence[Keyword]) -> list[Keyword]:
     return out
 
 
+class _Layer:
+    """One automaton of a matcher over ``entries[offset:offset + count]``."""
+
+    __slots__ = ("ac", "count", "offset")
+
+    def __init__(self, ac: Any, offset: int, count: int) -> None:
+        self.ac = ac
+        self.offset = offset
+        self.count = count
+
+
+def _prepare(entries: Sequence[Keyword], word_boundaries: bool
+             ) -> tuple[list[str], list[tuple[bool, bool]], set[str], list[bytes]]:
+    """Normalised terms, boundary flags, proper prefixes and UTF-8 patterns, in batches that
+    yield the GIL between them (a build beside serving threads must not hold them up)."""
+    out_terms: list[str] = []
+    bounds: list[tuple[bool, bool]] = []
+    prefixes: set[str] = set()
+    patterns: list[bytes] = []
+    for lo in range(0, len(entries), _BATCH):
+        batch = entries[lo:lo + _BATCH]
+        terms = normalise_terms([e.term for e in batch])
+        for entry, term in zip(batch, terms, strict=True):
+            if not term:
+                raise ConfigurationError(
+                    f"keyword {entry.term!r}{_at(entry)} is empty after normalisation "
+                    "(only punctuation, spaces or invisible characters); remove it",
+                    field="keyword", value=entry.term)
+        out_terms.extend(terms)
+        bounds.extend((_latin(t[0]), _latin(t[-1])) if word_boundaries else (False, False)
+                      for t in terms)
+        prefixes.update(t[:k] for t in terms for k in range(1, len(t)))
+        patterns.extend(t.encode("utf-8") for t in terms)
+        time.sleep(0)
+    return out_terms, bounds, prefixes, patterns
+
+
+def _automaton(patterns: list[bytes]) -> Any:
+    import ahocorasick_rs
+
+    if not patterns:
+        return None
+    return ahocorasick_rs.BytesAhoCorasick(patterns,
+                                           matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+
+
 class Matcher:
     """An Aho–Corasick automaton over normalised keywords (leftmost-longest matches), with
-    allow words, per-entry actions and Latin word boundaries (SR-5, IM-4a)."""
+    allow words, per-entry actions and Latin word boundaries (SR-5, IM-4a).
+
+    :meth:`extended` derives a matcher for a small library update (a weekly SR-5 update)
+    that shares this one's automaton and adds a small one for the new keywords: its build
+    holds the GIL for a moment only (see :meth:`Moderation.reload`)."""
 
     def __init__(self, entries: Sequence[Keyword], *, allow: Sequence[str] = (),
                  actions: Sequence[str] | None = None, word_boundaries: bool = True) -> None:
@@ -405,31 +460,13 @@ class Matcher:
         self.entries = list(entries)
         self.actions = list(actions) if actions is not None else ["block"] * len(self.entries)
         self.word_boundaries = word_boundaries
-        # Python-level work in batches, yielding the GIL between them, so that a build on a
-        # background thread (a hot swap) does not hold up the threads serving checks
-        self.terms: list[str] = []
-        self._bounds: list[tuple[bool, bool]] = []
-        self._prefixes: set[str] = set()
-        patterns: list[bytes] = []
-        for lo in range(0, len(self.entries), _BATCH):
-            batch = self.entries[lo:lo + _BATCH]
-            terms = normalise_terms([e.term for e in batch])
-            for entry, term in zip(batch, terms, strict=True):
-                if not term:
-                    raise ConfigurationError(
-                        f"keyword {entry.term!r}{_at(entry)} is empty after normalisation "
-                        "(only punctuation, spaces or invisible characters); remove it",
-                        field="keyword", value=entry.term)
-            self.terms.extend(terms)
-            self._bounds.extend((_latin(t[0]), _latin(t[-1])) if word_boundaries
-                                else (False, False) for t in terms)
-            self._prefixes.update(t[:k] for t in terms for k in range(1, len(t)))
-            patterns.extend(t.encode("utf-8") for t in terms)
-            time.sleep(0)
+        self.terms, self._bounds, prefixes, patterns = _prepare(self.entries, word_boundaries)
+        self._prefix_sets: tuple[set[str], ...] = (prefixes,)
         self.max_len = max((len(t) for t in self.terms), default=0)
         self._max_bytes = max((len(p) for p in patterns), default=0)
-        ll = ahocorasick_rs.MatchKind.LeftmostLongest
-        self._ac = ahocorasick_rs.BytesAhoCorasick(patterns, matchkind=ll) if patterns else None
+        self._layers = [_Layer(_automaton(patterns), 0, len(self.entries))]
+        self._suppressed: frozenset[int] = frozenset()
+        self._index: dict[str, int] | None = None
         allow_terms = [a for a in dict.fromkeys(normalise_terms(list(allow))) if a]
         self.allow = allow_terms
         self._allow_bytes = max((len(a.encode("utf-8")) for a in allow_terms), default=0)
@@ -438,6 +475,66 @@ class Matcher:
         self._allow_ac = (ahocorasick_rs.BytesAhoCorasick(
             [a.encode("utf-8") for a in allow_terms]) if allow_terms else None)
 
+    @property
+    def _ac(self) -> Any:
+        """Whether there is anything to match (the first automaton, or any)."""
+        return next((layer.ac for layer in self._layers if layer.ac is not None), None)
+
+    @property
+    def delta_size(self) -> int:
+        """Keywords in automata added by :meth:`extended` since the last full build."""
+        return sum(layer.count for layer in self._layers[1:])
+
+    def index_of(self) -> dict[str, int]:
+        """Normalised term -> entry index of the first automaton (built once, in batches)."""
+        if self._index is None:
+            index: dict[str, int] = {}
+            base = self._layers[0].count
+            for lo in range(0, base, _BATCH * 8):
+                index.update((t, lo + i) for i, t in enumerate(self.terms[lo:min(base,
+                                                                                 lo + _BATCH * 8)]))
+                time.sleep(0)
+            self._index = index
+        return self._index
+
+    def extended(self, added: Sequence[Keyword], added_actions: Sequence[str],
+                 removed: Iterable[str]) -> Matcher:
+        """A matcher with ``added`` keywords and without the normalised terms ``removed``,
+        sharing this matcher's first automaton: only the keywords added since the last full
+        build are built into a new, small automaton."""
+        removed = set(removed)
+        base = self._layers[0].count
+        index = self.index_of()
+        suppressed = set(self._suppressed)
+        for n, term in enumerate(removed):
+            i = index.get(term)
+            if i is not None:
+                suppressed.add(i)
+            if n % (_BATCH * 8) == 0:
+                time.sleep(0)
+        keep = [i for i in range(base, len(self.entries)) if self.terms[i] not in removed]
+        delta = [self.entries[i] for i in keep] + list(added)
+        delta_actions = [self.actions[i] for i in keep] + list(added_actions)
+        terms, bounds, prefixes, patterns = _prepare(delta, self.word_boundaries)
+        new = Matcher.__new__(Matcher)
+        new.word_boundaries = self.word_boundaries
+        new.entries = self.entries[:base] + delta
+        new.actions = self.actions[:base] + delta_actions
+        new.terms = self.terms[:base] + terms
+        new._bounds = self._bounds[:base] + bounds
+        new._prefix_sets = (self._prefix_sets[0], prefixes)
+        new.max_len = max(self.max_len, max((len(t) for t in terms), default=0))
+        new._max_bytes = max(self._max_bytes, max((len(p) for p in patterns), default=0))
+        new._layers = [self._layers[0], _Layer(_automaton(patterns), base, len(delta))]
+        new._suppressed = frozenset(suppressed)
+        new._index = index
+        new.allow = self.allow
+        new._allow_bytes = self._allow_bytes
+        new._allow_prefixes = self._allow_prefixes
+        new._allow_max_len = self._allow_max_len
+        new._allow_ac = self._allow_ac
+        return new
+
     # -- scanning ----------------------------------------------------------------------
     def scan_normalised(self, norm: str) -> list[tuple[int, int, int]]:
         """``(entry index, start, end)`` over normalised text (character offsets; no word
@@ -445,8 +542,15 @@ class Matcher:
         if self._ac is None or not norm:
             return []
         folded = fold(norm)
-        return [(int(i), folded.char_of(s), folded.char_of(e)) for i, s, e in
-                self._ac.find_matches_as_indexes(folded.data)]
+        out = []
+        for layer in self._layers:
+            if layer.ac is None:
+                continue
+            for i, s, e in layer.ac.find_matches_as_indexes(folded.data):
+                idx = layer.offset + int(i)
+                if idx not in self._suppressed:
+                    out.append((idx, folded.char_of(s), folded.char_of(e)))
+        return sorted(out, key=lambda h: (h[1], h[2]))
 
     def scan(self, text: str) -> list[Match]:
         """Every keyword in ``text``, with spans in the original text."""
@@ -461,11 +565,17 @@ class Matcher:
         if self._ac is None or not folded.length:
             return [], None
         data = folded.data
-        hits = self._ac.find_matches_as_indexes(data)
-        if not hits:
+        scan: _Scan | None = None
+        for layer in self._layers:
+            if layer.ac is None:
+                continue
+            hits = layer.ac.find_matches_as_indexes(data)
+            if hits:
+                if scan is None:
+                    scan = _Scan(self, text, folded, data, final, skip_before)
+                scan.run(hits, 0, layer)
+        if scan is None:
             return [], None
-        scan = _Scan(self, text, folded, data, final, skip_before)
-        scan.run(hits, 0)
         scan.matches.sort(key=lambda m: (m.start, m.end))
         return scan.matches, scan.pending
 
@@ -475,7 +585,7 @@ class Matcher:
         longest = min(len(norm), max(self.max_len, self._allow_max_len))
         for k in range(longest, 0, -1):
             tail = norm[-k:]
-            if tail in self._prefixes or tail in self._allow_prefixes:
+            if tail in self._allow_prefixes or any(tail in p for p in self._prefix_sets):
                 return k
         return 0
 
@@ -496,21 +606,22 @@ class _Scan:
         self.pending: int | None = None
         self._allow_cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
-    def run(self, hits: Sequence[tuple[int, int, int]], base: int) -> None:
-        assert self.m._ac is not None
+    def run(self, hits: Sequence[tuple[int, int, int]], base: int, layer: _Layer) -> None:
         for idx, bs, be in hits:
             bs, be = bs + base, be + base
-            verdict = self.judge(int(idx), bs, be)
+            verdict = self.judge(layer.offset + int(idx), bs, be)
             if verdict == "rejected":
                 nxt = self.folded.byte_of(self.conv(bs) + 1)
                 hi = min(len(self.data), be + self.m._max_bytes)
                 window = self.data[nxt:hi]
-                sub = [(i, s, e) for i, s, e in self.m._ac.find_matches_as_indexes(window)
+                sub = [(i, s, e) for i, s, e in layer.ac.find_matches_as_indexes(window)
                        if s + nxt < be]
                 if sub:
-                    self.run(sub, nxt)
+                    self.run(sub, nxt, layer)
 
     def judge(self, idx: int, bs: int, be: int) -> str:
+        if idx in self.m._suppressed:  # removed by a later library update
+            return "rejected"
         s, e = self.conv(bs), self.conv(be)
         a, b = self.folded.span(s, e)
         if b <= self.skip_before:

@@ -25,7 +25,7 @@ import attrs
 from ..errors import ConfigurationError, ContentBlocked
 from ..rules import implements
 from ._library import _BATCH, Keyword, KeywordLibrary, Match, Matcher
-from ._normalise import fold
+from ._normalise import fold, normalise_terms
 
 __all__ = ["Classifier", "Moderation", "StreamScanner", "Verdict"]
 
@@ -125,6 +125,53 @@ class _Served:
     library: KeywordLibrary
     matchers: Mapping[str, Matcher]
     digest: str
+    profiles: Mapping[str, tuple[Keyword, ...]] = attrs.field(factory=dict)
+    build: str = "full"
+    added: int = 0
+    removed: int = 0
+
+
+#: at most this many keywords in the small automata of incremental updates; past it, or when
+#: the allow words, actions or profiles change, a swap builds everything anew
+DELTA_MAX = 5_000
+
+
+def _keyed(library: KeywordLibrary) -> dict[str, tuple[str, str, str]]:
+    out: dict[str, tuple[str, str, str]] = {}
+    entries, norms = library.entries, library.normalised
+    for lo in range(0, len(entries), _BATCH * 8):
+        out.update((n, (e.risk.value, e.severity, library.action_of(e)))
+                   for n, e in zip(norms[lo:lo + _BATCH * 8], entries[lo:lo + _BATCH * 8],
+                                   strict=True))
+        time.sleep(0)
+    return out
+
+
+def _diff(old: KeywordLibrary, new: KeywordLibrary
+          ) -> tuple[list[Keyword], list[str], set[str]] | None:
+    """``(added entries, their actions, removed normalised terms)`` from ``old`` to ``new``
+    (a changed risk, severity or action is both), or ``None`` when too much changed for an
+    incremental update."""
+    if old.allow != new.allow:
+        return None
+    before, after = _keyed(old), _keyed(new)
+    added: list[Keyword] = []
+    actions: list[str] = []
+    for lo in range(0, len(new.entries), _BATCH * 8):
+        for n, e in zip(new.normalised[lo:lo + _BATCH * 8], new.entries[lo:lo + _BATCH * 8],
+                        strict=True):
+            if before.get(n) != after[n]:
+                added.append(e)
+                actions.append(after[n][2])
+        time.sleep(0)
+        if len(added) > DELTA_MAX:
+            return None
+    removed: set[str] = set()
+    items = list(before.items())
+    for lo in range(0, len(items), _BATCH * 8):
+        removed.update(n for n, v in items[lo:lo + _BATCH * 8] if after.get(n) != v)
+        time.sleep(0)
+    return added, actions, removed
 
 
 def _digest(library: KeywordLibrary, profiles: Mapping[str, Sequence[Keyword]]) -> str:
@@ -182,30 +229,64 @@ class Moderation:
         return self._served.digest
 
     def _build(self, library: KeywordLibrary,
-               profiles: Mapping[str, Sequence[Keyword]] | None) -> _Served:
-        profiles = dict(profiles or {})
-        profiles.setdefault("minors", ())
+               profiles: Mapping[str, Sequence[Keyword]] | None,
+               previous: _Served | None = None) -> _Served:
+        extras = {name: tuple(extra) for name, extra in (profiles or {}).items()}
+        extras.setdefault("minors", ())
+        digest = _digest(library, extras)
+        if previous is not None and previous.profiles == extras:
+            served = self._build_incremental(library, extras, previous, digest)
+            if served is not None:
+                return served
         wb = self.word_boundaries
         matchers = {"default": library.matcher(word_boundaries=wb)}
-        for name, extra in profiles.items():
+        for name, extra in extras.items():
             matchers[name] = (library.matcher(extra, word_boundaries=wb) if extra
                               else matchers["default"])
-        return _Served(library, matchers, _digest(library, profiles))
+        return _Served(library, matchers, digest, extras)
+
+    def _build_incremental(self, library: KeywordLibrary,
+                           extras: Mapping[str, tuple[Keyword, ...]], previous: _Served,
+                           digest: str) -> _Served | None:
+        """Derive the matchers from the ones serving: only the keywords added since the
+        last full build go into new (small) automata, so the swap holds the GIL briefly."""
+        diff = _diff(previous.library, library)
+        if diff is None:
+            return None
+        added, actions, removed = diff
+        default = previous.matchers["default"]
+        if default.delta_size + len(added) > DELTA_MAX:
+            return None
+        matchers: dict[str, Matcher] = {"default": default.extended(added, actions, removed)}
+        for name, old in previous.matchers.items():
+            if name == "default":
+                continue
+            if old is default:
+                matchers[name] = matchers["default"]
+                continue
+            own = set(normalise_terms([e.term for e in extras.get(name, ())]))
+            matchers[name] = old.extended(added, actions, removed - own)
+        return _Served(library, matchers, digest, extras, "incremental", len(added),
+                       len(removed))
 
     def reload(self, library: KeywordLibrary,
                profiles: Mapping[str, Sequence[Keyword]] | None = None, *,
                reason: str = "reload") -> str:
         """Build new automata in this thread, then swap them in with one assignment: a
         check or stream already running finishes on the old ones, every later one uses the
-        new ones. Records ``moderation.library`` (SR-5: the weekly update is evidenced in the
-        ledger). Returns the new library's digest."""
-        served = self._build(library, profiles)
+        new ones. A small update (at most :data:`DELTA_MAX` keywords added or changed since
+        the last full build, same allow words and profiles) keeps the serving automaton and
+        builds only the new keywords into a small one; otherwise everything is rebuilt.
+        Records ``moderation.library`` (SR-5: the weekly update is evidenced in the ledger).
+        Returns the new library's digest."""
+        served = self._build(library, profiles, self._served)
         with self._swap_lock:
             previous, self._served = self._served, served  # one assignment: atomic for readers
         if self._record is not None:
             coverage = library.coverage()
             self._record("moderation.library", {
                 "reason": reason, "sha256": served.digest, "previous": previous.digest,
+                "build": served.build, "added": served.added, "removed": served.removed,
                 "entries": len(library), "allow": len(library.allow),
                 "profiles": {n: len(m.entries) for n, m in sorted(served.matchers.items())},
                 "per_risk": coverage.per_risk, "sr5_ok": coverage.ok,
