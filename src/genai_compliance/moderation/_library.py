@@ -399,6 +399,32 @@ def _pinyin_forms(rows: Sequence[Keyword]) -> list[Keyword]:
     return out
 
 
+class _Chain(Sequence[Any]):
+    """``base + delta`` without copying ``base`` (an incremental swap must not spend long
+    copying a 100,000-entry list while holding the GIL)."""
+
+    __slots__ = ("base", "delta")
+
+    def __init__(self, base: Sequence[Any], delta: list[Any]) -> None:
+        self.base: Sequence[Any] = base
+        self.delta = delta
+
+    def __len__(self) -> int:
+        return len(self.base) + len(self.delta)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return list(self)[i]
+        n = len(self.base)
+        if i < 0:
+            i += len(self)
+        return self.base[i] if i < n else self.delta[i - n]
+
+    def __iter__(self) -> Any:
+        yield from self.base
+        yield from self.delta
+
+
 class _Layer:
     """One automaton of a matcher over ``entries[offset:offset + count]``."""
 
@@ -408,6 +434,13 @@ class _Layer:
         self.ac = ac
         self.offset = offset
         self.count = count
+
+
+def _chain(items: Any, base: int, delta: list[Any]) -> Any:
+    """The first ``base`` of ``items`` (the serving automaton's) followed by ``delta``."""
+    head = items.base if isinstance(items, _Chain) else items
+    assert len(head) == base
+    return _Chain(head, delta)
 
 
 def _prepare(entries: Sequence[Keyword], word_boundaries: bool
@@ -490,9 +523,9 @@ class Matcher:
         if self._index is None:
             index: dict[str, int] = {}
             base = self._layers[0].count
-            for lo in range(0, base, _BATCH * 8):
-                index.update((t, lo + i) for i, t in enumerate(self.terms[lo:min(base,
-                                                                                 lo + _BATCH * 8)]))
+            terms = self.terms.base if isinstance(self.terms, _Chain) else self.terms
+            for lo in range(0, base, _BATCH):
+                index.update((t, lo + i) for i, t in enumerate(terms[lo:min(base, lo + _BATCH)]))
                 time.sleep(0)
             self._index = index
         return self._index
@@ -518,10 +551,10 @@ class Matcher:
         terms, bounds, prefixes, patterns = _prepare(delta, self.word_boundaries)
         new = Matcher.__new__(Matcher)
         new.word_boundaries = self.word_boundaries
-        new.entries = self.entries[:base] + delta
-        new.actions = self.actions[:base] + delta_actions
-        new.terms = self.terms[:base] + terms
-        new._bounds = self._bounds[:base] + bounds
+        new.entries = _chain(self.entries, base, delta)
+        new.actions = _chain(self.actions, base, delta_actions)
+        new.terms = _chain(self.terms, base, terms)
+        new._bounds = _chain(self._bounds, base, bounds)
         new._prefix_sets = (self._prefix_sets[0], prefixes)
         new.max_len = max(self.max_len, max((len(t) for t in terms), default=0))
         new._max_bytes = max(self._max_bytes, max((len(p) for p in patterns), default=0))

@@ -139,9 +139,9 @@ DELTA_MAX = 5_000
 def _keyed(library: KeywordLibrary) -> dict[str, tuple[str, str, str]]:
     out: dict[str, tuple[str, str, str]] = {}
     entries, norms = library.entries, library.normalised
-    for lo in range(0, len(entries), _BATCH * 8):
+    for lo in range(0, len(entries), _BATCH):
         out.update((n, (e.risk.value, e.severity, library.action_of(e)))
-                   for n, e in zip(norms[lo:lo + _BATCH * 8], entries[lo:lo + _BATCH * 8],
+                   for n, e in zip(norms[lo:lo + _BATCH], entries[lo:lo + _BATCH],
                                    strict=True))
         time.sleep(0)
     return out
@@ -157,34 +157,48 @@ def _diff(old: KeywordLibrary, new: KeywordLibrary
     before, after = _keyed(old), _keyed(new)
     added: list[Keyword] = []
     actions: list[str] = []
-    for lo in range(0, len(new.entries), _BATCH * 8):
-        for n, e in zip(new.normalised[lo:lo + _BATCH * 8], new.entries[lo:lo + _BATCH * 8],
+    for lo in range(0, len(new.entries), _BATCH):
+        for n, e in zip(new.normalised[lo:lo + _BATCH], new.entries[lo:lo + _BATCH],
                         strict=True):
             if before.get(n) != after[n]:
                 added.append(e)
                 actions.append(after[n][2])
         time.sleep(0)
         if len(added) > DELTA_MAX:
+            _release(before, after)
             return None
     removed: set[str] = set()
-    items = list(before.items())
-    for lo in range(0, len(items), _BATCH * 8):
-        removed.update(n for n, v in items[lo:lo + _BATCH * 8] if after.get(n) != v)
-        time.sleep(0)
+    for count, (term, value) in enumerate(before.items()):
+        if after.get(term) != value:
+            removed.add(term)
+        if count % _BATCH == 0:
+            time.sleep(0)
+    _release(before, after)
     return added, actions, removed
+
+
+def _release(*tables: dict[str, Any]) -> None:
+    """Empty large dicts a step at a time: freeing 100,000 entries at once holds the GIL
+    for milliseconds."""
+    for table in tables:
+        while table:
+            for _ in range(min(len(table), _BATCH * 4)):
+                table.popitem()
+            time.sleep(0)
 
 
 def _digest(library: KeywordLibrary, profiles: Mapping[str, Sequence[Keyword]]) -> str:
     """SHA-256 over the entries in library order (batched: yields the GIL, see reload)."""
     h = hashlib.sha256()
-    rows = [(e.term, e.risk.value, e.severity, library.action_of(e)) for e in library.entries]
-    rows += [("allow", word, "", "") for word in library.allow]
-    for name in sorted(profiles):
-        rows += [(name, e.term, e.risk.value, "") for e in profiles[name]]
-    for lo in range(0, len(rows), _BATCH):
-        h.update("".join(f"{a}\t{b}\t{c}\t{d}\n" for a, b, c, d in rows[lo:lo + _BATCH])
-                 .encode())
+    entries = library.entries
+    for lo in range(0, len(entries), _BATCH):
+        h.update("".join(f"{e.term}\t{e.risk.value}\t{e.severity}\t{library.action_of(e)}\n"
+                         for e in entries[lo:lo + _BATCH]).encode())
         time.sleep(0)
+    h.update("".join(f"allow\t{word}\n" for word in library.allow).encode())
+    for name in sorted(profiles):
+        h.update("".join(f"{name}\t{e.term}\t{e.risk.value}\n" for e in profiles[name])
+                 .encode())
     return h.hexdigest()
 
 
