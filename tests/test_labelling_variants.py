@@ -197,13 +197,15 @@ def _mp4_uuid_xmp() -> bytes:
     return data + _box(b"uuid", uuid + TOOLKIT)
 
 
+def _syncsafe(size: int) -> bytes:
+    return bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+
+
 def _mp3_tag_only() -> bytes:
+    """An ID3v2.4 tag with a TXXX:AIGC frame and no MPEG audio frames after it."""
     body = b"\x03" + b"AIGC\x00" + JSON.encode()
-    frame = b"TXXX" + struct.pack(">I", len(body)) + b"\x00\x00" + body
-    size = len(frame)
-    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F,
-                      size & 0x7F])
-    return b"ID3\x04\x00\x00" + syncsafe + frame
+    frame = b"TXXX" + _syncsafe(len(body)) + b"\x00\x00" + body
+    return b"ID3\x04\x00\x00" + _syncsafe(len(frame)) + frame
 
 
 def _ogg_truncated() -> bytes:
@@ -288,7 +290,7 @@ CASES: dict[str, tuple[Callable[[], bytes], str, str | None, str]] = {
     "mp4-uuid-xmp": (_mp4_uuid_xmp, "compliant", "mp4:uuid:XMP", "ffmpeg"),
     "flac-aigc-key": (lambda: _flac_comment("AIGC"), "compliant", None, "ffmpeg"),
     "flac-other-key": (lambda: _flac_comment("OTHER"), "not-found", None, "ffmpeg"),
-    "mp3-tag-without-frames": (_mp3_tag_only, "compliant", None, ""),
+    "mp3-tag-without-frames": (_mp3_tag_only, "compliant", "mp3:ID3v2/TXXX:AIGC", ""),
     "ogg-truncated-headers": (_ogg_truncated, "compliant", None, "ffmpeg"),
     "avi-without-hdrl": (_avi_without_hdrl, "compliant", None, ""),
     "wav-riff-chunk": (_wav_chunk, "compliant", None, "ffmpeg"),

@@ -249,9 +249,9 @@ def inspect(path_or_bytes: bytes | str | os.PathLike[str], trust_anchors: Any = 
     empty = unreadable = malformed = 0
     for raw in raws:
         text = raw.text.strip()
-        if not raw.preferred and raw.note:
-            notes.append(f"label in {raw.carrier}: {raw.note} (not the guide's preferred "
-                         "carrier; accepted)")
+        if raw.note:
+            notes.append(f"label in {raw.carrier}: {raw.note}" + (
+                "" if raw.preferred else " (not the guide's preferred carrier; accepted)"))
         if not text:
             empty += 1
             found.append(FoundLabel(raw.carrier, raw.text, None, "the label carrier is empty",

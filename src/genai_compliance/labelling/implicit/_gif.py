@@ -56,7 +56,9 @@ def blocks(data: bytes) -> tuple[int, list[tuple[int, int, bool]], int]:
             if pos + 2 > len(data):
                 raise MalformedMedia("truncated GIF extension", format=_FMT, offset=pos)
             end = _sub_blocks(data, pos + 2)
-            out.append((pos, end, data[pos:pos + len(_APP)] == _APP))
+            # identifier "XMP Data"; the authentication code is "XMP" in the XMP
+            # specification's layout, other bytes in other writers' (AigcTotal's fixtures)
+            out.append((pos, end, data[pos:pos + 11] == _APP[:11]))
             pos = end
         elif b == 0x2C:
             if pos + 10 > len(data):

@@ -198,8 +198,12 @@ class Mp3Handler:
 
     @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
-        """Every ``TXXX`` frame described ``AIGC`` in the leading ID3v2 tag."""
-        tag = self._parse(src)
+        """Every ``TXXX`` frame described ``AIGC`` in the leading ID3v2 tag. A tag with no
+        MPEG audio after it (a skeletal file) is still read; the label says so in its note."""
+        tag = self._parse_tag(src)
+        skeletal = tag is not None and tag.end >= file_size(src)
+        if not skeletal:
+            tag = self._parse(src)
         if tag is None:
             return []
         found = []
@@ -207,7 +211,9 @@ class Mp3Handler:
             if self._is_label(fr):
                 got = _txxx(fr.body)
                 assert got is not None
-                found.append(RawLabel("mp3:ID3v2/TXXX:AIGC", got[1], fr.offset))
+                found.append(RawLabel("mp3:ID3v2/TXXX:AIGC", got[1], fr.offset,
+                                      note="the file holds no MPEG audio frames after its "
+                                      "ID3v2 tag (skeletal container)" if skeletal else None))
         return found
 
     @guarded

@@ -103,6 +103,42 @@ def _part(z: zipfile.ZipFile, name: str) -> bytes | None:
     return _stream(z, info, None, _MAX_PART)
 
 
+def _local_part(src: BinaryIO, name: str) -> bytes | None:
+    """``name``'s data found by walking local file headers (stored or deflated, with or
+    without a data descriptor), inflating at most :data:`_MAX_PART`; None if absent."""
+    import struct
+
+    src.seek(0)
+    data = src.read(_MAX_PART + (1 << 16))
+    want = name.encode()
+    pos = 0
+    for _ in range(100_000):
+        at = data.find(b"PK\x03\x04", pos)
+        if at < 0 or at + 30 > len(data):
+            return None
+        (_sig, _ver, flags, method, _t, _d, _crc, csize, _usize, nlen,
+         xlen) = struct.unpack_from("<IHHHHHIIIHH", data, at)
+        fname = data[at + 30:at + 30 + nlen]
+        start = at + 30 + nlen + xlen
+        pos = at + 4
+        if fname != want:
+            continue
+        if method == 0:
+            if csize or not flags & 8:
+                return data[start:start + csize]
+            end = data.find(b"</Properties>", start)  # size only in the data descriptor
+            return data[start:end + 13] if end >= 0 else None
+        if method == 8:
+            d = zlib.decompressobj(-15)
+            try:
+                out = d.decompress(data[start:], _MAX_PART)
+            except zlib.error:
+                return None
+            return out
+        return None
+    return None
+
+
 def _labels(custom: bytes) -> list[str]:
     """The text of every ``property name="AIGC"`` (its ``vt:lpwstr`` or direct text)."""
     out: list[str] = []
@@ -221,8 +257,19 @@ class OoxmlHandler:
                                  offset=None) from None
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
-        """The ``AIGC`` custom property values."""
-        custom = _part(_open(src, need_types=False), _CUSTOM)
+        """The ``AIGC`` custom property values. A package whose central directory is
+        missing or damaged (skeletal) is read from its local file headers."""
+        try:
+            z = _open(src, need_types=False)
+        except MalformedMedia:
+            custom = _local_part(src, _CUSTOM)
+            if custom is None:
+                raise
+            return [RawLabel("ooxml:custom.xml", text, None,
+                             note="read from the zip's local file header: the package has "
+                             "no readable central directory (skeletal container)")
+                    for text in _labels(custom)]
+        custom = _part(z, _CUSTOM)
         if custom is None:
             return []
         return [RawLabel("ooxml:custom.xml", text, None) for text in _labels(custom)]

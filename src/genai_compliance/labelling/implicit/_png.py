@@ -37,13 +37,16 @@ _MAX_CHUNKS = 10_000_000
 
 def chunks(src: BinaryIO) -> list[tuple[bytes, int, int]]:
     """[(type, offset of chunk start, payload length)] up to and including IEND, reading
-    only the 8-byte chunk headers (pixel data is never read into memory)."""
+    only the 8-byte chunk headers (pixel data is never read into memory). A file that ends
+    exactly after a chunk without IEND (skeletal, as some tools write) is accepted."""
     total = file_size(src)
     if read_at(src, 0, min(8, total), _FMT) != SIG:
         raise MalformedMedia("not a PNG signature", format=_FMT, offset=0)
     out: list[tuple[bytes, int, int]] = []
     pos = 8
     while True:
+        if pos == total and out:
+            return out
         if pos + 12 > total:
             raise MalformedMedia("PNG chunk runs past the end of the file", format=_FMT,
                                  offset=pos)
@@ -188,6 +191,8 @@ class PngHandler:
             run_end = off + 12 + length
         if run_start is not None:
             copy_range(src, dst, run_start, run_end - run_start, _FMT)
+        if insert_at is None:  # a skeletal file without IDAT/IEND: the chunk goes last
+            dst.write(new)
         end = table[-1][1] + 12 + table[-1][2]
         copy_range(src, dst, end, total - end, _FMT)
 
