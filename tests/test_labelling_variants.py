@@ -472,3 +472,12 @@ def test_raw_scan_finds_only_labels_under_aigc_keys(blob: bytes) -> None:
         obj = json.loads(r.text)
         assert "Label" in obj or "AIGC" in obj
         assert r.offset is not None and b"AIGC" in data[max(0, r.offset - 68):r.offset].upper()
+
+
+def test_producer_code_checked_in_a_note() -> None:
+    """A ContentProducer that is not a valid producer code is noted (a name is allowed)."""
+    good = AIGCLabel(content_producer="001191350100M000100Y431A001", produce_id="p")
+    report = inspect(label_bytes(_image("PNG"), good), c2pa=False)
+    assert report.compliant and not any("producer code" in n for n in report.notes)
+    report = inspect(label_bytes(_image("PNG"), LABEL), c2pa=False)
+    assert report.compliant and any("not a valid TC260-PG-20252A" in n for n in report.notes)

@@ -279,6 +279,15 @@ def inspect(path_or_bytes: bytes | str | os.PathLike[str], trust_anchors: Any = 
         if not lab.content_producer:
             problems.append("ContentProducer is empty (LM-5 requires the producer's name "
                             "or code)")
+        else:
+            from genai_compliance.labelling.aigc import validate_producer_code
+
+            try:
+                validate_producer_code(lab.content_producer)
+            except LabelError as exc:
+                notes.append(f"ContentProducer {lab.content_producer!r} is not a valid "
+                             f"TC260-PG-20252A producer code ({exc.args[0]}); accepted as "
+                             "the producer's name, which GB 45438 Annex E also allows")
         if not lab.produce_id:
             problems.append("ProduceID is empty (LM-5 requires a content ID)")
     present = len(raws) - empty
