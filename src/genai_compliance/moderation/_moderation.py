@@ -3,11 +3,11 @@ IM-14a, SR-5, SR-11).
 
 ``Moderation`` holds one matcher per profile (``default``, ``minors`` …), swapped atomically
 when the library is reloaded (built aside, on a thread of its own with
-``reload_in_background``; the swap is one ledger record): a request keeps the matcher it
-started with. The
-``StreamScanner`` keeps state across chunk boundaries: it withholds only the tail that could
-still become a keyword, and stops the moment a match completes, so the caller never receives
-a keyword — not even its first characters — nor anything after it.
+``reload_in_background``, incrementally for a small update; each swap is one ledger record,
+SR-5's weekly update): a request keeps the matcher it started with. The ``StreamScanner``
+keeps state across chunk boundaries: it withholds only the tail that could still become a
+keyword, and stops the moment a match completes, so the caller never receives a keyword —
+not even its first characters — nor anything after it (IM-14a).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..rules import implements
 from ._library import _BATCH, Keyword, KeywordLibrary, Match, Matcher
 from ._normalise import fold, normalise_terms
 
-__all__ = ["Classifier", "Moderation", "StreamScanner", "Verdict"]
+__all__ = ["DELTA_MAX", "Classifier", "Moderation", "StreamScanner", "Verdict"]
 
 #: text -> {risk code: score in [0, 1]} (sync or async); adapters wrap your models
 Classifier = Callable[[str], "Mapping[str, float] | Awaitable[Mapping[str, float]]"]
