@@ -201,3 +201,18 @@ def test_issue_examples_are_caught(matcher: Matcher) -> None:
         text = ch.join("违禁词样例")
         assert matcher.scan(text), repr(ch)
         assert _stream(matcher, list(text))[1] is not None, repr(ch)
+
+
+def test_shipped_fold_table_is_a_fixed_point_and_drops_default_ignorables() -> None:
+    """Folding a folded character changes nothing (whole table), and the generated table
+    drops every invisible character class the issue names."""
+    import numpy as np
+
+    table, invisible, expansions, _ = _normalise._tables()
+    kept = table[(table != 0) & (table < _normalise._EXP_BASE)]
+    assert bool((table[kept] == kept).all())
+    assert all(_normalise.fold_char(c) == c for seq in expansions for c in seq)
+    for cp in (0x200B, 0xFE0F, 0x034F, 0x3164, 0xE0101, 0x00AD, 0x2060, 0x180E, 0x115F,
+               0xFFA0, 0x1D173, 0xE0001, 0x0301, 0x20DD):
+        assert table[cp] == 0 and bool(invisible[cp]), hex(cp)
+    assert int(np.count_nonzero(invisible)) > 4_000
