@@ -176,6 +176,7 @@ class KeywordLibrary:
             seen.setdefault(norm, entry)
         self.entries: list[Keyword] = list(seen.values())
         self._normalised: list[str] = list(seen)
+        self._by_norm = seen
         self.allow: list[str] = [a for a in dict.fromkeys(allow) if normalise_term(a)]
         self.actions: dict[str, str] = _check_actions(actions or {})
         self.updated = updated
@@ -187,6 +188,11 @@ class KeywordLibrary:
     def normalised(self) -> list[str]:
         """The normalised form of each entry, in order."""
         return self._normalised
+
+    @property
+    def by_normalised(self) -> Mapping[str, Keyword]:
+        """Normalised form -> entry."""
+        return self._by_norm
 
     def action_of(self, entry: Keyword) -> str:
         """The action of one entry (its own, else its risk's, its category's, ``block``)."""
@@ -500,6 +506,7 @@ class Matcher:
         self._layers = [_Layer(_automaton(patterns), 0, len(self.entries))]
         self._suppressed: frozenset[int] = frozenset()
         self._index: dict[str, int] | None = None
+        self.index_of()  # now, in steps: a later incremental swap then needs no big table
         allow_terms = [a for a in dict.fromkeys(normalise_terms(list(allow))) if a]
         self.allow = allow_terms
         self._allow_bytes = max((len(a.encode("utf-8")) for a in allow_terms), default=0)

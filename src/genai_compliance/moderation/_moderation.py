@@ -136,55 +136,41 @@ class _Served:
 DELTA_MAX = 5_000
 
 
-def _keyed(library: KeywordLibrary) -> dict[str, tuple[str, str, str]]:
-    out: dict[str, tuple[str, str, str]] = {}
-    entries, norms = library.entries, library.normalised
-    for lo in range(0, len(entries), _BATCH):
-        out.update((n, (e.risk.value, e.severity, library.action_of(e)))
-                   for n, e in zip(norms[lo:lo + _BATCH], entries[lo:lo + _BATCH],
-                                   strict=True))
-        time.sleep(0)
-    return out
+def _same(old: KeywordLibrary, before: Keyword, new: KeywordLibrary, after: Keyword) -> bool:
+    return (before.risk == after.risk and before.severity == after.severity
+            and old.action_of(before) == new.action_of(after))
 
 
 def _diff(old: KeywordLibrary, new: KeywordLibrary
           ) -> tuple[list[Keyword], list[str], set[str]] | None:
     """``(added entries, their actions, removed normalised terms)`` from ``old`` to ``new``
     (a changed risk, severity or action is both), or ``None`` when too much changed for an
-    incremental update."""
+    incremental update. Looks entries up in the libraries' own tables, in steps that yield
+    the GIL: no large table is built or freed while checks are being served."""
     if old.allow != new.allow:
         return None
-    before, after = _keyed(old), _keyed(new)
+    before, after = old.by_normalised, new.by_normalised
     added: list[Keyword] = []
     actions: list[str] = []
     for lo in range(0, len(new.entries), _BATCH):
         for n, e in zip(new.normalised[lo:lo + _BATCH], new.entries[lo:lo + _BATCH],
                         strict=True):
-            if before.get(n) != after[n]:
+            was = before.get(n)
+            if was is None or not _same(old, was, new, e):
                 added.append(e)
-                actions.append(after[n][2])
+                actions.append(new.action_of(e))
         time.sleep(0)
         if len(added) > DELTA_MAX:
-            _release(before, after)
             return None
     removed: set[str] = set()
-    for count, (term, value) in enumerate(before.items()):
-        if after.get(term) != value:
-            removed.add(term)
-        if count % _BATCH == 0:
-            time.sleep(0)
-    _release(before, after)
+    for lo in range(0, len(old.entries), _BATCH):
+        for n, e in zip(old.normalised[lo:lo + _BATCH], old.entries[lo:lo + _BATCH],
+                        strict=True):
+            now = after.get(n)
+            if now is None or not _same(old, e, new, now):
+                removed.add(n)
+        time.sleep(0)
     return added, actions, removed
-
-
-def _release(*tables: dict[str, Any]) -> None:
-    """Empty large dicts a step at a time: freeing 100,000 entries at once holds the GIL
-    for milliseconds."""
-    for table in tables:
-        while table:
-            for _ in range(min(len(table), _BATCH * 4)):
-                table.popitem()
-            time.sleep(0)
 
 
 def _digest(library: KeywordLibrary, profiles: Mapping[str, Sequence[Keyword]]) -> str:
