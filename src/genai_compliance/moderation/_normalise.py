@@ -28,7 +28,12 @@ import re
 from importlib import resources
 from typing import Any, cast
 
-import numpy as np
+try:
+    import numpy as np
+except ModuleNotFoundError:  # pragma: no cover - the moderation extra; see _tables
+    np = None  # type: ignore[assignment]
+
+from ..errors import ConfigurationError
 
 __all__ = ["Folded", "fold", "fold_char", "is_invisible", "is_word_char", "normalise",
            "normalise_fast", "normalise_term", "normalise_terms"]
@@ -45,6 +50,9 @@ Array = Any  # numpy arrays (numpy's own stubs are too loose to help here)
 def _tables() -> tuple[Array, Array, list[str], dict[str, str]]:
     """(code point -> folded code point | 0 dropped | _EXP_BASE+k, invisible mask,
     expansions, per-character cache)."""
+    if np is None:  # pragma: no cover - the moderation extra
+        raise ConfigurationError("keyword moderation needs numpy: pip install "
+                                 "'genai-compliance[moderation]'", field="moderation")
     table = np.arange(MAX_CP, dtype=np.uint32)
     invisible = np.zeros(MAX_CP, dtype=bool)
     expansions: list[str] = []
