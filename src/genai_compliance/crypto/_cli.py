@@ -3,10 +3,12 @@
 ::
 
     genai-compliance keys test-ca OUT_DIR [--algorithm es256|es384|ps256|ed25519] [--days 365]
+                                          [--force]
 
 writes ``chain.pem`` (leaf then intermediate), ``signing.key`` (PKCS#8),
 ``trust-anchors.pem`` (the root) and ``root.key`` - a C2PA test CA for tests and
-development only (every file says so).
+development only (every file says so). An existing test CA in ``OUT_DIR`` is never
+overwritten without ``--force`` (exit 2 instead).
 """
 
 from __future__ import annotations
@@ -23,6 +25,21 @@ def _cmd_test_ca(args: argparse.Namespace) -> int:
     from ._credentials import SigningCredentials
     from ._testca import create_test_ca
 
+    from pathlib import Path
+
+    from ..errors import ConfigurationError
+
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigurationError(f"{str(out)!r} exists and is not a folder; name a folder for "
+                                 "the test CA", field="out_dir", path=str(out))
+    existing = [n for n in ("chain.pem", "signing.key", "trust-anchors.pem", "root.key")
+                if (out / n).exists()]
+    if existing and not args.force:
+        raise ConfigurationError(
+            f"{str(out)!r} already holds a test CA ({', '.join(existing)}); replacing it would "
+            "lose its root key and invalidate everything signed with it. Pass --force to "
+            "replace it, or name another folder", field="out_dir", path=str(out))
     ca = create_test_ca(args.out_dir, algorithm=args.algorithm, days=args.days)
     creds = SigningCredentials.from_pem(ca.chain, ca.key)
     info = {"chain": str(ca.chain), "key": str(ca.key), "trust_anchors": str(ca.trust_anchors),
@@ -48,4 +65,6 @@ def register(subparsers: Any) -> None:
     ca.add_argument("--algorithm", choices=("es256", "es384", "ps256", "ed25519"), default="es256")
     ca.add_argument("--days", type=int, default=365)
     ca.add_argument("--json", action="store_true")
+    ca.add_argument("--force", action="store_true",
+                    help="replace a test CA already in OUT_DIR (its root key is lost)")
     ca.set_defaults(func=_cmd_test_ca)
