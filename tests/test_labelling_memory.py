@@ -1,4 +1,4 @@
-"""Images, OOXML and audio/video are labelled in bounded memory (issue 16; LM-5): the peak
+"""Images, PDF, OOXML and audio/video are labelled in bounded memory (issue 16; LM-5): the peak
 resident memory of a child process labelling a file does not grow with the file's size
 beyond the metadata it rewrites. Measured as ru_maxrss of a fresh interpreter for a small
 and a 4x larger file of each format; no timing is asserted."""
@@ -64,7 +64,25 @@ def _docx(path: Path, size: int) -> None:
                 part.write(block)
 
 
-MAKERS: dict[str, Callable[[Path, int], None]] = {"png": _png, "jpeg": _jpeg, "docx": _docx}
+def _pdf(path: Path, size: int) -> None:
+    stream = b"0 0 m\n" * (size // 6)
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Contents 4 0 R >>",
+            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"]
+    with path.open("wb") as f:
+        f.write(b"%PDF-1.7\n")
+        offsets = []
+        for i, body in enumerate(objs, 1):
+            offsets.append(f.tell())
+            f.write(b"%d 0 obj\n" % i + body + b"\nendobj\n")
+        xref = f.tell()
+        f.write(b"xref\n0 5\n0000000000 65535 f \n"
+                + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+                + b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref)
+
+
+MAKERS: dict[str, Callable[[Path, int], None]] = {"png": _png, "jpeg": _jpeg, "docx": _docx,
+                                                  "pdf": _pdf}
 
 
 def _peak_kib(src: Path, tmp: Path) -> int:

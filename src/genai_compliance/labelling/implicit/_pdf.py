@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from genai_compliance.errors import MalformedMedia, UnsupportedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
+from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
 
 __all__ = ["HANDLER", "PdfHandler"]
 
@@ -33,12 +34,15 @@ def _literal(text: str) -> bytes:
     return b"(" + esc.encode("latin-1") + b")"
 
 
-def _reader(data: bytes) -> Any:
+def _reader(src: BinaryIO) -> Any:
+    """pypdf's reader over the stream itself (objects are parsed on demand, content
+    streams never read), so labelling does not hold the file in memory."""
     import pypdf
     from pypdf.errors import PyPdfError
 
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        src.seek(0)
+        reader = pypdf.PdfReader(src, strict=False)
         _ = reader.trailer["/Root"]
     except (PyPdfError, KeyError, ValueError, TypeError, AttributeError, IndexError,
             struct.error, RecursionError) as exc:
@@ -81,14 +85,14 @@ def _serialise(obj: Any) -> bytes:
     return buf.getvalue()
 
 
-def _xref_at(data: bytes, offset: int) -> bool:
+def _xref_at(src: BinaryIO, offset: int, total: int) -> bool:
     """Whether ``offset`` (the last startxref) really points at a cross-reference table
     (``xref``) or an XRef stream object (``N G obj`` … ``/XRef``)."""
-    if offset < 0 or offset >= len(data):
+    if offset < 0 or offset >= total:
         return False
-    if data[offset:offset + 4] == b"xref":
+    head = read_at(src, offset, min(256, total - offset), _FMT)
+    if head.startswith(b"xref"):
         return True
-    head = data[offset:offset + 256]
     parts = head.split(None, 3)
     return (len(parts) >= 3 and parts[0].isdigit() and parts[1].isdigit()
             and parts[2].startswith(b"obj") and b"/XRef" in head)
@@ -108,11 +112,12 @@ class PdfHandler:
         """Copy unchanged and append an incremental update with the labelled Info dict."""
         from pypdf.generic import IndirectObject
 
-        data = src.read()
-        reader = _reader(data)
-        tail = list(_STARTXREF.finditer(data[-2048:]))
+        total = file_size(src)
+        reader = _reader(src)
+        end = read_at(src, max(0, total - 2048), min(2048, total), _FMT)
+        tail = list(_STARTXREF.finditer(end))
         prev = int(tail[-1].group(1)) if tail else -1
-        if not tail or not _xref_at(data, prev):
+        if not tail or not _xref_at(src, prev, total):
             # pypdf had to rebuild the cross-reference state: an incremental update whose
             # /Prev points at a stale startxref would be lost, so rewrite the whole file
             # from the state pypdf recovered (issue 16).
@@ -132,17 +137,19 @@ class PdfHandler:
                 if key != "/AIGC":
                     entries.append(_serialise(key) + b" " + _serialise(info.raw_get(key)))
         entries.append(b"/AIGC " + _literal(aigc_json))
-        body = bytearray(data)
-        if not body.endswith(b"\n"):
+        copy_range(src, dst, 0, total, _FMT)
+        base = total
+        body = bytearray()
+        if not end.endswith(b"\n"):
             body += b"\n"
         info_num = size
-        info_off = len(body)
+        info_off = base + len(body)
         body += b"%d 0 obj\n<< " % info_num + b" ".join(entries) + b" >>\nendobj\n"
         root_ref = b"%d %d R" % (root.idnum, root.generation)
         ident = trailer.raw_get("/ID") if "/ID" in trailer else None
         id_part = b" /ID " + _serialise(ident) if ident is not None else b""
-        classic = data[prev:prev + 4] == b"xref"
-        xref_off = len(body)
+        classic = read_at(src, prev, 4, _FMT) == b"xref"
+        xref_off = base + len(body)
         if classic:
             body += (b"xref\n%d 1\n%010d 00000 n \ntrailer\n<< /Size %d /Root %s /Info %d 0 R"
                      b" /Prev %d%s >>\n" % (info_num, info_off, size + 1, root_ref, info_num,
@@ -171,8 +178,7 @@ class PdfHandler:
     @_pdf_errors
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """The ``/AIGC`` entry of the current Info dictionary, if any."""
-        data = src.read()
-        reader = _reader(data)
+        reader = _reader(src)
         info = reader.trailer.get("/Info")
         if info is None:
             return []
