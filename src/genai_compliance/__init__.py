@@ -1,13 +1,17 @@
 """genai_compliance: compliance for generative-AI services, embedded in the provider's code.
 
-The public names are listed in ``__all__``; everything else is internal.
+The public names are listed in ``__all__``; everything else is internal. The heavier ones
+(``Compliance``, ``Guard``, ``Ledger`` and what they pull in: the database drivers, the
+schemas) are imported on first use, so a command-line tool that needs none of them starts
+fast (PEP 562 ``__getattr__``).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .checks import HEADERS, CallContext, CallResponse, Check
 from .chunks import ChunkCodec, FunctionCodec
 from .clock import SHANGHAI, Clock, FrozenClock, SystemClock
-from .compliance import Compliance
 from .config import Provider
 from .errors import (
     BadRequest,
@@ -34,11 +38,41 @@ from .errors import (
     UnsupportedChunk,
     UnsupportedMedia,
 )
-from .guard import RAISE, Guard, current_call
-from .ledger import Ledger, Record, VerifyReport, open_ledger
 from .rules import implements
-from .stores import open_store
 from .subject import AgeBand, Guardian, Subject, current_subject, use_subject
+
+if TYPE_CHECKING:
+    from .compliance import Compliance
+    from .guard import RAISE, Guard, current_call
+    from .ledger import Ledger, Record, VerifyReport, open_ledger
+    from .stores import open_store
+
+#: names imported on first use: name -> module
+_LAZY = {
+    "Compliance": ".compliance", "Guard": ".guard", "RAISE": ".guard",
+    "current_call": ".guard", "Ledger": ".ledger", "Record": ".ledger",
+    "VerifyReport": ".ledger", "open_ledger": ".ledger", "open_store": ".stores",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'genai_compliance' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    if isinstance(value, type):
+        try:
+            value.__module__ = "genai_compliance"
+        except (AttributeError, TypeError):
+            pass
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 __all__ = [
     "HEADERS",
@@ -94,6 +128,8 @@ __all__ = [
 ]
 
 for _name in __all__:
+    if _name in _LAZY:
+        continue
     _obj = globals()[_name]
     if isinstance(_obj, type):
         try:
