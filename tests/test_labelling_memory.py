@@ -81,8 +81,23 @@ def _pdf(path: Path, size: int) -> None:
                 + b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref)
 
 
+def _webp(path: Path, size: int) -> None:
+    """A simple lossless WebP whose VP8L chunk is ``size`` bytes (only its header is real:
+    the writer never decodes it)."""
+    n = size - 20
+    head = b"\x2f" + struct.pack("<I", (63 << 14) | 63)
+    with path.open("wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 12 + n) + b"WEBP" + b"VP8L" + struct.pack("<I", n))
+        f.write(head)
+        left = n - len(head)
+        block = bytes(1 << 20)
+        while left > 0:
+            f.write(block[:left])
+            left -= len(block)
+
+
 MAKERS: dict[str, Callable[[Path, int], None]] = {"png": _png, "jpeg": _jpeg, "docx": _docx,
-                                                  "pdf": _pdf}
+                                                  "pdf": _pdf, "webp": _webp}
 
 
 def _peak_kib(src: Path, tmp: Path) -> int:
