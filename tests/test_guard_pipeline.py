@@ -483,3 +483,18 @@ def test_replicas_refuse_per_process_stores(tmp_path: Path) -> None:
     ok = Compliance(TEST_PROVIDER, ledger=f"sqlite:///{tmp_path / 'l.db'}", replicas=4,
                     stores={"default": "redis://127.0.0.1:6379/0"})
     ok.close()
+
+
+@pytest.mark.parametrize("shape", ["gen", "agen"])
+def test_stream_dropped_without_being_started_is_recorded(comp: Compliance,
+                                                          shape: str) -> None:
+    """A guarded stream that is created and dropped without ever being iterated still
+    ends in exactly one ``cancelled`` record once it is garbage-collected."""
+    import gc
+
+    fn = _guarded(comp, shape, ["a", "b"], checks=())
+    stream = fn("q")
+    del stream
+    gc.collect()
+    assert _outcomes(comp) == ["cancelled"]
+    assert not comp.inflight

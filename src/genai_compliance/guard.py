@@ -26,6 +26,7 @@ import functools
 import inspect
 import threading
 import uuid
+import weakref
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -375,6 +376,13 @@ def _payload(ctx: CallContext, outcome: Outcome, error: BaseException | None) ->
     return payload
 
 
+def _watched(stream: T, flow: _Flow) -> T:
+    """End the call with a ``cancelled`` record if ``stream`` is dropped unfinished — even
+    never started — and garbage-collected (the guard's last line of "one record per call")."""
+    weakref.finalize(stream, flow.abandon)
+    return stream
+
+
 def _outcome(error: BaseException) -> Outcome:
     if isinstance(error, Refusal | StoreUnavailable):
         return "refused"
@@ -560,7 +568,7 @@ class Guard:
                 result = fn(*args, **kwargs)
                 if inspect.isgenerator(result):
                     flow.ctx.streaming = True
-                    return guard._stream(flow, result)
+                    return _watched(guard._stream(flow, result), flow)
                 result = _drive(flow.after(result))
             except BaseException as exc:
                 _drive(flow.finish(_outcome(exc), exc))
@@ -577,7 +585,7 @@ class Guard:
 
         def guarded(*args: Any, **kwargs: Any) -> Iterator[Any]:
             flow, kwargs = guard._flow(fn, args, kwargs, streaming=True)
-            return guard._stream(flow, None, fn, args, kwargs)
+            return _watched(guard._stream(flow, None, fn, args, kwargs), flow)
 
         return guarded
 
@@ -652,8 +660,12 @@ class Guard:
     def _wrap_asyncgen(self, fn: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
         guard = self
 
-        async def guarded(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        def guarded(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             flow, kwargs = guard._flow(fn, args, kwargs, streaming=True)
+            return _watched(stream(flow, args, kwargs), flow)
+
+        async def stream(flow: _Flow, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> AsyncIterator[Any]:
             ctx = flow.ctx
             token = current_call.set(ctx)
             try:
