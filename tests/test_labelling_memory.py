@@ -96,8 +96,27 @@ def _webp(path: Path, size: int) -> None:
             left -= len(block)
 
 
+def _tiff(path: Path, size: int) -> None:
+    """A one-strip 8-bit greyscale TIFF whose strip is ``size`` bytes."""
+    width = 1024
+    height = size // width
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, 8), (278, 4, 1, height), (279, 4, 1, width * height)]
+    with path.open("wb") as f:
+        f.write(b"II*\x00" + struct.pack("<I", 8 + width * height))
+        block = bytes(1 << 20)
+        left = width * height
+        while left > 0:
+            f.write(block[:left])
+            left -= len(block)
+        f.write(struct.pack("<H", len(entries)))
+        for tag, typ, count, value in entries:
+            f.write(struct.pack("<HHII", tag, typ, count, value))
+        f.write(bytes(4))
+
+
 MAKERS: dict[str, Callable[[Path, int], None]] = {"png": _png, "jpeg": _jpeg, "docx": _docx,
-                                                  "pdf": _pdf, "webp": _webp}
+                                                  "pdf": _pdf, "webp": _webp, "tiff": _tiff}
 
 
 def _peak_kib(src: Path, tmp: Path) -> int:

@@ -11,10 +11,11 @@ IFDs of 4096 entries, loops refused) and never raises for a damaged block (it yi
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from genai_compliance.labelling.implicit._base import RawLabel
 
-__all__ = ["blank_labels", "exif_labels", "is_label", "user_comment"]
+__all__ = ["blank_labels", "exif_labels", "is_label", "label_spans", "user_comment"]
 
 _USER_COMMENT = 0x9286
 _EXIF_IFD = 0x8769
@@ -35,29 +36,31 @@ def _decode_comment(raw: bytes, big: bool) -> str:
     return raw.decode("utf-8", errors="replace").rstrip("\x00 ")
 
 
-def user_comment(tiff: bytes) -> list[tuple[str, int, int, int]]:
-    """[(text, tag, offset in ``tiff``, byte count)] of every UserComment/XPComment."""
+def user_comment(tiff: Any) -> list[tuple[str, int, int, int]]:
+    """[(text, tag, offset in ``tiff``, byte count)] of every UserComment/XPComment.
+    ``tiff`` is bytes or any object with ``len()`` and byte slicing (a file view), so a
+    large TIFF is walked without being read whole; comments over 1 MiB are skipped."""
     if len(tiff) < 8 or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
         return []
     big = tiff[:2] == b"MM"
     e = ">" if big else "<"
     out: list[tuple[str, int, int, int]] = []
-    todo = [struct.unpack_from(e + "I", tiff, 4)[0]]
+    todo = [struct.unpack(e + "I", tiff[4:8])[0]]
     seen: set[int] = set()
     while todo and len(seen) < _MAX_IFDS:
         ifd = todo.pop()
         if ifd in seen or ifd + 2 > len(tiff):
             continue
         seen.add(ifd)
-        (count,) = struct.unpack_from(e + "H", tiff, ifd)
-        for i in range(min(count, _MAX_ENTRIES)):
+        (count,) = struct.unpack(e + "H", tiff[ifd:ifd + 2])
+        count = min(count, _MAX_ENTRIES)
+        table = tiff[ifd + 2:ifd + 2 + 12 * count]
+        for i in range(len(table) // 12):
             at = ifd + 2 + 12 * i
-            if at + 12 > len(tiff):
-                break
-            tag, typ, n, value = struct.unpack_from(e + "HHII", tiff, at)
+            tag, typ, n, value = struct.unpack_from(e + "HHII", table, 12 * i)
             if tag == _EXIF_IFD:
                 todo.append(value)
-            elif tag in (_USER_COMMENT, _XP_COMMENT) and typ in (1, 2, 7):
+            elif tag in (_USER_COMMENT, _XP_COMMENT) and typ in (1, 2, 7) and n <= 1 << 20:
                 start = at + 8 if n <= 4 else value
                 raw = tiff[start:start + n]
                 if len(raw) != n:
@@ -65,9 +68,9 @@ def user_comment(tiff: bytes) -> list[tuple[str, int, int, int]]:
                 text = (raw.decode("utf-16-le", errors="replace").rstrip("\x00")
                         if tag == _XP_COMMENT else _decode_comment(raw, big))
                 out.append((text, tag, start, n))
-        nxt_at = ifd + 2 + 12 * min(count, _MAX_ENTRIES)
+        nxt_at = ifd + 2 + 12 * count
         if nxt_at + 4 <= len(tiff):
-            nxt = struct.unpack_from(e + "I", tiff, nxt_at)[0]
+            nxt = struct.unpack(e + "I", tiff[nxt_at:nxt_at + 4])[0]
             if nxt:
                 todo.append(nxt)
     return out
@@ -79,7 +82,7 @@ def is_label(text: str) -> bool:
     return t.startswith("{") and ('"Label"' in t[:4096] or '"AIGC"' in t[:64])
 
 
-def exif_labels(tiff: bytes, carrier: str, base: int) -> list[RawLabel]:
+def exif_labels(tiff: Any, carrier: str, base: int) -> list[RawLabel]:
     """The Annex E labels (bare or ``{"AIGC":…}``) in the UserComment of ``tiff``."""
     try:
         found = user_comment(tiff)
@@ -93,16 +96,25 @@ def exif_labels(tiff: bytes, carrier: str, base: int) -> list[RawLabel]:
 _CODES = (b"ASCII\x00\x00\x00", b"UNICODE\x00", bytes(8))
 
 
+def label_spans(tiff: Any) -> list[tuple[int, int]]:
+    """[(offset, length)] of the bytes to blank so no UserComment holds a label (the
+    8-byte character-code prefix kept)."""
+    try:
+        found = user_comment(tiff)
+    except struct.error:
+        return []
+    spans = []
+    for text, _tag, off, n in found:
+        if is_label(text):
+            keep = 8 if n >= 8 and tiff[off:off + 8] in _CODES else 0
+            spans.append((off + keep, n - keep))
+    return spans
+
+
 def blank_labels(tiff: bytes) -> bytes:
     """``tiff`` with every label-bearing UserComment overwritten by NULs in place (the
     character-code prefix kept), so no EXIF offset moves and the writer leaves one label."""
     out = bytearray(tiff)
-    try:
-        found = user_comment(tiff)
-    except struct.error:
-        return tiff
-    for text, _tag, off, n in found:
-        if is_label(text):
-            keep = 8 if n >= 8 and tiff[off:off + 8] in _CODES else 0
-            out[off + keep:off + n] = bytes(n - keep)
+    for off, n in label_spans(tiff):
+        out[off:off + n] = bytes(n)
     return bytes(out)
