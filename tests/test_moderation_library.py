@@ -231,3 +231,13 @@ def test_scan_cli_shows_review_matches_without_flagging(
     assert main(["scan", "--keywords", str(DATA / "keywords.csv"), str(text)]) == 0
     out = capsys.readouterr().out
     assert "t.txt: review" in out and "占位评论 (A.2e, low, review)" in out
+
+
+def test_scan_notes_a_library_short_of_sr5_on_stderr(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Scanning with a library short of SR-5 still scans, and says so in one stderr line."""
+    text = _write(tmp_path, "t.txt", "你好")
+    assert main(["scan", "--keywords", str(DATA / "keywords.csv"), str(text)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{text}: clean")
+    assert captured.err.count("\n") == 1 and "short of SR-5" in captured.err

@@ -61,6 +61,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             for m in verdict.matches:
                 print(f"  {m.keyword} ({m.risk}, {m.severity}, {m.action}) at "
                       f"{m.start}-{m.end}: {m.text!r}")
+    coverage = library.coverage()
+    if not coverage.ok:
+        print(f"genai-compliance: note: the keyword library is short of SR-5 "
+              f"({len(coverage.problems)} problem(s), {coverage.total:,} entries); "
+              "see `genai-compliance scan --coverage`", file=sys.stderr)
     return 1 if flagged else 0
 
 
