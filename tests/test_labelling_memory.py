@@ -115,8 +115,20 @@ def _tiff(path: Path, size: int) -> None:
         f.write(bytes(4))
 
 
+def _gif(path: Path, size: int) -> None:
+    """A GIF whose one frame carries ``size`` bytes of (meaningless) LZW sub-blocks."""
+    with path.open("wb") as f:
+        f.write(b"GIF89a" + struct.pack("<HH", 64, 64) + b"\x00\x00\x00")
+        f.write(b"\x2c" + struct.pack("<HHHH", 0, 0, 64, 64) + b"\x00\x08")
+        block = (b"\xff" + bytes(255)) * 4096
+        for _ in range(size // len(block)):
+            f.write(block)
+        f.write(b"\x00\x3b")
+
+
 MAKERS: dict[str, Callable[[Path, int], None]] = {"png": _png, "jpeg": _jpeg, "docx": _docx,
-                                                  "pdf": _pdf, "webp": _webp, "tiff": _tiff}
+                                                  "pdf": _pdf, "webp": _webp, "tiff": _tiff,
+                                                  "gif": _gif}
 
 
 def _peak_kib(src: Path, tmp: Path) -> int:

@@ -14,10 +14,11 @@ reads (the packet split into length-prefixed sub-blocks, reassembled here).
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import Any, BinaryIO, overload
 
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
+from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "GifHandler"]
@@ -27,7 +28,50 @@ _APP = b"\x21\xff\x0bXMP DataXMP"
 _MAGIC = b"\x01" + bytes(range(255, -1, -1)) + b"\x00"
 
 
-def _sub_blocks(data: bytes, pos: int) -> int:
+class _Window:
+    """The file as a byte sequence read through a 1 MiB sliding window: the block walk
+    touches every sub-block length byte but never holds the frames."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.n = file_size(f)
+        self.start = 0
+        self.buf = b""
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _load(self, pos: int, need: int) -> None:
+        if not (self.start <= pos and pos + need <= self.start + len(self.buf)):
+            self.start = pos
+            self.buf = read_at(self.f, pos, min(max(need, 1 << 20), self.n - pos), _FMT)
+
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+
+    def __getitem__(self, key: int | slice) -> int | bytes:
+        if isinstance(key, slice):
+            a, b, _ = key.indices(self.n)
+            if b <= a:
+                return b""
+            if b - a > _MAX_PACKET:
+                raise MalformedMedia("GIF extension larger than 16 MiB", format=_FMT,
+                                     offset=a)
+            self._load(a, b - a)
+            return self.buf[a - self.start:b - self.start]
+        if not 0 <= key < self.n:
+            raise IndexError(key)
+        self._load(key, 1)
+        return self.buf[key - self.start]
+
+
+_MAX_PACKET = 16 << 20
+
+
+def _sub_blocks(data: Any, pos: int) -> int:
     """Offset just past the block terminator of the sub-blocks starting at ``pos``."""
     while True:
         if pos >= len(data):
@@ -38,7 +82,7 @@ def _sub_blocks(data: bytes, pos: int) -> int:
             return pos
 
 
-def blocks(data: bytes) -> tuple[int, list[tuple[int, int, bool]], int]:
+def blocks(data: Any) -> tuple[int, list[tuple[int, int, bool]], int]:
     """(end of header+LSD+GCT, [(offset, end, is XMP extension)], offset of the trailer)."""
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
         raise MalformedMedia("not a GIF header", format=_FMT, offset=0)
@@ -72,10 +116,10 @@ def blocks(data: bytes) -> tuple[int, list[tuple[int, int, bool]], int]:
             raise MalformedMedia(f"unknown GIF block 0x{b:02x}", format=_FMT, offset=pos)
 
 
-def _packet(data: bytes, start: int, end: int) -> bytes:
+def _packet(data: Any, start: int, end: int) -> bytes:
     """The XMP packet of the extension at ``start``: raw + magic trailer (XMP spec part 3),
     else the data sub-blocks reassembled (the layout AigcTotal reads)."""
-    raw = data[start + len(_APP):end]
+    raw: bytes = data[start + len(_APP):end]
     if raw.endswith(_MAGIC):
         return raw[:-len(_MAGIC)]
     out = bytearray()
@@ -100,8 +144,9 @@ class GifHandler:
         return head[:6] in (b"GIF87a", b"GIF89a")
 
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
-        """Copy with one XMP application extension carrying ``TC260:AIGC``."""
-        data = src.read()
+        """Copy with one XMP application extension carrying ``TC260:AIGC`` (frames copied
+        in pieces)."""
+        data = _Window(src)
         head_end, table, trailer = blocks(data)
         old: bytes | None = None
         at = head_end
@@ -123,12 +168,12 @@ class GifHandler:
             if start == at and at != head_end:
                 dst.write(new)
             if not is_xmp:
-                dst.write(data[start:end])
-        dst.write(data[trailer:])
+                copy_range(src, dst, start, end - start, _FMT)
+        copy_range(src, dst, trailer, len(data) - trailer, _FMT)
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every ``TC260:AIGC`` value in XMP application extensions."""
-        data = src.read()
+        data = _Window(src)
         _, table, _ = blocks(data)
         out: list[RawLabel] = []
         for start, end, is_xmp in table:
