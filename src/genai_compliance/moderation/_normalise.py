@@ -13,9 +13,10 @@ Then repeated-character padding is folded: a run of the same CJK (or other non-a
 letter counts twice (``goooood`` → ``good``); digits are never folded (``1000`` stays).
 
 The fold is per code point, so text and keywords fold alike and no insertion of a dropped
-character between a keyword's characters can hide it. Long texts are folded with numpy (one
-gather, one compress); :class:`Folded` keeps what is needed to map any normalised span back to
-the original text exactly, computed only when a match asks for it.
+character between a keyword's characters can hide it. Long texts are folded with numpy in
+cache-sized steps (one gather, one compress, the padding rule); :class:`Folded` keeps what is
+needed to map any normalised span back to the original text exactly, built only for the
+steps a match falls in.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ __all__ = ["Folded", "fold", "fold_char", "is_invisible", "is_word_char", "norma
            "normalise_fast", "normalise_term", "normalise_terms"]
 
 MAX_CP = 0x110000
-_EXP_BASE = 0x200000  # table values at or above this index _EXPANSIONS
+_EXP_BASE = 0x200000  # a table value v >= this folds to the sequence expansions[v - _EXP_BASE]
 _WIDE = 0x2E80  # from here on (CJK radicals, kana, ideographs …) a repeat counts once
 _SMALL = 160  # texts up to this length are folded in pure Python (cheaper than numpy's setup)
 
@@ -86,7 +87,8 @@ def fold_char(ch: str) -> str:
     if out is None:
         v = int(table[ord(ch)])
         out = "" if v == 0 else (expansions[v - _EXP_BASE] if v >= _EXP_BASE else chr(v))
-        cache[ch] = out
+        if len(cache) < 100_000:  # bounded: a text of every code point must not grow it
+            cache[ch] = out
     return out
 
 
