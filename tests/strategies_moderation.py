@@ -44,3 +44,11 @@ def chunkings(draw: st.DrawFn, text: str) -> list[str]:
     cuts = draw(st.lists(st.integers(0, len(text)), max_size=10))
     points = sorted(cuts)
     return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
+
+
+#: a keyword that survives normalisation: CJK or Latin letters, maybe spaces and commas
+keyword_terms = st.text(alphabet="甲乙丙丁戊己庚辛样例词abcxyz ,", min_size=1, max_size=8).filter(
+    lambda t: any(c not in " ," for c in t))
+risk_codes = st.sampled_from(["A.1a", "A.1h", "A.2c", "A.3e", "A.4g", "A.5b"])
+severities = st.sampled_from(["low", "medium", "high"])
+actions = st.sampled_from(["", "block", "review"])

@@ -8,11 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genai_compliance.cli import main
 from genai_compliance.errors import ConfigurationError
 from genai_compliance.moderation import Keyword, KeywordLibrary, Moderation, StreamScanner
 from genai_compliance.risks import Risk
+from strategies_moderation import actions, keyword_terms, risk_codes, severities
 
 DATA = Path(__file__).parent / "data" / "moderation"
 
@@ -241,3 +244,35 @@ def test_scan_notes_a_library_short_of_sr5_on_stderr(
     captured = capsys.readouterr()
     assert captured.out.startswith(f"{text}: clean")
     assert captured.err.count("\n") == 1 and "short of SR-5" in captured.err
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(keyword_terms, risk_codes, severities, actions), min_size=1,
+                     max_size=12),
+       order=st.permutations(["keyword", "risk", "severity", "action"]))
+def test_csv_rows_load_back_exactly_in_any_column_order(
+        rows: list[tuple[str, str, str, str]], order: list[str]) -> None:
+    """Property: rows written as CSV (quoted as needed, columns in any order with keyword
+    first) load back as the same keywords, risks, severities and actions."""
+    import csv
+    import io
+    import tempfile
+
+    from genai_compliance.moderation._normalise import normalise_term
+
+    columns = ["keyword", *[c for c in order if c != "keyword"]]
+    unique: dict[str, tuple[str, str, str, str]] = {}
+    for row in rows:
+        unique.setdefault(normalise_term(row[0]), row)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for term, risk, severity, action in unique.values():
+        values = {"keyword": term, "risk": risk, "severity": severity, "action": action}
+        writer.writerow([values[c] for c in columns])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "kw.csv"
+        path.write_text(buffer.getvalue(), encoding="utf-8")
+        library = KeywordLibrary.load(path)
+    got = [(k.term, k.risk.value, k.severity, k.action or "") for k in library.entries]
+    assert got == [(t.strip(), r, s, a) for t, r, s, a in unique.values()]
