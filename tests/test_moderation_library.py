@@ -130,6 +130,10 @@ def test_per_category_actions_review_is_reported_not_blocked(tmp_path: Path) -> 
     assert not verdict.flagged and [m.keyword for m in verdict.review] == ["甲词"]
     assert moderation.check("这里有乙词").flagged
     assert moderation.check("这里有丙词").flagged
+    scanner = StreamScanner(moderation.matcher())
+    streamed = [scanner.feed(c) for c in ["这里有甲", "词，", "继续"]]
+    assert all(match is None for _, match in streamed)  # review: not stopped
+    assert "".join(safe for safe, _ in streamed) + scanner.flush() == "这里有甲词，继续"
     with pytest.raises(ConfigurationError, match="neither a risk code"):
         KeywordLibrary([], actions={"B.1": "review"})
 
