@@ -187,6 +187,19 @@ def test_entity_declarations_are_refused() -> None:
     assert report.verdict in ("not-found", "inconclusive")
 
 
+def test_unknown_xml_encoding_is_a_typed_error() -> None:
+    """An XML declaration naming an unknown encoding (found by fuzzing: LookupError from
+    expat) is a media error, and inspect still reports."""
+    from genai_compliance.errors import MalformedMedia
+    from genai_compliance.labelling import inspect
+    from genai_compliance.labelling.implicit import label_bytes
+
+    data = _png_xmp(b'<?xml version="1.0" encoding="UTF-8AIGC"?><x/>')
+    with pytest.raises(MalformedMedia):
+        label_bytes(data, {"Label": "1", "ContentProducer": "p", "ProduceID": "x"})
+    inspect(data, c2pa=False).to_json()
+
+
 def test_zlib_bomb_in_png_text_is_bounded() -> None:
     """A zTXt AIGC chunk inflating past 16 MiB is a typed error, not 1 GiB of memory."""
     from genai_compliance.labelling import inspect

@@ -86,7 +86,7 @@ def _run(p: expat.XMLParserType, text: bytes, fmt: str) -> None:
     except expat.ExpatError as exc:
         raise MalformedMedia(f"XML is not well-formed: {exc}", format=fmt,
                              offset=p.CurrentByteIndex) from None
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError, LookupError) as exc:  # LookupError: bad encoding=
         raise MalformedMedia(f"XML cannot be parsed: {exc}", format=fmt, offset=None) from None
 
 
