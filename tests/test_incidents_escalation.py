@@ -32,8 +32,8 @@ from genai_compliance.incidents import (
     IllegalUseCheck,
     Incidents,
     Standing,
-    transition,
 )
+from genai_compliance.incidents._escalation import transition  # the pure ladder step
 from genai_compliance.stores import open_store
 from genai_compliance.testing import make_compliance
 from strategies_incidents import TZ, LadderModel, ladder_ops, policies

@@ -8,6 +8,7 @@ fast (PEP 562 ``__getattr__``).
 
 from typing import TYPE_CHECKING, Any
 
+from ._exports import publish as _publish
 from ._version import __version__
 from .checks import HEADERS, CallContext, CallResponse, Check
 from .chunks import ChunkCodec, FunctionCodec
@@ -62,11 +63,7 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     value = getattr(importlib.import_module(module, __name__), name)
-    if isinstance(value, type):
-        try:
-            value.__module__ = "genai_compliance"
-        except (AttributeError, TypeError):
-            pass
+    _publish(__name__, {name: value}, [name])
     globals()[name] = value
     return value
 
@@ -127,13 +124,5 @@ __all__ = [
     "use_subject",
 ]
 
-for _name in __all__:
-    if _name in _LAZY:
-        continue
-    _obj = globals()[_name]
-    if isinstance(_obj, type):
-        try:
-            _obj.__module__ = "genai_compliance"
-        except (AttributeError, TypeError):
-            pass
-del _name, _obj
+_publish(__name__, {k: v for k, v in globals().items() if k not in _LAZY},
+        [n for n in __all__ if n not in _LAZY])

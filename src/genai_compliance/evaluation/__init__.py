@@ -1,5 +1,6 @@
 """Safety evaluation: question banks, the harness, refusal and content pass rates (SR-6–SR-10)."""
 
+from .._exports import publish as _publish
 from ._harness import (
     BANKS,
     BankCheck,
@@ -25,3 +26,5 @@ __all__ = [
     "evaluate",
     "risk_codes",
 ]
+
+_publish(__name__, globals(), __all__)

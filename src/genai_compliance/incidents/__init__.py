@@ -1,9 +1,10 @@
 """Illegal content (IM-14a), illegal use (IM-14b, SR-14), complaints (IM-15), security-incident
 timers (CSL-INC) and signed reports for the authority."""
 
+from .._exports import publish as _publish
 from ._calendar import DEFAULT_CALENDAR, HOLIDAY_SOURCES, WorkingCalendar, add_working_days
-from ._complaints import COMPLAINT_STATUSES, OPEN_STATUSES, TRANSITIONS, Complaint, Complaints
-from ._escalation import LEVELS, Escalation, EscalationPolicy, Standing, transition
+from ._complaints import COMPLAINT_STATUSES, OPEN_STATUSES, Complaint, Complaints
+from ._escalation import LEVELS, Escalation, EscalationPolicy, Standing
 from ._incidents import (
     HANDLING_STEPS,
     SEVERITIES,
@@ -19,8 +20,15 @@ from ._reports import (
     write_bundle,
 )
 
-#: the earlier name of :class:`Standing`
-SubjectStanding = Standing
+
+def __getattr__(name: str) -> object:
+    if name == "SubjectStanding":  # the earlier name of Standing
+        import warnings
+
+        warnings.warn("genai_compliance.incidents.SubjectStanding is deprecated; use "
+                      "genai_compliance.incidents.Standing", DeprecationWarning, stacklevel=2)
+        return Standing
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "COMPLAINT_STATUSES",
@@ -30,7 +38,6 @@ __all__ = [
     "LEVELS",
     "OPEN_STATUSES",
     "SEVERITIES",
-    "TRANSITIONS",
     "Complaint",
     "Complaints",
     "Escalation",
@@ -39,18 +46,13 @@ __all__ = [
     "Incidents",
     "SecurityIncident",
     "Standing",
-    "SubjectStanding",
     "WorkingCalendar",
     "add_working_days",
     "incident_report",
     "periodic_summary",
     "provider_json",
-    "transition",
     "verify_bundle",
     "write_bundle",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if hasattr(_obj, "__module__") and isinstance(_obj, type | type(add_working_days)):
-        _obj.__module__ = __name__
+_publish(__name__, globals(), __all__)

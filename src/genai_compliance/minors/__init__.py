@@ -10,6 +10,7 @@ store (``redis://``, atomic Lua scripts).
 >>> compliance.add_check(MinorsCheck(protection))
 """
 
+from .._exports import publish as _publish
 from ._check import MinorsCheck
 from ._policy import MINOR_BANDS, PROFILES, MinorPolicy, UnknownAge
 from ._protection import (
@@ -33,8 +34,4 @@ __all__ = [
     "UsageSummary",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type):
-        _obj.__module__ = __name__
-del _name, _obj
+_publish(__name__, globals(), __all__)

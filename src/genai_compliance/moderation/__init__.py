@@ -2,6 +2,7 @@
 streaming scanner, classifier protocol and the input/output guard checks (IM-4a, IM-14a,
 SR-5, SR-11). Risk codes come from :mod:`genai_compliance.risks`."""
 
+from .._exports import publish as _publish
 from ._checks import InputModerationCheck, OutputModerationCheck
 from ._library import Coverage, Keyword, KeywordLibrary, Match, Matcher
 from ._moderation import (
@@ -10,7 +11,7 @@ from ._moderation import (
     StreamScanner,
     Verdict,
 )
-from ._normalise import normalise, normalise_fast, normalise_term
+from ._normalise import normalise, normalise_term
 
 __all__ = [
     "Classifier",
@@ -25,6 +26,7 @@ __all__ = [
     "StreamScanner",
     "Verdict",
     "normalise",
-    "normalise_fast",
     "normalise_term",
 ]
+
+_publish(__name__, globals(), __all__)

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from .._exports import publish as _publish
 from ..errors import ConfigurationError
 
 __all__ = ["Problem", "Table", "dotted_path", "load_schema", "problems", "tables", "validate"]
@@ -380,3 +381,5 @@ def validate(document: Any, name: str, *, what: str | None = None,
     evidence = {"field": first.field or "(top level)", **dict(first.evidence)}
     evidence.setdefault("value", None)
     raise ConfigurationError(message, problems=tuple(found), **evidence)
+
+_publish(__name__, globals(), __all__)

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+from .._exports import publish as _publish
 from ..checks import Check
 from ..clock import Clock, FrozenClock
 from ..compliance import Compliance
@@ -75,3 +76,5 @@ def make_compliance(
         settings=settings,
         **options,
     )
+
+_publish(__name__, globals(), __all__)

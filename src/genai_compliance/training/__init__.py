@@ -2,6 +2,7 @@
 filing deadlines, the applicability assessment and the regulator's dossier (IM-7, IM-8,
 IM-17, IM-19, SR-1 to SR-4, SR-12, ARP-24)."""
 
+from .._exports import publish as _publish
 from ._dossier import SERVICE_FIELDS, Dossier, build_dossier, write_dossier
 from ._filing import QUESTIONS, Assessment, Duty, FilingEvent, assess, filing_deadline
 from ._register import (
@@ -55,3 +56,5 @@ __all__ = [
     "wilson_interval",
     "write_dossier",
 ]
+
+_publish(__name__, globals(), __all__)
