@@ -118,6 +118,35 @@ def _jpeg_exif_loop() -> bytes:
     return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
 
 
+def _bbox(btype: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body) + 8) + btype + body
+
+
+def _heif_many_items() -> bytes:
+    """A HEIF meta whose iinf/iloc declare 65535 items with the most extents each."""
+    ftyp = _bbox(b"ftyp", b"heic\x00\x00\x00\x00mif1heic")
+    hdlr = _bbox(b"hdlr", bytes(8) + b"pict" + bytes(13))
+    pitm = _bbox(b"pitm", bytes(4) + b"\x00\x01")
+    iloc = _bbox(b"iloc", b"\x01\x00\x00\x00\x44\x40\xff\xff"
+                 + (b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x10\x00") * 4000)
+    infe = _bbox(b"infe", b"\x02\x00\x00\x00\x00\x01\x00\x00hvc1\x00")
+    iinf = _bbox(b"iinf", bytes(4) + b"\xff\xff" + infe * 20000)
+    meta = _bbox(b"meta", bytes(4) + hdlr + pitm + iloc + iinf)
+    return ftyp + meta + _bbox(b"mdat", bytes(64))
+
+
+def _mp4_deep() -> bytes:
+    """An MP4 whose moov nests 100 000 trak boxes in one another."""
+    depth = 100_000
+    inner = b""
+    sizes = [8]
+    for _ in range(depth - 1):
+        sizes.append(sizes[-1] + 8)
+    heads = b"".join(struct.pack(">I", n) + b"trak" for n in reversed(sizes))
+    moov = struct.pack(">I", len(heads) + 8) + b"moov" + heads + inner
+    return _bbox(b"ftyp", b"isom\x00\x00\x00\x00") + moov
+
+
 N = 1 << 20  # about a megabyte of repetition per case
 
 CASES: dict[str, Callable[[], bytes]] = {
@@ -143,6 +172,8 @@ CASES: dict[str, Callable[[], bytes]] = {
     "markdown-unclosed-front-matter": lambda: b"---\n" + b"AIGC: x\n  y\n" * (N // 12),
     "mkv-nested-simpletags": lambda: _mkv_nested(100_000),
     "jpeg-exif-ifd-loop": _jpeg_exif_loop,
+    "heif-many-items": _heif_many_items,
+    "mp4-deep-boxes": _mp4_deep,
     "pdf-repeated-startxref": lambda: b"%PDF-1.4\n" + b"startxref 1 " * (N // 12) + b"%%EOF",
     "pdf-deep-arrays": lambda: b"%PDF-1.4\n1 0 obj " + b"[" * N + b"\nendobj\n%%EOF",
     "raw-scan-nested-candidates": lambda: b"\x00junk" + b'AIGC{"Label":"' * (N // 14),
