@@ -2,10 +2,11 @@
 package's ``__init__`` with its literal ``__all__``.
 
 It sets ``__module__`` of every exported class and function defined in one of the package's
-own modules to the package's name, so tracebacks and reprs show ``genai_compliance.consent.ConsentService``
-rather than a private module; and it refuses (at import, with a clear message) a name in
-``__all__`` that the package does not define. ``tests/test_exports.py`` checks the rest: every
-``__all__`` sorted, no public name outside it, nothing private exported.
+own modules to the package's name, so tracebacks and reprs show
+``genai_compliance.consent.ConsentService`` rather than a private module. A name in
+``__all__`` that the package does not define is refused at import, with a clear message.
+``tests/test_exports.py`` checks the rest: every ``__all__`` sorted, no public name outside
+it, nothing private exported.
 
 .. versionadded:: 0.2
 """

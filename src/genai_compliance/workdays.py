@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import ConfigurationError
+from .errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_CALENDAR",

@@ -24,8 +24,7 @@ import attrs
 
 from ..errors import ConfigurationError
 from ..rules import implements
-from ..training._sampling import DEFAULT_THRESHOLDS, Thresholds
-from ..training._stats import sample_indices, wilson_interval
+from ..stats import DEFAULT_THRESHOLDS, Thresholds, sample_indices, wilson_interval
 
 __all__ = [
     "BANKS",

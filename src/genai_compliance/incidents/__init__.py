@@ -2,7 +2,7 @@
 timers (CSL-INC) and signed reports for the authority."""
 
 from .._exports import publish as _publish
-from ._calendar import DEFAULT_CALENDAR, HOLIDAY_SOURCES, WorkingCalendar, add_working_days
+from ..workdays import DEFAULT_CALENDAR, HOLIDAY_SOURCES, WorkingCalendar, add_working_days
 from ._complaints import COMPLAINT_STATUSES, OPEN_STATUSES, Complaint, Complaints
 from ._escalation import LEVELS, Escalation, EscalationPolicy, Standing
 from ._incidents import (

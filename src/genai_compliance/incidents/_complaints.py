@@ -34,7 +34,7 @@ from ..rules import implements
 from ..schemas import validate
 from ..stores import SQLDatabase
 from ..subject import Subject
-from ._calendar import DEFAULT_CALENDAR, WorkingCalendar
+from ..workdays import DEFAULT_CALENDAR, WorkingCalendar
 
 __all__ = [
     "COMPLAINT_STATUSES",

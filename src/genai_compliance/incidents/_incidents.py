@@ -32,7 +32,7 @@ from ..risks import CATEGORIES, Risk
 from ..rules import implements
 from ..stores import SQLDatabase, Store, parse_uri
 from ..subject import Subject
-from ._calendar import DEFAULT_CALENDAR, WorkingCalendar
+from ..workdays import DEFAULT_CALENDAR, WorkingCalendar
 from ._complaints import Complaint, Complaints, calendar_from_settings
 from ._escalation import Escalation, EscalationPolicy, Standing
 

@@ -280,7 +280,12 @@ def verify_bundle(path: str | os.PathLike[str], public_key: Ed25519PublicKey) ->
     except (OSError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         raise SigningError(f"not a report bundle: {exc}") from exc
     try:
-        public_key.verify(_unb64(sig), manifest_bytes)
+        raw = _unb64(sig)
+        # only the exact bytes the writer produces: no extra whitespace, no non-canonical
+        # base64 (the unused low bits of the last character), so every changed bit shows
+        if (_b64(raw) + "\n").encode() != members["manifest.sig"]:
+            raise ValueError("non-canonical signature encoding")
+        public_key.verify(raw, manifest_bytes)
     except (InvalidSignature, ValueError) as exc:
         raise SigningError("the bundle's signature does not verify with this key") from exc
     manifest = json.loads(manifest_bytes)

@@ -3,6 +3,7 @@ filing deadlines, the applicability assessment and the regulator's dossier (IM-7
 IM-17, IM-19, SR-1 to SR-4, SR-12, ARP-24)."""
 
 from .._exports import publish as _publish
+from ..stats import Interval, cohen_kappa, fleiss_kappa, sample_indices, wilson_interval
 from ._dossier import SERVICE_FIELDS, Dossier, build_dossier, write_dossier
 from ._filing import QUESTIONS, Assessment, Duty, FilingEvent, assess, filing_deadline
 from ._register import (
@@ -23,7 +24,6 @@ from ._sampling import (
     source_gate,
     technical_inspection_plan,
 )
-from ._stats import Interval, cohen_kappa, fleiss_kappa, sample_indices, wilson_interval
 
 __all__ = [
     "LEGAL_BASES",

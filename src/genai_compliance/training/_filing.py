@@ -58,7 +58,7 @@ def filing_deadline(kind: FilingKind, event_date: dt.date, *,
                                  field="kind", value=kind)
     days = FILING_DAYS[kind]
     if add_working_days is None:
-        from ..incidents import add_working_days as chinese_working_days
+        from ..workdays import add_working_days as chinese_working_days
 
         add_working_days = chinese_working_days
     add = add_working_days

@@ -20,9 +20,9 @@ from ..clock import SystemClock
 from ..errors import ConfigurationError, RecordNotFound
 from ..ledger import Ledger
 from ..rules import implements
+from ..stats import cohen_kappa, fleiss_kappa, sample_indices, wilson_interval
 from ..stores import SQLDatabase
 from ._sampling import DEFAULT_THRESHOLDS, InspectionResult, Thresholds, source_gate
-from ._stats import cohen_kappa, fleiss_kappa, sample_indices, wilson_interval
 
 __all__ = [
     "LEGAL_BASES",
