@@ -48,6 +48,23 @@ def test_pdf_with_stale_startxref_is_rewritten_and_keeps_the_label() -> None:
     assert inspect(out, c2pa=False).verdict == "compliant"
 
 
+def test_pdf_with_stale_prev_in_an_update_is_rewritten() -> None:
+    """An earlier incremental update whose /Prev points at nothing (pypdf repairs it while
+    reading): the output is a full rewrite that a strict reader opens, labelled."""
+    import pypdf
+
+    good = _pdf()
+    off = len(good)
+    upd = good + b"9 0 obj\n<< /Title (updated) >>\nendobj\n"
+    xref = len(upd)
+    upd += (b"xref\n9 1\n%010d 00000 n \ntrailer\n<< /Size 10 /Root 1 0 R /Info 9 0 R"
+            b" /Prev 7 >>\nstartxref\n%d\n%%%%EOF\n" % (off, xref))
+    out = label_bytes(upd, LABEL)
+    assert not out.startswith(upd)  # not an update chained onto the broken chain
+    reader = pypdf.PdfReader(io.BytesIO(out), strict=True)
+    assert reader.metadata is not None and reader.metadata["/AIGC"] == LABEL.to_json()
+
+
 def test_pdf_incremental_update_kept_for_a_sound_file() -> None:
     """A sound PDF still gets an incremental update: the original bytes are a prefix."""
     good = _pdf()

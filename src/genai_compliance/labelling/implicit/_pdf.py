@@ -6,12 +6,16 @@ dictionary key ``AIGC`` whose value is the GB 45438 Annex E JSON. Written as an
 Info dictionary (the old entries plus ``/AIGC``), a cross-reference section of the same kind
 as the file's last one (table or stream) and a trailer with ``/Prev`` are appended, so
 earlier signatures over the original byte range still cover it. Encrypted files are refused.
+When the cross-reference state is not sound — the last ``startxref`` points at no xref, or
+pypdf reports repairing the chain (a stale ``/Prev``) — an update chained onto it would be
+lost by strict readers, so the file is rewritten in full from the state pypdf recovered.
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import logging
 import re
 import struct
 import warnings
@@ -34,19 +38,41 @@ def _literal(text: str) -> bytes:
     return b"(" + esc.encode("latin-1") + b")"
 
 
-def _reader(src: BinaryIO) -> Any:
+class _Repairs(logging.Handler):
+    """Collects pypdf's warnings about the cross-reference state it had to repair."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if any(w in text.lower() for w in ("xref", "startxref", "trailer", "rebuild")):
+            self.seen.append(text)
+
+
+def _reader(src: BinaryIO, repairs: list[str] | None = None) -> Any:
     """pypdf's reader over the stream itself (objects are parsed on demand, content
-    streams never read), so labelling does not hold the file in memory."""
+    streams never read), so labelling does not hold the file in memory. ``repairs``
+    collects what pypdf says it repaired in the cross-reference chain (a stale /Prev …)."""
     import pypdf
     from pypdf.errors import PyPdfError
 
+    handler = _Repairs()
+    log = logging.getLogger("pypdf")
+    log.addHandler(handler)
     try:
         src.seek(0)
         reader = pypdf.PdfReader(src, strict=False)
         _ = reader.trailer["/Root"]
+        _ = reader.trailer.get("/Info")
     except (PyPdfError, KeyError, ValueError, TypeError, AttributeError, IndexError,
             struct.error, RecursionError) as exc:
         raise MalformedMedia(f"PDF cannot be parsed: {exc}", format=_FMT, offset=None) from None
+    finally:
+        log.removeHandler(handler)
+    if repairs is not None:
+        repairs.extend(handler.seen)
     if reader.is_encrypted:
         raise UnsupportedMedia("encrypted PDFs cannot take an implicit label without the key",
                                format=_FMT)
@@ -113,11 +139,12 @@ class PdfHandler:
         from pypdf.generic import IndirectObject
 
         total = file_size(src)
-        reader = _reader(src)
+        repairs: list[str] = []
+        reader = _reader(src, repairs)
         end = read_at(src, max(0, total - 2048), min(2048, total), _FMT)
         tail = list(_STARTXREF.finditer(end))
         prev = int(tail[-1].group(1)) if tail else -1
-        if not tail or not _xref_at(src, prev, total):
+        if not tail or not _xref_at(src, prev, total) or repairs:
             # pypdf had to rebuild the cross-reference state: an incremental update whose
             # /Prev points at a stale startxref would be lost, so rewrite the whole file
             # from the state pypdf recovered (issue 16).
