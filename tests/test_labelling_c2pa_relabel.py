@@ -58,17 +58,21 @@ def _ffmpeg(tmp: Path, name: str, *args: str) -> bytes:
 def _media(kind: str, tmp: Path) -> bytes:
     if kind == "jpeg":
         return _jpeg()
+    if kind == "png":
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 24), (200, 100, 50)).save(buf, "PNG")
+        return buf.getvalue()
     if kind == "mp4":
         return _ffmpeg(tmp, "a.mp4", "-f", "lavfi", "-i",
                        "testsrc=duration=0.3:size=32x24:rate=10", "-c:v", "libx264")
     return _ffmpeg(tmp, "a.wav", "-f", "lavfi", "-i", "sine=duration=0.3")
 
 
-@pytest.mark.parametrize("kind", ["jpeg", "mp4", "wav"])
+@pytest.mark.parametrize("kind", ["jpeg", "mp4", "wav", "png"])
 def test_relabel_signed_file_with_signer_keeps_chain_valid(kind: str, ca: TestCA,
                                                            creds: SigningCredentials,
                                                            tmp_path: Path) -> None:
-    """A C2PA-signed JPEG/MP4/WAV labelled again with a signer is Valid for c2pa's Reader,
+    """A C2PA-signed JPEG/MP4/WAV/PNG labelled again with a signer is Valid for c2pa's Reader,
     with the previous signed file as the parentOf ingredient."""
     import c2pa
 
@@ -81,7 +85,8 @@ def test_relabel_signed_file_with_signer_keeps_chain_valid(kind: str, ca: TestCA
     report = read_c2pa(dst, trust_anchors=ca.trust_anchors)
     assert report is not None and report.valid and report.trusted, report.failures
     assert report.aigc is not None and report.aigc["ProduceID"] == "second"
-    mime = {"jpeg": "image/jpeg", "mp4": "video/mp4", "wav": "audio/wav"}[kind]
+    mime = {"jpeg": "image/jpeg", "mp4": "video/mp4", "wav": "audio/wav",
+            "png": "image/png"}[kind]
     with c2pa.Reader(mime, io.BytesIO(dst.read_bytes())) as reader:
         active = reader.get_active_manifest()
         assert reader.get_validation_state() in ("Valid", "Trusted")
