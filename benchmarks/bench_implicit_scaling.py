@@ -1,5 +1,6 @@
 """Implicit-label cost against input size, per format (issue 16; LM-5): label_file on a 1x,
-2x and 4x file of PNG, JPEG, HEIC, MP4, WAV, MKV, PDF and DOCX, each beside a plain copy of
+2x and 4x file of PNG, JPEG, GIF, WebP, TIFF, HEIC, MP4, WAV, MP3, MKV, PDF and DOCX (FLAC,
+Ogg and AVI: see bench_implicit_av.py), each beside a plain copy of
 the same file measured in this run. Linear cost shows as a steady ratio to the copy and a
 time that doubles with the size; the hostile-input tests cover the pathological inputs."""
 
@@ -15,6 +16,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from genai_compliance.labelling.aigc import AIGCLabel
 from genai_compliance.labelling.implicit import label_file
@@ -141,6 +143,49 @@ def _docx(path: Path, size: int) -> None:
                 part.write(block)
 
 
+def _webp(path: Path, size: int) -> None:
+    n = size - 20
+    with path.open("wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 12 + n) + b"WEBP" + b"VP8L" + struct.pack("<I", n)
+                + b"\x2f" + struct.pack("<I", (63 << 14) | 63))
+        _zeros(f, n - 5)
+
+
+def _gif(path: Path, size: int) -> None:
+    with path.open("wb") as f:
+        f.write(b"GIF89a" + struct.pack("<HH", 64, 64) + b"\x00\x00\x00"
+                + b"\x2c" + struct.pack("<HHHH", 0, 0, 64, 64) + b"\x00\x08")
+        block = (b"\xff" + bytes(255)) * 4096
+        for _ in range(size // len(block)):
+            f.write(block)
+        f.write(b"\x00\x3b")
+
+
+def _tiff(path: Path, size: int) -> None:
+    width, height = 1024, size // 1024
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, 8), (278, 4, 1, height), (279, 4, 1, width * height)]
+    with path.open("wb") as f:
+        f.write(b"II*\x00" + struct.pack("<I", 8 + width * height))
+        _zeros(f, width * height)
+        f.write(struct.pack("<H", len(entries)) + b"".join(
+            struct.pack("<HHII", *e) for e in entries) + bytes(4))
+
+
+def _mp3(path: Path, size: int) -> None:
+    frame = b"\xff\xfb\x90\x00" + bytes(413)  # MPEG-1 layer III 128 kbit/s 44.1 kHz
+    with path.open("wb") as f:
+        for _ in range(size // len(frame)):
+            f.write(frame)
+
+
+def _zeros(f: BinaryIO, n: int) -> None:
+    block = bytes(1 << 20)
+    while n > 0:
+        f.write(block[:n])
+        n -= len(block)
+
+
 def _best(fn: Callable[[], None], repeat: int = 3) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -158,7 +203,8 @@ def main() -> None:
     mkv = _ffmpeg(["-f", "lavfi", "-i", "testsrc=duration=0.5:size=64x48:rate=10",
                    "-c:v", "mpeg4"], ".mkv")
     makers: dict[str, Callable[[Path, int], None] | None] = {
-        "png": _png, "jpeg": _jpeg, "wav": _wav, "pdf": _pdf, "docx": _docx,
+        "png": _png, "jpeg": _jpeg, "gif": _gif, "webp": _webp, "tiff": _tiff, "wav": _wav,
+        "mp3": _mp3, "pdf": _pdf, "docx": _docx,
         "heic": None if heic is None else (lambda p, s: _padded(heic, p, s)),
         "mp4": None if mp4 is None else (lambda p, s: _padded(mp4, p, s)),
         "mkv": _mkv(mkv),
