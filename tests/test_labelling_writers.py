@@ -146,3 +146,23 @@ def test_m4a_itunes_meta_is_not_doubled(tmp_path: Path) -> None:
         text = subprocess.run(["exiftool", "-a", "-G1", "-warning", "-Artist", "-Keys:AIGC",
                                str(out)], check=True, capture_output=True, text=True).stdout
         assert "Me" in text and "w-1" in text and "Warning" not in text
+
+
+def test_mp4_merges_into_an_existing_moov_meta(tmp_path: Path) -> None:
+    """An MP4 whose keys live in Apple's moov/meta (exiftool -Keys:… writes them there)
+    gets the AIGC key merged into that meta: no second mdta meta, its keys kept."""
+    if shutil.which("ffmpeg") is None or shutil.which("exiftool") is None:
+        pytest.skip("needs ffmpeg and exiftool")
+    src = tmp_path / "a.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=duration=0.3:size=32x24:rate=10", "-c:v", "mpeg4", str(src)],
+                   check=True)
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-Keys:Author=keep-me",
+                    str(src)], check=True)
+    before = _meta_parents(src.read_bytes())
+    out = tmp_path / "b.mp4"
+    label_file(src, out, LABEL)
+    assert _meta_parents(out.read_bytes()) == before
+    text = subprocess.run(["exiftool", "-a", "-G1", "-warning", "-Keys:all", str(out)],
+                          check=True, capture_output=True, text=True).stdout
+    assert "keep-me" in text and "w-1" in text and "Warning" not in text

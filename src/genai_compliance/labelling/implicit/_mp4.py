@@ -261,7 +261,8 @@ def _label_moov(moov: Box, aigc_json: str) -> None:
         moov.children.append(udta)
     else:
         udta = udtas[0]
-    target = next((m for m in udta.find(b"meta") if _is_mdta(m)), None)
+    target = next((m for m in [*udta.find(b"meta"), *moov.find(b"meta")] if _is_mdta(m)),
+                  None)  # merge into an existing mdta meta (udta's, else Apple's moov/meta)
     if target is None:
         if udta.find(b"meta"):
             # udta already holds a meta of another handler (iTunes mdir): a container holds
