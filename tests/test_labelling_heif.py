@@ -181,3 +181,48 @@ def test_mutated_heif_raises_only_typed_errors(labelled: list[bytes],
     except (MediaError, LabelError):
         pass
     inspect(bytes(blob), c2pa=False).to_json()
+
+
+def _meta_last(data: bytes) -> bytes:
+    """The same HEIC with ``mdat`` moved before ``meta`` (iloc offsets rewritten), the
+    layout some encoders write."""
+    from genai_compliance.labelling.implicit import _heif
+    from genai_compliance.labelling.implicit._isobmff import top_boxes
+
+    tops = top_boxes(io.BytesIO(data))
+    ftyp, meta, mdat = (next(t for t in tops if t.btype == k) for k in (b"ftyp", b"meta",
+                                                                          b"mdat"))
+    assert ftyp.end == meta.offset and meta.end == mdat.offset
+    raw = data[meta.offset:meta.end]
+    body_at = meta.header + 4
+    children = _heif._children(raw[body_at:], 0)
+    shift = -meta.size
+    parts = []
+    for c in children:
+        if c.btype == b"iloc":
+            table = _heif._Iloc.parse(_heif._payload(c.raw))
+            for loc in table.items:
+                if loc.base:
+                    loc.base += shift
+                for e in loc.extents:
+                    if not loc.base:
+                        e.offset += shift
+            parts.append(table.serialize())
+        else:
+            parts.append(c.raw)
+    new_meta = _heif.box_bytes(b"meta", raw[meta.header:body_at] + b"".join(parts))
+    assert len(new_meta) == meta.size
+    return data[:ftyp.end] + data[mdat.offset:mdat.end] + new_meta
+
+
+def test_meta_after_mdat_is_labelled() -> None:
+    """A HEIC whose meta follows mdat (nothing after meta to shift) is labelled, images
+    identical, and labels again in place."""
+    src = _meta_last(_heic())
+    assert _decoded(src) == _decoded(_heic())
+    out = label_bytes(src, LABEL)
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [LABEL]
+    assert _decoded(out) == _decoded(src)
+    again = label_bytes(out, OTHER)
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(again)] == [OTHER]
+    assert _decoded(again) == _decoded(src)
