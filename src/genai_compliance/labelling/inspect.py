@@ -317,7 +317,8 @@ def inspect(path_or_bytes: bytes | str | os.PathLike[str], trust_anchors: Any = 
     if len(parsed) == 1 and parsed[0].reserved_code1:
         from genai_compliance.labelling.security import security_summary
 
-        security = security_summary(_blob(target), parsed[0])
+        whole = target if isinstance(target, bytes) else target.read_bytes()
+        security = security_summary(whole, parsed[0])  # the digest covers the whole file
         if security is not None and security["content_digest_matches"] is False:
             problems.append("the SecurityData content digest in ReservedCode1 does not "
                             "match: the content was altered after labelling (PG-202511A)")
