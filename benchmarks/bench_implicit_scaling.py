@@ -195,8 +195,39 @@ def _best(fn: Callable[[], None], repeat: int = 3) -> float:
     return best
 
 
+def _hostile() -> None:
+    """inspect() on the issue's stall inputs at 1x/2x/4x: time doubles with the size."""
+    from genai_compliance.labelling import inspect
+
+    def png_xmp(packet: bytes) -> bytes:
+        def chunk(t: bytes, p: bytes) -> bytes:
+            return struct.pack(">I", len(p)) + t + p + struct.pack(">I", zlib.crc32(t + p))
+
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00"
+                                           + packet) + chunk(b"IEND", b"")
+
+    cases: dict[str, Callable[[int], bytes]] = {
+        "png <a:AIGC> x n": lambda n: png_xmp(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>"
+                                              + b"<a:AIGC>" * n),
+        "png <?xpacket x n": lambda n: png_xmp(b"<?xpacket " * n),
+        "html <meta x n": lambda n: b"<!DOCTYPE html><html><head>" + b"<meta name=AIGC " * n,
+        "svg <metadata x n": lambda n: b'<svg xmlns="http://www.w3.org/2000/svg">'
+        + b'<metadata id="tc260-aigc">AIGC' * n,
+        "raw AIGC{ x n": lambda n: b"\x00junk" + b'AIGC{"Label":"' * n,
+    }
+    print(f"\n  {'hostile input':<20} {'bytes':>9} {'inspect s':>10} {'time vs 1x':>11}")
+    for name, make in cases.items():
+        first = None
+        for factor in (1, 2, 4):
+            data = make(25_000 * factor)
+            took = _best(lambda d=data: inspect(d, c2pa=False), 2)  # type: ignore[misc]
+            first = first or took
+            print(f"  {name:<20} {len(data):>9} {took:>10.4f} {took / first:>11.2f}")
+
+
 def main() -> None:
-    """Print, per format and size, the label time, MB/s and the ratio to a file copy."""
+    """Print, per format and size, the label time, MB/s and the ratio to a file copy; then
+    inspect() on hostile inputs at growing sizes."""
     heic = _heic_base()
     mp4 = _ffmpeg(["-f", "lavfi", "-i", "testsrc=duration=0.5:size=64x48:rate=10",
                    "-c:v", "mpeg4"], ".mp4")
@@ -228,6 +259,7 @@ def main() -> None:
                 print(f"  {name:<6} {mb:>6.1f}M {took:>9.4f} {copy:>9.4f} {mb / took:>9.1f} "
                       f"{took / copy:>11.2f} {took / first:>11.2f}")
                 src.unlink()
+    _hostile()
 
 
 if __name__ == "__main__":

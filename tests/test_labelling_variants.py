@@ -481,3 +481,15 @@ def test_producer_code_checked_in_a_note() -> None:
     assert report.compliant and not any("producer code" in n for n in report.notes)
     report = inspect(label_bytes(_image("PNG"), LABEL), c2pa=False)
     assert report.compliant and any("not a valid TC260-PG-20252A" in n for n in report.notes)
+
+
+def test_raw_scan_finds_a_long_label() -> None:
+    """A label longer than the scan's first window (values near the 1024-character limit)
+    is still found under its AIGC key."""
+    from genai_compliance.labelling.inspect import raw_scan
+
+    long = AIGCLabel(label="1", content_producer="P" * 1000, produce_id="I" * 1000,
+                     reserved_code1="R" * 1000, content_propagator="C" * 1000,
+                     propagate_id="D" * 1000)
+    data = b"\x00junk AIGC=" + long.to_json().encode() + b"\x00tail"
+    assert [AIGCLabel.from_json(r.text) for r in raw_scan(data)] == [long]

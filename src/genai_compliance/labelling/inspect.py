@@ -114,20 +114,26 @@ _DECODER = json.JSONDecoder()
 
 
 def _candidate(data: bytes, at: int) -> tuple[str, int] | None:
-    """The Annex E JSON object starting at ``data[at]`` (``{``), raw or entity-encoded."""
-    chunk = data[at:at + _SLICE]
-    text = chunk.decode("utf-8", errors="replace")
-    if text.startswith(("{&quot;", "{ &quot;")):
-        end = text.find("<")
-        text = unescape(text[:end if end >= 0 else len(text)])
-    try:
-        obj, used = _DECODER.raw_decode(text)
-    except json.JSONDecodeError as exc:
-        raise _Spent(exc.pos) from None
-    if not isinstance(obj, dict):
+    """The Annex E JSON object starting at ``data[at]`` (``{``), raw or entity-encoded.
+    A 4 KiB window is tried first (labels are short); 64 KiB only when the JSON runs on."""
+    for size in (4096, _SLICE):
+        chunk = data[at:at + size]
+        text = chunk.decode("utf-8", errors="replace")
+        if text.startswith(("{&quot;", "{ &quot;")):
+            end = text.find("<")
+            text = unescape(text[:end if end >= 0 else len(text)])
+        try:
+            obj, used = _DECODER.raw_decode(text)
+        except json.JSONDecodeError as exc:
+            cut = exc.pos >= len(text) - 1 or exc.msg.startswith("Unterminated string")
+            if cut and len(chunk) == size and size != _SLICE:
+                continue  # cut by the window: try the larger one
+            raise _Spent(exc.pos) from None
+        if not isinstance(obj, dict):
+            return None
+        if "Label" in obj or isinstance(obj.get("AIGC"), dict):
+            return text[:used], used
         return None
-    if "Label" in obj or isinstance(obj.get("AIGC"), dict):
-        return text[:used], used
     return None
 
 
