@@ -299,6 +299,10 @@ CASES: dict[str, tuple[Callable[[], bytes], str, str | None, str]] = {
     "ooxml-custom-xml": (lambda: _ooxml(True), "compliant", "ooxml:custom.xml", ""),
     "markdown-front-matter": (lambda: label_bytes(b"---\ntitle: x\n---\n# Hi\n", LABEL),
                               "compliant", None, ""),
+    "svg-metadata": (lambda: label_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>',
+                                         LABEL), "compliant", "svg:metadata:XMP", ""),
+    "svg-toolkit-xmp": (lambda: b'<svg xmlns="http://www.w3.org/2000/svg"><metadata>' + TOOLKIT
+                        + b"</metadata></svg>", "compliant", "svg:metadata:XMP", ""),
     "html-meta": (lambda: label_bytes(b"<!DOCTYPE html><html><head></head><body></body></html>",
                                       LABEL), "compliant", None, ""),
 }
