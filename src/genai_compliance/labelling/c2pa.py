@@ -14,6 +14,7 @@ embed into get a sidecar ``<dst>.c2pa`` manifest.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -353,11 +354,23 @@ def read_c2pa(data: bytes | str | os.PathLike[str], *,
     import c2pa
 
     sidecar = manifest is not None
-    if not isinstance(data, bytes):
-        path = Path(data)
-        if manifest is None and sidecar_path(path).is_file():
-            manifest, sidecar = sidecar_path(path).read_bytes(), True
-        data = path.read_bytes()
+    with contextlib.ExitStack() as stack:
+        stream: Any
+        if isinstance(data, bytes):
+            stream, head = io.BytesIO(data), data[:64]
+        else:
+            path = Path(data)
+            if manifest is None and sidecar_path(path).is_file():
+                manifest, sidecar = sidecar_path(path).read_bytes(), True
+            stream = stack.enter_context(path.open("rb"))  # c2pa reads it as a stream
+            head = stream.read(64)
+            stream.seek(0)
+        report = _read(c2pa, stream, head, trust_anchors, manifest, mime, sidecar)
+    return report
+
+
+def _read(c2pa: Any, stream: Any, head: bytes, trust_anchors: Any, manifest: bytes | None,
+          mime: str | None, sidecar: bool) -> C2paReport | None:
     anchors: bytes | None
     if trust_anchors is None or isinstance(trust_anchors, bytes):
         anchors = trust_anchors
@@ -365,15 +378,15 @@ def read_c2pa(data: bytes | str | os.PathLike[str], *,
         anchors = trust_anchors.encode()
     else:
         anchors = Path(trust_anchors).read_bytes()
-    fmt = mime or sniff_mime(data) or _OPAQUE
+    fmt = mime or sniff_mime(head) or _OPAQUE
     try:
-        reader = c2pa.Reader.try_create(fmt, io.BytesIO(data), manifest,
+        reader = c2pa.Reader.try_create(fmt, stream, manifest,
                                         _settings(trust_anchors=anchors))
     except c2pa.C2paError as exc:
         remote = _remote_url(str(exc))
         if remote is not None:
             return _remote_report(remote)
-        if manifest is None and sniff_mime(data) is None:
+        if manifest is None and sniff_mime(head) is None:
             return None
         raise MalformedMedia(f"the C2PA data cannot be read: {exc}", format=fmt) from None
     except Exception as exc:  # c2pa raises KeyError etc. on damaged stores
