@@ -29,8 +29,7 @@ def _cmd_label(args: argparse.Namespace) -> int:
         from genai_compliance.labelling.implicit import label_file
         from genai_compliance.labelling.pipeline import MANIFEST_BROKEN, _has_manifest
 
-        with open(args.input, "rb") as fh:
-            signed_input = _has_manifest(fh.read(64 << 20))
+        signed_input = _has_manifest(args.input)
         fmt = label_file(args.input, args.output, label, format=args.format)
         print(f"{args.output}: implicit label written ({fmt})")
         if signed_input:

@@ -114,14 +114,15 @@ MANIFEST_BROKEN = ("the input carried a C2PA manifest; writing the implicit labe
                    "becomes the parent ingredient) or strip the manifest before publishing")
 
 
-def _has_manifest(data: bytes) -> bool:
-    """Whether ``data`` carries a C2PA manifest (embedded or referenced), read offline."""
-    if b"c2pa" not in data and b"provenance" not in data:
+def _has_manifest(data: bytes | str | os.PathLike[str]) -> bool:
+    """Whether ``data`` (bytes or a path, streamed) carries a C2PA manifest (embedded or
+    referenced), read offline."""
+    if isinstance(data, bytes) and b"c2pa" not in data and b"provenance" not in data:
         return False  # no JUMBF c2pa box and no XMP dcterms:provenance reference
     try:
         return _c2pa.read_c2pa(data) is not None
-    except (MalformedMedia, UnsupportedMedia, ImportError):
-        return b"c2pa" in data[:1 << 20] and b"jumb" in data[:1 << 20]
+    except (MalformedMedia, UnsupportedMedia, ImportError, OSError):
+        return isinstance(data, bytes) and b"c2pa" in data and b"jumb" in data
 
 
 def _label_fields(label: Any) -> dict[str, str]:
