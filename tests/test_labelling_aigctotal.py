@@ -169,6 +169,11 @@ def _ooxml(method: int = 0, descriptor: bool = False) -> bytes:
     return head + name + data + tail
 
 
+def _zip_entry(name: bytes, data: bytes) -> bytes:
+    return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, 0, len(data), len(data),
+                       len(name), 0) + name + data
+
+
 def _pdf(label: bool) -> bytes:
     return (b"%PDF-1.7\n1 0 obj<</Producer(CorpusStudio)>>endobj\n"
             b"trailer<</Root 1 0 R/Info 1 0 R>>\n"
@@ -226,6 +231,8 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "ooxml-custom-aigc-deflate": (lambda: _ooxml(8), "compliant"),
     "ooxml-custom-aigc-streaming": (lambda: _ooxml(8, descriptor=True), "compliant"),
     "pdf-info-aigc": (lambda: _pdf(True), "compliant"),
+    "mp4-no-label": (lambda: _ftyp() + _box(b"mdat", bytes(32)), "not-found"),
+    "ooxml-no-label": (lambda: _zip_entry(b"word/document.xml", b"<w/>"), "not-found"),
     "md-front-matter": (lambda: ("---\nAIGC:\n  Label: '1'\n  ContentProducer: 'CorpusStudio'"
                                  "\n  ProduceID: 'C-001'\n---\n\n正文内容。\n").encode(),
                         "compliant"),
@@ -242,6 +249,13 @@ def test_aigctotal_corpus_verdict(name: str) -> None:
         assert report.labels[0].fields is not None
         assert report.labels[0].fields["ProduceID"] == "C-001"
     report.to_json()
+
+
+def test_pdf_without_xref_and_label_is_inconclusive() -> None:
+    """AigcTotal calls a PDF of one object, a trailer and no xref not-found; pypdf cannot
+    parse it, so a label hidden in a compressed object stream could not be ruled out: ours
+    is inconclusive (deliberate, documented)."""
+    assert inspect(_pdf(False), c2pa=False).verdict == "inconclusive"
 
 
 def test_png_truncated_is_judged_with_the_damage_beside() -> None:

@@ -415,9 +415,12 @@ class Mp4Handler:
 
     @guarded
     def read(self, src: BinaryIO) -> list[RawLabel]:
-        """Every ``AIGC`` key value (and legacy carrier) in ``moov``."""
-        tops, _, moov = self._moov(src)
-        found = _labels_in(moov)
+        """Every ``AIGC`` key value (and legacy carrier) in ``moov``, and XMP ``uuid`` boxes.
+        A file whose top-level boxes are intact but that has no ``moov`` (skeletal) holds
+        no key carrier: only its top-level ``uuid`` boxes are read."""
+        tops = top_boxes(src)
+        found = (_labels_in(self._moov(src)[2]) if any(t.btype == b"moov" for t in tops)
+                 else [])
         for top in tops:
             if top.btype == b"uuid" and top.size <= _MAX_UUID:
                 raw = read_at(src, top.offset, top.size, FMT)

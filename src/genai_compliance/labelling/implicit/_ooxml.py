@@ -103,6 +103,28 @@ def _part(z: zipfile.ZipFile, name: str) -> bytes | None:
     return _stream(z, info, None, _MAX_PART)
 
 
+def _walk_complete(data: bytes) -> bool:
+    """Whether the local file headers, followed by their declared sizes, tile the data up
+    to its end or to a central directory (nothing truncated, nothing unexplained)."""
+    import struct
+
+    pos = 0
+    for _ in range(100_000):
+        if pos == len(data) or data[pos:pos + 4] in (b"PK\x01\x02", b"PK\x05\x06"):
+            return True
+        if data[pos:pos + 4] != b"PK\x03\x04" or pos + 30 > len(data):
+            return False
+        flags, csize, nlen, xlen = (struct.unpack_from("<H", data, pos + 6)[0],
+                                    *struct.unpack_from("<I", data, pos + 18),
+                                    *struct.unpack_from("<HH", data, pos + 26))
+        if flags & 8:
+            return False  # sizes only in a data descriptor: cannot tell
+        pos += 30 + nlen + xlen + csize
+        if pos > len(data):
+            return False
+    return False
+
+
 def _local_part(src: BinaryIO, name: str) -> bytes | None:
     """``name``'s data found by walking local file headers (stored or deflated, with or
     without a data descriptor), inflating at most :data:`_MAX_PART`; None if absent."""
@@ -222,9 +244,13 @@ class OoxmlHandler:
     name = _FMT
 
     def sniff(self, head: bytes) -> bool:
-        """A zip whose first entries name ``[Content_Types].xml`` or ``docProps/``."""
-        return head[:4] == b"PK\x03\x04" and (b"[Content_Types].xml" in head
-                                              or b"docProps/" in head)
+        """A zip whose first entries name ``[Content_Types].xml`` or an OOXML part folder
+        (``docProps/``, ``word/``, ``xl/``, ``ppt/``, ``_rels/``)."""
+        if head[:4] != b"PK\x03\x04":
+            return False
+        first = head[30:30 + int.from_bytes(head[26:28], "little")]
+        return (b"[Content_Types].xml" in head or b"docProps/" in head
+                or first.startswith((b"word/", b"xl/", b"ppt/", b"_rels/")))
 
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Rewrite the package with the ``AIGC`` custom property set (parts streamed)."""
@@ -264,6 +290,9 @@ class OoxmlHandler:
         except MalformedMedia:
             custom = _local_part(src, _CUSTOM)
             if custom is None:
+                src.seek(0)
+                if _walk_complete(src.read(_MAX_PART + (1 << 16))):
+                    return []  # a skeletal package, complete, without custom properties
                 raise
             return [RawLabel("ooxml:custom.xml", text, None,
                              note="read from the zip's local file header: the package has "
