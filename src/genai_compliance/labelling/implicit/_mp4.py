@@ -419,6 +419,10 @@ class Mp4Handler:
         A file whose top-level boxes are intact but that has no ``moov`` (skeletal) holds
         no key carrier: only its top-level ``uuid`` boxes are read."""
         tops = top_boxes(src)
+        if not tops or (tops[0].btype != b"ftyp" and not any(t.btype == b"moov"
+                                                                for t in tops)):
+            raise MalformedMedia("neither ftyp nor moov: not an MP4/QuickTime file",
+                                 format=FMT, offset=0)
         found = (_labels_in(self._moov(src)[2]) if any(t.btype == b"moov" for t in tops)
                  else [])
         for top in tops:
