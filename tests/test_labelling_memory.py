@@ -20,12 +20,15 @@ import pytest
 #: 48 MiB bigger, so a reader that holds the file would exceed this at once).
 SLACK_KIB = 12 * 1024
 
+# VmHWM (this process image's peak RSS, fresh after exec) rather than ru_maxrss, which on
+# Linux also counts the parent's resident set inherited at fork.
 _CHILD = textwrap.dedent("""
-    import resource, sys
+    import sys
     from genai_compliance.labelling.implicit import label_file
     label_file(sys.argv[1], sys.argv[2],
                {"Label": "1", "ContentProducer": "p", "ProduceID": "x"})
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    with open("/proc/self/status") as fh:
+        print(next(line.split()[1] for line in fh if line.startswith("VmHWM:")))
 """)
 
 
@@ -65,16 +68,22 @@ def _docx(path: Path, size: int) -> None:
 
 
 def _pdf(path: Path, size: int) -> None:
-    stream = b"0 0 m\n" * (size // 6)
+    """A one-page PDF whose content stream is ``size`` bytes (written in pieces)."""
+    n = size // 6 * 6
     objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Contents 4 0 R >>",
-            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"]
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Contents 4 0 R >>"]
     with path.open("wb") as f:
         f.write(b"%PDF-1.7\n")
         offsets = []
         for i, body in enumerate(objs, 1):
             offsets.append(f.tell())
             f.write(b"%d 0 obj\n" % i + body + b"\nendobj\n")
+        offsets.append(f.tell())
+        f.write(b"4 0 obj\n<< /Length %d >>\nstream\n" % n)
+        block = b"0 0 m\n" * (1 << 16)
+        for _ in range(n // len(block)):
+            f.write(block)
+        f.write(b"0 0 m\n" * ((n % len(block)) // 6) + b"\nendstream\nendobj\n")
         xref = f.tell()
         f.write(b"xref\n0 5\n0000000000 65535 f \n"
                 + b"".join(b"%010d 00000 n \n" % o for o in offsets)
