@@ -181,3 +181,16 @@ def test_temp_file_never_follows_a_symlink(tmp_path: Path) -> None:
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".out.bin.")
                  and not p.is_symlink()]
     assert leftovers == []
+
+
+def test_unparsable_container_without_manifest_reports_no_c2pa() -> None:
+    """A skeletal file c2pa cannot parse but that holds no C2PA data gets ``c2pa: null``,
+    not a phantom unreadable manifest."""
+    import struct
+    import zlib
+
+    payload = b"AIGC\x00" + FIRST.to_json().encode()
+    chunk = (struct.pack(">I", len(payload)) + b"tEXt" + payload
+             + struct.pack(">I", zlib.crc32(b"tEXt" + payload)))
+    report = inspect(b"\x89PNG\r\n\x1a\n" + chunk)
+    assert report.verdict == "compliant" and report.c2pa is None

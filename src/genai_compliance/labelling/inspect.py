@@ -189,6 +189,9 @@ def _c2pa(data: bytes | Path, trust_anchors: Any) -> dict[str, Any] | None:
 
         report = read_c2pa(data, trust_anchors=trust_anchors)
     except (ComplianceError, ImportError, OSError) as exc:
+        blob = _blob(data)
+        if b"c2pa" not in blob and b"provenance" not in blob:
+            return None  # c2pa could not parse the container, and it carries no manifest
         return {"present": True, "valid": False, "trusted": False, "tampered": False,
                 "validation_state": None, "signer": None, "issuer": None, "algorithm": None,
                 "claim_generator": None, "digital_source_type": None, "aigc": None,
