@@ -250,7 +250,7 @@ def inspect(path_or_bytes: bytes | str | os.PathLike[str], trust_anchors: Any = 
             return InspectReport(format=fmt, labels=(), verdict="inconclusive",
                                  problems=(damage,), tier=None, c2pa=None, source=source,
                                  damage=damage)
-        notes.append(f"{damage}; the label was located in the damaged container and judged")
+        notes.append("the label was located in the damaged container and judged (see damage)")
     if not raws and not unsupported:
         raws = raw_scan(_blob(target))
     found: list[FoundLabel] = []
