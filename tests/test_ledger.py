@@ -1,7 +1,12 @@
-"""The tamper-evident ledger: chain, checkpoints, mutations, retention, pseudonyms."""
+"""The tamper-evident ledger: chain, checkpoints, mutations, retention, pseudonyms.
+
+Tampered ledgers are checked the way an auditor does: opened read-only (``verify_ledger``),
+never by a writer that would refuse to extend them.
+"""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import sqlite3
@@ -12,10 +17,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genai_compliance import FrozenClock, Ledger, LedgerError, RetentionError, Subject
+from genai_compliance import (
+    FrozenClock,
+    Ledger,
+    LedgerError,
+    LedgerIntegrityError,
+    RetentionError,
+    Subject,
+)
 from genai_compliance.crypto import generate_ed25519
-from genai_compliance.ledger import MIN_RETENTION, Entry, canonical, record_hash
+from genai_compliance.ledger import MIN_RETENTION, Entry, canonical, record_hash, verify_ledger
 from strategies import entries
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default key files and witness folders of PostgreSQL ledgers (and of worker
+    processes, which inherit the variable) go to a temporary home, not ~/.local."""
+    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
 
 
 def _fill(ledger: Ledger, n: int) -> None:
@@ -40,6 +60,8 @@ def test_append_and_verify_on_every_backend(sql_uri: str) -> None:
     reopened = Ledger(sql_uri, checkpoint_every=4)
     assert [cp.seq for cp in reopened.checkpoints()] == [4, 8, 10]
     assert reopened.verify().ok
+    reopened.close()
+    assert verify_ledger(sql_uri).ok
 
 
 def test_record_hash_is_sha256_over_prev_and_canonical_json(sqlite_uri: str) -> None:
@@ -172,7 +194,7 @@ def test_any_changed_byte_is_caught_at_its_record(tmp_path_factory: Any, data: A
     conn.execute(f"UPDATE gc_ledger_records SET {column} = ? WHERE seq = ?",
                  (raw.decode("latin-1"), seq))
     conn.close()
-    report = Ledger(f"sqlite:///{path}").verify()
+    report = verify_ledger(f"sqlite:///{path}")
     assert not report.ok
     # a changed hash is noticed at the record itself or (as a broken link) at the next one
     expected = {seq, seq + 1} if column == "hash" else {seq}
@@ -188,7 +210,7 @@ def test_deleted_record_is_caught(sqlite_uri: str, seq: int) -> None:
     ledger.close()
     with _raw(path) as conn:
         conn.execute("DELETE FROM gc_ledger_records WHERE seq = ?", (seq,))
-    report = Ledger(sqlite_uri).verify()
+    report = verify_ledger(sqlite_uri)
     assert not report.ok and report.first_bad_seq == seq, report
 
 
@@ -204,7 +226,7 @@ def test_swapped_records_are_caught(sqlite_uri: str) -> None:
         conn.execute("UPDATE gc_ledger_records SET time=?, kind=?, subject=?, payload=?, "
                      "prev_hash=?, hash=? WHERE seq=?", (*rows[b], a))
     conn.close()
-    report = Ledger(sqlite_uri).verify()
+    report = verify_ledger(sqlite_uri)
     assert not report.ok and report.first_bad_seq == 3
 
 
@@ -222,7 +244,7 @@ def test_inserted_record_is_caught(sqlite_uri: str) -> None:
     conn.execute("INSERT INTO gc_ledger_records VALUES (4, ?, 'forged', NULL, '{}', ?, ?)",
                  (t, prev, forged))
     conn.close()
-    report = Ledger(sqlite_uri).verify()
+    report = verify_ledger(sqlite_uri)
     assert not report.ok and report.first_bad_seq == 5  # the old 4th no longer chains
 
 
@@ -237,7 +259,7 @@ def test_appended_tail_without_head_is_caught(sqlite_uri: str) -> None:
     conn.execute("INSERT INTO gc_ledger_records VALUES (4, ?, 'x', NULL, '{}', ?, ?)",
                  (t, prev, record_hash(4, t, "x", None, {}, prev)))
     conn.close()
-    report = Ledger(sqlite_uri).verify()
+    report = verify_ledger(sqlite_uri)
     assert not report.ok and report.first_bad_seq == 4
 
 
@@ -252,8 +274,10 @@ def test_truncated_tail_is_caught_by_checkpoint(sqlite_uri: str) -> None:
     conn.execute("DELETE FROM gc_ledger_records WHERE seq > 4")
     conn.execute("UPDATE gc_ledger_meta SET value = ? WHERE key = 'head'", (f"4:{h4}",))
     conn.close()
-    report = Ledger(sqlite_uri).verify()
+    report = verify_ledger(sqlite_uri, checkpoints=[])
     assert not report.ok and report.first_bad_seq == 5
+    with pytest.raises(LedgerIntegrityError, match="truncated"):
+        Ledger(sqlite_uri)  # a writer refuses to fork a ledger its witness saw longer
 
 
 def test_forged_checkpoint_is_caught(sqlite_uri: str) -> None:
@@ -262,9 +286,12 @@ def test_forged_checkpoint_is_caught(sqlite_uri: str) -> None:
     ledger = Ledger(sqlite_uri, checkpoint_every=3)
     _fill(ledger, 7)
     conn = _raw(path)
-    conn.execute("UPDATE gc_ledger_checkpoints SET hash = ? WHERE seq = 6", ("ab" * 32,))
+    note = conn.execute("SELECT note FROM gc_ledger_tree_heads WHERE size = 6").fetchone()[0]
+    lines = note.split("\n")
+    lines[2] = base64.b64encode(b"\xab" * 32).decode()
+    conn.execute("UPDATE gc_ledger_tree_heads SET note = ? WHERE size = 6", ("\n".join(lines),))
     conn.close()
-    report = Ledger(sqlite_uri).verify()
+    report = verify_ledger(sqlite_uri, checkpoints=[])
     assert not report.ok and report.first_bad_seq == 6
 
 
@@ -321,4 +348,5 @@ def test_purge_anchor_cannot_be_forged(sqlite_uri: str) -> None:
     anchor["hash"] = "cd" * 32
     conn.execute("UPDATE gc_ledger_meta SET value=? WHERE key='anchor'", (json.dumps(anchor),))
     conn.close()
-    assert not Ledger(sqlite_uri).verify().ok
+    report = verify_ledger(sqlite_uri)
+    assert not report.ok and report.first_bad_seq == 4

@@ -17,6 +17,8 @@ The tree::
     ├── StoreUnavailable                     a store or ledger cannot answer: the call is denied
     ├── LedgerError                          the ledger cannot do what was asked
     │   ├── LedgerIntegrityError             verification failed (kept opaque on purpose)
+    │   ├── LedgerNotFound                   no ledger to read at the URI (never created)
+    │   ├── LedgerCorrupt                    the ledger's database cannot be read
     │   └── RetentionError                   a purge or retention setting below the legal floor
     ├── MediaError (ValueError)              a media file cannot be handled
     │   ├── MalformedMedia                   truncated or corrupt file, with format and offset
@@ -44,8 +46,10 @@ __all__ = [
     "ContentBlocked",
     "GuardianConsentRequired",
     "LabelError",
+    "LedgerCorrupt",
     "LedgerError",
     "LedgerIntegrityError",
+    "LedgerNotFound",
     "MalformedMedia",
     "MediaError",
     "MinorCurfew",
@@ -116,10 +120,18 @@ class Refusal(ComplianceError):
 
 
 class ConsentRequired(Refusal):
-    """The subject has not granted (or has withdrawn) consent for ``.purposes``."""
+    """The subject has not granted (or has withdrawn) consent for ``.purposes``.
+
+    Evidence: ``.purposes`` (the missing required purposes), ``.notice`` (the notice each is
+    to be consented against: ``{purpose: {"version", "sha256"}}``) and ``.subject`` (the
+    ledger's pseudonym of the subject, never the raw user id).
+    """
 
     reason = "consent"
     http_status = 403
+    purposes: list[str]
+    notice: dict[str, dict[str, str]]
+    subject: str | None
 
 
 class GuardianConsentRequired(ConsentRequired):
@@ -218,6 +230,21 @@ class BadRequest(ConfigurationError):
 class UnsupportedChunk(ConfigurationError):
     """A streamed chunk whose text the guard cannot read; it is never passed on unscanned.
     Pass ``guard(chunk_codec=…)`` for chunks of another shape. ``.value`` names the type.
+
+    .. versionadded:: 0.2
+    """
+
+
+class LedgerNotFound(LedgerError):
+    """There is no ledger at ``.uri`` to read: no file, no tables or no records. Opening a
+    ledger to verify it never creates one. (Not a tamper finding: exit code 2.)
+
+    .. versionadded:: 0.2
+    """
+
+
+class LedgerCorrupt(LedgerError):
+    """The ledger's database cannot be read (not a database, damaged pages, malformed rows).
 
     .. versionadded:: 0.2
     """

@@ -13,14 +13,18 @@ from ._keys import (
     private_pem,
     public_pem,
 )
+from ._signers import Ed25519CallbackSigner, Ed25519Signer, as_ed25519_signer
 from ._testca import C2PA_CLAIM_SIGNING_EKU, TEST_CA_ALGORITHMS, TestCA, create_test_ca
 
 __all__ = [
     "ALGORITHMS",
     "C2PA_CLAIM_SIGNING_EKU",
     "TEST_CA_ALGORITHMS",
+    "Ed25519CallbackSigner",
+    "Ed25519Signer",
     "SigningCredentials",
     "TestCA",
+    "as_ed25519_signer",
     "create_test_ca",
     "generate_ed25519",
     "key_id",

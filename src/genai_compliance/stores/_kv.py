@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError, StoreUnavailable
 from ._sql import SQLDatabase
-from ._uri import StoreURI, import_driver, parse_uri
+from ._uri import StoreURI, import_driver, parse_uri, redact_uri, scrub
 
 __all__ = ["MemoryStore", "RedisStore", "SQLiteStore", "Store", "open_store",
            "require_capabilities"]
@@ -166,7 +166,8 @@ class RedisStore:
             return getattr(self.client, fn)(*args)
         except self._redis.RedisError as exc:
             raise StoreUnavailable(
-                f"Redis at {self._redacted} failed: {exc}; check that it runs",
+                f"Redis at {self._redacted} failed: {scrub(str(exc), self.uri)}; check that it "
+                "runs",
                 uri=self._redacted,
             ) from exc
 
@@ -191,7 +192,8 @@ class RedisStore:
             result = pipe.execute()
         except self._redis.RedisError as exc:
             raise StoreUnavailable(
-                f"Redis at {self._redacted} failed: {exc}; check that it runs",
+                f"Redis at {self._redacted} failed: {scrub(str(exc), self.uri)}; check that it "
+                "runs",
                 uri=self._redacted,
             ) from exc
         return float(result[0])
@@ -224,8 +226,9 @@ def require_capabilities(store: Store, *needed: str, purpose: str) -> None:
     missing = [c for c in needed if c not in store.capabilities]
     if missing:
         raise ConfigurationError(
-            f"{purpose} needs a store that is {' and '.join(missing)}; {store.uri!r} is not. "
+            f"{purpose} needs a store that is {' and '.join(missing)}; "
+            f"{redact_uri(store.uri)!r} is not. "
             "Use redis://… for several replicas (sqlite:///… for one host).",
             field="uri",
-            value=store.uri,
+            value=redact_uri(store.uri),
         )

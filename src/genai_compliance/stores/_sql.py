@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import ConfigurationError, StoreUnavailable
-from ._uri import StoreURI, import_driver, parse_uri
+from ._uri import StoreURI, import_driver, parse_uri, scrub
 
 __all__ = ["SQLDatabase", "Tx", "open_sql"]
 
@@ -132,8 +132,8 @@ class SQLDatabase:
             raise
         except Exception as exc:
             raise StoreUnavailable(
-                f"cannot connect to {self.uri.redacted()}: {exc}; check that the server runs "
-                "and the URI is right",
+                f"cannot connect to {self.uri.redacted()}: {scrub(str(exc), self.uri.raw)}; "
+                "check that the server runs and the URI is right",
                 uri=self.uri.redacted(),
             ) from exc
 
@@ -177,13 +177,15 @@ class SQLDatabase:
                     yield Tx("postgresql", cur)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(
-                f"{self.uri.redacted()} failed: {exc}", uri=self.uri.redacted()
+                f"{self.uri.redacted()} failed: {scrub(str(exc), self.uri.raw)}",
+                uri=self.uri.redacted(),
             ) from exc
         except Exception as exc:
             if self.dialect == "postgresql" and isinstance(exc, self._pg.OperationalError):
                 self._drop_conn()
                 raise StoreUnavailable(
-                    f"{self.uri.redacted()} failed: {exc}", uri=self.uri.redacted()
+                    f"{self.uri.redacted()} failed: {scrub(str(exc), self.uri.raw)}",
+                    uri=self.uri.redacted(),
                 ) from exc
             raise
 

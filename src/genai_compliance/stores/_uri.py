@@ -10,7 +10,7 @@ import attrs
 
 from ..errors import ConfigurationError
 
-__all__ = ["KNOWN_SCHEMES", "StoreURI", "import_driver", "parse_uri"]
+__all__ = ["KNOWN_SCHEMES", "StoreURI", "import_driver", "parse_uri", "redact_uri", "scrub"]
 
 #: scheme -> (kind, driver module, extra to install)
 KNOWN_SCHEMES: dict[str, tuple[str, str | None, str | None]] = {
@@ -22,9 +22,64 @@ KNOWN_SCHEMES: dict[str, tuple[str, str | None, str | None]] = {
 }
 
 
-@attrs.frozen
+#: query parameters that carry credentials (libpq, redis-py)
+_SECRET_PARAMS = frozenset({"password", "passwd", "pass", "sslpassword", "token"})
+
+
+def _secrets_of(uri: str) -> list[str]:
+    """The credential strings inside ``uri`` (password in the authority or the query)."""
+    try:
+        parts = urllib.parse.urlsplit(uri)
+        found = [parts.password] if parts.password else []
+        found += [v for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+                  if k.lower() in _SECRET_PARAMS and v]
+    except ValueError:
+        return []
+    return found
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with its password (authority or ``?password=``) replaced by ``***``, for
+    messages, logs and reprs.
+
+    .. versionchanged:: 0.2 query-string passwords are redacted too.
+    """
+    if not isinstance(uri, str) or "://" not in uri:
+        return uri
+    try:
+        parts = urllib.parse.urlsplit(uri)
+    except ValueError:
+        return "<unparseable URI>"
+    if not _secrets_of(uri) and parts.password is None:
+        return uri
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}"
+    query = parts.query
+    if query:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+            query = "&".join(f"{k}=***" if k.lower() in _SECRET_PARAMS
+                             else urllib.parse.urlencode({k: v}) for k, v in pairs)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def scrub(text: str, uri: str) -> str:
+    """``text`` (e.g. a driver's error message) with every credential of ``uri`` and the
+    raw URI itself replaced by their redacted forms."""
+    text = str(text).replace(uri, redact_uri(uri))
+    for secret in _secrets_of(uri):
+        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.unquote(secret)}:
+            if len(form) >= 3:
+                text = text.replace(form, "***")
+    return text
+
+
+@attrs.frozen(repr=False)
 class StoreURI:
-    """A parsed store URI."""
+    """A parsed store URI. ``repr`` and :meth:`redacted` never show the password."""
 
     raw: str
     kind: str
@@ -33,30 +88,29 @@ class StoreURI:
 
     def redacted(self) -> str:
         """The URI without a password, for messages and logs."""
-        parts = urllib.parse.urlsplit(self.raw)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-        return self.raw
+        return redact_uri(self.raw)
+
+    def __repr__(self) -> str:
+        return f"StoreURI({self.redacted()!r}, kind={self.kind!r})"
 
 
 def parse_uri(uri: str) -> StoreURI:
     """Parse ``uri`` and check its scheme against :data:`KNOWN_SCHEMES`."""
     if not isinstance(uri, str) or "://" not in uri:
         raise ConfigurationError(
-            f"store URI {uri!r} has no scheme; use one of "
+            f"store URI {redact_uri(uri)!r} has no scheme; use one of "
             + ", ".join(f"{s}://" for s in KNOWN_SCHEMES),
             field="uri",
-            value=uri,
+            value=redact_uri(uri),
         )
     parts = urllib.parse.urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme not in KNOWN_SCHEMES:
         raise ConfigurationError(
-            f"unknown store scheme {scheme!r} in {uri!r}; known schemes: "
+            f"unknown store scheme {scheme!r} in {redact_uri(uri)!r}; known schemes: "
             + ", ".join(sorted(KNOWN_SCHEMES)),
             field="uri",
-            value=uri,
+            value=redact_uri(uri),
         )
     kind = KNOWN_SCHEMES[scheme][0]
     query = dict(urllib.parse.parse_qsl(parts.query))

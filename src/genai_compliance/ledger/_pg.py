@@ -1,0 +1,97 @@
+"""The PostgreSQL connection of the ledger's writer: one group commit in two round trips.
+
+A commit is ``BEGIN; SELECT … FOR UPDATE`` (one round trip, the head is needed to hash the
+records), then ``INSERT …; UPDATE …; COMMIT`` (one more), using libpq's pipeline mode. The
+connection belongs to the writer thread; ``synchronous_commit`` is set once per connection
+from ``durability``. Driver errors become
+:class:`~genai_compliance.errors.StoreUnavailable`, the connection is dropped and the next
+commit reconnects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import StoreUnavailable
+from ..stores import StoreURI, Tx
+from ..stores._uri import import_driver, scrub
+
+__all__ = ["PGWriter"]
+
+#: connections inherited through fork(): never used, never closed (see transaction())
+_INHERITED: list[Any] = []
+
+
+class PGWriter:
+    """A dedicated, pipelined write connection to the ledger's PostgreSQL schema."""
+
+    def __init__(self, uri: StoreURI, *, durable: bool) -> None:
+        self.uri = uri
+        self.durable = durable
+        self.pg = import_driver("postgresql")
+        self._pid = os.getpid()
+        self.pipelined = bool(self.pg.Pipeline.is_supported())
+        # the open connection, closed even when the owning ledger is never closed
+        self._held: list[Any] = []
+        weakref.finalize(self, _close_all, self._held)
+
+    @property
+    def _conn(self) -> Any:
+        return self._held[0] if self._held else None
+
+    @_conn.setter
+    def _conn(self, conn: Any) -> None:
+        self._held[:] = [] if conn is None else [conn]
+
+    def _connect(self) -> Any:
+        pg = self.pg
+        raw = self.uri.raw.split("?", 1)[0]
+        query = {k: v for k, v in self.uri.query.items() if k != "schema"}
+        try:
+            conn = pg.connect(raw, autocommit=True, connect_timeout=30, **query)
+            schema = self.uri.query.get("schema")
+            if schema:
+                conn.execute(pg.sql.SQL("SET search_path TO {}").format(
+                    pg.sql.Identifier(schema)))
+            conn.execute("SET synchronous_commit TO " + ("on" if self.durable else "off"))
+        except pg.Error as exc:
+            raise StoreUnavailable(
+                f"cannot connect to {self.uri.redacted()}: {scrub(str(exc), self.uri.raw)}; "
+                "check that the server runs and the URI is right",
+                uri=self.uri.redacted()) from exc
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        """One pipelined transaction; commits on success, rolls back on error."""
+        if os.getpid() != self._pid:  # forked: never share a connection across processes;
+            # keep the parent's alive here, as closing it would end the parent's session
+            _INHERITED.extend(self._held)
+            self._held.clear()
+            self._pid = os.getpid()
+        if self._conn is None:
+            self._conn = self._connect()
+        conn = self._conn
+        try:
+            pipeline = conn.pipeline() if self.pipelined else contextlib.nullcontext()
+            with pipeline, conn.transaction(), conn.cursor() as cur:
+                yield Tx("postgresql", cur)
+        except self.pg.OperationalError as exc:
+            self.close()
+            raise StoreUnavailable(f"{self.uri.redacted()} failed: "
+                                   f"{scrub(str(exc), self.uri.raw)}",
+                                   uri=self.uri.redacted()) from exc
+
+    def close(self) -> None:
+        _close_all(self._held)
+
+
+def _close_all(held: list[Any]) -> None:
+    while held:
+        conn = held.pop()
+        with contextlib.suppress(Exception):
+            conn.close()
