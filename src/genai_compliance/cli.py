@@ -1,8 +1,20 @@
 """``genai-compliance`` (also ``python -m genai_compliance``).
 
 Each duty adds its sub-commands from a ``_cli`` module with ``register(subparsers)``; the
-modules are listed here literally (:data:`COMMAND_MODULES`). Exit codes: 0 success, 1 a
-finding (a ledger that does not verify, flagged content, …), 2 a usage or input error.
+modules are listed here literally (:data:`COMMAND_MODULES`).
+
+Exit codes, the same for every command (documented in docs/cli.md):
+
+    0    success
+    1    a finding: a ledger that does not verify, flagged content, a non-compliant file
+    2    a usage or input error: missing or unreadable file, wrong format, bad URI or config,
+         closed standard input or output (one line on stderr says what and what to do)
+    3    inspect: a file whose label could not be judged (inconclusive)
+    70   an error inside genai_compliance (one line; ``--debug`` shows the traceback)
+    130  interrupted
+    141  the reader of standard output went away (``… | head``); nothing more is printed
+
+``--debug`` anywhere on the command line re-raises instead, showing the traceback.
 """
 
 from __future__ import annotations
@@ -13,13 +25,27 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import NoReturn
 
 from . import __version__
 from .errors import ComplianceError
 from .rules import _as_json
 
-__all__ = ["COMMAND_MODULES", "main"]
+__all__ = ["COMMAND_MODULES", "EXIT_FINDING", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PIPE",
+           "EXIT_SOFTWARE", "EXIT_USAGE", "main"]
+
+#: Exit codes, the same for every command.
+EXIT_OK = 0
+#: a finding: a ledger that does not verify, flagged content, a non-compliant file
+EXIT_FINDING = 1
+#: a usage or input error: a missing or unreadable file, a bad URI or config, bad arguments
+EXIT_USAGE = 2
+#: an error inside genai_compliance (a bug: please report it with ``--debug``)
+EXIT_SOFTWARE = 70
+#: interrupted (Ctrl-C)
+EXIT_INTERRUPTED = 130
+#: the reader of standard output went away (``… | head``); nothing is printed
+EXIT_PIPE = 141
 
 #: Modules contributing sub-commands, each with ``register(subparsers) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -33,7 +59,29 @@ COMMAND_MODULES: tuple[str, ...] = (
     "genai_compliance.training._cli",
     "genai_compliance.reports._cli",
     "genai_compliance._config_cli",
+    "genai_compliance.ledger._cli",
 )
+
+#: The command words each module adds, so that only the module a command needs is imported
+#: (``inspect`` on a small file does not load the database drivers or the moderation tables).
+COMMANDS: dict[str, str] = {
+    "label": "genai_compliance.labelling._cli",
+    "inspect": "genai_compliance.labelling._cli",
+    "producer-code": "genai_compliance.labelling._cli",
+    "keys": "genai_compliance.crypto._cli",
+    "consent": "genai_compliance.consent._cli",
+    "agreement": "genai_compliance.agreements._cli",
+    "minors": "genai_compliance.minors._cli",
+    "scan": "genai_compliance.moderation._cli",
+    "incidents": "genai_compliance.incidents._cli",
+    "complaints": "genai_compliance.incidents._cli",
+    "assess": "genai_compliance.training._cli",
+    "dossier": "genai_compliance.training._cli",
+    "filing": "genai_compliance.training._cli",
+    "report": "genai_compliance.reports._cli",
+    "config": "genai_compliance._config_cli",
+    "ledger": "genai_compliance.ledger._cli",
+}
 
 
 
@@ -63,55 +111,18 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_ledger(uri: str) -> Any:
-    from .ledger import Ledger
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2), like every other error of the CLI."""
 
-    return Ledger(uri)
-
-
-def _cmd_ledger_verify(args: argparse.Namespace) -> int:
-    from .crypto import load_ed25519_public
-
-    key = load_ed25519_public(args.public_key) if args.public_key else None
-    ledger = _open_ledger(args.uri)
-    try:
-        report = ledger.verify(key)
-    finally:
-        ledger.db.close()
-    if args.json:
-        print(json.dumps(report.to_json()))
-    else:
-        span = (f"seq {report.first_seq}..{report.last_seq}" if report.records else "empty")
-        keys = ", ".join(report.key_ids) or "-"
-        pin = "pinned key" if report.pinned_key else "keys recorded in the ledger"
-        print(f"records: {report.records} ({span}); checkpoints: {report.checkpoints}; "
-              f"signed by {keys} ({pin})")
-        if report.ok:
-            print("ledger intact")
-        else:
-            print(f"ledger NOT intact: first bad sequence number {report.first_bad_seq}: "
-                  f"{report.problem}")
-    return 0 if report.ok else 1
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)} (see {self.prog} "
+                              "--help)\n")
 
 
-def _cmd_ledger_export(args: argparse.Namespace) -> int:
-    ledger = _open_ledger(args.uri)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    count = 0
-    try:
-        for record in ledger.records(kind=args.kind, since=args.since, until=args.until):
-            out.write(json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
-            count += 1
-    finally:
-        ledger.db.close()
-        if out is not sys.stdout:
-            out.close()
-    print(f"exported {count} records", file=sys.stderr)
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``command`` (a word of :data:`COMMANDS`) only the module
+    that adds it is imported, otherwise every command module."""
+    parser = _Parser(
         prog="genai-compliance",
         description="Compliance tooling for generative-AI services (Interim Measures, "
         "GB 45438 labels, PIPL, minors, moderation, C2PA).",
@@ -124,37 +135,105 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--json", action="store_true", help="print JSON")
     rules.set_defaults(func=_cmd_rules)
 
-    ledger = sub.add_parser("ledger", help="verify or export the tamper-evident ledger")
-    lsub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION")
-    lsub.required = True
-    verify = lsub.add_parser("verify", help="check the hash chain and signed checkpoints")
-    verify.add_argument("uri", help="ledger URI, e.g. sqlite:////path/ledger.db")
-    verify.add_argument("--public-key", help="PEM public key the checkpoints must be signed by")
-    verify.add_argument("--json", action="store_true", help="print the report as JSON")
-    verify.set_defaults(func=_cmd_ledger_verify)
-    export = lsub.add_parser("export", help="write records as JSON Lines")
-    export.add_argument("uri")
-    export.add_argument("--kind", help="only this kind (a prefix: 'consent' matches 'consent.*')")
-    export.add_argument("--since", type=_parse_time, help="from this time (inclusive)")
-    export.add_argument("--until", type=_parse_time, help="until this time (exclusive)")
-    export.add_argument("-o", "--output", help="file to write (default: standard output)")
-    export.set_defaults(func=_cmd_ledger_export)
-
-    for name in COMMAND_MODULES:
+    modules = (COMMAND_MODULES if command not in COMMANDS else (COMMANDS[command],))
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(message: str) -> None:
+    try:
+        print(f"genai-compliance: error: {_one_line(message)}", file=sys.stderr)
+    except (OSError, ValueError):  # stderr closed too: nothing more to say
+        pass
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's final flush
+    does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; see the module docstring for the exit codes. Errors are one line on
+    stderr; ``--debug`` (anywhere on the command line) shows the traceback as well."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    if debug:
+        args_list = [a for a in args_list if a != "--debug"]
+    if sys.stdout is None or sys.stderr is None:  # started with a standard stream closed
+        _fail("standard output is closed; run the command with it open")
+        return EXIT_USAGE
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(command)
+    args = parser.parse_args(args_list)
     try:
         code: int = args.func(args)
-    except ComplianceError as exc:
-        print(f"genai-compliance: error: {exc}", file=sys.stderr)
-        return 2
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `genai-compliance inspect … | head`: stop quietly
+        _quiet_stdout()
+        return EXIT_PIPE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except ComplianceError as exc:
+        if debug:
+            raise
+        _fail(str(exc))
+        return EXIT_USAGE
+    except FileExistsError as exc:
+        if debug:
+            raise
+        _fail(f"{exc.filename!r} already exists; choose another path (or pass --force where "
+              "the command offers it)")
+        return EXIT_USAGE
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        if debug:
+            raise
+        where = f" {exc.filename!r}" if exc.filename else ""
+        _fail(f"cannot open{where}: {exc.strerror or exc}; check the path and its permissions")
+        return EXIT_USAGE
+    except UnicodeDecodeError as exc:
+        if debug:
+            raise
+        _fail(f"expected a UTF-8 text file, found bytes that are not ({exc.reason} at byte "
+              f"{exc.start}); pass the right file")
+        return EXIT_USAGE
+    except (OSError, ValueError) as exc:
+        if debug:
+            raise
+        if ("closed file" in str(exc) or getattr(exc, "errno", None) == 9
+                or "'NoneType' object has no attribute 'read" in str(exc)):
+            _fail("standard input or output is closed; run the command with them open "
+                  "(or pass -o FILE where the command takes one)")
+            return EXIT_USAGE
+        _fail(f"{type(exc).__name__}: {exc} (run again with --debug for the traceback)")
+        return EXIT_SOFTWARE
+    except AttributeError as exc:
+        if debug:
+            raise
+        if "'NoneType' object has no attribute" in str(exc) and (
+                sys.stdin is None or sys.stdout is None):
+            _fail("standard input or output is closed; run the command with them open")
+            return EXIT_USAGE
+        _fail(f"internal error, AttributeError: {exc} (please report it with the output of "
+              "--debug)")
+        return EXIT_SOFTWARE
+    except Exception as exc:  # never a traceback without --debug
+        if debug:
+            raise
+        _fail(f"internal error, {type(exc).__name__}: {exc} (please report it with the "
+              "output of --debug)")
+        return EXIT_SOFTWARE
     return code
 
 

@@ -37,7 +37,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from ..errors import SigningError
     from . import verify_receipt
 
-    token = open(args.receipt, encoding="utf-8").read().strip()
+    with open(args.receipt, encoding="utf-8") as fh:
+        token = fh.read().strip()
     try:
         claims = verify_receipt(token, load_ed25519_public(args.public_key))
     except SigningError as exc:

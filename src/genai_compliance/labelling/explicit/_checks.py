@@ -152,7 +152,7 @@ class ExplicitMediaLabelCheck(Check):
                    position=settings.get("position"),
                    image={k: settings[k] for k in ("font_path", "height_fraction")
                           if k in settings},
-                   video={"duration": settings.get("video_duration", 2.0),
+                   video={"duration": settings.get("video_duration", 2.2),
                           **{k: settings[k] for k in ("font_path", "height_fraction")
                              if k in settings}},
                    audio={"position": settings.get("audio_position", "start"),
