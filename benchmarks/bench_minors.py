@@ -20,6 +20,9 @@ from genai_compliance.minors import MINOR_BANDS, MinorPolicy, MinorProtection
 from genai_compliance.subject import Subject
 from genai_compliance.testing import FrozenClock
 
+#: the secret that keys the minors' store (shared stores refuse to run without one)
+SECRET = b"test-minors-secret-0123456789"
+
 REDIS = os.environ.get("GC_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 N = 2000
 
@@ -36,8 +39,8 @@ def _protection(uri: str, prefix: str) -> MinorProtection:
     # a day never runs out here: the figure is the per-call cost, not the refusal path
     policy = MinorPolicy(daily_minutes={b: 1440 for b in MINOR_BANDS}, curfew=None)
     clock = FrozenClock(dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.UTC))
-    return MinorProtection(policy, store=uri, clock=clock, key_prefix=prefix,
-                           guardian_consent=lambda s: True)
+    return MinorProtection(key_secret=SECRET, policy=policy, store=uri, clock=clock,
+                           key_prefix=prefix, guardian_consent=lambda s: True)
 
 
 def _ours(prot: MinorProtection, users: int = 50) -> int:

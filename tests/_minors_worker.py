@@ -18,14 +18,17 @@ from genai_compliance.errors import MinorQuotaExhausted
 from genai_compliance.minors import MINOR_BANDS, MinorPolicy, MinorProtection
 from genai_compliance.subject import Subject
 
+#: the secret that keys the minors' store (shared stores refuse to run without one)
+SECRET = b"test-minors-secret-0123456789"
+
 
 def main() -> None:
     uri, prefix, user = sys.argv[1], sys.argv[2], sys.argv[3]
     start_at, minutes, seed = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
     rng = random.Random(seed)
     policy = MinorPolicy(daily_minutes={b: minutes for b in MINOR_BANDS}, curfew=None)
-    prot = MinorProtection(policy, store=uri, key_prefix=prefix, replicas=8,
-                           guardian_consent=lambda s: True)
+    prot = MinorProtection(key_secret=SECRET, policy=policy, store=uri, key_prefix=prefix,
+                           replicas=8, guardian_consent=lambda s: True)
     kid = Subject(user, birth_date="2010-01-01")
     time.sleep(max(0.0, start_at - time.time()))
     allowed, total, longest = 0, 0.0, 0.0

@@ -24,6 +24,9 @@ from genai_compliance.minors import (
 from genai_compliance.subject import AgeBand, Guardian, Subject
 from genai_compliance.testing import FrozenClock, make_compliance
 
+#: the secret that keys the minors' store (shared stores refuse to run without one)
+SECRET = b"test-minors-secret-0123456789"
+
 SH = dt.timezone(dt.timedelta(hours=8))
 MORNING = dt.datetime(2026, 3, 2, 8, 0, tzinfo=SH)
 
@@ -43,8 +46,8 @@ def _clock() -> FrozenClock:
 @pytest.fixture(name="prot")
 def _prot(kv_uri: str, unique: str, clock: FrozenClock) -> Iterator[MinorProtection]:
     """MinorProtection on every backend (memory, SQLite, the real Redis)."""
-    prot = MinorProtection(store=kv_uri, clock=clock, guardian_consent=lambda s: True,
-                           key_prefix=f"test:{unique}")
+    prot = MinorProtection(key_secret=SECRET, store=kv_uri, clock=clock,
+                           guardian_consent=lambda s: True, key_prefix=f"test:{unique}")
     yield prot
     prot.store.close()
 
@@ -103,8 +106,9 @@ def test_quota_refusal_evidence(prot: MinorProtection, clock: FrozenClock) -> No
 
 def test_midnight_reset_without_curfew(kv_uri: str, unique: str, clock: FrozenClock) -> None:
     """The day resets at local midnight: refused at 23:59:59, served at 00:00:00."""
-    prot = MinorProtection(MinorPolicy(curfew=None), store=kv_uri, clock=clock,
-                           guardian_consent=lambda s: True, key_prefix=f"test:{unique}")
+    prot = MinorProtection(key_secret=SECRET, policy=MinorPolicy(curfew=None), store=kv_uri,
+                           clock=clock, guardian_consent=lambda s: True,
+                           key_prefix=f"test:{unique}")
     kid = Subject("k2", birth_date="2012-06-01")
     clock.set(dt.datetime(2026, 3, 2, 22, 0, tzinfo=SH))
     _use(prot, clock, kid, 3600)
@@ -323,7 +327,7 @@ async def test_async_stream_cancelled_charges_real_duration(comp: Compliance,
 
 def test_store_down_fails_closed(comp: Compliance) -> None:
     """With Redis unreachable the call is denied with StoreUnavailable."""
-    prot = MinorProtection(store="redis://127.0.0.1:1/0", clock=comp.clock,
+    prot = MinorProtection(key_secret=SECRET, store="redis://127.0.0.1:1/0", clock=comp.clock,
                            guardian_consent=lambda s: True)
     comp.add_check(MinorsCheck(prot))
 
@@ -379,7 +383,7 @@ async def test_async_guard_on_sqlite_runs_store_io_off_the_loop(tmp_path: Path,
 
 def test_fail_open_is_explicit(comp: Compliance) -> None:
     """fail_open=True serves the call when the store is down and notes it in the record."""
-    prot = MinorProtection(store="redis://127.0.0.1:1/0", clock=comp.clock,
+    prot = MinorProtection(key_secret=SECRET, store="redis://127.0.0.1:1/0", clock=comp.clock,
                            guardian_consent=lambda s: True)
     comp.add_check(MinorsCheck(prot, fail_open=True))
 
@@ -391,3 +395,26 @@ def test_fail_open_is_explicit(comp: Compliance) -> None:
     (record,) = comp.records("guard.call")
     assert record.payload["outcome"] == "served"
     assert record.payload["notes"]["fail_open"] == ["minors"]
+
+
+def test_store_keys_are_keyed_hmacs_of_the_ledger_secret(tmp_path: Path) -> None:
+    """Issue 15: the minors' store keys subjects with the ledger's keyed pseudonym: a
+    phone-number user id cannot be recovered by hashing guesses, and a shared store without
+    a secret is refused."""
+    import hashlib as _h
+
+    from genai_compliance import ConfigurationError
+
+    comp = make_compliance(tmp_path / "k", checks=())
+    try:
+        key = comp.minors.key("13800138000")
+        digest = key.rsplit(":", 1)[1]
+        guesses = {_h.blake2b(b"13800138000", digest_size=16).hexdigest(),
+                   _h.blake2b(b"13800138000", digest_size=16, person=b"gc-minors").hexdigest(),
+                   _h.sha256(b"13800138000").hexdigest()[:32]}
+        assert digest not in guesses and "13800138000" not in key
+        assert key == f"gc:minors:{comp.ledger.subject_key('13800138000', purpose='minors')}"
+    finally:
+        comp.close()
+    with pytest.raises(ConfigurationError, match="needs a secret"):
+        MinorProtection(store=f"sqlite:///{tmp_path / 's.db'}")

@@ -14,6 +14,9 @@ import pytest
 from genai_compliance.minors import MINOR_BANDS, MinorPolicy, MinorProtection
 from genai_compliance.subject import Subject
 
+#: the secret that keys the minors' store (shared stores refuse to run without one)
+SECRET = b"test-minors-secret-0123456789"
+
 WORKER = str(Path(__file__).with_name("_minors_worker.py"))
 LIMIT_MINUTES = 0.03  # 1.8 s of use, so the race is short
 
@@ -41,7 +44,7 @@ def test_eight_processes_never_overshoot_by_more_than_one_call(redis_uri: str,
         results.append(json.loads(out.strip().splitlines()[-1]))
     assert all(r["allowed"] > 0 for r in results)  # every replica took part
     policy = MinorPolicy(daily_minutes={b: LIMIT_MINUTES for b in MINOR_BANDS}, curfew=None)
-    prot = MinorProtection(policy, store=redis_uri, key_prefix=prefix)
+    prot = MinorProtection(key_secret=SECRET, policy=policy, store=redis_uri, key_prefix=prefix)
     try:
         summary = prot.usage(Subject("kid", birth_date="2010-01-01"), days=2)
         client = prot.store.client  # type: ignore[attr-defined]

@@ -10,9 +10,9 @@ guardian tools, anti-addiction), PI-28/31 and MN-PI (under 14: a guardian's cons
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import os
+import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -30,10 +30,10 @@ from ..errors import (
 )
 from ..rules import implements
 from ..schemas import validate
-from ..stores import Store, open_store, require_capabilities
+from ..stores import MemoryStore, Store, open_store, require_capabilities
 from ..subject import AgeBand, Guardian, Subject
 from . import _machine as m
-from ._backend import Backend, backend_for
+from ._backend import Backend, SubjectKeyer, backend_for, subject_store_key
 from ._policy import MinorPolicy, format_clock_time, parse_clock_time, seconds_of_day
 
 __all__ = ["Admission", "AgeVerificationRequired", "DayUsage", "MinorProtection",
@@ -240,6 +240,7 @@ class MinorProtection:
         key_prefix: str = "gc:minors",
         key_secret: bytes | None = None,
         replicas: int = 1,
+        keyer: SubjectKeyer | None = None,
     ) -> None:
         self.policy = policy or MinorPolicy()
         self.store: Store = open_store(store) if isinstance(store, str) else store
@@ -253,7 +254,20 @@ class MinorProtection:
         self._record = record
         self.guardian_consent = guardian_consent
         self.key_prefix = key_prefix
-        self._key_secret = key_secret or b""
+        if keyer is not None:
+            self._keyer: SubjectKeyer | bytes = keyer
+        elif key_secret is not None:
+            self._keyer = bytes(key_secret)
+        elif isinstance(self.store, MemoryStore):
+            # a per-process store: a per-object random secret keys it as well as any
+            self._keyer = secrets.token_bytes(32)
+        else:
+            raise ConfigurationError(
+                "minor protection on a shared store needs a secret to key subjects with "
+                "(an unkeyed hash of a phone-number user id is reversed in seconds): build it "
+                "with MinorProtection.from_compliance (the ledger's pseudonym secret), or pass "
+                "key_secret= / set minors.key_secret_env", field="minors.key_secret_env")
+        subject_store_key(self._keyer, "probe", prefix=key_prefix)  # validate it now
         self.replicas = replicas
         p = self.policy
         self._constants = (m.fmt(p.lease_seconds), str(int((p.history_days + 2) * 86_400_000)),
@@ -287,16 +301,15 @@ class MinorProtection:
             guardian_consent=guardian_consent or _consent_from(compliance),
             key_prefix=settings.get("key_prefix", "gc:minors"),
             key_secret=secret,
+            keyer=None if secret is not None else compliance.ledger,
             replicas=int(settings.get("replicas", 1)),
         )
 
     # -- who --------------------------------------------------------------------------
     def key(self, subject: Subject | str) -> str:
-        """The store key of a subject: a keyed hash of the user id, never the id itself."""
-        user_id = subject.user_id if isinstance(subject, Subject) else subject
-        digest = hashlib.blake2b(user_id.encode(), key=self._key_secret, digest_size=16,
-                                 person=b"gc-minors").hexdigest()
-        return f"{self.key_prefix}:{digest}"
+        """The store key of a subject: the ledger's keyed HMAC of the user id (or of the
+        configured secret), never the id itself nor an unkeyed hash (issue 15)."""
+        return subject_store_key(self._keyer, subject, prefix=self.key_prefix)
 
     def band(self, subject: Subject | None, at: dt.datetime | None = None) -> AgeBand:
         """The band whose rules apply to ``subject`` now, after the unknown-age setting.
