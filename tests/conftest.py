@@ -44,6 +44,18 @@ def _need(port: int, name: str) -> None:
         pytest.skip(f"{name} on 127.0.0.1:{port} is not running")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _genai_compliance_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Key files and witnesses of PostgreSQL ledgers go to a temp folder, not ~/.local."""
+    previous = os.environ.get("GENAI_COMPLIANCE_HOME")
+    os.environ["GENAI_COMPLIANCE_HOME"] = str(tmp_path_factory.mktemp("gc-home"))
+    yield
+    if previous is None:
+        os.environ.pop("GENAI_COMPLIANCE_HOME", None)
+    else:
+        os.environ["GENAI_COMPLIANCE_HOME"] = previous
+
+
 @pytest.fixture(name="postgres_uri")
 def _postgres_uri() -> Iterator[str]:
     """A PostgreSQL URI with a schema of its own, dropped afterwards."""
