@@ -281,7 +281,7 @@ class ConsentService:
         self.max_staleness = max_staleness
         self.purposes: dict[str, Purpose] = {p.name: p for p in purposes}
         self.controller = controller
-        self._key = receipt_key or getattr(ledger, "_key_obj", None) or generate_ed25519()
+        self._key = receipt_key or getattr(ledger, "signer", None) or generate_ed25519()
         # (pseudonym, purpose) -> (clock.monotonic() when read, grant)
         self._cache: dict[tuple[str, str], tuple[float, Grant | None]] = {}
         self._notices: dict[str, tuple[float, NoticeRef | None]] = {}

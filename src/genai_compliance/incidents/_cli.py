@@ -60,7 +60,7 @@ def _signing_key(args: argparse.Namespace, incidents: Any) -> Any:
         from ..crypto import load_ed25519_private
 
         return load_ed25519_private(args.signing_key)
-    return incidents.ledger._key_obj
+    return incidents.ledger.signer
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
