@@ -236,13 +236,17 @@ def render_html(data: ReportData, *, title: str = "Generative-AI compliance repo
 def build_report(ledger: Ledger | str, *, now: dt.datetime | None = None,
                  tz: dt.tzinfo = SHANGHAI, public_key: Any = None,
                  provider: str | None = None) -> tuple[str, ReportData]:
-    """Verify the ledger and build the report: returns ``(html, data)``."""
-    own = isinstance(ledger, str)
-    led = Ledger(ledger) if isinstance(ledger, str) else ledger
-    try:
-        integrity = led.verify(public_key)
-        data = collect(led.records(), integrity, now=now or led.clock.now(), tz=tz)
-    finally:
-        if own:
-            led.db.close()
+    """Verify the ledger and build the report: returns ``(html, data)``. A URI is opened
+    read-only (:class:`~genai_compliance.ledger.ReadOnlyLedger`): building a report never
+    creates a file, a table or a key; a missing ledger raises ``LedgerNotFound``."""
+    if isinstance(ledger, str):
+        from ..clock import SystemClock
+        from ..ledger import ReadOnlyLedger
+
+        with ReadOnlyLedger(ledger) as ro:
+            integrity = ro.verify(public_key)
+            data = collect(ro.records(), integrity, now=now or SystemClock().now(), tz=tz)
+    else:
+        integrity = ledger.verify(public_key)
+        data = collect(ledger.records(), integrity, now=now or ledger.clock.now(), tz=tz)
     return render_html(data, provider=provider), data
