@@ -80,14 +80,7 @@ def _toml(value: Any) -> str:
 #: meanings for keys whose schema (owned elsewhere) has no description yet; a schema
 #: description, once written, wins
 _MISSING = {
-    "ledger.uri": "ledger database: sqlite:///… (the embedded default, "
-                  "genai_compliance.db beside this file) or postgresql://…",
-    "ledger.checkpoint_every": "records between Ed25519-signed checkpoints (default 1,000)",
-    "ledger.retention_days": "days records are kept before purge may drop them; at least 184 "
-                             "(six calendar months); default 365",
     "labelling.explicit.separator": "text between the label and a text output",
-    "labelling.explicit.height_fraction": "label glyph height as a fraction of the image's "
-                                          "or frame's shortest side (GB-5.2, GB-5.4)",
     "labelling.explicit.audio_position": "where the audio label goes (GB-5.3)",
     "minors.unknown_age": "a user of unknown age is served as an adult (\"adult\", the "
                           "default), refused until verified (\"verify\") or held to the "
