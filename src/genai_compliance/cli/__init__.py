@@ -27,9 +27,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__
-from .errors import ComplianceError
-from .rules import _as_json
+from .. import __version__
+from ..errors import ComplianceError
+from ..rules import _as_json
 
 __all__ = ["COMMAND_MODULES", "EXIT_FINDING", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PIPE",
            "EXIT_SOFTWARE", "EXIT_USAGE", "main"]
@@ -49,37 +49,37 @@ EXIT_PIPE = 141
 
 #: Modules contributing sub-commands, each with ``register(subparsers) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "genai_compliance.labelling._cli",
-    "genai_compliance.crypto._cli",
-    "genai_compliance.consent._cli",
-    "genai_compliance.agreements._cli",
-    "genai_compliance.minors._cli",
-    "genai_compliance.moderation._cli",
-    "genai_compliance.incidents._cli",
-    "genai_compliance.training._cli",
-    "genai_compliance.reports._cli",
-    "genai_compliance._config_cli",
+    "genai_compliance.cli.labelling",
+    "genai_compliance.cli.keys",
+    "genai_compliance.cli.consent",
+    "genai_compliance.cli.agreements",
+    "genai_compliance.cli.minors",
+    "genai_compliance.cli.scan",
+    "genai_compliance.cli.incidents",
+    "genai_compliance.cli.training",
+    "genai_compliance.cli.report",
+    "genai_compliance.cli.config",
     "genai_compliance.ledger._cli",
 )
 
 #: The command words each module adds, so that only the module a command needs is imported
 #: (``inspect`` on a small file does not load the database drivers or the moderation tables).
 COMMANDS: dict[str, str] = {
-    "label": "genai_compliance.labelling._cli",
-    "inspect": "genai_compliance.labelling._cli",
-    "producer-code": "genai_compliance.labelling._cli",
-    "keys": "genai_compliance.crypto._cli",
-    "consent": "genai_compliance.consent._cli",
-    "agreement": "genai_compliance.agreements._cli",
-    "minors": "genai_compliance.minors._cli",
-    "scan": "genai_compliance.moderation._cli",
-    "incidents": "genai_compliance.incidents._cli",
-    "complaints": "genai_compliance.incidents._cli",
-    "assess": "genai_compliance.training._cli",
-    "dossier": "genai_compliance.training._cli",
-    "filing": "genai_compliance.training._cli",
-    "report": "genai_compliance.reports._cli",
-    "config": "genai_compliance._config_cli",
+    "label": "genai_compliance.cli.labelling",
+    "inspect": "genai_compliance.cli.labelling",
+    "producer-code": "genai_compliance.cli.labelling",
+    "keys": "genai_compliance.cli.keys",
+    "consent": "genai_compliance.cli.consent",
+    "agreement": "genai_compliance.cli.agreements",
+    "minors": "genai_compliance.cli.minors",
+    "scan": "genai_compliance.cli.scan",
+    "incidents": "genai_compliance.cli.incidents",
+    "complaints": "genai_compliance.cli.incidents",
+    "assess": "genai_compliance.cli.training",
+    "dossier": "genai_compliance.cli.training",
+    "filing": "genai_compliance.cli.training",
+    "report": "genai_compliance.cli.report",
+    "config": "genai_compliance.cli.config",
     "ledger": "genai_compliance.ledger._cli",
 }
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 
 def _render(args: argparse.Namespace) -> int:
+    from ..agreements import Agreements
     from ..compliance import Compliance
-    from ._agreements import Agreements
 
     compliance = Compliance.from_toml(args.config)
     text = Agreements.from_compliance(compliance).render(args.lang, args.format)
@@ -26,8 +26,8 @@ def _diff(args: argparse.Namespace) -> int:
         text = "".join(difflib.unified_diff(a.splitlines(keepends=True),
                                             b.splitlines(keepends=True), args.old, args.new))
     else:
+        from ..agreements import Agreements
         from ..compliance import Compliance
-        from ._agreements import Agreements
 
         agreements = Agreements.from_compliance(Compliance.from_toml(args.config))
         text = Agreements.diff(agreements.get(args.old, args.lang),

@@ -20,8 +20,8 @@ __all__ = ["register"]
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .compliance import Compliance
-    from .config import load_config
+    from ..compliance import Compliance
+    from ..config import load_config
 
     data, base = load_config(args.file)
     data = dict(data)
@@ -61,7 +61,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _redacted(uri: str) -> str:
-    from .stores import parse_uri
+    from ..stores import parse_uri
 
     try:
         return str(parse_uri(uri).redacted())

@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 
 def _cmd_purposes(args: argparse.Namespace) -> int:
-    from . import DEFAULT_PURPOSES
+    from ..consent import DEFAULT_PURPOSES
 
     for p in DEFAULT_PURPOSES:
         flag = "separate" if p.separate else "        "
@@ -33,9 +33,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from ..consent import verify_receipt
     from ..crypto import load_ed25519_public
     from ..errors import SigningError
-    from . import verify_receipt
 
     with open(args.receipt, encoding="utf-8") as fh:
         token = fh.read().strip()

@@ -22,8 +22,8 @@ def _open(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
     """(incidents, provider) from ``--config`` or from ``--ledger`` alone."""
     if getattr(args, "ledger", None):
         from ..clock import zone
+        from ..incidents import Incidents
         from ..ledger import Ledger
-        from . import Incidents
 
         ledger = Ledger(args.ledger)
         inc = Incidents(ledger.db, ledger, clock=ledger.clock, tz=zone(args.timezone))
@@ -65,7 +65,7 @@ def _signing_key(args: argparse.Namespace, incidents: Any) -> Any:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from ..crypto import public_pem
-    from . import incident_report, periodic_summary, write_bundle
+    from ..incidents import incident_report, periodic_summary, write_bundle
 
     with _open(args) as (inc, provider):
         now = inc.clock.now()
@@ -101,7 +101,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from ..crypto import load_ed25519_public
     from ..errors import SigningError
-    from . import verify_bundle
+    from ..incidents import verify_bundle
 
     try:
         names = verify_bundle(args.bundle, load_ed25519_public(args.public_key))
@@ -113,7 +113,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from . import incident_report
+    from ..incidents import incident_report
 
     with _open(args) as (inc, provider):
         doc = incident_report(inc, provider=provider, case=args.case)

@@ -24,9 +24,8 @@ __all__ = ["register"]
 def _cmd_test_ca(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..crypto import SigningCredentials, create_test_ca
     from ..errors import ConfigurationError
-    from ._credentials import SigningCredentials
-    from ._testca import create_test_ca
 
     out = Path(args.out_dir)
     if out.exists() and not out.is_dir():

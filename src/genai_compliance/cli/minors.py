@@ -39,7 +39,7 @@ def _subject(args: argparse.Namespace) -> Subject:
 
 
 def _cmd_policy(args: argparse.Namespace) -> int:
-    from ._policy import MinorPolicy
+    from ..minors import MinorPolicy
 
     if args.config:
         comp = _compliance(args)

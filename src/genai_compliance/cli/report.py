@@ -13,7 +13,7 @@ __all__ = ["register"]
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from ..crypto import load_ed25519_public
-    from . import build_report
+    from ..reports import build_report
 
     key = load_ed25519_public(args.public_key) if args.public_key else None
     page, data = build_report(args.ledger, public_key=key, provider=args.provider)

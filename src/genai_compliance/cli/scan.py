@@ -15,7 +15,7 @@ __all__ = ["register"]
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from . import KeywordLibrary, Moderation
+    from ..moderation import KeywordLibrary, Moderation
 
     library = KeywordLibrary.load(*args.keywords, allow=args.allow, pinyin=args.pinyin)
     if args.coverage:

@@ -24,7 +24,7 @@ def _ask(question: Any) -> bool:
 
 def _cmd_assess(args: argparse.Namespace) -> int:
     from ..errors import ConfigurationError
-    from . import QUESTIONS, assess
+    from ..training import QUESTIONS, assess
 
     if args.answers:
         try:
@@ -43,7 +43,7 @@ def _cmd_assess(args: argparse.Namespace) -> int:
     result = assess(answers)
     if args.record:
         from ..compliance import Compliance
-        from . import TrainingRegister
+        from ..training import TrainingRegister
 
         comp = Compliance.from_toml(args.record)
         try:
@@ -71,7 +71,7 @@ def _cmd_assess(args: argparse.Namespace) -> int:
 
 def _cmd_dossier(args: argparse.Namespace) -> int:
     from ..compliance import Compliance
-    from . import TrainingRegister, build_dossier, write_dossier
+    from ..training import TrainingRegister, build_dossier, write_dossier
 
     comp = Compliance.from_toml(args.config)
     try:
@@ -93,7 +93,7 @@ def _cmd_dossier(args: argparse.Namespace) -> int:
 
 
 def _cmd_deadline(args: argparse.Namespace) -> int:
-    from . import filing_deadline
+    from ..training import filing_deadline
 
     event = filing_deadline(args.kind, dt.date.fromisoformat(args.date))
     print(f"{args.kind} on {event.event_date}: file by {event.due} "
