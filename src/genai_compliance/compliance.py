@@ -16,9 +16,7 @@ from .clock import Clock, SystemClock, zone
 from .config import Provider, load_config
 from .errors import ConfigurationError
 from .guard import RAISE, Guard
-from .ledger import Ledger, Record
-from .ledger._ledger import DEFAULT_RETENTION
-from .ledger._settings import ledger_from_settings
+from .ledger import DEFAULT_RETENTION, Ledger, Record, ledger_from_settings
 from .stores import Store, open_store
 from .subject import Subject
 

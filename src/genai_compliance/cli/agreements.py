@@ -10,10 +10,10 @@ from pathlib import Path
 
 def _render(args: argparse.Namespace) -> int:
     from ..agreements import Agreements
-    from ..compliance import Compliance
+    from ._open import open_compliance
 
-    compliance = Compliance.from_toml(args.config)
-    text = Agreements.from_compliance(compliance).render(args.lang, args.format)
+    with open_compliance(args.config) as compliance:
+        text = Agreements.from_compliance(compliance).render(args.lang, args.format)
     Path(args.output).write_text(text, encoding="utf-8")
     return 0
 
@@ -27,11 +27,12 @@ def _diff(args: argparse.Namespace) -> int:
                                             b.splitlines(keepends=True), args.old, args.new))
     else:
         from ..agreements import Agreements
-        from ..compliance import Compliance
+        from ._open import open_compliance
 
-        agreements = Agreements.from_compliance(Compliance.from_toml(args.config))
-        text = Agreements.diff(agreements.get(args.old, args.lang),
-                               agreements.get(args.new, args.lang))
+        with open_compliance(args.config) as compliance:
+            agreements = Agreements.from_compliance(compliance)
+            text = Agreements.diff(agreements.get(args.old, args.lang),
+                                   agreements.get(args.new, args.lang))
     sys.stdout.write(text)
     return 1 if text else 0
 

@@ -20,14 +20,11 @@ def _cmd_purposes(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ..compliance import Compliance
     from ..subject import Subject
+    from ._open import open_compliance
 
-    comp = Compliance.from_toml(args.config)
-    try:
+    with open_compliance(args.config) as comp:
         data = comp.consent.export_subject(Subject(args.user))
-    finally:
-        comp.close()
     print(json.dumps(data, ensure_ascii=False, indent=2))
     return 0
 

@@ -33,13 +33,10 @@ def _open(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
             inc.close()
             ledger.close()
         return
-    from ..compliance import Compliance
+    from ._open import open_compliance
 
-    comp = Compliance.from_toml(args.config)
-    try:
+    with open_compliance(args.config) as comp:
         yield comp.incidents, comp.provider
-    finally:
-        comp.close()
 
 
 def _when(text: str | None, tz: dt.tzinfo, default: dt.datetime) -> dt.datetime:

@@ -27,6 +27,7 @@ __all__ = ["register"]
 
 
 def _compliance(args: argparse.Namespace) -> Any:
+    """The configured Compliance; every caller closes it in a ``finally``."""
     from ..compliance import Compliance
 
     return Compliance.from_toml(args.config)

@@ -42,15 +42,12 @@ def _cmd_assess(args: argparse.Namespace) -> int:
         answers = {q.id: _ask(q) for q in QUESTIONS}
     result = assess(answers)
     if args.record:
-        from ..compliance import Compliance
         from ..training import TrainingRegister
+        from ._open import open_compliance
 
-        comp = Compliance.from_toml(args.record)
-        try:
+        with open_compliance(args.record) as comp:
             TrainingRegister.from_compliance(comp).put_document("assessment", "latest",
                                                                 result.to_json())
-        finally:
-            comp.close()
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return 0
@@ -70,17 +67,14 @@ def _cmd_assess(args: argparse.Namespace) -> int:
 
 
 def _cmd_dossier(args: argparse.Namespace) -> int:
-    from ..compliance import Compliance
     from ..training import TrainingRegister, build_dossier, write_dossier
+    from ._open import open_compliance
 
-    comp = Compliance.from_toml(args.config)
-    try:
+    with open_compliance(args.config) as comp:
         register = TrainingRegister.from_compliance(comp)
         dossier = build_dossier(register, provider=comp.provider,
                                 filing=comp.settings.get("filing", {}))
         paths = write_dossier(dossier, args.output)
-    finally:
-        comp.close()
     for path in paths:
         print(f"wrote {path}")
     if dossier.missing:

@@ -4,6 +4,7 @@ credentials (PEM chain + key, PKCS#12, callback signer for a KMS/HSM) and a test
 Private keys are never logged or put in errors.
 """
 
+from .._exports import publish as _publish
 from ._credentials import ALGORITHMS, SigningCredentials
 from ._keys import (
     generate_ed25519,
@@ -33,3 +34,5 @@ __all__ = [
     "private_pem",
     "public_pem",
 ]
+
+_publish(__name__, globals(), __all__)

@@ -22,6 +22,10 @@ from genai_compliance.labelling.security import (
     verify_security,
 )
 
+from .._exports import publish as _publish
+
 __all__ = ["AIGCLabel", "FoundLabel", "InspectReport", "SecurityVerdict", "add_propagation",
            "content_digest", "inspect", "label_bytes", "label_file", "producer_code", "protect",
            "read_labels", "sniff", "validate_producer_code", "verify_security"]
+
+_publish(__name__, globals(), __all__)

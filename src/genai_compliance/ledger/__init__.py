@@ -5,6 +5,7 @@ it, inclusion and consistency proofs checkable offline, group commit.
 .. versionchanged:: 0.2 see ``docs/ledger.md``.
 """
 
+from .._exports import publish as _publish
 from ..errors import LedgerCorrupt, LedgerNotFound
 from ._format import GENESIS_HASH, Entry, Record, canonical, record_hash, record_leaf
 from ._ledger import (
@@ -17,6 +18,7 @@ from ._ledger import (
 from ._merkle import verify_consistency, verify_inclusion
 from ._note import Checkpoint, parse_vkey, vkey
 from ._proofs import ProofReport, verify_proof
+from ._settings import ledger_from_settings
 from ._verify import ReadOnlyLedger, VerifyReport, verify_ledger
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "Record",
     "VerifyReport",
     "canonical",
+    "ledger_from_settings",
     "open_ledger",
     "parse_vkey",
     "record_hash",
@@ -44,3 +47,5 @@ __all__ = [
     "verify_proof",
     "vkey",
 ]
+
+_publish(__name__, globals(), __all__)

@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import StoreUnavailable
-from ..stores import StoreURI, Tx
-from ..stores._uri import import_driver, scrub
+from ..stores import StoreURI, Tx, import_driver, scrub
 
 __all__ = ["PGWriter"]
 

@@ -20,8 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ConfigurationError, LedgerCorrupt, LedgerNotFound, StoreUnavailable
-from ..stores import StoreURI, Tx, parse_uri
-from ..stores._uri import import_driver, scrub
+from ..stores import StoreURI, Tx, import_driver, parse_uri, scrub
 
 __all__ = ["ReadOnlyDatabase", "open_readonly_db"]
 

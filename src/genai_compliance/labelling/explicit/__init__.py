@@ -6,6 +6,7 @@ GB-5.3, GB-5.4, GB-6). See docs/explicit-labels.md.
 
 from __future__ import annotations
 
+from ..._exports import publish as _publish
 from ._apply import apply_explicit
 from ._audio import CueTiming, EspeakTTS, TTSFunction, label_audio, rhythm_cue
 from ._checks import ExplicitMediaLabelCheck, ExplicitTextLabelCheck
@@ -58,3 +59,5 @@ for _name in __all__:
         except (AttributeError, TypeError):
             pass
 del _name, _obj
+
+_publish(__name__, globals(), __all__)

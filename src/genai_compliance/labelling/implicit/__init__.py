@@ -17,5 +17,9 @@ from genai_compliance.labelling.implicit._dispatch import (
     sniff,
 )
 
+from ..._exports import publish as _publish
+
 __all__ = ["HANDLERS", "RawLabel", "add_propagation", "label_bytes", "label_file",
            "label_stream", "read_labels", "scan", "sniff"]
+
+_publish(__name__, globals(), __all__)
