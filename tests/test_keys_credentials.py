@@ -149,3 +149,41 @@ def test_cli_test_ca_output_signs_and_verifies(tmp_path: Path,
     creds = SigningCredentials.from_pem(out / "chain.pem", out / "signing.key")
     report = read_c2pa(sign_bytes(_png(), creds)[0], trust_anchors=out / "trust-anchors.pem")
     assert report is not None and report.trusted
+
+
+@given(st.binary(max_size=200))
+def test_b64url_round_trips_and_refuses_every_other_spelling(data: bytes) -> None:
+    """base64url: what is encoded decodes back; a padded, whitespace-carrying or otherwise
+    non-canonical spelling of the same bytes is refused (no malleable tokens)."""
+    from genai_compliance.crypto import b64url_decode, b64url_encode
+
+    text = b64url_encode(data)
+    assert b64url_decode(text) == data and "=" not in text
+    for other in (text + "=" * (-len(text) % 4 or 4), text + "\n", " " + text):
+        if other != text:
+            with pytest.raises(ValueError):
+                b64url_decode(other)
+    if text and len(data) % 3:  # the last character carries unused low bits
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        flipped = text[:-1] + alphabet[alphabet.index(text[-1]) ^ 1]
+        if flipped != text:
+            try:
+                assert b64url_decode(flipped) != data
+            except ValueError:
+                pass
+
+
+def test_jws_round_trip_and_tamper() -> None:
+    """A compact EdDSA JWS verifies with its key, not another, and not after any change."""
+    from genai_compliance import SigningError
+    from genai_compliance.crypto import generate_ed25519, jws_sign, jws_verify
+
+    key = generate_ed25519()
+    token = jws_sign({"alg": "EdDSA", "typ": "JWT"}, {"sub": "x", "n": 1}, key)
+    assert jws_verify(token, key.public_key())[1] == {"sub": "x", "n": 1}
+    with pytest.raises(SigningError, match="does not verify"):
+        jws_verify(token, generate_ed25519().public_key())
+    for i in range(len(token)):
+        changed = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
+        with pytest.raises(SigningError):
+            jws_verify(changed, key.public_key())

@@ -26,7 +26,6 @@ pseudonym (issue 15, PI-RIGHTS).
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import difflib
 import json
@@ -36,17 +35,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..checks import CallContext, Check
 from ..clock import SHANGHAI, Clock, SystemClock
-from ..crypto import generate_ed25519, key_id
+from ..crypto import generate_ed25519, jws_sign, jws_verify, key_id
 from ..errors import (
     ConfigurationError,
     ConsentRequired,
     GuardianConsentRequired,
-    SigningError,
     StoreUnavailable,
 )
 from ..ledger import Ledger
@@ -234,25 +231,11 @@ _DDL = [
 ]
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def verify_receipt(token: str, public_key: Ed25519PublicKey) -> dict[str, Any]:
     """Verify a consent receipt (compact JWS, EdDSA) and return its claims."""
-    try:
-        header_b64, payload_b64, sig_b64 = token.split(".")
-        header = json.loads(_unb64(header_b64))
-        if header.get("alg") != "EdDSA":
-            raise SigningError("the receipt is not signed with EdDSA")
-        public_key.verify(_unb64(sig_b64), f"{header_b64}.{payload_b64}".encode())
-        claims: dict[str, Any] = json.loads(_unb64(payload_b64))
-    except (ValueError, InvalidSignature) as exc:
-        raise SigningError("the consent receipt does not verify") from exc
+    _header, claims = jws_verify(token, public_key, what="consent receipt")
     return claims
 
 
@@ -715,9 +698,7 @@ class ConsentService:
             "ledgerSeq": seq,
         }
         validate(claims, "consent-receipt", what="consent receipt")
-        h = _b64(json.dumps(header, separators=(",", ":")).encode())
-        c = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
-        return f"{h}.{c}.{_b64(self._key.sign(f'{h}.{c}'.encode()))}"
+        return jws_sign(header, claims, self._key)
 
     # -- data-subject requests (PI-RIGHTS, IM-11b) ---------------------------------------
     @implements("PI-RIGHTS", "IM-11b")

@@ -6,6 +6,7 @@ Private keys are never logged or put in errors.
 
 from .._exports import publish as _publish
 from ._credentials import ALGORITHMS, SigningCredentials
+from ._jose import b64url_decode, b64url_encode, jws_sign, jws_verify
 from ._keys import (
     generate_ed25519,
     key_id,
@@ -26,8 +27,12 @@ __all__ = [
     "SigningCredentials",
     "TestCA",
     "as_ed25519_signer",
+    "b64url_decode",
+    "b64url_encode",
     "create_test_ca",
     "generate_ed25519",
+    "jws_sign",
+    "jws_verify",
     "key_id",
     "load_ed25519_private",
     "load_ed25519_public",

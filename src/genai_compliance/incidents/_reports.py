@@ -13,7 +13,6 @@ extra or missing members.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import io
@@ -30,6 +29,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ..crypto import b64url_decode as _unb64
+from ..crypto import b64url_encode as _b64
 from ..crypto import key_id
 from ..errors import ConfigurationError, RecordNotFound, SigningError
 from ..risks import CATEGORIES, Risk
@@ -161,12 +162,6 @@ def periodic_summary(incidents: Incidents, *, provider: Any, since: dt.datetime,
 
 
 # -- bundles -----------------------------------------------------------------------------
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _validate_document(name: str, doc: Any) -> None:

@@ -58,6 +58,7 @@ from ..crypto import (
     private_pem,
     public_pem,
 )
+from ..crypto import b64url_encode as _b64
 from ..errors import (
     ConfigurationError,
     LedgerError,
@@ -145,12 +146,6 @@ _INSERT_RECORDS = ("INSERT INTO gc_ledger_records(seq, time, kind, subject, payl
 _sha256 = hashlib.sha256
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _std_b64(data: bytes) -> str:
