@@ -20,13 +20,15 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..crypto import SigningCredentials
 from ..errors import MalformedMedia, SigningError, UnsupportedMedia
 from ..rules import implements
+
+if TYPE_CHECKING:
+    from ..crypto import SigningCredentials
 
 __all__ = [
     "COMPOSITE",
@@ -166,6 +168,32 @@ def _generator(compliance: Any, generator: str | None,
     from .._version import __version__
 
     return generator or "genai-compliance", version or __version__
+
+
+_MARKERS = (b"c2pa", b"provenance")  # the manifest store's JUMBF label; a remote reference
+
+
+def may_hold_manifest(data: bytes | str | os.PathLike[str]) -> bool:
+    """Whether ``data`` (bytes, or a path scanned in chunks, or its ``.c2pa`` sidecar) can
+    carry a C2PA manifest: the manifest store's JUMBF label ``c2pa`` or an XMP
+    ``provenance`` reference appears somewhere. False means certainly none, without loading
+    c2pa; True means ask c2pa.
+
+    .. versionadded:: 0.2
+    """
+    if isinstance(data, bytes):
+        return any(m in data for m in _MARKERS)
+    path = Path(data)
+    if sidecar_path(path).is_file():
+        return True
+    tail = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            window = tail + chunk
+            if any(m in window for m in _MARKERS):
+                return True
+            tail = window[-16:]
+    return False
 
 
 @implements("C2PA", "EU-50-2")

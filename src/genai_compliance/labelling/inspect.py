@@ -183,33 +183,12 @@ def raw_scan(data: bytes) -> list[RawLabel]:
     return out
 
 
-_C2PA_MARKERS = (b"c2pa", b"provenance")  # the manifest store's JUMBF label; a remote URL
-
-
-def _may_hold_c2pa(data: bytes | Path) -> bool:
-    """Whether a C2PA manifest can be in ``data`` (or its sidecar): the manifest store's
-    JUMBF label ``c2pa`` or an XMP ``provenance`` reference appears somewhere. Files without
-    either (most) are answered without loading c2pa at all; a path is scanned in chunks."""
-    if isinstance(data, bytes):
-        return any(m in data for m in _C2PA_MARKERS)
-    if data.with_name(data.name + ".c2pa").is_file() or data.with_suffix(".c2pa").is_file():
-        return True
-    tail = b""
-    with data.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            window = tail + chunk
-            if any(m in window for m in _C2PA_MARKERS):
-                return True
-            tail = window[-16:]
-    return False
-
-
 def _c2pa(data: bytes | Path, trust_anchors: Any) -> dict[str, Any] | None:
     try:
-        if not _may_hold_c2pa(data):
-            return None
-        from genai_compliance.labelling.c2pa import read_c2pa
+        from genai_compliance.labelling.c2pa import may_hold_manifest, read_c2pa
 
+        if not may_hold_manifest(data):
+            return None
         report = read_c2pa(data, trust_anchors=trust_anchors)
     except (ComplianceError, ImportError, OSError) as exc:
         blob = _blob(data)

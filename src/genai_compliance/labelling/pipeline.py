@@ -13,13 +13,15 @@ import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..crypto import SigningCredentials
 from ..errors import ConfigurationError, LabelError, MalformedMedia, UnsupportedMedia
 from . import c2pa as _c2pa
+
+if TYPE_CHECKING:
+    from ..crypto import SigningCredentials
 
 __all__ = ["MANIFEST_BROKEN", "LabelResult", "credentials_from_settings", "default_label",
            "label_file"]
@@ -76,6 +78,8 @@ def credentials_from_settings(section: Mapping[str, Any],
                               base: Path | None = None) -> SigningCredentials | None:
     """Credentials from the ``[c2pa]`` config section: ``cert`` + ``key`` (+
     ``key_password_env``) or ``p12`` (+ ``p12_password_env``), and ``trust_anchors``."""
+    from ..crypto import SigningCredentials
+
     def path(name: str) -> Path | None:
         value = section.get(name)
         if not value:
@@ -117,9 +121,9 @@ MANIFEST_BROKEN = ("the input carried a C2PA manifest; writing the implicit labe
 def _has_manifest(data: bytes | str | os.PathLike[str]) -> bool:
     """Whether ``data`` (bytes or a path, streamed) carries a C2PA manifest (embedded or
     referenced), read offline."""
-    if isinstance(data, bytes) and b"c2pa" not in data and b"provenance" not in data:
-        return False  # no JUMBF c2pa box and no XMP dcterms:provenance reference
     try:
+        if not _c2pa.may_hold_manifest(data):
+            return False  # no JUMBF c2pa box and no XMP dcterms:provenance reference
         return _c2pa.read_c2pa(data) is not None
     except (MalformedMedia, UnsupportedMedia, ImportError, OSError):
         return isinstance(data, bytes) and b"c2pa" in data and b"jumb" in data

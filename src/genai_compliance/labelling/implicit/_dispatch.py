@@ -8,6 +8,7 @@ their own handler; MP3 is the fallback.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -19,54 +20,43 @@ from typing import Any, BinaryIO
 
 from genai_compliance.errors import LabelError, MalformedMedia, MediaError, UnsupportedMedia
 from genai_compliance.labelling.aigc import AIGCLabel
-from genai_compliance.labelling.implicit import (
-    _avi,
-    _flac,
-    _gif,
-    _heif,
-    _html,
-    _jpeg,
-    _markdown,
-    _mkv,
-    _mp3,
-    _mp4,
-    _ogg,
-    _ooxml,
-    _pdf,
-    _png,
-    _svg,
-    _tiff,
-    _wav,
-    _webp,
-)
 from genai_compliance.labelling.implicit._base import FormatHandler, RawLabel
 from genai_compliance.rules import implements
 
 __all__ = ["HANDLERS", "add_propagation", "handler_for", "handler_named", "label_bytes",
            "label_file", "label_stream", "read_labels", "scan", "sniff"]
 
+class _LazyHandler:
+    """A format handler whose module is imported the first time it is used, so sniffing a
+    PNG does not load the Matroska, MP4 or PDF code (CLI start-up, issue 14)."""
+
+    __slots__ = ("_handler", "_module", "name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module = module
+        self.name = name
+        self._handler: FormatHandler | None = None
+
+    def load(self) -> FormatHandler:
+        if self._handler is None:
+            mod = importlib.import_module(f"genai_compliance.labelling.implicit.{self._module}")
+            handler: FormatHandler = mod.HANDLER
+            self._handler = handler
+        return self._handler
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.load(), attr)
+
+    def __repr__(self) -> str:
+        return f"<handler {self.name}>"
+
+
 #: Sniff order. MP3 after the binary formats (its sniffer accepts any leading ID3 tag);
 #: the text formats HTML, SVG and Markdown last (HTML before SVG: inline <svg>).
-HANDLERS: tuple[FormatHandler, ...] = (
-    _png.HANDLER,
-    _jpeg.HANDLER,
-    _webp.HANDLER,
-    _gif.HANDLER,
-    _tiff.HANDLER,
-    _wav.HANDLER,
-    _avi.HANDLER,
-    _flac.HANDLER,
-    _ogg.HANDLER,
-    _heif.HANDLER,
-    _mp4.HANDLER,
-    _mkv.HANDLER,
-    _pdf.HANDLER,
-    _ooxml.HANDLER,
-    _mp3.HANDLER,
-    _html.HANDLER,
-    _svg.HANDLER,
-    _markdown.HANDLER,
-)
+HANDLERS: tuple[FormatHandler, ...] = tuple(
+    _LazyHandler(f"_{name}", name) for name in (
+        "png", "jpeg", "webp", "gif", "tiff", "wav", "avi", "flac", "ogg", "heif", "mp4",
+        "mkv", "pdf", "ooxml", "mp3", "html", "svg", "markdown"))
 _HEAD = 4096
 
 
@@ -126,7 +116,7 @@ def handler_for(src: BinaryIO, format: str | None = None) -> FormatHandler:
         src.seek(skip)
         inner = src.read(_HEAD)
         for h in HANDLERS:
-            if h is not _mp3.HANDLER and h.sniff(inner):
+            if h.name != "mp3" and h.sniff(inner):
                 src.seek(0)
                 return h
     src.seek(0)
