@@ -452,3 +452,31 @@ def test_standing_json_round_trip(flags: list[bool]) -> None:
         s, _ = transition(s, "illegal" if bad else "clean",
                           now=now + dt.timedelta(hours=i), policy=EscalationPolicy())
     assert Standing.from_json(s.to_json()) == s
+
+
+def test_standing_cache_bounds_staleness_and_sees_own_changes(tmp_path: Path) -> None:
+    """A standing read from a shared store is reused for at most ``max_staleness`` seconds
+    (no I/O on the guard's hot path); a suspension by another replica is enforced once that
+    bound passes, and this replica's own changes are seen at once."""
+    clock = FrozenClock(START)
+    uri = f"sqlite:///{tmp_path / 'state.db'}"
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", clock=clock, dev_mode=True)
+    try:
+        here = Escalation(uri, ledger, clock=clock, max_staleness=2.0)
+        other = Escalation(uri, ledger, clock=clock, max_staleness=2.0)
+        user = Subject("cached-user")
+        assert here.standing(user).level == "none"
+        assert here.cached_standing(user) is not None and here.clean_input_is_noop(user)
+        other.impose(user, "suspended", reason="replica B")
+        assert here.standing(user).level == "none"  # within the bound: the cached read
+        clock.advance(2.5)
+        assert here.cached_standing(user) is None
+        assert here.standing(user).level == "suspended"  # past the bound: read again
+        here.impose(user, "none", reason="lifted here")
+        assert here.standing(user).level == "none"  # own change: seen at once
+        fresh = Escalation(uri, ledger, clock=clock, max_staleness=0)
+        assert fresh.cached_standing(user) is None and fresh.standing(user).level == "none"
+        for esc in (here, other, fresh):
+            esc.close()
+    finally:
+        ledger.close()

@@ -418,16 +418,31 @@ class Escalation:
     :param state: where standings live: a URI (``memory://``, ``sqlite:///…``,
         ``postgresql://…``, ``redis://…``), an opened store or a :class:`SQLDatabase`.
     :param key_prefix: prefix of the subjects' keys (tenants or tests sharing one store).
+    :param max_staleness: seconds a standing read from a shared store may be reused without
+        reading it again (a suspension made by another replica is seen within this bound;
+        this replica's own changes at once); ``0`` reads every time.
+
+    .. versionchanged:: 0.2 ``max_staleness`` (default 2 s): the guard's hot path reads a
+       clean subject's standing without I/O.
     """
 
     def __init__(self, state: str | Store | SQLDatabase, ledger: Ledger, *,
                  policy: EscalationPolicy | None = None, clock: Clock | None = None,
-                 tz: dt.tzinfo = SHANGHAI, key_prefix: str = "") -> None:
+                 tz: dt.tzinfo = SHANGHAI, key_prefix: str = "",
+                 max_staleness: float = 2.0) -> None:
+        if max_staleness < 0:
+            raise ConfigurationError(
+                f"max_staleness must be >= 0 seconds, got {max_staleness}",
+                field="incidents.standing_max_staleness", value=max_staleness)
         self._state = open_state(state, prefix=key_prefix)
         self.ledger = ledger
         self.policy = policy or EscalationPolicy()
         self.clock: Clock = clock or SystemClock()
         self.tz = tz
+        self.max_staleness = float(max_staleness)
+        # pseudonym -> (clock.monotonic() when read or written, the stored document)
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._cache_lock = threading.Lock()
 
     @property
     def uri(self) -> str:
@@ -442,9 +457,53 @@ class Escalation:
     def _key(self, subject: Subject | str) -> str:
         return self.ledger.pseudonym(subject)
 
+    # -- the read cache (bounded staleness) ------------------------------------------------
+    def _remember(self, key: str, raw: dict[str, Any] | None) -> None:
+        if self.max_staleness <= 0:
+            return
+        with self._cache_lock:
+            if len(self._cache) >= 100_000:
+                self._cache.clear()
+            self._cache[key] = (self.clock.monotonic(), raw)
+
+    def _cached(self, key: str) -> tuple[bool, dict[str, Any] | None]:
+        if self.max_staleness <= 0:
+            return False, None
+        with self._cache_lock:
+            hit = self._cache.get(key)
+        if hit is None or self.clock.monotonic() - hit[0] > self.max_staleness:
+            return False, None
+        return True, hit[1]
+
+    def _load(self, key: str) -> dict[str, Any] | None:
+        found, raw = self._cached(key)
+        if not found:
+            raw = self._state.load(key)
+            self._remember(key, raw)
+        return raw
+
+    def cached_standing(self, subject: Subject | str) -> Standing | None:
+        """The standing from the read cache, without I/O; ``None`` when it must be read."""
+        found, raw = self._cached(self._key(subject))
+        if not found:
+            return None
+        s = Standing.from_json(raw) if raw else Standing()
+        return settle(s, self.clock.now(), self.policy)[0]
+
+    def clean_input_is_noop(self, subject: Subject | str) -> bool:
+        """Whether counting a clean input for ``subject`` would change nothing, known from
+        the cache alone (so the guard need not leave the event loop to count it)."""
+        found, raw = self._cached(self._key(subject))
+        if not found:
+            return False
+        stored = Standing.from_json(raw) if raw else Standing()
+        return stored.consecutive == 0 and settle(stored, self.clock.now(),
+                                                  self.policy)[0] == stored
+
     def standing(self, subject: Subject | str) -> Standing:
-        """The subject's standing now (time-only changes applied, nothing written)."""
-        raw = self._state.load(self._key(subject))
+        """The subject's standing now (time-only changes applied, nothing written); read
+        through the cache (at most ``max_staleness`` old)."""
+        raw = self._load(self._key(subject))
         s = Standing.from_json(raw) if raw else Standing()
         return settle(s, self.clock.now(), self.policy)[0]
 
@@ -461,11 +520,13 @@ class Escalation:
         key = self._key(subject)
         if event == "clean":
             # the common case: most inputs are clean, so skip the write when nothing changes
-            raw = self._state.load(key)
+            raw = self._load(key)
             stored = Standing.from_json(raw) if raw else Standing()
             if stored.consecutive == 0 and settle(stored, now, self.policy)[0] == stored:
                 return stored
-        new = Standing.from_json(self._state.update(key, fn))
+        doc = self._state.update(key, fn)
+        self._remember(key, doc)
+        new = Standing.from_json(doc)
         if steps:
             self.ledger.append_many([Entry(kind, payload, subject) for kind, payload in steps])
         return new

@@ -15,6 +15,7 @@ else in the same database. Every step is a ledger record.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -127,7 +128,7 @@ class Incidents:
                  calendar: WorkingCalendar = DEFAULT_CALENDAR,
                  complaint_working_days: int = 15, retention_days: float = 184,
                  escalation_state: str | Store | SQLDatabase | None = None,
-                 key_prefix: str = "") -> None:
+                 key_prefix: str = "", standing_max_staleness: float = 2.0) -> None:
         if not isinstance(retention_days, int | float) or retention_days <= 0:
             raise ConfigurationError("[incidents] content_retention_days must be a positive "
                                      f"number, got {retention_days!r}",
@@ -142,7 +143,8 @@ class Incidents:
         #: the illegal-use ladder (IM-14b, SR-14)
         self.escalation = Escalation(self.db if escalation_state is None else escalation_state,
                                      ledger, policy=policy, clock=self.clock, tz=tz,
-                                     key_prefix=key_prefix)
+                                     key_prefix=key_prefix,
+                                     max_staleness=standing_max_staleness)
         #: the complaint desk (IM-15)
         self.complaints = Complaints(self.db, ledger, clock=self.clock, tz=tz,
                                      calendar=calendar,
@@ -157,7 +159,8 @@ class Incidents:
         else ``[stores] incidents`` / ``default`` when set, else the same database."""
         settings: Mapping[str, Any] = compliance.settings.get("incidents", {})
         complaints: Mapping[str, Any] = compliance.settings.get("complaints", {})
-        known = {"content_retention_days", "escalation", "key_prefix"}
+        known = {"content_retention_days", "escalation", "key_prefix",
+                 "standing_max_staleness"}
         unknown = sorted(set(settings) - known)
         if unknown:
             raise ConfigurationError(f"unknown [incidents] keys {unknown}; known: "
@@ -177,7 +180,8 @@ class Incidents:
                    calendar=calendar_from_settings(complaints),
                    complaint_working_days=complaints.get("response_working_days", 15),
                    retention_days=settings.get("content_retention_days", 184),
-                   escalation_state=state, key_prefix=str(settings.get("key_prefix", "")))
+                   escalation_state=state, key_prefix=str(settings.get("key_prefix", "")),
+                   standing_max_staleness=float(settings.get("standing_max_staleness", 2.0)))
 
     @property
     def policy(self) -> EscalationPolicy:
@@ -422,6 +426,23 @@ class IllegalUseCheck(Check):
             ctx.metadata["illegal_use_warning"] = self.WARNING
             ctx.response.warning = self.WARNING
         ctx.notes["illegal_use_level"] = s.level
+
+    # -- async: inline when the standing is known without I/O, else a worker thread ------
+    async def abefore(self, ctx: CallContext) -> None:
+        if (ctx.subject is not None and self.blocking
+                and self.escalation.cached_standing(ctx.subject) is None):
+            await asyncio.to_thread(self.before, ctx)
+        else:
+            self.before(ctx)
+
+    async def aclose(self, ctx: CallContext, outcome: Outcome) -> None:
+        if ctx.subject is None:
+            return
+        clean = outcome == "served" and not isinstance(ctx.refusal, ContentBlocked)
+        if self.blocking and not (clean and self.escalation.clean_input_is_noop(ctx.subject)):
+            await asyncio.to_thread(self.close, ctx, outcome)
+        else:
+            self.close(ctx, outcome)
 
     def close(self, ctx: CallContext, outcome: Outcome) -> None:
         if ctx.subject is None:

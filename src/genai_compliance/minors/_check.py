@@ -129,7 +129,26 @@ class MinorsCheck(Check):
             ctx.response.reminder = str(usage["reminder"].get("message", ""))
             ctx.notes["minor_reminder"] = usage["reminder"]["continuous_minutes"]
 
-    # -- async: before/close go to a worker thread when ``blocking`` (the driver does it) --
+    # -- async: store I/O in a worker thread; adults (pure band check) stay on the loop ---
+    async def abefore(self, ctx: CallContext) -> None:
+        if self.blocking and self._is_minor(ctx):
+            await asyncio.to_thread(self.before, ctx)
+        else:
+            self.before(ctx)
+
+    async def aclose(self, ctx: CallContext, outcome: Outcome) -> None:
+        if self.blocking and self._key in ctx.state:
+            await asyncio.to_thread(self.close, ctx, outcome)
+        else:
+            self.close(ctx, outcome)
+
+    def _is_minor(self, ctx: CallContext) -> bool:
+        """Whether ``before`` will touch the store (a minor: quota, curfew, guardian)."""
+        try:
+            return bool(self.protection.band(ctx.subject, ctx.started_at).is_minor)
+        except Exception:  # e.g. age verification required: let ``before`` say so
+            return False
+
     async def aon_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
         due = self._due(ctx)  # pure: inline; the heartbeat (store I/O) off the loop
         if due is not None:
