@@ -16,6 +16,7 @@ from typing import Literal
 
 import attrs
 
+from ...checks import HEADERS
 from ...errors import LabelError
 
 __all__ = [
@@ -38,7 +39,8 @@ DEFAULT_LABEL_ZH = "本内容由人工智能生成"
 #: Default English wording (AI element "AI" + generation element "generated").
 DEFAULT_LABEL_EN = "AI-generated content"
 #: Response header carrying the label for chat UIs that show it beside the text (GB-6).
-LABEL_HEADER = "X-AIGC-Label"
+#: the response header carrying the label: the one naming of genai_compliance.HEADERS
+LABEL_HEADER = HEADERS["label"]
 
 _ZH_AI = re.compile(r"人工智能|AI|ＡＩ")
 _ZH_GEN = re.compile(r"生成|合成")
