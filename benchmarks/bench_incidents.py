@@ -17,8 +17,8 @@ from genai_compliance.incidents import (
     EscalationPolicy,
     Standing,
     WorkingCalendar,
-    transition,
 )
+from genai_compliance.incidents._escalation import transition  # the pure ladder step
 
 N = 2000
 
