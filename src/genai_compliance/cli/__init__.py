@@ -20,7 +20,6 @@ Exit codes, the same for every command (documented in docs/cli.md):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib
 import json
 import sys
@@ -83,16 +82,6 @@ COMMANDS: dict[str, str] = {
     "ledger": "genai_compliance.ledger._cli",
 }
 
-
-
-def _parse_time(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time like 2026-01-31 or 2026-01-31T08:00:00+08:00"
-        ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
