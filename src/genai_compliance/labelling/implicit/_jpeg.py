@@ -21,7 +21,12 @@ from typing import BinaryIO
 from genai_compliance.errors import LabelError, MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
 from genai_compliance.labelling.implicit._exif import blank_labels, exif_labels
-from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
+from genai_compliance.labelling.implicit._riff import (
+    copy_range,
+    copy_spliced,
+    file_size,
+    read_at,
+)
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "JpegHandler"]
@@ -141,25 +146,8 @@ class JpegHandler:
                              value=len(body))
         new = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
         dst.write(b"\xff\xd8")
-        run_start: int | None = None
-        run_end = 2
-        for _marker, off, total in segs:
-            if off == at or off in drop or off in patched:
-                if run_start is not None:
-                    copy_range(src, dst, run_start, run_end - run_start, _FMT)
-                    run_start = None
-                if off == at:
-                    dst.write(new)
-                if off in drop:
-                    continue
-                if off in patched:
-                    dst.write(patched[off])
-                    continue
-            if run_start is None:
-                run_start = off
-            run_end = off + total
-        if run_start is not None:
-            copy_range(src, dst, run_start, run_end - run_start, _FMT)
+        copy_spliced(src, dst, ((off, total) for _marker, off, total in segs), _FMT,
+                     insert_at=at, insert=new, drop=drop, patched=patched)
         if at == sos:
             dst.write(new)
         copy_range(src, dst, sos, size - sos, _FMT)

@@ -21,7 +21,12 @@ from typing import BinaryIO
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
 from genai_compliance.labelling.implicit._exif import blank_labels, exif_labels
-from genai_compliance.labelling.implicit._riff import copy_range, file_size, read_at
+from genai_compliance.labelling.implicit._riff import (
+    copy_range,
+    copy_spliced,
+    file_size,
+    read_at,
+)
 from genai_compliance.labelling.implicit._xmp import merge_xmp, read_xmp_labels
 
 __all__ = ["HANDLER", "PngHandler"]
@@ -172,25 +177,8 @@ class PngHandler:
         packet = merge_xmp(old, aigc_json, _FMT)
         new = make_chunk(b"iTXt", _KEY + b"\x00\x00\x00\x00\x00" + packet)
         dst.write(SIG)
-        run_start: int | None = None
-        run_end = 0
-        for _ctype, off, length in table:
-            if off == insert_at or off in drop or off in patched:
-                if run_start is not None:
-                    copy_range(src, dst, run_start, run_end - run_start, _FMT)
-                    run_start = None
-                if off == insert_at:
-                    dst.write(new)
-                if off in drop:
-                    continue
-                if off in patched:
-                    dst.write(patched[off])
-                    continue
-            if run_start is None:
-                run_start = off
-            run_end = off + 12 + length
-        if run_start is not None:
-            copy_range(src, dst, run_start, run_end - run_start, _FMT)
+        copy_spliced(src, dst, ((off, 12 + length) for _ctype, off, length in table), _FMT,
+                     insert_at=insert_at, insert=new, drop=drop, patched=patched)
         if insert_at is None:  # a skeletal file without IDAT/IEND: the chunk goes last
             dst.write(new)
         end = table[-1][1] + 12 + table[-1][2]

@@ -12,7 +12,7 @@ import io
 import os
 import stat
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any, BinaryIO, TypeVar
 
 import attrs
@@ -25,6 +25,7 @@ __all__ = [
     "COPY_BLOCK",
     "Chunk",
     "copy_range",
+    "copy_spliced",
     "file_size",
     "guarded",
     "label_chunk",
@@ -91,6 +92,33 @@ def _kernel_copy(src: BinaryIO, dst: BinaryIO, offset: int, length: int) -> int:
         pass
     dst.seek(start + done)  # resynchronise the buffered writer with the descriptor
     return done
+
+
+def copy_spliced(src: BinaryIO, dst: BinaryIO, spans: Iterable[tuple[int, int]], fmt: str, *,
+                 insert_at: int | None, insert: bytes, drop: Container[int],
+                 patched: Mapping[int, bytes]) -> None:
+    """Copy the ``(offset, size)`` spans of ``src`` to ``dst`` in order, contiguous runs in
+    one piece each; before the span at ``insert_at`` write ``insert``, leave out the spans
+    at ``drop`` and write ``patched[offset]`` in place of those spans."""
+    run_start: int | None = None
+    run_end = 0
+    for off, size in spans:
+        if off == insert_at or off in drop or off in patched:
+            if run_start is not None:
+                copy_range(src, dst, run_start, run_end - run_start, fmt)
+                run_start = None
+            if off == insert_at:
+                dst.write(insert)
+            if off in drop:
+                continue
+            if off in patched:
+                dst.write(patched[off])
+                continue
+        if run_start is None:
+            run_start = off
+        run_end = off + size
+    if run_start is not None:
+        copy_range(src, dst, run_start, run_end - run_start, fmt)
 
 
 def copy_range(src: BinaryIO, dst: BinaryIO, offset: int, length: int, fmt: str) -> None:
