@@ -39,13 +39,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import attrs
 
-from .checks import HEADERS, CallContext, CallResponse, request_calls
+from .checks import CallContext, CallResponse, request_calls, retry_after_seconds
 from .errors import (
     BadRequest,
     ComplianceError,
@@ -259,13 +258,13 @@ class ComplianceMiddleware:
             self.compliance.close()
 
     def _call_headers(self, calls: list[CallContext]) -> list[tuple[bytes, bytes]]:
-        now = self.compliance.clock.now()
+        """The calls' response headers (``Retry-After`` is the refusal's, see
+        :meth:`_send_error`, so no time is passed here)."""
         responses = [c.response for c in calls]
         if not self.label_header:
             responses = [attrs.evolve(r, label=None) for r in responses]
         return [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                for k, v in CallResponse.merge(responses, now=now)
-                if k != HEADERS["retry_after"]]
+                for k, v in CallResponse.merge(responses)]
 
     async def _send_error(self, send: Send, error: BaseException,
                           calls: list[CallContext] | None = None) -> None:
@@ -274,8 +273,8 @@ class ComplianceMiddleware:
                    (b"content-length", str(len(body)).encode())]
         retry = getattr(error, "retry_after", None)
         if retry is not None:
-            seconds = (retry - self.compliance.clock.now()).total_seconds()
-            headers.append((b"retry-after", str(max(0, math.ceil(seconds))).encode()))
+            headers.append((b"retry-after",
+                            retry_after_seconds(retry, self.compliance.clock.now()).encode()))
         elif isinstance(error, StoreUnavailable):
             headers.append((b"retry-after", b"30"))
         headers.extend(self._call_headers(calls or []))

@@ -43,7 +43,8 @@ from .subject import Subject
 if TYPE_CHECKING:
     from .clock import Clock
 
-__all__ = ["HEADERS", "CallContext", "CallResponse", "Check", "Outcome", "request_calls"]
+__all__ = ["HEADERS", "CallContext", "CallResponse", "Check", "Outcome", "request_calls",
+           "retry_after_seconds"]
 
 Outcome = Literal["served", "refused", "error", "cancelled"]
 
@@ -61,6 +62,12 @@ HEADERS: Final[Mapping[str, str]] = {
     "optional_declined": "X-GenAI-Consent-Declined",
     "retry_after": "Retry-After",
 }
+
+
+def retry_after_seconds(when: dt.datetime, now: dt.datetime) -> str:
+    """The ``Retry-After`` value (whole seconds, never negative) for a call that may
+    succeed again at ``when``."""
+    return str(max(0, math.ceil((when - now).total_seconds())))
 
 
 def _quote(text: str) -> str:
@@ -113,8 +120,7 @@ class CallResponse:
         if self.optional_declined:
             out.append((HEADERS["optional_declined"], ",".join(self.optional_declined)))
         if self.retry_after is not None and now is not None:
-            seconds = (self.retry_after - now).total_seconds()
-            out.append((HEADERS["retry_after"], str(max(0, math.ceil(seconds)))))
+            out.append((HEADERS["retry_after"], retry_after_seconds(self.retry_after, now)))
         return out
 
     @staticmethod

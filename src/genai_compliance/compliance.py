@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from .checks import CallContext, Check
 from .chunks import ChunkCodec
 from .clock import Clock, SystemClock, zone
-from .config import Provider, load_config
+from .config import Provider, load_config, validate_settings
 from .errors import ConfigurationError
 from .guard import RAISE, Guard
 from .ledger import DEFAULT_RETENTION, Ledger, Record, ledger_from_settings
-from .stores import Store, open_store
+from .stores import Store, open_store, redact_uri
 from .subject import Subject
 
 if TYPE_CHECKING:
@@ -31,22 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["Compliance"]
 
 
-def _redact(uri: str) -> str:
-    from .stores import parse_uri
-
-    try:
-        return str(parse_uri(uri).redacted())
-    except Exception:
-        return uri.split("@")[-1] if "@" in uri else uri
-
-
-def _validate_settings(settings: Mapping[str, Any]) -> None:
-    """Validate the settings sections against the shipped schemas (unknown keys, types)."""
-    from . import config
-
-    validate_settings = getattr(config, "validate_settings", None)
-    if validate_settings is not None:
-        validate_settings(settings)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -109,7 +93,7 @@ class Compliance:
         self.settings: dict[str, Any] = dict(settings or {})
         #: folder that relative paths in the settings resolve against
         self.base_dir: str = str(self.settings.pop("_base_dir", os.getcwd()))
-        _validate_settings(self.settings)
+        validate_settings(self.settings)  # unknown keys and wrong types, by section
         deployment = dict(self.settings.get("deployment", {}) or {})
         self.replicas = int(replicas if replicas is not None else deployment.get("replicas", 1))
         self.mode = str(mode if mode is not None else deployment.get("mode", "production"))
@@ -241,9 +225,9 @@ class Compliance:
                         "fail_open": bool(c.fail_open)} for c in checks],
             "custom": self._checks is not None and not self._default_built,
             "disabled": sorted(self._disabled),
-            "stores": {d: _redact(self.store_uri(d)) for d in
+            "stores": {d: redact_uri(self.store_uri(d)) for d in
                        ("minors", "consent", "illegal_use")},
-            "ledger": _redact(str(getattr(self.ledger, "uri", ""))),
+            "ledger": redact_uri(str(getattr(self.ledger, "uri", ""))),
             "mode": self.mode,
             "replicas": self.replicas,
         }
@@ -423,13 +407,9 @@ class Compliance:
 
     async def arecord(self, kind: str, payload: Mapping[str, Any] | None = None, *,
                       subject: Subject | str | None = None) -> Record:
-        """Async twin of :meth:`record`: never blocks the event loop (the ledger's own
-        async append when it has one, else a worker thread)."""
-        aappend = getattr(self.ledger, "aappend", None)
-        if aappend is not None:
-            record: Record = await aappend(kind, payload or {}, subject=subject)
-            return record
-        return await asyncio.to_thread(self.record, kind, payload, subject=subject)
+        """Async twin of :meth:`record`: never blocks the event loop (the ledger's group
+        commit writes it)."""
+        return await self.ledger.aappend(kind, payload or {}, subject=subject)
 
     def records(self, kind: str | None = None, **filters: Any) -> Iterable[Record]:
         return self.ledger.records(kind=kind, **filters)

@@ -22,6 +22,7 @@ __all__ = ["register"]
 def _cmd_check(args: argparse.Namespace) -> int:
     from ..compliance import Compliance
     from ..config import load_config
+    from ..stores import redact_uri
 
     data, base = load_config(args.file)
     data = dict(data)
@@ -38,7 +39,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             pipeline: dict[str, Any] = comp.pipeline()
         finally:
             comp.close()
-    pipeline["ledger"] = _redacted(real_ledger.get("uri") or "sqlite:///" + os.path.join(
+    pipeline["ledger"] = redact_uri(real_ledger.get("uri") or "sqlite:///" + os.path.join(
         str(base), "genai_compliance.db"))
     pipeline["stores"] = {d: ("(embedded, beside the ledger)" if "gc-config-check-" in u
                               else u) for d, u in pipeline["stores"].items()}
@@ -58,15 +59,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for duty, uri in pipeline["stores"].items():
         print(f"store {duty}: {uri}")
     return 0
-
-
-def _redacted(uri: str) -> str:
-    from ..stores import parse_uri
-
-    try:
-        return str(parse_uri(uri).redacted())
-    except Exception:
-        return uri
 
 
 def register(subparsers: Any) -> None:
