@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 
 def rate(fn: Callable[[], int], repeat: int = 3) -> float:
@@ -22,3 +24,53 @@ def line(label: str, value: float, baseline: float, unit: str = "ops/s") -> None
     """Print ``value`` and its ratio to ``baseline`` (both measured in this run)."""
     ratio = value / baseline if baseline else float("nan")
     print(f"  {label:<58} {value:>14,.1f} {unit:<6} ratio {ratio:8.3f}")
+
+
+#: the backends the pipeline benchmarks run on
+PIPELINE_KINDS = ("sqlite", "postgres+redis")
+
+
+@contextlib.contextmanager
+def default_pipeline(kind: str) -> Iterator[tuple[Any, Any] | None]:
+    """``(compliance, subject)``: the full default pipeline on ``kind`` (the embedded
+    SQLite default, or PostgreSQL + Redis), moderated with the sample keyword list, and an
+    adult who consented to ``service``; ``None`` (printed) when the backend is not running.
+    Everything it made is closed and dropped afterwards."""
+    import hashlib
+    import os
+    import tempfile
+    import uuid
+
+    from genai_compliance import Compliance, Subject, SystemClock
+    from genai_compliance.consent import NoticeRef
+    from genai_compliance.testing import TEST_PROVIDER, sample_keyword_file
+
+    pg = os.environ.get("GC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+    redis = os.environ.get("GC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    settings = {"moderation": {"keyword_files": [sample_keyword_file()]}}
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            if kind == "sqlite":
+                comp = Compliance(TEST_PROVIDER, ledger=f"sqlite:///{folder}/ledger.db",
+                                  clock=SystemClock(), settings=settings)
+            else:
+                comp = Compliance(TEST_PROVIDER, ledger=f"{pg}?schema={schema}",
+                                  clock=SystemClock(), stores={"default": redis},
+                                  settings=settings)
+        except Exception as exc:  # a backend that is not running here
+            print(f"  skipped: {type(exc).__name__}: {exc}")
+            yield None
+            return
+        try:
+            user = Subject("bench-user", birth_date="1990-01-01")
+            comp.consent.grant(user, "service",
+                               notice=NoticeRef("1", hashlib.sha256(b"notice").hexdigest()))
+            yield comp, user
+        finally:
+            comp.close()
+            if kind != "sqlite":
+                import psycopg
+
+                with psycopg.connect(pg, autocommit=True) as conn:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

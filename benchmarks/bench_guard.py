@@ -14,44 +14,16 @@ at 50 ms, >= 0.95x.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
-import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _util import line
+from _util import PIPELINE_KINDS, default_pipeline, line
 
-from genai_compliance import Compliance, Subject, SystemClock
-from genai_compliance.consent import NoticeRef
-from genai_compliance.testing import TEST_PROVIDER, sample_keyword_file
+from genai_compliance import Compliance, Subject
 
-NOTICE = NoticeRef("1", hashlib.sha256(b"notice").hexdigest())
 PROMPT = "请介绍一下长城的历史。"
 REPLY = "长城是中国古代的军事防御工程，始建于春秋战国时期。"
-PG = os.environ.get("GC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS = os.environ.get("GC_TEST_REDIS", "redis://127.0.0.1:6379/0")
-
-
-def _compliance(kind: str, folder: str) -> tuple[Compliance, Callable[[], None]]:
-    settings = {"moderation": {"keyword_files": [sample_keyword_file()]}}
-    if kind == "sqlite":
-        comp = Compliance(TEST_PROVIDER, ledger=f"sqlite:///{folder}/ledger.db",
-                          clock=SystemClock(), settings=settings)
-        return comp, lambda: None
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    comp = Compliance(TEST_PROVIDER, ledger=f"{PG}?schema={schema}", clock=SystemClock(),
-                      stores={"default": REDIS}, settings=settings)
-
-    def drop() -> None:
-        import psycopg
-
-        with psycopg.connect(PG, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-    return comp, drop
 
 
 def _sync(comp: Compliance, user: Subject, calls: int) -> None:
@@ -134,22 +106,13 @@ def _async(comp: Compliance, user: Subject) -> None:
 
 
 def main() -> None:
-    for kind in ("sqlite", "postgres+redis"):
+    for kind in PIPELINE_KINDS:
         print(f"full default pipeline on {kind}:")
-        with tempfile.TemporaryDirectory() as folder:
-            try:
-                comp, cleanup = _compliance(kind, folder)
-            except Exception as exc:  # a backend that is not running here
-                print(f"  skipped: {type(exc).__name__}: {exc}")
-                continue
-            try:
-                user = Subject("bench-user", birth_date="1990-01-01")
-                comp.consent.grant(user, "service", notice=NOTICE)
+        with default_pipeline(kind) as setup:
+            if setup is not None:
+                comp, user = setup
                 _sync(comp, user, calls=300)
                 _async(comp, user)
-            finally:
-                comp.close()
-                cleanup()
 
 
 if __name__ == "__main__":

@@ -63,6 +63,22 @@ def _threads(count: int, total: int, work: Callable[[int, int], None]) -> int:
     return per * count
 
 
+def _chained(ledger: Ledger, batch: int, n: int) -> int:
+    """``n`` records appended in batches of ``batch`` (one transaction each)."""
+    for start in range(0, n, batch):
+        ledger.append_many([Entry("bench", _payload(i), "user-1")
+                            for i in range(start, start + batch)])
+    return n
+
+
+def _chained_threads(ledger: Ledger, writers: int, n: int) -> int:
+    """``n`` single appends from ``writers`` threads (group commit shares the fsyncs)."""
+    def work(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            ledger.append("bench", _payload(i), subject="user-1")
+    return _threads(writers, n, work)
+
+
 def _ledger_options(folder: str) -> dict[str, Any]:
     return {"key_file": os.path.join(folder, "bench.key"),
             "witness_dir": os.path.join(folder, "witness"), "durability": "full"}
@@ -117,11 +133,7 @@ def bench_sqlite(folder: str) -> None:
                     conn.execute("COMMIT")
                 return n
 
-            def chained(batch: int = batch, n: int = n) -> int:
-                for start in range(0, n, batch):
-                    ledger.append_many([Entry("bench", _payload(i), "user-1")
-                                        for i in range(start, start + batch)])
-                return n
+            chained = functools.partial(_chained, ledger, batch, n)
 
             base = rate(plain, repeat=5)
             line(f"plain INSERT, batch {batch}", base, base, "rec/s")
@@ -141,11 +153,7 @@ def bench_sqlite(folder: str) -> None:
                     own.close()
                 return _threads(writers, n, work)
 
-            def chained_w(writers: int = writers, n: int = n) -> int:
-                def work(first: int, count: int) -> None:
-                    for i in range(first, first + count):
-                        ledger.append("bench", _payload(i), subject="user-1")
-                return _threads(writers, n, work)
+            chained_w = functools.partial(_chained_threads, ledger, writers, n)
 
             base = rate(plain_w, repeat=3)
             line(f"plain INSERT, {writers} writer threads", base, base, "rec/s")
@@ -210,11 +218,7 @@ def bench_postgres(folder: str) -> None:
                                               for i in range(start, start + batch)])
                 return n
 
-            def chained(batch: int = batch, n: int = n) -> int:
-                for start in range(0, n, batch):
-                    ledger.append_many([Entry("bench", _payload(i), "user-1")
-                                        for i in range(start, start + batch)])
-                return n
+            chained = functools.partial(_chained, ledger, batch, n)
 
             base = rate(plain, repeat=5)
             line(f"plain INSERT, batch {batch}", base, base, "rec/s")
@@ -232,11 +236,7 @@ def bench_postgres(folder: str) -> None:
                     own.close()
                 return _threads(writers, n, work)
 
-            def chained_w(writers: int = writers, n: int = n) -> int:
-                def work(first: int, count: int) -> None:
-                    for i in range(first, first + count):
-                        ledger.append("bench", _payload(i), subject="user-1")
-                return _threads(writers, n, work)
+            chained_w = functools.partial(_chained_threads, ledger, writers, n)
 
             base = rate(plain_w, repeat=3)
             line(f"plain INSERT, {writers} writer threads", base, base, "rec/s")

@@ -10,7 +10,6 @@ INSERT with the same durability (the ledger). Issue 19 asks for this table as th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import tempfile
@@ -19,13 +18,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from _util import line
+from _util import PIPELINE_KINDS, default_pipeline, line
 
-from genai_compliance import CallContext, Compliance, Subject, SystemClock
-from genai_compliance.consent import NoticeRef
-from genai_compliance.testing import TEST_PROVIDER, sample_keyword_file
+from genai_compliance import CallContext, Compliance, Subject
 
-NOTICE = NoticeRef("1", hashlib.sha256(b"notice").hexdigest())
 PROMPT = "请介绍一下长城的历史，以及它在明朝时的修建情况。"
 REPLY = "长城是中国古代的军事防御工程，始建于春秋战国时期，明朝时大规模修缮。"
 PG = os.environ.get("GC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -149,33 +145,12 @@ def _stages(comp: Compliance, user: Subject, kind: str) -> None:
 
 
 def main() -> None:
-    for kind in ("sqlite", "postgres+redis"):
+    for kind in PIPELINE_KINDS:
         print(f"default pipeline, stage by stage, on {kind}:")
-        with tempfile.TemporaryDirectory() as folder:
-            settings = {"moderation": {"keyword_files": [sample_keyword_file()]}}
-            schema = "bench_" + uuid.uuid4().hex[:10]
-            try:
-                if kind == "sqlite":
-                    comp = Compliance(TEST_PROVIDER, ledger=f"sqlite:///{folder}/ledger.db",
-                                      clock=SystemClock(), settings=settings)
-                else:
-                    comp = Compliance(TEST_PROVIDER, ledger=f"{PG}?schema={schema}",
-                                      clock=SystemClock(), stores={"default": REDIS},
-                                      settings=settings)
-            except Exception as exc:  # a backend that is not running here
-                print(f"  skipped: {type(exc).__name__}: {exc}")
-                continue
-            try:
-                user = Subject("bench-user", birth_date="1990-01-01")
-                comp.consent.grant(user, "service", notice=NOTICE)
+        with default_pipeline(kind) as setup:
+            if setup is not None:
+                comp, user = setup
                 _stages(comp, user, kind)
-            finally:
-                comp.close()
-                if kind != "sqlite":
-                    import psycopg
-
-                    with psycopg.connect(PG, autocommit=True) as conn:
-                        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 if __name__ == "__main__":
