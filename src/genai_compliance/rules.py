@@ -65,15 +65,21 @@ class Rule:
 
 @functools.cache
 def load_rules() -> dict[str, Rule]:
-    """All rules by ID, in registry order."""
-    data = tomllib.loads(
-        resources.files("genai_compliance").joinpath("rules.toml").read_text("utf-8")
-    )
+    """All rules by ID, in registry order: ``rules.toml`` first, then each ``rules-*.toml``
+    beside it in name order (one file per rulebook, e.g. the 2026 interaction measures).
+    An ID given twice is an error, so two rulebooks cannot silently disagree."""
+    package = resources.files("genai_compliance")
+    names = sorted(f.name for f in package.iterdir()
+                   if f.name.startswith("rules-") and f.name.endswith(".toml"))
     rules: dict[str, Rule] = {}
-    for item in data["rule"]:
-        rule = Rule(item["id"], item["summary"], item["source"], item["tag"],
-                    bool(item.get("coined", False)))
-        rules[rule.id] = rule
+    for name in ("rules.toml", *names):
+        data = tomllib.loads(package.joinpath(name).read_text("utf-8"))
+        for item in data.get("rule", ()):
+            rule = Rule(item["id"], item["summary"], item["source"], item["tag"],
+                        bool(item.get("coined", False)))
+            if rule.id in rules:
+                raise RuntimeError(f"rule {rule.id} is defined twice (again in {name})")
+            rules[rule.id] = rule
     return rules
 
 
