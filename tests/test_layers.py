@@ -17,9 +17,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "genai_compliance"
-CORE = {"errors", "clock", "subject", "crypto", "ledger", "stores", "checks", "chunks",
+CORE = {"errors", "clock", "subject", "crypto", "ledger", "stores", "checks", "chunks", "context",
         "config", "schemas", "rules", "stats", "workdays", "risks", "_exports", "_version"}
-DUTIES = {"consent", "agreements", "minors", "moderation", "incidents", "training",
+DUTIES = {"consent", "agreements", "minors", "moderation", "incidents", "training", "interaction",
           "evaluation", "labelling"}
 TOP = {"compliance", "guard", "asgi", "cli", "reports", "testing", "__main__", "__init__"}
 

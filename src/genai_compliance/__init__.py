@@ -46,13 +46,14 @@ from .subject import AgeBand, Guardian, Subject, current_subject, use_subject
 
 if TYPE_CHECKING:
     from .compliance import Compliance
+    from .context import DutyContext
     from .guard import RAISE, Guard, current_call
     from .ledger import Ledger, Record, VerifyReport, open_ledger
     from .stores import open_store
 
 #: names imported on first use: name -> module
 _LAZY = {
-    "Compliance": ".compliance", "Guard": ".guard", "RAISE": ".guard",
+    "Compliance": ".compliance", "DutyContext": ".context", "Guard": ".guard", "RAISE": ".guard",
     "current_call": ".guard", "Ledger": ".ledger", "Record": ".ledger",
     "VerifyReport": ".ledger", "open_ledger": ".ledger", "open_store": ".stores",
 }
@@ -89,6 +90,7 @@ __all__ = [
     "ConfigurationError",
     "ConsentRequired",
     "ContentBlocked",
+    "DutyContext",
     "FrozenClock",
     "FunctionCodec",
     "Guard",

@@ -14,6 +14,7 @@ from .checks import CallContext, Check
 from .chunks import ChunkCodec
 from .clock import Clock, SystemClock, zone
 from .config import Provider, load_config, validate_settings
+from .context import DutyContext
 from .errors import ConfigurationError
 from .guard import RAISE, Guard
 from .ledger import DEFAULT_RETENTION, Ledger, Record, ledger_from_settings
@@ -201,6 +202,16 @@ class Compliance:
             if uri not in self._stores:
                 self._stores[uri] = open_store(uri)
             return self._stores[uri]
+
+    @functools.cached_property
+    def context(self) -> DutyContext:
+        """The typed room every duty is built in (:class:`~genai_compliance.DutyContext`):
+        settings, provider, ledger, clock, zone and stores — never this facade."""
+        from pathlib import Path
+
+        return DutyContext(provider=self.provider, settings=self.settings,
+                           base_dir=Path(self.base_dir), ledger=self.ledger, clock=self.clock,
+                           tz=self.tz, stores=self, configured=dict(self.store_uris))
 
     @property
     def checks(self) -> list[Check]:
@@ -430,6 +441,9 @@ class Compliance:
             closer = getattr(service, "close", None)
             if callable(closer):
                 closer()
+        context = self.__dict__.get("context")
+        if context is not None:
+            context.close()
         self.ledger.close()
         with self._lock:
             for store in self._stores.values():
