@@ -317,7 +317,7 @@ def _dossier(compliance: Compliance, out: Path) -> None:
         write_dossier,
     )
 
-    reg = TrainingRegister.from_compliance(compliance)
+    reg = TrainingRegister.from_context(compliance.context)
     reg.add_base_model(BaseModel("Base-7B", "1.0", "上游模型有限公司",
                                  filing_number="Beijing-Base7B-2025"))
     decision, _ = reg.add_source(DataSource(

@@ -53,7 +53,7 @@ def test_example_is_a_complete_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_clause_in_both_languages(compliance: Compliance, lang: str) -> None:
     """Each required clause renders with its facts: parties, USCC, complaint deadline, labels."""
-    text = Agreements.from_compliance(compliance).render(lang)
+    text = compliance.agreements.render(lang)
     assert text.count("\n## ") == len(CLAUSES)
     p = compliance.provider
     assert p.uscc in text and "400-000-0000" in text
@@ -69,7 +69,7 @@ def test_missing_complaint_channel_fails(tmp_path: Path) -> None:
                          if not ln.startswith(("channel", "complaint_email", "complaint_phone")))
     c = Compliance.from_toml(_copy(tmp_path, strip))
     with pytest.raises(MissingClause) as err:
-        Agreements.from_compliance(c).render("zh")
+        c.agreements.render("zh")
     assert err.value.fact == "complaints.channel" and err.value.clause == "complaints"
     assert "[complaints] channel" in str(err.value)
 
@@ -79,12 +79,12 @@ def test_agreement_email_is_channel_when_complaints_lacks_one(tmp_path: Path) ->
     def strip(text: str) -> str:
         return "\n".join(ln for ln in text.splitlines() if not ln.startswith("channel"))
     c = Compliance.from_toml(_copy(tmp_path, strip))
-    assert "report@example.cn" in Agreements.from_compliance(c).render("en")
+    assert "report@example.cn" in c.agreements.render("en")
 
 
 def test_publish_versions_diff_and_accept(compliance: Compliance) -> None:
     """Published versions are stored and ledgered; acceptance is a grant bound to the hash."""
-    a = Agreements.from_compliance(compliance)
+    a = compliance.agreements
     first = a.publish("2026-03-01")
     assert [v.lang for v in first] == ["zh", "en"]
     assert a.publish("2026-03-01") == first  # idempotent
@@ -127,7 +127,7 @@ def test_diff_is_empty_iff_equal(a: str, b: str) -> None:
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_html_has_every_clause_and_escapes(compliance: Compliance, lang: str) -> None:
     """HTML output has one <section> per clause and escapes markup from config facts."""
-    a = Agreements.from_compliance(compliance)
+    a = compliance.agreements
     a.facts["agreement"]["ip_policy"] = "<script>x</script> & more"
     html = a.render(lang, "html")
     assert html.startswith("<!DOCTYPE html>")
@@ -140,7 +140,7 @@ def test_publish_on_every_sql_backend(compliance: Compliance, sql_uri: str) -> N
     """Versions are stored and read back on SQLite and PostgreSQL alike."""
     from genai_compliance.stores import SQLDatabase
 
-    base = Agreements.from_compliance(compliance)
+    base = compliance.agreements
     db = SQLDatabase(sql_uri)
     try:
         a = Agreements(base.facts, "v1", db=db, clock=compliance.clock)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import wave
-from types import SimpleNamespace
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -17,6 +17,7 @@ from genai_compliance.labelling.explicit import (
     ExplicitTextLabelCheck,
     label_text,
 )
+from genai_compliance.testing import TEST_PROVIDER
 
 
 def _ctx(modality: str) -> CallContext:
@@ -24,18 +25,29 @@ def _ctx(modality: str) -> CallContext:
                        started_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), started_mono=0.0)
 
 
-def _compliance(section: dict[str, object]) -> SimpleNamespace:
-    return SimpleNamespace(settings={"labelling": {"explicit": section}})
-
-
-def test_text_check_from_compliance() -> None:
-    """from_compliance reads text, mode and separator from [labelling.explicit]."""
-    check = ExplicitTextLabelCheck.from_compliance(
-        _compliance({"text": "AI-generated", "mode": "suffix", "separator": " "}))
+def test_text_check_from_settings() -> None:
+    """from_settings reads text, mode and separator from [labelling.explicit]."""
+    check = ExplicitTextLabelCheck.from_settings(
+        {"text": "AI-generated", "mode": "suffix", "separator": " "})
     assert check.after(_ctx("text"), "hi") == label_text("hi", label="AI-generated",
                                                          mode="suffix", separator=" ")
-    default = ExplicitTextLabelCheck.from_compliance(SimpleNamespace(settings={}))
+    default = ExplicitTextLabelCheck.from_settings({})
     assert default.after(_ctx("text"), "x").startswith("本内容由人工智能生成")
+
+
+def test_checks_from_context(tmp_path: Path) -> None:
+    """A Compliance's context hands [labelling.explicit] (without ``enabled``) to the
+    checks; the default pipeline's text label is the configured one."""
+    from genai_compliance import Compliance
+
+    with Compliance(TEST_PROVIDER, ledger=f"sqlite:///{tmp_path}/l.db", mode="development",
+                    settings={"labelling": {"explicit": {"enabled": True,
+                                                         "text": "AI-generated"}}}) as comp:
+        check = ExplicitTextLabelCheck.from_context(comp.context)
+        assert check.label == "AI-generated"
+        assert ExplicitMediaLabelCheck.from_context(comp.context).modalities
+        built = [c for c in comp.checks if isinstance(c, ExplicitTextLabelCheck)]
+        assert [c.label for c in built] == ["AI-generated"]
 
 
 def test_bad_settings_rejected() -> None:
@@ -43,15 +55,15 @@ def test_bad_settings_rejected() -> None:
     a label text without both elements is a LabelError."""
     for section in ({"colour": "red"}, {"mode": "middle"}, {"video_duration": 1}):
         with pytest.raises(ConfigurationError):
-            ExplicitMediaLabelCheck.from_compliance(_compliance(section))
+            ExplicitMediaLabelCheck.from_settings(section)
     with pytest.raises(LabelError):
-        ExplicitTextLabelCheck.from_compliance(_compliance({"text": "AI"}))
+        ExplicitTextLabelCheck.from_settings({"text": "AI"})
 
 
 def test_media_check_routes_per_modality() -> None:
     """The media check labels audio at audio_position and images at the corner."""
-    check = ExplicitMediaLabelCheck.from_compliance(
-        _compliance({"position": "top-left", "audio_position": "end"}))
+    check = ExplicitMediaLabelCheck.from_settings(
+        {"position": "top-left", "audio_position": "end"})
     buf = io.BytesIO()
     with wave.open(buf, "wb") as wf:
         wf.setnchannels(1)

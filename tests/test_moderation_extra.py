@@ -74,7 +74,7 @@ def test_synthetic_library_meets_sr5_and_matches_its_own_terms() -> None:
         assert any(m.keyword == entry.term for m in matcher.scan(f"前 {entry.term} 后"))
 
 
-def test_from_compliance_minors_profile_from_ctx_notes(tmp_path: Any) -> None:
+def test_from_context_minors_profile_from_ctx_notes(tmp_path: Any) -> None:
     """[moderation] settings build the profiles; the minors profile is chosen from
     ctx.notes["moderation_profile"] and the block record carries risk, sha256 and profile."""
     import hashlib
@@ -91,7 +91,7 @@ def test_from_compliance_minors_profile_from_ctx_notes(tmp_path: Any) -> None:
         "profiles": {"minors": {"keyword_files": ["minors.csv"]}}}}
     comp = make_compliance(tmp_path / "c", checks=(), settings=settings)
     try:
-        moderation = Moderation.from_compliance(comp)
+        moderation = Moderation.from_context(comp.context)
 
         class MinorsNote(Check):
             name = "test-minors-note"

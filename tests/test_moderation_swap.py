@@ -81,7 +81,7 @@ def test_background_reload_hands_back_a_build_error() -> None:
     assert moderation.check("甲乙丙丁").flagged
 
 
-def test_from_compliance_reads_allow_pinyin_actions_and_boundaries(tmp_path: Path) -> None:
+def test_from_context_reads_allow_pinyin_actions_and_boundaries(tmp_path: Path) -> None:
     """`[moderation]` takes allow_files, pinyin_files, actions and word_boundaries."""
     (tmp_path / "kw.csv").write_text("keyword,risk\n市长,A.1b\ncat,A.2a\n", "utf-8")
     (tmp_path / "allow.txt").write_text("南京市长江大桥\n", "utf-8")
@@ -91,7 +91,7 @@ def test_from_compliance_reads_allow_pinyin_actions_and_boundaries(tmp_path: Pat
         "actions": {"A.2": "review"}, "word_boundaries": False}}
     comp = make_compliance(tmp_path / "c", settings=settings)
     try:
-        moderation = Moderation.from_compliance(comp)
+        moderation = Moderation.from_context(comp.context)
         assert not moderation.check("南京市长江大桥").flagged
         assert moderation.check("市长说").flagged
         verdict = moderation.check("education")  # boundaries off: 'cat' inside a word

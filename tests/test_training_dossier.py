@@ -129,7 +129,7 @@ def test_assessment_scope_and_duties() -> None:
 
 def _complete_register(tmp_path: Path) -> tuple[TrainingRegister, dict[str, object], object]:
     comp = make_compliance(tmp_path / "c")
-    reg = TrainingRegister.from_compliance(comp)
+    reg = TrainingRegister.from_context(comp.context)
     reg.add_base_model(BaseModel("Base-7B", "1.0", "Upstream Co.", filing_number="Beijing-XX-1"))
     decision = reg.add_source(DataSource(
         "wiki-zh", "Chinese encyclopedia dump", "open-licence", ("text",), ("zh",),
@@ -191,7 +191,7 @@ def test_dossier_from_complete_registers_names_nothing_missing(tmp_path: Path) -
 def test_dossier_from_empty_register_lists_every_missing_item(tmp_path: Path) -> None:
     """An empty register: every required item is listed with how to supply it."""
     comp = make_compliance(tmp_path)
-    dossier = build_dossier(TrainingRegister.from_compliance(comp), provider=TEST_PROVIDER)
+    dossier = build_dossier(TrainingRegister.from_context(comp.context), provider=TEST_PROVIDER)
     items = {m["item"] for m in dossier.missing}
     for expected in ("base models", "training data sources", "functional labelling rules",
                      "safety labelling rules", "labeller training records",

@@ -378,7 +378,7 @@ class Compliance:
         """Service agreements (:class:`genai_compliance.agreements.Agreements`)."""
         from .agreements import Agreements
 
-        return Agreements.from_compliance(self)
+        return Agreements.from_context(self.context, consent=self.consent)
 
     @functools.cached_property
     def minors(self) -> MinorProtection:
@@ -392,7 +392,12 @@ class Compliance:
         """Moderation (:class:`genai_compliance.moderation.Moderation`)."""
         from .moderation import Moderation
 
-        return Moderation.from_compliance(self)
+        def on_block(risk: str | None, content: str, where: str, subject: Subject | None,
+                     profile: str) -> None:
+            self.incidents.handle_block(risk=risk, content=content, where=where,
+                                        subject=subject, detail={"profile": profile})
+
+        return Moderation.from_context(self.context, on_block=on_block)
 
     @functools.cached_property
     def incidents(self) -> Incidents:

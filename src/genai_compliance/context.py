@@ -25,10 +25,10 @@ from .clock import Clock
 from .config import Provider
 from .errors import ConfigurationError
 from .ledger import Ledger, Record
-from .stores import SQLDatabase, Store, open_sql, require_capabilities
+from .stores import SQLDatabase, Store, open_sql, redact_uri, require_capabilities
 from .subject import Subject
 
-__all__ = ["DutyContext", "StoreSource"]
+__all__ = ["DutyContext", "HasContext", "StoreSource"]
 
 
 class StoreSource(Protocol):
@@ -37,6 +37,14 @@ class StoreSource(Protocol):
     def store_uri(self, duty: str) -> str: ...
 
     def store(self, duty: str) -> Store: ...
+
+
+class HasContext(Protocol):
+    """Anything that carries a :class:`DutyContext` (the facade does); only the
+    deprecated ``from_compliance`` constructors take one."""
+
+    @property
+    def context(self) -> DutyContext: ...
 
 
 @attrs.frozen(eq=False)
@@ -89,17 +97,20 @@ class DutyContext:
         """The URI :meth:`store` opens for ``duty``."""
         return self.stores.store_uri(duty)
 
-    def database(self, duty: str) -> SQLDatabase:
-        """The SQL database for a duty's tables: ``[stores] <duty>_db`` when set, else the
-        ledger's own database (one file or server for the embedded default)."""
-        uri = self.configured.get(f"{duty}_db")
+    def database(self, duty: str, *, key: str | None = None) -> SQLDatabase:
+        """The SQL database for a duty's tables: ``[stores] <key>`` (``<duty>_db`` unless
+        given) when set, else the ledger's own database (one file or server for the
+        embedded default)."""
+        key = key or f"{duty}_db"
+        uri = self.configured.get(key)
         if not uri:
             return self.ledger.db
         if uri not in self._databases:
             if not uri.startswith(("sqlite:", "postgresql:", "postgres:")):
                 raise ConfigurationError(
-                    f"stores.{duty}_db must be a sqlite:/// or postgresql:// URI, got a "
-                    f"{uri.split(':', 1)[0]!r} URI", field=f"stores.{duty}_db", value=uri)
+                    f"stores.{key} must be a sqlite:/// or postgresql:// URI, got a "
+                    f"{uri.split(':', 1)[0]!r} URI", field=f"stores.{key}",
+                    value=redact_uri(uri))
             self._databases[uri] = open_sql(uri)
         return self._databases[uri]
 

@@ -5,16 +5,25 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import jinja2
 
+from ..clock import Clock
 from ..errors import ConfigurationError, MissingClause, RecordNotFound
+from ..ledger import Ledger
 from ..rules import implements
 from ..schemas import validate
+from ..stores import SQLDatabase
+from ..subject import Subject
+
+if TYPE_CHECKING:
+    from ..consent import ConsentService
+    from ..context import DutyContext, HasContext
 
 
 def _load_clauses() -> tuple[tuple[tuple[str, tuple[str, ...]], ...], dict[str, str]]:
@@ -67,10 +76,10 @@ class Agreements:
 
     facts: dict[str, Any]
     version: str = "1.0"
-    consent: Any = None
-    db: Any = None
-    ledger: Any = None
-    clock: Any = None
+    consent: ConsentService | None = None
+    db: SQLDatabase | None = None
+    ledger: Ledger | None = None
+    clock: Clock | None = None
     _env: jinja2.Environment = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -79,10 +88,12 @@ class Agreements:
             undefined=jinja2.ChainableUndefined, autoescape=False, keep_trailing_newline=True)
 
     @classmethod
-    def from_compliance(cls, compliance: Any) -> Agreements:
-        """Build from [agreement], [labelling], [complaints] and the provider."""
-        s = compliance.settings
-        p = compliance.provider
+    def from_context(cls, ctx: DutyContext, *,
+                     consent: ConsentService | None = None) -> Agreements:
+        """Build from [agreement], [labelling], [complaints] and the provider; acceptances
+        are recorded as ``service-agreement`` consent in ``consent`` (PI-14, IM-9)."""
+        s = ctx.settings
+        p = ctx.provider
         facts = {
             "provider": {k: getattr(p, k) for k in (
                 "legal_name", "legal_name_en", "product_name", "product_name_en", "uscc",
@@ -102,12 +113,16 @@ class Agreements:
             facts["complaints"]["response_working_days"] = agr["response_working_days"]
         if agr.get("retention_days") and not agr.get("input_retention_days"):
             agr["input_retention_days"] = agr["retention_days"]
-        try:
-            consent = compliance.consent
-        except Exception:  # acceptance optional without a consent store
-            consent = None
         return cls(facts, str(facts["agreement"].get("version", "1.0")), consent,
-                   db=compliance.ledger.db, ledger=compliance.ledger, clock=compliance.clock)
+                   db=ctx.database("agreements"), ledger=ctx.ledger, clock=ctx.clock)
+
+    @classmethod
+    def from_compliance(cls, compliance: HasContext) -> Agreements:
+        """Deprecated: use ``compliance.agreements`` or :meth:`from_context`."""
+        warnings.warn("Agreements.from_compliance is deprecated; use compliance.agreements "
+                      "or Agreements.from_context(compliance.context, consent=...)",
+                      DeprecationWarning, stacklevel=2)
+        return cls.from_context(compliance.context, consent=getattr(compliance, "consent", None))
 
     def check(self) -> None:
         """Raise :class:`MissingClause` for the first clause lacking a fact."""
@@ -168,10 +183,10 @@ class Agreements:
             f"{old.version} ({old.sha256[:12]})", f"{new.version} ({new.sha256[:12]})"))
 
     # -- published versions ------------------------------------------------------------
-    def _db(self) -> Any:
+    def _db(self) -> SQLDatabase:
         if self.db is None:
-            raise ConfigurationError("publishing needs a SQL database (use from_compliance)",
-                                     field="db")
+            raise ConfigurationError("publishing needs a SQL database: build with "
+                                     "Agreements.from_context or pass db=", field="db")
         self.db.executescript(_DDL)
         return self.db
 
@@ -221,7 +236,7 @@ class Agreements:
                               "ORDER BY published_at, version", (lang,)).fetchall()
         return [r[0] for r in rows]
 
-    def accept(self, subject: Any, lang: str = "zh", *, version: str | None = None,
+    def accept(self, subject: Subject, lang: str = "zh", *, version: str | None = None,
                **kwargs: Any) -> str:
         """Record acceptance as consent on ``service-agreement`` bound to the version hash."""
         from ..consent import NoticeRef

@@ -9,11 +9,10 @@ from pathlib import Path
 
 
 def _render(args: argparse.Namespace) -> int:
-    from ..agreements import Agreements
     from ._open import open_compliance
 
     with open_compliance(args.config) as compliance:
-        text = Agreements.from_compliance(compliance).render(args.lang, args.format)
+        text = compliance.agreements.render(args.lang, args.format)
     Path(args.output).write_text(text, encoding="utf-8")
     return 0
 
@@ -30,7 +29,7 @@ def _diff(args: argparse.Namespace) -> int:
         from ._open import open_compliance
 
         with open_compliance(args.config) as compliance:
-            agreements = Agreements.from_compliance(compliance)
+            agreements = compliance.agreements
             text = Agreements.diff(agreements.get(args.old, args.lang),
                                    agreements.get(args.new, args.lang))
     sys.stdout.write(text)

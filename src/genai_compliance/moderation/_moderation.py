@@ -16,9 +16,11 @@ import hashlib
 import inspect
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -26,6 +28,14 @@ from ..errors import ConfigurationError, ContentBlocked
 from ..rules import implements
 from ._library import _BATCH, Keyword, KeywordLibrary, Match, Matcher
 from ._normalise import fold, normalise_terms
+
+if TYPE_CHECKING:
+    from ..context import DutyContext, HasContext
+    from ..subject import Subject
+
+#: ``on_block(risk, content, where, subject, profile)``: told of every block (the facade
+#: wires it to the incidents duty's illegal-content handling, IM-14a)
+BlockHandler = Callable[[str | None, str, str, "Subject | None", str], None]
 
 __all__ = ["DELTA_MAX", "Classifier", "Moderation", "StreamScanner", "Verdict"]
 
@@ -197,7 +207,7 @@ class Moderation:
     :param classifiers: callables returning risk scores; ``thresholds`` per profile.
     :param word_boundaries: a Latin keyword matches only as a whole word (default ``True``).
     :param on_block: called with ``(risk, content, where, subject, profile)`` for each block
-        (wired to ``compliance.incidents.handle_block`` by :meth:`from_compliance`).
+        (the facade wires it to ``compliance.incidents.handle_block``).
     :param record: ``record(kind, payload, subject=None)``: ``moderation.block`` per block and
         ``moderation.library`` per library swap (SR-5 weekly updates).
     """
@@ -208,7 +218,7 @@ class Moderation:
                  thresholds: Mapping[str, float] | None = None,
                  refusal_text: str = DEFAULT_REFUSAL,
                  record: Callable[..., Any] | None = None,
-                 on_block: Callable[..., Any] | None = None,
+                 on_block: BlockHandler | None = None,
                  word_boundaries: bool = True) -> None:
         self.classifiers = list(classifiers)
         self.thresholds = {"default": 0.5, "minors": 0.3, **dict(thresholds or {})}
@@ -316,17 +326,17 @@ class Moderation:
         return future
 
     @classmethod
-    def from_compliance(cls, compliance: Any) -> Moderation:
+    def from_context(cls, ctx: DutyContext, *,
+                     on_block: BlockHandler | None = None) -> Moderation:
         """From ``[moderation]``: ``keyword_files`` (deny lists), ``allow_files``,
         ``pinyin_files`` (opt-in), ``actions`` (``{"A.2" = "review"}``),
         ``word_boundaries``, ``profiles.<name>.keyword_files``, ``thresholds``,
-        ``refusal_text``."""
-        settings: Mapping[str, Any] = compliance.settings.get("moderation", {})
-        base = getattr(compliance, "base_dir", ".")
-        from pathlib import Path
+        ``refusal_text``; blocks are recorded in the context's ledger and handed to
+        ``on_block``."""
+        settings = ctx.section("moderation")
 
         def paths(items: Sequence[str]) -> list[Path]:
-            return [p if p.is_absolute() else Path(base) / p for p in map(Path, items)]
+            return [ctx.path(p) for p in items]
 
         files = paths(settings.get("keyword_files", []))
         allow = paths(settings.get("allow_files", []))
@@ -336,16 +346,18 @@ class Moderation:
                    if files or allow or pinyin else KeywordLibrary([], actions=actions))
         profiles = {name: KeywordLibrary.load(*paths(cfg.get("keyword_files", []))).entries
                     for name, cfg in settings.get("profiles", {}).items()}
-
-        def on_block(risk: str | None, content: str, where: str, subject: Any,
-                     profile: str) -> None:
-            compliance.incidents.handle_block(risk=risk, content=content, where=where,
-                                              subject=subject, detail={"profile": profile})
-
         return cls(library, profiles=profiles, thresholds=settings.get("thresholds"),
                    refusal_text=settings.get("refusal_text", DEFAULT_REFUSAL),
-                   record=compliance.record, on_block=on_block,
+                   record=ctx.record, on_block=on_block,
                    word_boundaries=bool(settings.get("word_boundaries", True)))
+
+    @classmethod
+    def from_compliance(cls, compliance: HasContext) -> Moderation:
+        """Deprecated: use ``compliance.moderation`` or :meth:`from_context`."""
+        warnings.warn("Moderation.from_compliance is deprecated; use compliance.moderation "
+                      "or Moderation.from_context(compliance.context, on_block=...)",
+                      DeprecationWarning, stacklevel=2)
+        return cls.from_context(compliance.context)
 
     def matcher(self, profile: str = "default") -> Matcher:
         matchers = self._served.matchers

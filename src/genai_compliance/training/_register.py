@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -23,6 +24,9 @@ from ..rules import implements
 from ..stats import cohen_kappa, fleiss_kappa, sample_indices, wilson_interval
 from ..stores import SQLDatabase
 from ._sampling import DEFAULT_THRESHOLDS, InspectionResult, Thresholds, source_gate
+
+if TYPE_CHECKING:
+    from ..context import DutyContext, HasContext
 
 __all__ = [
     "LEGAL_BASES",
@@ -171,11 +175,18 @@ class TrainingRegister:
         self.thresholds = thresholds
 
     @classmethod
-    def from_compliance(cls, compliance: Any) -> TrainingRegister:
-        """The register in ``stores.training`` (a SQL URI) or in the ledger's database."""
-        uri = compliance.store_uris.get("training")
-        db = SQLDatabase(uri) if uri else compliance.ledger.db
-        return cls(db, compliance.ledger)
+    def from_context(cls, ctx: DutyContext) -> TrainingRegister:
+        """The register in ``stores.training`` (a SQL URI) or in the ledger's database
+        (IM-7, IM-8)."""
+        return cls(ctx.database("training", key="training"), ctx.ledger)
+
+    @classmethod
+    def from_compliance(cls, compliance: HasContext) -> TrainingRegister:
+        """Deprecated: use :meth:`from_context` (``compliance.context``)."""
+        warnings.warn("TrainingRegister.from_compliance is deprecated; use "
+                      "TrainingRegister.from_context(compliance.context)",
+                      DeprecationWarning, stacklevel=2)
+        return cls.from_context(compliance.context)
 
     # -- documents -------------------------------------------------------------------
     def _put(self, collection: str, doc_id: str, body: Mapping[str, Any], event: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...checks import CallContext, Check
 from ...schemas import validate
@@ -16,14 +16,17 @@ from ._text import (
     validate_label_text,
 )
 
-__all__ = ["ExplicitMediaLabelCheck", "ExplicitTextLabelCheck", "explicit_settings"]
+if TYPE_CHECKING:
+    from ...context import DutyContext
+
+__all__ = ["ExplicitMediaLabelCheck", "ExplicitTextLabelCheck"]
 
 
-def explicit_settings(compliance: Any) -> Mapping[str, Any]:
-    """The ``[labelling.explicit]`` section of a Compliance's settings (``{}`` when absent)."""
-    labelling = getattr(compliance, "settings", {}).get("labelling", {}) or {}
-    section = labelling.get("explicit", {}) if isinstance(labelling, Mapping) else {}
-    return section if isinstance(section, Mapping) else {}
+def _section(ctx: DutyContext) -> dict[str, Any]:
+    """``[labelling.explicit]`` without its ``enabled`` switch (the pipeline reads that)."""
+    section = dict(ctx.section("labelling.explicit"))
+    section.pop("enabled", None)
+    return section
 
 
 class ExplicitTextLabelCheck(Check):
@@ -62,9 +65,9 @@ class ExplicitTextLabelCheck(Check):
                    separator=settings.get("separator", "\n\n"))
 
     @classmethod
-    def from_compliance(cls, compliance: Any) -> ExplicitTextLabelCheck:
-        """Build from ``compliance.settings["labelling"]["explicit"]``."""
-        return cls.from_settings(explicit_settings(compliance))
+    def from_context(cls, ctx: DutyContext) -> ExplicitTextLabelCheck:
+        """Build from ``[labelling.explicit]``."""
+        return cls.from_settings(_section(ctx))
 
     def _applies(self, ctx: CallContext) -> bool:
         return ctx.modality in self.modalities
@@ -160,9 +163,9 @@ class ExplicitMediaLabelCheck(Check):
                           "voice": settings.get("audio_voice", False)})
 
     @classmethod
-    def from_compliance(cls, compliance: Any) -> ExplicitMediaLabelCheck:
-        """Build from ``compliance.settings["labelling"]["explicit"]``."""
-        return cls.from_settings(explicit_settings(compliance))
+    def from_context(cls, ctx: DutyContext) -> ExplicitMediaLabelCheck:
+        """Build from ``[labelling.explicit]``."""
+        return cls.from_settings(_section(ctx))
 
     def after(self, ctx: CallContext, result: Any) -> Any:
         if ctx.modality not in self.modalities or not isinstance(result, (bytes, bytearray)):
