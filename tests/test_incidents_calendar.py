@@ -1,23 +1,41 @@
-"""Working-day deadlines on the Chinese calendar (IM-15, §7): holidays and adjusted weekends."""
+"""Working-day deadlines on the Chinese calendar (IM-15, ARP-24, §7): holidays and adjusted
+weekends from ``chinese-calendar``, the configured override, and a year nobody knows refused."""
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genai_compliance import ConfigurationError
+from genai_compliance import workdays as workdays_module
 from genai_compliance.incidents import (
     DEFAULT_CALENDAR,
     HOLIDAY_SOURCES,
     WorkingCalendar,
     add_working_days,
 )
+from genai_compliance.workdays import package_years
 
 D = dt.date
-days_2025_2027 = st.dates(min_value=D(2024, 12, 1), max_value=D(2027, 11, 30))
+#: the last year the installed chinese-calendar knows, and the first one it does not
+LAST = max(package_years())
+UNKNOWN = LAST + 1
+known_days = st.dates(min_value=D(2024, 12, 1), max_value=D(LAST, 10, 15))  # + 40 WD stays in LAST
+
+
+def test_package_covers_2004_to_at_least_2026() -> None:
+    """chinese-calendar (>= 1.11) knows every year from 2004 to at least 2026, with sources."""
+    years = package_years()
+    assert set(range(2004, 2027)) <= years and years == set(range(2004, LAST + 1))
+    assert "chinese-calendar" in HOLIDAY_SOURCES[2026]
+    assert "国办发明电〔2025〕7号" in HOLIDAY_SOURCES[2026]
+    assert DEFAULT_CALENDAR.sources[2026] == HOLIDAY_SOURCES[2026]
+    assert DEFAULT_CALENDAR.years == years == DEFAULT_CALENDAR.official_years
 
 
 def test_2026_spring_festival_and_its_adjusted_saturdays() -> None:
@@ -29,7 +47,7 @@ def test_2026_spring_festival_and_its_adjusted_saturdays() -> None:
     assert add_working_days(D(2026, 2, 14), 1) == D(2026, 2, 24)
 
 
-def test_2025_table_matches_the_notice() -> None:
+def test_2025_from_the_package_matches_the_notice() -> None:
     """国办发明电〔2024〕12号: the 2025 days off on weekdays and the five working weekends."""
     off = [d for d in (D(2025, 1, 1) + dt.timedelta(n) for n in range(365))
            if d.weekday() < 5 and not DEFAULT_CALENDAR.is_working_day(d)]
@@ -43,6 +61,14 @@ def test_2025_table_matches_the_notice() -> None:
         "2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28", "2025-10-11"]
 
 
+def test_2026_working_weekends_match_the_notice() -> None:
+    """国办发明电〔2025〕7号 names six working weekend days; the package has exactly those."""
+    weekends_on = [d for d in (D(2026, 1, 1) + dt.timedelta(n) for n in range(365))
+                   if d.weekday() >= 5 and DEFAULT_CALENDAR.is_working_day(d)]
+    assert [d.isoformat() for d in weekends_on] == [
+        "2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"]
+
+
 def test_complaint_deadline_across_national_day_2026() -> None:
     """15 working days from 28 Sep 2026 skip the National Day week and count Sat 10 Oct."""
     # 29, 30 Sep = 2; 1-7 Oct off; 8, 9 = 4; Sat 10 = 5; 12-16 = 10; 19-23 = 15
@@ -50,38 +76,85 @@ def test_complaint_deadline_across_national_day_2026() -> None:
     assert DEFAULT_CALENDAR.between(D(2026, 9, 28), D(2026, 10, 23)) == 15
 
 
-def test_2027_is_provisional_and_replaceable() -> None:
-    """2027 holds statutory days only and is flagged; a configured year replaces it."""
-    assert "provisional" in HOLIDAY_SOURCES[2027]
-    assert not DEFAULT_CALENDAR.covers(D(2027, 3, 1)) and DEFAULT_CALENDAR.covers(D(2026, 3, 1))
-    assert not DEFAULT_CALENDAR.is_working_day(D(2027, 2, 10))  # made-up Spring Festival day
-    cal = WorkingCalendar.from_settings({"calendar": {"2027": {
-        "holidays": ["2027-02-05", "2027-02-08", "2027-02-09", "2027-02-10", "2027-02-11",
-                     "2027-02-12"], "workdays": ["2027-02-20"]}}})
-    assert cal.covers(D(2027, 2, 1))
-    assert not cal.is_working_day(D(2027, 2, 12)) and cal.is_working_day(D(2027, 2, 20))
-    assert cal.is_working_day(D(2027, 5, 3))  # the shipped provisional row is gone
+def test_a_year_the_calendar_does_not_know_is_refused() -> None:
+    """A day after the package's last year (or before 2004) raises a ConfigurationError that
+    names the year, the years known and both ways out; nothing is counted Monday–Friday."""
+    cal = DEFAULT_CALENDAR
+    assert not cal.covers(D(UNKNOWN, 3, 1)) and cal.covers(D(LAST, 3, 1))
+    with pytest.raises(ConfigurationError) as caught:
+        cal.is_working_day(D(UNKNOWN, 1, 4))
+    err = caught.value
+    assert err.year == UNKNOWN and err.field == "calendar"  # type: ignore[attr-defined]
+    assert f"no working-day calendar for {UNKNOWN}" in str(err)
+    assert f"2004–{LAST}" in str(err) and "chinesecalendar" in str(err)
+    assert f"[complaints.calendar.{UNKNOWN}]" in str(err)
+    with pytest.raises(ConfigurationError, match="no working-day calendar for 2003"):
+        cal.is_working_day(D(2003, 12, 31))
+    with pytest.raises(ConfigurationError, match=f"calendar for {UNKNOWN}"):
+        cal.add(D(LAST, 12, 20), 15)  # the count runs into the unknown year
+    with pytest.raises(ConfigurationError, match=f"calendar for {UNKNOWN}"):
+        cal.between(D(LAST, 12, 20), D(UNKNOWN, 1, 20))
+
+
+def test_configured_year_makes_it_work_and_replaces_a_package_row() -> None:
+    """[complaints.calendar.YEAR] adds a year the package lacks, or replaces one it has."""
+    cal = WorkingCalendar.from_settings({"calendar": {str(UNKNOWN): {
+        "holidays": [f"{UNKNOWN}-01-01", f"{UNKNOWN}-02-08"],
+        "workdays": [f"{UNKNOWN}-02-20"]}}})
+    assert cal.covers(D(UNKNOWN, 2, 1)) and cal.sources[UNKNOWN] == "configured"
+    assert not cal.is_working_day(D(UNKNOWN, 2, 8))
+    assert cal.is_working_day(D(UNKNOWN, 2, 20))
+    assert not cal.is_working_day(D(UNKNOWN, 1, 1))
+    # the count from late in the last known year now runs into the configured one
+    due = cal.add(D(LAST, 12, 20), 15)
+    assert due.year == UNKNOWN and cal.between(D(LAST, 12, 20), due) == 15
+    replaced = WorkingCalendar(years={2026: ([], [])})
+    assert replaced.is_working_day(D(2026, 10, 1))  # the package's National Day row is gone
+    assert not replaced.is_working_day(D(2026, 10, 10))  # nor its working Saturday
+    assert replaced.sources[2026] == "configured"
 
 
 def test_extra_dates_and_bad_settings() -> None:
-    """Extra holidays and workdays apply; malformed or contradictory dates are refused."""
+    """Extra holidays and workdays apply to known years; they do not make a year known;
+    malformed, contradictory or misfiled dates are refused."""
     cal = WorkingCalendar(extra_holidays=["2026-03-02"], extra_workdays=[D(2026, 3, 7)])
     assert not cal.is_working_day(D(2026, 3, 2)) and cal.is_working_day(D(2026, 3, 7))
-    outside = WorkingCalendar(extra_holidays=["2030-02-08"])  # a year outside the table
-    assert outside.add(D(2030, 2, 7), 1) == D(2030, 2, 11)
-    assert not outside.covers(D(2030, 2, 7))
+    outside = WorkingCalendar(extra_holidays=[f"{UNKNOWN}-02-08"])
+    assert not outside.covers(D(UNKNOWN, 2, 7))
+    with pytest.raises(ConfigurationError, match=f"calendar for {UNKNOWN}"):
+        outside.add(D(UNKNOWN, 2, 7), 1)
     with pytest.raises(ConfigurationError, match="not a date"):
         WorkingCalendar(extra_holidays=["2026-13-01"])
     with pytest.raises(ConfigurationError, match="both as holidays"):
-        WorkingCalendar(extra_holidays=["2026-02-14"])
+        WorkingCalendar(extra_holidays=["2026-02-14"])  # an adjusted working Saturday
     with pytest.raises(ConfigurationError, match="years"):
         WorkingCalendar.from_settings({"calendar": {"next": {}}})
+    with pytest.raises(ConfigurationError, match="another year"):
+        WorkingCalendar(years={UNKNOWN: ([f"{LAST}-12-31"], [])})
+    with pytest.raises(ConfigurationError, match="list of dates"):
+        WorkingCalendar(extra_holidays="2026-03-02")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="non-negative"):
         DEFAULT_CALENDAR.add(D(2026, 1, 5), -1)
 
 
+@pytest.fixture(name="no_package")
+def _no_package(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """chinese_calendar cannot be imported (and the loaded table is forgotten meanwhile)."""
+    workdays_module._package.cache_clear()
+    monkeypatch.setitem(sys.modules, "chinese_calendar", None)
+    yield
+    monkeypatch.undo()
+    workdays_module._package.cache_clear()
+
+
+def test_missing_package_says_how_to_install_it(no_package: None) -> None:
+    """Without chinesecalendar installed, the first deadline names the package to install."""
+    with pytest.raises(ConfigurationError, match="pip install chinesecalendar"):
+        WorkingCalendar().is_working_day(D(2026, 3, 2))
+
+
 @settings(max_examples=200)
-@given(start=days_2025_2027, n=st.integers(0, 40))
+@given(start=known_days, n=st.integers(0, 40))
 def test_add_lands_on_a_working_day_and_between_inverts_it(start: dt.date, n: int) -> None:
     """Property: add(start, n) is a working day (n > 0), exactly n working days later."""
     end = DEFAULT_CALENDAR.add(start, n)
@@ -92,7 +165,7 @@ def test_add_lands_on_a_working_day_and_between_inverts_it(start: dt.date, n: in
 
 
 @settings(max_examples=200)
-@given(start=days_2025_2027, a=st.integers(0, 25), b=st.integers(0, 25))
+@given(start=known_days, a=st.integers(0, 15), b=st.integers(0, 15))
 def test_adding_composes_and_is_monotone(start: dt.date, a: int, b: int) -> None:
     """Property: add(add(s, a), b) == add(s, a + b), and more days never end earlier."""
     cal = DEFAULT_CALENDAR
@@ -101,10 +174,18 @@ def test_adding_composes_and_is_monotone(start: dt.date, a: int, b: int) -> None
 
 
 @settings(max_examples=100)
-@given(day=days_2025_2027)
+@given(day=known_days)
 def test_working_day_rule(day: dt.date) -> None:
     """Property: a working day is an adjusted weekend day, or a weekday that is no holiday."""
     cal = DEFAULT_CALENDAR
     expected = day in cal.workdays or (day.weekday() < 5 and day not in cal.holidays)
     assert cal.is_working_day(day) == expected
     assert not (day in cal.workdays and day in cal.holidays)
+
+
+@settings(max_examples=100)
+@given(day=st.dates(min_value=D(UNKNOWN, 1, 1), max_value=D(UNKNOWN + 5, 12, 31)))
+def test_every_day_of_an_unknown_year_is_refused(day: dt.date) -> None:
+    """Property: no day of a year after the package's last is answered (fail closed)."""
+    with pytest.raises(ConfigurationError, match=f"calendar for {day.year}"):
+        DEFAULT_CALENDAR.is_working_day(day)

@@ -1,30 +1,32 @@
-"""Working days for published deadlines (IM-15: complaints, default 15 working days).
+"""Working days for published deadlines (IM-15: complaints, default 15 working days; ARP-24:
+filing deadlines).
 
 A working day is Monday–Friday, minus the public holidays, plus the adjusted working weekends
 (调休上班日) of the State Council's yearly notice (国务院办公厅关于 N 年部分节假日安排的通知).
 
-Where the shipped table comes from:
+Where the days come from: the ``chinese-calendar`` package (PyPI name ``chinesecalendar``),
+which transcribes each year's notice, for every year it knows (1.11.0: 2004–2026; the 2026 row
+agrees with 国办发明电〔2025〕7号 of 4 Nov 2025 as published by Xinhua). The configured override
+is kept: ``[complaints.calendar.YEAR] holidays = [...], workdays = [...]`` gives a whole year
+(replacing the package's row, or adding a year it does not know yet), and ``[complaints]
+holidays`` / ``workdays`` add single dates (e.g. a provincial holiday).
 
-* **2025** — 国办发明电〔2024〕12号 (12 Nov 2024). Checked day by day against the tables of
-  the PyPI packages ``chinese-calendar`` 1.11.0 and ``holidays`` 0.108, which transcribe it.
-* **2026** — 国办发明电〔2025〕7号 (4 Nov 2025), compared with the notice's text as published
-  by Xinhua and with ``chinese-calendar`` 1.11.0.
-* **2027** — *provisional*: no notice had been seen when this table was written. It holds
-  the statutory days of the 全国年节及纪念日放假办法 (2024 revision: New Year 1 day, Spring
-  Festival 4 days from New Year's Eve, Qingming 1, Labour Day 2, Dragon Boat 1, Mid-Autumn 1,
-  National Day 3) with the law's rule that a holiday falling on a weekend is made up on the
-  next working day, and no adjusted working weekends; the lunar dates agree with ``holidays``
-  0.108. When the notice appears, replace the year with ``[complaints.calendar.2027]
-  holidays = [...]`` / ``workdays = [...]`` (see :meth:`WorkingCalendar.from_settings`).
+A year neither the package nor the configuration knows is **refused**, with a
+:class:`~genai_compliance.errors.ConfigurationError` naming the year, the years known and the
+two ways out (upgrade ``chinesecalendar``, or configure the year from the notice): a deadline is
+never guessed from the statutory days alone, because the notice moves days and adds working
+weekends that no rule predicts.
 
-Years outside the table count Monday–Friday only; :meth:`WorkingCalendar.covers` says which
-years are official, so a caller can warn.
+.. versionchanged:: 0.1
+   Holidays come from ``chinese-calendar`` instead of a hand-kept table; a year the calendar
+   does not know is refused instead of being counted Monday–Friday (or guessed, as 2027 was).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .errors import ConfigurationError
@@ -34,99 +36,155 @@ __all__ = [
     "HOLIDAY_SOURCES",
     "WorkingCalendar",
     "add_working_days",
+    "package_years",
 ]
 
-
-def _span(start: str, end: str) -> list[dt.date]:
-    a, b = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    return [a + dt.timedelta(days=i) for i in range((b - a).days + 1)]
-
-
-def _dates(*items: str) -> list[dt.date]:
-    return [dt.date.fromisoformat(d) for d in items]
-
-
-#: year -> (days off including weekends inside a break, adjusted working weekend days)
-_TABLE: dict[int, tuple[frozenset[dt.date], frozenset[dt.date]]] = {
-    2025: (
-        frozenset(
-            _span("2025-01-01", "2025-01-01") + _span("2025-01-28", "2025-02-04")
-            + _span("2025-04-04", "2025-04-06") + _span("2025-05-01", "2025-05-05")
-            + _span("2025-05-31", "2025-06-02") + _span("2025-10-01", "2025-10-08")
-        ),
-        frozenset(_dates("2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28",
-                         "2025-10-11")),
-    ),
-    2026: (
-        frozenset(
-            _span("2026-01-01", "2026-01-03") + _span("2026-02-15", "2026-02-23")
-            + _span("2026-04-04", "2026-04-06") + _span("2026-05-01", "2026-05-05")
-            + _span("2026-06-19", "2026-06-21") + _span("2026-09-25", "2026-09-27")
-            + _span("2026-10-01", "2026-10-07")
-        ),
-        frozenset(_dates("2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09",
-                         "2026-09-20", "2026-10-10")),
-    ),
-    # provisional: statutory days + weekend make-up days, no adjusted weekends (see above)
-    2027: (
-        frozenset(
-            _dates("2027-01-01")
-            + _span("2027-02-05", "2027-02-10")   # 除夕 Fri .. 初三 Mon, + Tue, Wed made up
-            + _dates("2027-04-05")                # 清明 Mon
-            + _span("2027-05-01", "2027-05-04")   # Sat, Sun + Mon, Tue made up
-            + _dates("2027-06-09")                # 端午 Wed
-            + _dates("2027-09-15")                # 中秋 Wed
-            + _span("2027-10-01", "2027-10-05")   # Fri, Sat, Sun + Mon, Tue made up
-        ),
-        frozenset(),
-    ),
-}
-
-#: year -> where its row of the table comes from
-HOLIDAY_SOURCES: dict[int, str] = {
+#: the notice behind a year, where we checked it against the package (shown in sources)
+_NOTICES: dict[int, str] = {
     2025: "国办发明电〔2024〕12号 (2024-11-12)",
     2026: "国办发明电〔2025〕7号 (2025-11-04)",
-    2027: "provisional: statutory days of the 2024 放假办法, no notice yet",
 }
-_OFFICIAL = frozenset({2025, 2026})
+
+_Row = tuple[frozenset[dt.date], frozenset[dt.date]]
+
+
+@functools.cache
+def _package() -> tuple[str, dict[int, _Row]]:
+    """(version, year -> (days off, adjusted working days)) from ``chinese-calendar``."""
+    try:
+        import chinese_calendar  # type: ignore[import-untyped]
+    except ImportError as exc:  # a core dependency; say how to get it back
+        raise ConfigurationError(
+            "the working-day calendar needs the chinesecalendar package, which is not "
+            "installed; run `pip install chinesecalendar` (it is a dependency of "
+            "genai-compliance, so reinstalling genai-compliance also brings it)",
+            field="calendar", value="chinesecalendar") from exc
+    version = str(getattr(chinese_calendar, "__version__", "unknown"))
+    holidays: dict[int, set[dt.date]] = {}
+    workdays: dict[int, set[dt.date]] = {}
+    for day in chinese_calendar.holidays:
+        holidays.setdefault(day.year, set()).add(day)
+    for day in chinese_calendar.workdays:
+        workdays.setdefault(day.year, set()).add(day)
+    table = {year: (frozenset(holidays[year]), frozenset(workdays.get(year, ())))
+             for year in sorted(holidays)}
+    return version, table
+
+
+def package_years() -> frozenset[int]:
+    """The years the installed ``chinese-calendar`` knows."""
+    return frozenset(_package()[1])
+
+
+class _Sources(Mapping[int, str]):
+    """Year -> where its days come from; read from the package on first use."""
+
+    def _data(self) -> dict[int, str]:
+        version, table = _package()
+        return {year: f"chinese-calendar {version}"
+                      + (f", checked against {_NOTICES[year]}" if year in _NOTICES else "")
+                for year in table}
+
+    def __getitem__(self, year: int) -> str:
+        return self._data()[year]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __repr__(self) -> str:
+        return f"HOLIDAY_SOURCES({self._data()!r})"
+
+
+#: year -> where its row comes from (the package version, and the notice where we checked it)
+HOLIDAY_SOURCES: Mapping[int, str] = _Sources()
 
 
 class WorkingCalendar:
-    """Which days are working days on the Chinese calendar (IM-15 deadlines).
+    """Which days are working days on the Chinese calendar (IM-15, ARP-24 deadlines).
 
     :param extra_holidays: days off to add (e.g. a provincial holiday).
     :param extra_workdays: adjusted working weekend days to add.
-    :param years: whole years replacing the shipped rows: ``{2027: (holidays, workdays)}``;
-        a year given here counts as official.
+    :param years: whole years replacing the package's rows, or adding years it does not know:
+        ``{2027: (holidays, workdays)}`` with every day off of the year (weekends inside a break
+        included) and its adjusted working weekend days, from the State Council notice.
+
+    A day in a year that is neither in the package nor in ``years`` raises
+    :class:`~genai_compliance.errors.ConfigurationError` (``field="calendar"``, ``.year``):
+    the calendar refuses to guess. Extra dates alone do not make a year known.
     """
 
     def __init__(self, extra_holidays: Iterable[dt.date | str] = (),
                  extra_workdays: Iterable[dt.date | str] = (), *,
                  years: Mapping[int, tuple[Iterable[dt.date | str],
                                            Iterable[dt.date | str]]] | None = None) -> None:
-        table = dict(_TABLE)
-        official = set(_OFFICIAL)
+        self._extra_holidays = frozenset(_as_dates(extra_holidays, "holidays"))
+        self._extra_workdays = frozenset(_as_dates(extra_workdays, "workdays"))
+        self._configured: dict[int, _Row] = {}
         for year, (hol, work) in (years or {}).items():
-            table[int(year)] = (frozenset(_as_dates(hol, "holidays")),
-                                frozenset(_as_dates(work, "workdays")))
-            official.add(int(year))
-        holidays: set[dt.date] = set()
-        workdays: set[dt.date] = set()
+            if not isinstance(year, int) or isinstance(year, bool) or not 1900 <= year <= 9999:
+                raise ConfigurationError(f"calendar years are four-digit numbers; got {year!r}",
+                                         field="calendar", value=year)
+            row = (frozenset(_as_dates(hol, "holidays")), frozenset(_as_dates(work, "workdays")))
+            stray = sorted(d.isoformat() for d in row[0] | row[1] if d.year != year)
+            if stray:
+                raise ConfigurationError(
+                    f"[complaints.calendar.{year}] lists dates of another year: {stray}; put "
+                    "each date under its own year", field=f"calendar.{year}", value=stray)
+            self._configured[year] = row
+        self._loaded: tuple[frozenset[dt.date], frozenset[dt.date], frozenset[int],
+                            dict[int, str]] | None = None
+        if self._configured or self._extra_holidays or self._extra_workdays:
+            self._load()  # check the configuration now, not at the first deadline
+
+    def _load(self) -> tuple[frozenset[dt.date], frozenset[dt.date], frozenset[int],
+                             dict[int, str]]:
+        if self._loaded is not None:
+            return self._loaded
+        shipped = _package()[1]
+        table = {**shipped, **self._configured}
+        sources = {year: HOLIDAY_SOURCES[year] for year in shipped}
+        sources.update({year: "configured" for year in self._configured})
+        holidays = set(self._extra_holidays)
+        workdays = set(self._extra_workdays)
         for hol, work in table.values():
             holidays |= hol
             workdays |= work
-        self.holidays: frozenset[dt.date] = frozenset(
-            holidays | set(_as_dates(extra_holidays, "holidays")))
-        self.workdays: frozenset[dt.date] = frozenset(
-            workdays | set(_as_dates(extra_workdays, "workdays")))
-        both = self.holidays & self.workdays
+        both = holidays & workdays
         if both:
+            shown = sorted(d.isoformat() for d in both)
             raise ConfigurationError(
-                f"{sorted(d.isoformat() for d in both)} are listed both as holidays and as "
-                "working days; keep each date in one list", field="holidays",
-                value=sorted(d.isoformat() for d in both))
-        self.years: frozenset[int] = frozenset(table)
-        self.official_years: frozenset[int] = frozenset(official)
+                f"{shown} are listed both as holidays and as working days; keep each date in "
+                "one list", field="holidays", value=shown)
+        self._loaded = (frozenset(holidays), frozenset(workdays), frozenset(table), sources)
+        return self._loaded
+
+    @property
+    def holidays(self) -> frozenset[dt.date]:
+        """Every day off of every known year (weekends inside a break included)."""
+        return self._load()[0]
+
+    @property
+    def workdays(self) -> frozenset[dt.date]:
+        """Every adjusted working weekend day of every known year."""
+        return self._load()[1]
+
+    @property
+    def years(self) -> frozenset[int]:
+        """The years this calendar can count in: the package's and the configured ones."""
+        return self._load()[2]
+
+    @property
+    def official_years(self) -> frozenset[int]:
+        """Same as :attr:`years`: every year counted comes from a notice (package or config)."""
+        return self.years
+
+    @property
+    def sources(self) -> dict[int, str]:
+        """Year -> ``"chinese-calendar <version>"`` or ``"configured"``."""
+        return dict(self._load()[3])
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> WorkingCalendar:
@@ -134,25 +192,45 @@ class WorkingCalendar:
         ``[complaints.calendar.YEAR] holidays = [...], workdays = [...]`` (a whole year)."""
         years: dict[int, tuple[list[str], list[str]]] = {}
         for year, row in dict(settings.get("calendar", {})).items():
-            if not str(year).isdigit() or not isinstance(row, Mapping):
+            if not str(year).isdigit() or len(str(year)) != 4 or not isinstance(row, Mapping):
                 raise ConfigurationError(
-                    f"[complaints.calendar] keys are years holding holidays/workdays lists; "
-                    f"got {year!r}", field="complaints.calendar", value=year)
+                    f"[complaints.calendar] keys are four-digit years holding holidays/workdays "
+                    f"lists; got {year!r}", field="complaints.calendar", value=year)
             years[int(year)] = (list(row.get("holidays", [])), list(row.get("workdays", [])))
         return cls(settings.get("holidays", ()), settings.get("workdays", ()), years=years)
 
+    def _refuse(self, day: dt.date) -> ConfigurationError:
+        known = sorted(self.years)
+        span = f"{known[0]}–{known[-1]}" if known else "no year"
+        configured = sorted(self._configured)
+        version = _package()[0]
+        extra = f" plus configured {configured}" if configured else ""
+        return ConfigurationError(
+            f"no working-day calendar for {day.year} (needed for {day.isoformat()}): "
+            f"chinese-calendar {version} knows {span}{extra}, and a deadline is not guessed. "
+            f"Upgrade chinesecalendar once a release covers {day.year}, or configure the year "
+            f"from the State Council notice: [complaints.calendar.{day.year}] holidays = "
+            "[every day off], workdays = [adjusted working weekends] (see docs/training.md, "
+            "Working-day calendar)", field="calendar", value=day.year, year=day.year,
+            known_years=tuple(known))
+
     def is_working_day(self, day: dt.date) -> bool:
-        """Whether ``day`` is a working day."""
-        if day in self.workdays:
+        """Whether ``day`` is a working day; refuses a year the calendar does not know."""
+        holidays, workdays, years, _ = self._load()
+        if day.year not in years:
+            raise self._refuse(day)
+        if day in workdays:
             return True
-        return day.weekday() < 5 and day not in self.holidays
+        return day.weekday() < 5 and day not in holidays
 
     def covers(self, day: dt.date) -> bool:
-        """Whether ``day``'s year is in the table from an official notice (or configured)."""
-        return day.year in self.official_years
+        """Whether ``day``'s year is known (from the package or configured)."""
+        return day.year in self.years
 
     def add(self, start: dt.date, days: int) -> dt.date:
-        """The ``days``-th working day after ``start`` (``start`` itself not counted)."""
+        """The ``days``-th working day after ``start`` (``start`` itself not counted).
+        Refuses (ConfigurationError) when the count reaches a year the calendar does not
+        know."""
         if days < 0:
             raise ConfigurationError("a deadline needs a non-negative number of working days",
                                      field="days", value=days)
@@ -175,7 +253,13 @@ class WorkingCalendar:
 
 def _as_dates(items: Iterable[dt.date | str], what: str) -> list[dt.date]:
     out: list[dt.date] = []
+    if isinstance(items, str | bytes):
+        raise ConfigurationError(f"{what} is a list of dates (YYYY-MM-DD), got one string "
+                                 f"{items!r}; write [{items!r}]", field=what, value=items)
     for item in items:
+        if isinstance(item, dt.datetime):
+            out.append(item.date())
+            continue
         if isinstance(item, dt.date):
             out.append(item)
             continue
@@ -187,6 +271,7 @@ def _as_dates(items: Iterable[dt.date | str], what: str) -> list[dt.date]:
     return out
 
 
+#: the calendar of ``chinese-calendar`` with nothing configured (loaded on first use)
 DEFAULT_CALENDAR = WorkingCalendar()
 
 
