@@ -44,7 +44,13 @@ from typing import Any
 
 import attrs
 
-from .checks import CallContext, CallResponse, request_calls, retry_after_seconds
+from .checks import (
+    CallContext,
+    CallResponse,
+    request_calls,
+    retry_after_seconds,
+    unlabelled_output,
+)
 from .errors import (
     BadRequest,
     ComplianceError,
@@ -109,6 +115,14 @@ def _status(error: BaseException) -> int:
 
 
 @implements("LM-4", "IM-14a", "IM-14b")
+def _asks_unlabelled(scope: Scope) -> bool:
+    """The request carries ``X-GenAI-Unlabelled: request`` (LM-9)."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"x-genai-unlabelled":
+            return value.strip().lower() in (b"request", b"1", b"true", b"yes")
+    return False
+
+
 class ComplianceMiddleware:
     """ASGI middleware tying the guard's refusals to HTTP.
 
@@ -175,6 +189,8 @@ class ComplianceMiddleware:
             return
         calls_token = request_calls.set(calls)
         subject_token = current_subject.set(subject)
+        unlabelled = unlabelled_output(_asks_unlabelled(scope))  # LM-9, honoured with a grant
+        unlabelled.__enter__()
 
         async def start(extra: Message | None = None) -> None:
             message = state["start"]
@@ -224,6 +240,7 @@ class ComplianceMiddleware:
                     tail = f"event: error\ndata: {payload}\n\n".encode()
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
         finally:
+            unlabelled.__exit__()
             current_subject.reset(subject_token)
             request_calls.reset(calls_token)
             for ctx in calls:  # streams the client never finished: exactly one record each

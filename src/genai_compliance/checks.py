@@ -43,8 +43,8 @@ from .subject import Subject
 if TYPE_CHECKING:
     from .clock import Clock
 
-__all__ = ["HEADERS", "CallContext", "CallResponse", "Check", "Outcome", "request_calls",
-           "retry_after_seconds"]
+__all__ = ["HEADERS", "UNLABELLED_PURPOSE", "CallContext", "CallResponse", "Check", "Outcome",
+           "omit_explicit_label", "request_calls", "retry_after_seconds", "unlabelled_output"]
 
 Outcome = Literal["served", "refused", "error", "cancelled"]
 
@@ -60,8 +60,14 @@ HEADERS: Final[Mapping[str, str]] = {
     "remaining_minutes": "X-GenAI-Minor-Remaining-Minutes",
     "warning": "X-GenAI-Warning",
     "optional_declined": "X-GenAI-Consent-Declined",
+    "unlabelled": "X-GenAI-Unlabelled",
     "retry_after": "Retry-After",
 }
+
+#: The consent purpose that lets a user receive output without the explicit label (LM-9):
+#: granted by ``Agreements.request_unlabelled`` after the user accepted the agreement that
+#: fixes their own labelling duty; checked on every call that asks for unlabelled output.
+UNLABELLED_PURPOSE: Final = "unlabelled-output"
 
 
 def retry_after_seconds(when: dt.datetime, now: dt.datetime) -> str:
@@ -99,6 +105,9 @@ class CallResponse:
     warning: str | None = None
     #: optional purposes the subject has not consented to; served anyway (PIPL Art. 16)
     optional_declined: list[str] = attrs.field(factory=list)
+    #: what became of a request for output without the explicit label (LM-9):
+    #: ``"omitted"`` (served unlabelled) or ``"refused"`` (labelled: no current grant)
+    unlabelled: str | None = None
     #: when a refused call may succeed
     retry_after: dt.datetime | None = None
 
@@ -119,6 +128,8 @@ class CallResponse:
             out.append((HEADERS["warning"], _quote(self.warning)))
         if self.optional_declined:
             out.append((HEADERS["optional_declined"], ",".join(self.optional_declined)))
+        if self.unlabelled:
+            out.append((HEADERS["unlabelled"], self.unlabelled))
         if self.retry_after is not None and now is not None:
             out.append((HEADERS["retry_after"], retry_after_seconds(self.retry_after, now)))
         return out
@@ -135,7 +146,8 @@ class CallResponse:
         seqs = [str(r.record_seq) for r in responses if r.record_seq is not None]
         for r in responses:
             merged.content_ids.extend(r.content_ids)
-            for name in ("label", "reminder", "remaining_minutes", "warning", "retry_after"):
+            for name in ("label", "reminder", "remaining_minutes", "warning", "unlabelled",
+                         "retry_after"):
                 value = getattr(r, name)
                 if value is not None:
                     setattr(merged, name, value)
@@ -176,6 +188,9 @@ class CallContext:
     clock: Clock | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
     optional_purposes: tuple[str, ...] = ()
+    #: the caller asked for output without the explicit label (LM-9; see
+    #: :func:`unlabelled_output`); served so only with a current ``unlabelled-output`` grant
+    unlabelled_requested: bool = False
     response: CallResponse = attrs.field(
         default=attrs.Factory(lambda self: CallResponse(call_id=self.call_id), takes_self=True))
     state: dict[str, Any] = attrs.field(factory=dict)
@@ -226,6 +241,61 @@ class CallContext:
 request_calls: contextvars.ContextVar[list[CallContext] | None] = contextvars.ContextVar(
     "genai_compliance_request_calls", default=None
 )
+
+
+_UNLABELLED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "genai_compliance_unlabelled", default=False)
+
+
+class unlabelled_output:
+    """Ask for the guarded calls made inside the block to be served without the explicit
+    label (LM-9). It is honoured only for a subject holding a current ``unlabelled-output``
+    grant (``Agreements.request_unlabelled``: after accepting the agreement that fixes the
+    user's own labelling duty); implicit labels (metadata, C2PA) are always written, and the
+    call's ledger record names the recipient (kept ≥ 6 months). Without a grant the output
+    is labelled as usual and ``X-GenAI-Unlabelled: refused`` says why.
+
+    >>> with unlabelled_output():
+    ...     text = generate("…")
+
+    The ASGI middleware does this for requests carrying ``X-GenAI-Unlabelled: request``.
+    """
+
+    def __init__(self, requested: bool = True) -> None:
+        self.requested = requested
+        self._token: contextvars.Token[bool] | None = None
+
+    def __enter__(self) -> unlabelled_output:
+        self._token = _UNLABELLED.set(self.requested)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _UNLABELLED.reset(self._token)
+            self._token = None
+
+
+def unlabelled_requested() -> bool:
+    """Whether the current context asked for unlabelled output (:class:`unlabelled_output`)."""
+    return _UNLABELLED.get()
+
+
+def omit_explicit_label(ctx: CallContext) -> bool:
+    """Decide, once per call, whether the explicit label is left off (LM-9): only when the
+    call asked for it and the consent check found the ``unlabelled-output`` grant current.
+    Fails closed: a request without a grant (or with the consent check dropped) is labelled.
+    Records the decision in the call's notes and response."""
+    if not ctx.unlabelled_requested:
+        return False
+    decided = ctx.notes.get("unlabelled_output")
+    if isinstance(decided, Mapping):
+        return decided.get("outcome") == "omitted"
+    granted = UNLABELLED_PURPOSE in ctx.notes.get("consent_optional_granted", ())
+    ctx.notes["unlabelled_output"] = {
+        "outcome": "omitted" if granted else "refused", "rule": "LM-9",
+        **({} if granted else {"reason": "no current unlabelled-output grant"})}
+    ctx.response.unlabelled = "omitted" if granted else "refused"
+    return granted
 
 
 class Check:

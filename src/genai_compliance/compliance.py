@@ -369,9 +369,16 @@ class Compliance:
     @functools.cached_property
     def consent(self) -> ConsentService:
         """The PIPL consent ledger (:class:`genai_compliance.consent.ConsentService`)."""
-        from .consent import ConsentService
+        from .checks import UNLABELLED_PURPOSE
+        from .consent import ConsentService, Purpose
 
-        return ConsentService.from_compliance(self)
+        service = ConsentService.from_compliance(self)
+        if UNLABELLED_PURPOSE not in service.purposes:  # LM-9: asked for, never required
+            service.add_purpose(Purpose(
+                UNLABELLED_PURPOSE, "申请提供无显式标识的生成内容",
+                "Receiving output without the explicit label, on request",
+                legal_ref="Labelling Measures Art. 9", required=False))
+        return service
 
     @functools.cached_property
     def agreements(self) -> Agreements:

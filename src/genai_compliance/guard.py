@@ -40,7 +40,14 @@ from typing import Any, Final, Protocol, TypeVar, final, overload
 
 import attrs
 
-from .checks import CallContext, Check, Outcome, request_calls
+from .checks import (
+    UNLABELLED_PURPOSE,
+    CallContext,
+    Check,
+    Outcome,
+    request_calls,
+    unlabelled_requested,
+)
 from .chunks import DEFAULT_CODEC, ChunkCodec
 from .clock import Clock
 from .errors import ComplianceError, ConfigurationError, Refusal, StoreUnavailable
@@ -504,6 +511,10 @@ class Guard:
                 field="subject", value=type(subject).__name__,
             )
         clock = self.host.clock
+        unlabelled = bool(self.options.get("unlabelled", False)) or unlabelled_requested()
+        optional = self.optional_purposes
+        if unlabelled and UNLABELLED_PURPOSE not in optional + self.purposes:
+            optional = (*optional, UNLABELLED_PURPOSE)  # the consent check looks it up
         ctx = CallContext(
             call_id=uuid.uuid4().hex,
             function=f"{fn.__module__}.{fn.__qualname__}",
@@ -518,7 +529,8 @@ class Guard:
             kwargs=kwargs,
             clock=clock,
             options=self.options,
-            optional_purposes=self.optional_purposes,
+            optional_purposes=optional,
+            unlabelled_requested=unlabelled,
             codec=self.codec,
         )
         flow = _Flow(self, ctx, self.checks())

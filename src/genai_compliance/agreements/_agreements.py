@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import json
@@ -247,3 +248,66 @@ class Agreements:
         notice = NoticeRef(version=v.version, sha256=v.sha256)
         return str(self.consent.grant(subject, "service-agreement", notice=notice,
                                       method=kwargs.pop("method", "agreement-accept"), **kwargs))
+
+    # -- output without the explicit label, on request (LM-9) ---------------------------
+    def request_unlabelled(self, subject: Subject, lang: str = "zh", *,
+                           version: str | None = None, **kwargs: Any) -> str:
+        """Record the user's request for output without the explicit label (LM-9) and
+        return the receipt id. Allowed only after the user accepted the agreement version
+        that fixes their own labelling duty (the clause on labels, LM-8/LM-10): the request
+        is a grant of ``unlabelled-output`` bound to that version's hash, so it lapses when
+        a new agreement version is published and not yet accepted. Under 14 only a
+        guardian's request counts (pass ``guardian=``, as for consent).
+
+        Afterwards, calls made inside :func:`genai_compliance.checks.unlabelled_output` (or
+        with ``X-GenAI-Unlabelled: request``) are served without the explicit label; the
+        implicit labels are still written, and each call's ledger record names the
+        recipient (kept ≥ 6 months, see :meth:`unlabelled_recipients`)."""
+        from ..checks import UNLABELLED_PURPOSE
+        from ..consent import NoticeRef
+
+        if self.consent is None:
+            raise ConfigurationError("no consent service configured", field="consent")
+        v = self.render_version(lang) if version is None else self.get(version, lang)
+        accepted = self.consent.state(subject, "service-agreement")
+        now = self.clock.now() if self.clock is not None else None
+        if (accepted is None or (now is not None and not accepted.active(now))
+                or accepted.notice_sha256 != v.sha256):
+            raise ConfigurationError(
+                f"the user has not accepted agreement version {v.version!r} ({lang}), whose "
+                "clause on labels fixes the user's own labelling duty; call "
+                "Agreements.accept first, then request_unlabelled (LM-9)",
+                field="service-agreement", value=v.version)
+        notice = NoticeRef(version=v.version, sha256=v.sha256)
+        return str(self.consent.grant(subject, UNLABELLED_PURPOSE, notice=notice,
+                                      method=kwargs.pop("method", "unlabelled-request"),
+                                      **kwargs))
+
+    def withdraw_unlabelled(self, subject: Subject) -> bool:
+        """End the user's request for unlabelled output at once; returns whether one was
+        active. Later calls are labelled again."""
+        from ..checks import UNLABELLED_PURPOSE
+
+        if self.consent is None:
+            raise ConfigurationError("no consent service configured", field="consent")
+        return self.consent.withdraw(subject, UNLABELLED_PURPOSE, method="unlabelled-withdraw")
+
+    def unlabelled_recipients(self, *, since: dt.datetime | None = None,
+                              until: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """Who received output without the explicit label (LM-9's recipient log, kept in
+        the ledger, whose retention floor is six months): one entry per served call, with
+        the ledger sequence number, time, the recipient's pseudonym, call id and modality."""
+        if self.ledger is None:
+            raise ConfigurationError("the recipient log is read from the ledger: build with "
+                                     "Agreements.from_context", field="ledger")
+        out: list[dict[str, Any]] = []
+        for rec in self.ledger.records(kind="guard.call", since=since, until=until):
+            notes = rec.payload.get("notes")
+            decided = notes.get("unlabelled_output") if isinstance(notes, Mapping) else None
+            if (isinstance(decided, Mapping) and decided.get("outcome") == "omitted"
+                    and rec.payload.get("outcome") == "served"):
+                out.append({"seq": rec.seq, "time": rec.time, "recipient": rec.subject,
+                            "call_id": rec.payload.get("call_id"),
+                            "modality": rec.payload.get("modality")})
+        return out
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...checks import CallContext, Check
+from ...checks import CallContext, Check, omit_explicit_label
 from ...schemas import validate
 from ._apply import apply_explicit
 from ._text import (
@@ -70,7 +70,9 @@ class ExplicitTextLabelCheck(Check):
         return cls.from_settings(_section(ctx))
 
     def _applies(self, ctx: CallContext) -> bool:
-        return ctx.modality in self.modalities
+        """Label this call: its modality is labelled and the user did not receive the right
+        to unlabelled output (LM-9, :func:`~genai_compliance.checks.unlabelled_output`)."""
+        return ctx.modality in self.modalities and not omit_explicit_label(ctx)
 
     def _note(self, ctx: CallContext, mode: str) -> None:
         ctx.metadata["ai_label"] = self.label
@@ -169,6 +171,8 @@ class ExplicitMediaLabelCheck(Check):
 
     def after(self, ctx: CallContext, result: Any) -> Any:
         if ctx.modality not in self.modalities or not isinstance(result, (bytes, bytearray)):
+            return result
+        if omit_explicit_label(ctx):  # LM-9: on request, with a grant; implicit labels stay
             return result
         opts = dict(self.options.get(ctx.modality, {}))
         position = opts.pop("position", None) if ctx.modality == "audio" else self.position
