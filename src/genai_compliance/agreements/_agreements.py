@@ -67,7 +67,7 @@ class AgreementVersion:
     sha256: str
 
 
-@implements("IM-9", "LM-8", "PI-17")
+@implements("IM-9", "LM-8", "LM-9", "PI-17")
 @attrs.define
 class Agreements:
     """Renders the user service agreement from provider config (IM-9, LM-8, IM-14, IM-15).
