@@ -90,6 +90,31 @@ def _pdf(path: Path, size: int) -> None:
                 + b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref)
 
 
+def _pdf_stale_startxref(path: Path, size: int) -> None:
+    """The PDF above whose ``startxref`` points at no cross-reference section: the writer
+    rewrites it in full (the repair path), streamed."""
+    _pdf(path, size)
+    with path.open("r+b") as f:
+        f.seek(-64, 2)
+        tail = f.read()
+        at = tail.rindex(b"startxref")
+        f.seek(-64 + at, 2)
+        f.write(b"startxref\n17\n%%EOF\n")
+        f.truncate()
+
+
+def _pdf_broken_table(path: Path, size: int) -> None:
+    """The PDF above whose cross-reference entries are garbage: pypdf would read the whole
+    file to rebuild them; the writer rewrites it from a streamed scan instead."""
+    _pdf(path, size)
+    with path.open("r+b") as f:
+        f.seek(-256, 2)
+        tail = f.read()
+        at = tail.rindex(b"0000000000 65535 f")
+        f.seek(-256 + at + 20, 2)
+        f.write(b"xxxxxxxxxx 0000? n \n" * 4)
+
+
 def _webp(path: Path, size: int) -> None:
     """A simple lossless WebP whose VP8L chunk is ``size`` bytes (only its header is real:
     the writer never decodes it)."""
@@ -135,9 +160,10 @@ def _gif(path: Path, size: int) -> None:
         f.write(b"\x00\x3b")
 
 
-MAKERS: dict[str, Callable[[Path, int], None]] = {"png": _png, "jpeg": _jpeg, "docx": _docx,
-                                                  "pdf": _pdf, "webp": _webp, "tiff": _tiff,
-                                                  "gif": _gif}
+MAKERS: dict[str, Callable[[Path, int], None]] = {
+    "png": _png, "jpeg": _jpeg, "docx": _docx, "pdf": _pdf, "webp": _webp, "tiff": _tiff,
+    "gif": _gif, "pdf-stale-startxref": _pdf_stale_startxref,
+    "pdf-broken-xref-table": _pdf_broken_table}
 
 
 def _peak_kib(src: Path, tmp: Path) -> int:

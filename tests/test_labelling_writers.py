@@ -1,7 +1,8 @@
 """Writers verify their own output (issue 16; LM-5): the label is read back from the written
 bytes in the same carrier before success is reported; a PDF whose cross-reference state
-pypdf had to repair is rewritten in full instead of getting an incremental update that
-points at a stale startxref; an M4A's existing iTunes meta is not doubled."""
+pypdf had to repair is rewritten in full (streamed, from a scan of its objects) instead of
+getting an incremental update that points at a stale startxref; an M4A's existing iTunes
+meta is not doubled."""
 
 from __future__ import annotations
 
@@ -166,3 +167,94 @@ def test_mp4_merges_into_an_existing_moov_meta(tmp_path: Path) -> None:
     text = subprocess.run(["exiftool", "-a", "-G1", "-warning", "-Keys:all", str(out)],
                           check=True, capture_output=True, text=True).stdout
     assert "keep-me" in text and "w-1" in text and "Warning" not in text
+
+
+def _objstm_pdf(startxref: int | None) -> tuple[bytes, bytes]:
+    """A PDF 1.5 file whose catalog, pages, page and Info live in a compressed object
+    stream with a cross-reference stream; ``startxref`` overrides the real pointer.
+    Returns (file, the page's content stream data)."""
+    import zlib
+
+    content = b"BT /F1 12 Tf 10 10 Td (endobj stream) Tj ET\n" * 50
+    members = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+               2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 100] /Contents 4 0 R >>",
+               6: b"<< /Title (kept: stream endobj) /Producer (hand) >>"}
+    index, body = [], b""
+    for num, text in members.items():
+        index.append(b"%d %d" % (num, len(body)))
+        body += text + b"\n"
+    head = b" ".join(index) + b"\n"
+    packed = zlib.compress(head + body)
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    o4 = len(out)
+    out += (b"4 0 obj\n<< /Length %d >>\nstream\n" % len(content) + content
+            + b"\nendstream\nendobj\n")
+    o5 = len(out)
+    out += (b"5 0 obj\n<< /Type /ObjStm /N 4 /First %d /Filter /FlateDecode /Length %d >>\n"
+            b"stream\n" % (len(head), len(packed)) + packed + b"\nendstream\nendobj\n")
+    o7 = len(out)
+    rows = [(0, 0, 65535), (2, 5, 0), (2, 5, 1), (2, 5, 2), (1, o4, 0), (1, o5, 0),
+            (2, 5, 3), (1, o7, 0)]
+    table = b"".join(struct.pack(">BIH", *r) for r in rows)
+    out += (b"7 0 obj\n<< /Type /XRef /Size 8 /W [1 4 2] /Root 1 0 R /Info 6 0 R /Length %d"
+            b" >>\nstream\n" % len(table) + table + b"\nendstream\nendobj\n")
+    out += b"startxref\n%d\n%%%%EOF\n" % (o7 if startxref is None else startxref)
+    return bytes(out), content
+
+
+def test_pdf_repair_recovers_objects_from_object_streams() -> None:
+    """A damaged PDF 1.5 (startxref wrong; catalog, pages and Info compressed in an object
+    stream): the streamed rewrite opens in a strict reader with the same page content
+    bytes, the Info entries kept and exactly one label; a sound one gets an update."""
+    import pypdf
+
+    sound, content = _objstm_pdf(None)
+    assert label_bytes(sound, LABEL).startswith(sound)
+    damaged, _ = _objstm_pdf(5)
+    out = label_bytes(damaged, LABEL)
+    reader = pypdf.PdfReader(io.BytesIO(out), strict=True)
+    assert len(reader.pages) == 1
+    assert reader.pages[0].get_contents().get_data() == content  # type: ignore[union-attr]
+    assert reader.metadata is not None
+    assert reader.metadata["/Title"] == "kept: stream endobj"
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [LABEL]
+    assert b"/ObjStm" not in out and b"/XRef" not in out
+
+
+def test_pdf_repair_finds_the_true_extent_of_a_stream() -> None:
+    """A stream whose /Length is wrong and one whose /Length is indirect: the rewrite
+    copies exactly the bytes before ``endstream`` and writes the true length; an object
+    redefined by a later update wins."""
+    import pypdf
+
+    data = bytes(range(256)) * 40
+    pdf = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+           b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n"
+           b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 9 9] /Contents 4 0 R"
+           b" /Thumb 5 0 R >>\nendobj\n"
+           b"4 0 obj\n<< /Length 99999 >>\nstream\n" + data + b"\nendstream\nendobj\n"
+           b"5 0 obj\n<< /Length 6 0 R /Note (a stream) >>\nstream\r\n" + data
+           + b"\r\nendstream\nendobj\n6 0 obj\n%d\nendobj\n" % len(data)
+           + b"7 0 obj\n<< /Title (old) >>\nendobj\n7 0 obj\n<< /Title (new) >>\nendobj\n"
+           b"trailer\n<< /Size 8 /Root 1 0 R /Info 7 0 R >>\n%%EOF\n")
+    out = label_bytes(pdf, LABEL)
+    reader = pypdf.PdfReader(io.BytesIO(out), strict=True)
+    page = reader.pages[0]
+    assert page.get_contents().get_data() == data  # type: ignore[union-attr]
+    assert page["/Thumb"].get_object().get_data() == data
+    assert reader.metadata is not None and reader.metadata["/Title"] == "new"
+    assert reader.metadata["/AIGC"] == LABEL.to_json()
+
+
+def test_pdf_repair_refuses_an_encrypted_or_catalog_less_file() -> None:
+    """The rewrite fails closed: an /Encrypt trailer is refused, and so is a file with no
+    recoverable document catalog."""
+    from genai_compliance.errors import MalformedMedia, UnsupportedMedia
+
+    body = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+            b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n")
+    with pytest.raises(UnsupportedMedia, match="encrypted"):
+        label_bytes(body + b"trailer\n<< /Root 1 0 R /Encrypt 3 0 R >>\n%%EOF\n", LABEL)
+    with pytest.raises(MalformedMedia, match="catalog"):
+        label_bytes(b"%PDF-1.4\n2 0 obj\n<< /Count 0 >>\nendobj\n%%EOF\n", LABEL)
