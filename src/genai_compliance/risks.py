@@ -1,7 +1,16 @@
-"""The 31 safety risks of TC260-003 / GB/T 45654 Appendix A (codes A.1a … A.5b).
+"""The 31 safety risks of TC260-003 / GB/T 45654 Appendix A (codes A.1a … A.5b), and the
+four kinds of online information that may harm minors (codes M.1 … M.4).
 
 Shared by keyword libraries, classifiers, ledger records, evaluations and reports. A.1 (8)
 and A.2 (9) are the 17 risks the keyword library and refusal banks must cover (SR-5, SR-7).
+
+M.1 … M.4 follow the *Classification Measures for Online Information that May Affect Minors'
+Physical and Mental Health* (CAC and seven other departments, in force 2026-03-01; MH-2026
+in rules.toml): information that may lead or induce minors to imitate bad behaviour, that
+may harm their values, that uses minors' image improperly, and that improperly discloses or
+uses minors' personal information. Such information is not banned for adults, but must not
+be pushed to minors by algorithmic or generative services, and needs a prominent notice
+before it is shown; the moderation ``minors`` profile blocks it (:data:`MINOR_HARMS`).
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ import enum
 
 from .errors import ConfigurationError
 
-__all__ = ["CATEGORIES", "Risk"]
+__all__ = ["CATEGORIES", "MINOR_HARMS", "Risk"]
 
 #: category code -> (Chinese name, English name)
 CATEGORIES: dict[str, tuple[str, str]] = {
@@ -19,6 +28,8 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "A.3": ("商业违法违规", "Commercial violations"),
     "A.4": ("侵犯他人合法权益", "Infringes others' rights"),
     "A.5": ("无法满足特定服务类型的安全需求", "Fails the needs of high-stakes services"),
+    "M": ("可能影响未成年人身心健康的网络信息",
+          "Online information that may affect minors' physical and mental health"),
 }
 
 _NAMES: dict[str, tuple[str, str]] = {
@@ -58,6 +69,12 @@ _NAMES: dict[str, tuple[str, str]] = {
              "Inaccurate: against science or mainstream knowledge"),
     "A.5b": ("内容不可靠，虽不包含严重错误但无法对使用者形成帮助",
              "Unreliable: not seriously wrong but unhelpful"),
+    "M.1": ("可能引发或者诱导未成年人模仿实施不良行为",
+            "May lead or induce minors to imitate bad behaviour"),
+    "M.2": ("可能对未成年人价值观造成负面影响", "May harm minors' values"),
+    "M.3": ("不当使用未成年人形象", "Improper use of minors' image"),
+    "M.4": ("不当披露和使用未成年人个人信息",
+            "Improper disclosure or use of minors' personal information"),
 }
 
 
@@ -95,6 +112,10 @@ class Risk(enum.Enum):
     A_4g = "A.4g"
     A_5a = "A.5a"
     A_5b = "A.5b"
+    M_1 = "M.1"
+    M_2 = "M.2"
+    M_3 = "M.3"
+    M_4 = "M.4"
 
     @property
     def code(self) -> str:
@@ -102,8 +123,14 @@ class Risk(enum.Enum):
 
     @property
     def category(self) -> str:
-        """``"A.1"`` … ``"A.5"``."""
-        return self.value[:3]
+        """``"A.1"`` … ``"A.5"``, or ``"M"`` for the kinds of information harmful to
+        minors."""
+        return "M" if self.value.startswith("M.") else self.value[:3]
+
+    @property
+    def tc260(self) -> bool:
+        """One of the 31 risks of TC260-003 Appendix A (not a minors' category)."""
+        return self.value.startswith("A.")
 
     @property
     def name_zh(self) -> str:
@@ -126,4 +153,9 @@ class Risk(enum.Enum):
         except (ValueError, AttributeError) as exc:
             raise ConfigurationError(
                 f"{code!r} is not a risk code; use A.1a … A.1h, A.2a … A.2i, A.3a … A.3e, "
-                "A.4a … A.4g, A.5a or A.5b", field="risk", value=code) from exc
+                "A.4a … A.4g, A.5a, A.5b, or M.1 … M.4 (information harmful to minors)",
+                field="risk", value=code) from exc
+
+
+#: the four kinds of information that may harm minors (MH-2026), blocked for minors
+MINOR_HARMS: tuple[Risk, ...] = (Risk.M_1, Risk.M_2, Risk.M_3, Risk.M_4)

@@ -48,7 +48,7 @@ def risk_codes() -> tuple[str, ...]:
     """The 31 risk codes A.1a … A.5b (from :mod:`genai_compliance.risks`)."""
     from ..risks import Risk
 
-    return tuple(r.value for r in Risk)
+    return tuple(r.value for r in Risk if r.tc260)
 
 
 @attrs.frozen

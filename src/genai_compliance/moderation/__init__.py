@@ -10,6 +10,7 @@ from ._moderation import (
     Moderation,
     StreamScanner,
     Verdict,
+    minors_harm_library,
 )
 from ._normalise import normalise, normalise_term
 
@@ -25,6 +26,7 @@ __all__ = [
     "OutputModerationCheck",
     "StreamScanner",
     "Verdict",
+    "minors_harm_library",
     "normalise",
     "normalise_term",
 ]

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 #: wires it to the incidents duty's illegal-content handling, IM-14a)
 BlockHandler = Callable[[str | None, str, str, "Subject | None", str], None]
 
-__all__ = ["DELTA_MAX", "Classifier", "Moderation", "StreamScanner", "Verdict"]
+__all__ = ["DELTA_MAX", "Classifier", "Moderation", "StreamScanner", "Verdict",
+           "minors_harm_library"]
 
 #: text -> {risk code: score in [0, 1]} (sync or async); adapters wrap your models
 Classifier = Callable[[str], "Mapping[str, float] | Awaitable[Mapping[str, float]]"]
@@ -198,6 +199,21 @@ def _digest(library: KeywordLibrary, profiles: Mapping[str, Sequence[Keyword]]) 
     return h.hexdigest()
 
 
+@implements("MH-2026")
+def minors_harm_library() -> KeywordLibrary:
+    """The shipped seed list of the four kinds of online information that may harm minors
+    (M.1 … M.4; Classification Measures in force 2026-03-01): merged into the ``minors``
+    profile by default (``[moderation] minors_harm_profile``), so the stricter profile the
+    minors duty picks for a minor blocks them. A seed of typical phrases per kind, not a
+    library: add your own list under ``[moderation.profiles.minors] keyword_files``."""
+    from importlib import resources
+
+    ref = resources.files("genai_compliance.moderation").joinpath(
+        "data", "minors_harm_2026.csv")
+    with resources.as_file(ref) as path:
+        return KeywordLibrary.load(path)
+
+
 @implements("IM-4a", "IM-14a", "SR-5", "SR-11")
 class Moderation:
     """Keyword matching and classifiers per profile; blocks and library swaps are recorded.
@@ -344,8 +360,11 @@ class Moderation:
         actions = settings.get("actions")
         library = (KeywordLibrary.load(*files, allow=allow, pinyin=pinyin, actions=actions)
                    if files or allow or pinyin else KeywordLibrary([], actions=actions))
-        profiles = {name: KeywordLibrary.load(*paths(cfg.get("keyword_files", []))).entries
-                    for name, cfg in settings.get("profiles", {}).items()}
+        profiles: dict[str, Sequence[Keyword]] = {
+            name: KeywordLibrary.load(*paths(cfg.get("keyword_files", []))).entries
+            for name, cfg in settings.get("profiles", {}).items()}
+        if settings.get("minors_harm_profile", True):  # MH-2026: never pushed to minors
+            profiles["minors"] = (*profiles.get("minors", ()), *minors_harm_library().entries)
         return cls(library, profiles=profiles, thresholds=settings.get("thresholds"),
                    refusal_text=settings.get("refusal_text", DEFAULT_REFUSAL),
                    record=ctx.record, on_block=on_block,
