@@ -113,18 +113,26 @@ def test_filing_deadlines_count_working_days() -> None:
 
 def test_assessment_scope_and_duties() -> None:
     """Public PRC services are in scope; internal research is not; opinion → filing."""
-    internal = assess({"generates_content": True, "internal_only": True})
-    assert not internal.applies and "internal" in internal.scope_reason
-    public = assess({"generates_content": True, "public_in_prc": True,
-                     "public_opinion": True, "minors_may_use": True, "registered_users": True,
-                     "news": True, "foreign_invested": True, "commercial": True})
+    internal = assess({"generates_content": True, "public_in_prc": False,
+                       "internal_only": True, "collects_pi": False})
+    assert internal.applies is False and "internal" in internal.scope_reason
+    public = assess(PUBLIC)
     assert public.applies and public.security_assessment and public.algorithm_filing
     rules = {r for d in public.duties for r in d.rules}
-    assert {"IM-17", "ARP-24", "IM-10", "IM-9", "LM-5"} <= rules
+    assert {"IM-17", "IM-10", "IM-9", "LM-5"} <= rules
     assert any("news" in lic for lic in public.licences)
-    assert public.foreign_investment_notes and "minors" in public.modules
-    with pytest.raises(ConfigurationError, match="unknown assessment answers"):
+    assert public.blockers and "minors" in public.modules
+    with pytest.raises(ConfigurationError, match="unknown key 'typo'"):
         assess({"typo": True})
+
+
+#: a complete set of answers: a commercial, foreign-invested public news service
+PUBLIC: dict[str, object] = {
+    "generates_content": True, "public_in_prc": True, "offshore": False, "news": True,
+    "foreign_invested": True, "model_source": "own", "launched": False, "collects_pi": True,
+    "cross_border": False, "registered_users": True, "minors_may_use": True,
+    "face_or_voice": False, "trains_on_user_data": False, "audio_visual": False,
+    "internet_culture": False, "commercial": True}
 
 
 def _complete_register(tmp_path: Path) -> tuple[TrainingRegister, dict[str, object], object]:
@@ -215,16 +223,51 @@ def test_register_changes_are_ledger_records(tmp_path: Path) -> None:
 
 def test_cli_assess_from_answers_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                       ) -> None:
-    """`genai-compliance assess --answers FILE` prints the checklist."""
+    """`genai-compliance assess --answers FILE` prints the checklist; --json the document."""
     answers = tmp_path / "answers.toml"
-    answers.write_text("[answers]\ngenerates_content = true\npublic_in_prc = true\n"
-                       "public_opinion = true\n", encoding="utf-8")
+    domestic = PUBLIC | {"news": False, "foreign_invested": False, "public_opinion": True}
+    answers.write_text("[answers]\n" + "".join(
+        f"{k} = {json.dumps(v)}\n" for k, v in domestic.items()), encoding="utf-8")
     assert main(["assess", "--answers", str(answers)]) == 0
     out = capsys.readouterr().out
     assert "apply: YES" in out and "IM-17" in out and "[ ]" in out
     assert main(["assess", "--answers", str(answers), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["algorithm_filing"] is True
     assert main(["filing", "deadline", "cancel", "2026-03-02"]) == 0
+
+
+def test_dossier_lists_what_the_assessment_found(tmp_path: Path) -> None:
+    """A complete stored assessment: its blockers, an unmet filing-number check and an unset
+    [provider] service_filing_number become missing items; the report shows them."""
+    import attrs
+
+    reg, filing, _ = _complete_register(tmp_path)
+    launched = PUBLIC | {"launched": True, "filing_number": "Beijing-XX-2",
+                         "displays_filing_number": False}
+    reg.put_document("assessment", "latest", assess(launched).to_json())
+    no_number = attrs.evolve(TEST_PROVIDER, service_filing_number=None)
+    dossier = build_dossier(reg, provider=no_number, filing=filing)
+    items = [m["item"] for m in dossier.missing]
+    assert "blocker: Internet news information services are closed to foreign-invested " \
+           "entities" in items
+    assert any(i.startswith("not met: Show the model name") for i in items)
+    assert "provider.service_filing_number" in items
+    other = build_dossier(reg, provider=TEST_PROVIDER, filing=filing)
+    mismatch = next(m for m in other.missing if m["item"] == "provider.service_filing_number")
+    assert "Beijing-XX-2" in mismatch["how"] and "TEST-FILING-0001" in mismatch["how"]
+    paths = write_dossier(dossier, tmp_path / "out")
+    md = paths[1].read_text(encoding="utf-8")
+    assert "**BLOCKER: Internet news" in md and "[!] not met: Show the model name" in md
+    assert "GAI-DISPLAY" in dossier.document["rules_cited"]
+
+
+def test_dossier_shows_an_incomplete_assessment_without_concluding(tmp_path: Path) -> None:
+    """A stored incomplete assessment is reported as incomplete, with its missing answers."""
+    reg, filing, _ = _complete_register(tmp_path)
+    dossier = build_dossier(reg, provider=TEST_PROVIDER, filing=filing)
+    md = write_dossier(dossier, tmp_path / "out")[1].read_text(encoding="utf-8")
+    assert "Incomplete — nothing concluded" in md and "- offshore:" in md
+    assert "Applies:" not in md
 
 
 def test_default_filing_deadline_uses_the_holiday_calendar() -> None:

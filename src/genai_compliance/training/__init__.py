@@ -5,7 +5,16 @@ IM-17, IM-19, SR-1 to SR-4, SR-12, ARP-24)."""
 from .._exports import publish as _publish
 from ..stats import Interval, cohen_kappa, fleiss_kappa, sample_indices, wilson_interval
 from ._dossier import SERVICE_FIELDS, Dossier, build_dossier, write_dossier
-from ._filing import QUESTIONS, Assessment, Duty, FilingEvent, assess, filing_deadline
+from ._filing import (
+    QUESTIONS,
+    Assessment,
+    Conclusion,
+    Duty,
+    FilingEvent,
+    MissingAnswer,
+    assess,
+    filing_deadline,
+)
 from ._register import (
     LEGAL_BASES,
     BaseModel,
@@ -31,6 +40,7 @@ __all__ = [
     "SERVICE_FIELDS",
     "Assessment",
     "BaseModel",
+    "Conclusion",
     "DataSource",
     "Dossier",
     "Duty",
@@ -40,6 +50,7 @@ __all__ = [
     "Interval",
     "LabellerTraining",
     "LabellingRules",
+    "MissingAnswer",
     "QualityAssessment",
     "Thresholds",
     "TrainingRegister",

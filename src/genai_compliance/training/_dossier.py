@@ -4,7 +4,10 @@ IM-17 (security assessment, algorithm filing), IM-19 (explain source, scale, typ
 rules of the training data and the algorithm mechanism), LM-12 (labelling materials), SR §3.3
 (assessment report: corpus, generated-content and refusal assessments; attachments 4 and 5:
 keyword list and test question sets). Written as JSON (validated by ``dossier.schema.json``),
-Markdown and HTML; :attr:`Dossier.missing` lists what is still needed and how to supply it.
+Markdown and HTML; :attr:`Dossier.missing` lists what is still needed and how to supply it,
+including what the stored applicability assessment found: its blockers, the obligations it
+checked and found unmet, and the filing number users must be shown (GAI-DISPLAY) when
+``[provider] service_filing_number`` is unset.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def _bank_attachment(paths: list[str]) -> dict[str, Any] | None:
             "problems": list(check.problems)}
 
 
-@implements("IM-17", "IM-19", "LM-12")
+@implements("IM-17", "IM-19", "LM-12", "GAI-DISPLAY")
 def build_dossier(
     register: TrainingRegister,
     *,
@@ -176,6 +179,8 @@ def build_dossier(
     assessments = register.documents("assessment")
     if not assessments:
         need("applicability assessment", "run `genai-compliance assess` (IM-17)")
+    else:
+        _assessment_gaps(assessments[-1], prov, need)
     impl = implementations()
     measures = {name: {"rules": list(ids), "implemented_by": sorted(
         {x for i in ids for x in impl.get(i, [])})} for name, ids in MEASURES.items()}
@@ -206,11 +211,60 @@ def build_dossier(
         "assessment": assessments[-1] if assessments else None,
         "measures": measures,
         "attachments": {"keywords": keywords, "question_sets": banks},
-        "rules_cited": sorted({r for ids in MEASURES.values() for r in ids if r in registry}),
+        "rules_cited": sorted({r for ids in MEASURES.values() for r in ids if r in registry}
+                              | {r for r in (assessments[-1].get("rules_cited", [])
+                                             if assessments else []) if r in registry}),
         "missing": missing,
     }
     validate(document, "dossier", what="dossier")
     return Dossier(document)
+
+
+def _assessment_gaps(assessment: Mapping[str, Any], provider: Mapping[str, Any],
+                     need: Any) -> None:
+    """What a complete stored assessment still asks for: its blockers, the obligations it
+    checked and found unmet, and the filing number users must be shown (GAI-DISPLAY)."""
+    if assessment.get("complete") is not True:
+        return  # an older or incomplete assessment: shown in the report, concludes nothing
+    for blocker in assessment.get("blockers", []):
+        need(f"blocker: {blocker['title']}",
+             f"{blocker['why']} ({', '.join(blocker['rules'])}); then run "
+             "`genai-compliance assess --record` again")
+    for item in assessment.get("conclusions", []):
+        if item.get("status") == "not met":
+            need(f"not met: {item['title']}",
+                 f"{item['why']} ({', '.join(item['rules'])})")
+    shows = any("GAI-DISPLAY" in c.get("rules", []) for c in assessment.get("conclusions", []))
+    answered = str(assessment.get("answers", {}).get("filing_number") or "").strip()
+    if shows and not provider.get("filing_number"):
+        need("provider.service_filing_number",
+             "set [provider] service_filing_number to the filing (备案号) or registration / "
+             "launch number once issued: users must be shown it with the model name "
+             "(GAI-DISPLAY)")
+    elif shows and answered and answered != provider.get("filing_number"):
+        need("provider.service_filing_number",
+             f"the assessment records filing number {answered!r} but [provider] "
+             f"service_filing_number is {provider.get('filing_number')!r}; make them the "
+             "number users are shown (GAI-DISPLAY)")
+
+
+def _assessment_markdown(a: Mapping[str, Any]) -> list[str]:
+    lines = ["", "## Applicability assessment", ""]
+    if a.get("complete") is False:
+        lines.append(f"Incomplete — nothing concluded; {len(a.get('missing', []))} answers "
+                     "missing:")
+        lines += [f"- {m['question']}: {m['en']}" for m in a.get("missing", [])]
+        return lines
+    lines += [f"Applies: {a['applies']} — {a['scope_reason']}.", ""]
+    for b in a.get("blockers", []):
+        lines.append(f"- **BLOCKER: {b['title']}** ({', '.join(b['rules'])}) — {b['why']}")
+    marks = {"open": "[ ] ", "met": "[x] ", "not met": "[!] not met: "}
+    for c in a.get("conclusions", []):
+        when = f" — {c['when']}" if c.get("when") else ""
+        lines.append(f"- {marks.get(c.get('status', ''), '')}{c['title']} "
+                     f"({', '.join(c['rules'])}){when}")
+    lines += [f"- {d['title']} ({', '.join(d['rules'])})" for d in a.get("duties", [])]
+    return lines
 
 
 def _markdown(doc: Mapping[str, Any]) -> str:
@@ -268,10 +322,7 @@ def _markdown(doc: Mapping[str, Any]) -> str:
               f"- 附件4 keyword list: {json.dumps(att['keywords'], ensure_ascii=False)}",
               f"- 附件5 test question sets: {json.dumps(att['question_sets'], ensure_ascii=False)}"]
     if doc["assessment"]:
-        a = doc["assessment"]
-        lines += ["", "## Applicability assessment", "", f"Applies: {a['applies']} — "
-                  f"{a['scope_reason']}.", ""] + [f"- {d['title']} ({', '.join(d['rules'])})"
-                                                 for d in a["duties"]]
+        lines += _assessment_markdown(doc["assessment"])
     return "\n".join(lines) + "\n"
 
 
