@@ -86,7 +86,7 @@ def test_a_year_the_calendar_does_not_know_is_refused() -> None:
     err = caught.value
     assert err.year == UNKNOWN and err.field == "calendar"  # type: ignore[attr-defined]
     assert f"no working-day calendar for {UNKNOWN}" in str(err)
-    assert f"2004–{LAST}" in str(err) and "chinesecalendar" in str(err)
+    assert f"knows 2004–{LAST}" in str(err) and "chinesecalendar" in str(err)
     assert f"[complaints.calendar.{UNKNOWN}]" in str(err)
     with pytest.raises(ConfigurationError, match="no working-day calendar for 2003"):
         cal.is_working_day(D(2003, 12, 31))
@@ -115,12 +115,14 @@ def test_configured_year_makes_it_work_and_replaces_a_package_row() -> None:
 
 
 def test_extra_dates_and_bad_settings() -> None:
-    """Extra holidays and workdays apply to known years; they do not make a year known;
+    """Extra holidays and workdays apply; in an unknown year they answer for themselves
+    only, never for the other days;
     malformed, contradictory or misfiled dates are refused."""
     cal = WorkingCalendar(extra_holidays=["2026-03-02"], extra_workdays=[D(2026, 3, 7)])
     assert not cal.is_working_day(D(2026, 3, 2)) and cal.is_working_day(D(2026, 3, 7))
     outside = WorkingCalendar(extra_holidays=[f"{UNKNOWN}-02-08"])
     assert not outside.covers(D(UNKNOWN, 2, 7))
+    assert outside.is_working_day(D(UNKNOWN, 2, 8)) is False  # it answers for itself only
     with pytest.raises(ConfigurationError, match=f"calendar for {UNKNOWN}"):
         outside.add(D(UNKNOWN, 2, 7), 1)
     with pytest.raises(ConfigurationError, match="not a date"):

@@ -113,7 +113,8 @@ class WorkingCalendar:
 
     A day in a year that is neither in the package nor in ``years`` raises
     :class:`~genai_compliance.errors.ConfigurationError` (``field="calendar"``, ``.year``):
-    the calendar refuses to guess. Extra dates alone do not make a year known.
+    the calendar refuses to guess. Extra dates alone do not make a year known: they answer
+    for themselves only (a configured holiday is a day off whatever the notice says).
     """
 
     def __init__(self, extra_holidays: Iterable[dt.date | str] = (),
@@ -201,9 +202,9 @@ class WorkingCalendar:
 
     def _refuse(self, day: dt.date) -> ConfigurationError:
         known = sorted(self.years)
-        span = f"{known[0]}–{known[-1]}" if known else "no year"
+        version, shipped = _package()
+        span = f"{min(shipped)}–{max(shipped)}" if shipped else "no year"
         configured = sorted(self._configured)
-        version = _package()[0]
         extra = f" plus configured {configured}" if configured else ""
         return ConfigurationError(
             f"no working-day calendar for {day.year} (needed for {day.isoformat()}): "
@@ -215,13 +216,17 @@ class WorkingCalendar:
             known_years=tuple(known))
 
     def is_working_day(self, day: dt.date) -> bool:
-        """Whether ``day`` is a working day; refuses a year the calendar does not know."""
+        """Whether ``day`` is a working day. A date listed as a holiday or working day is
+        answered from its list; any other day of a year the calendar does not know is
+        refused."""
         holidays, workdays, years, _ = self._load()
-        if day.year not in years:
-            raise self._refuse(day)
         if day in workdays:
             return True
-        return day.weekday() < 5 and day not in holidays
+        if day in holidays:
+            return False
+        if day.year not in years:
+            raise self._refuse(day)
+        return day.weekday() < 5
 
     def covers(self, day: dt.date) -> bool:
         """Whether ``day``'s year is known (from the package or configured)."""
