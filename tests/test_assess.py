@@ -350,3 +350,10 @@ def test_cli_filing_deadline_bad_date(capsys: pytest.CaptureFixture[str]) -> Non
     """`filing deadline launch 2026-02-30`: exit 2 and one line, not an internal error."""
     code, _, err = _run(["filing", "deadline", "launch", "2026-02-30"], capsys)
     assert code == EXIT_USAGE and "YYYY-MM-DD" in err and len(err.strip().splitlines()) == 1
+
+
+def test_docs_list_every_question() -> None:
+    """docs/training.md documents every answers key (the schema is the source)."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text("utf-8")
+    for q in QUESTIONS:
+        assert f"| `{q.id}` |" in page, q.id
