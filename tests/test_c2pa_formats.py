@@ -257,3 +257,38 @@ def test_manifest_definition_carries_all_seven_fields(fields: dict[str, str],
     action = by_label["c2pa.actions"]["actions"][0]
     assert action["action"] == "c2pa.created"
     assert action["digitalSourceType"] == (COMPOSITE if composite else TRAINED)
+
+
+def test_one_offline_context_is_reused_per_thread() -> None:
+    """Signatures and reads reuse one c2pa Context per thread and option set (a new one per
+    signature cost 6-10 %, issue 19), never shared across threads; every context keeps
+    c2pa offline: no remote-manifest fetch, no OCSP fetch, no network host allowed."""
+    import threading
+
+    from genai_compliance.labelling import c2pa as ours
+
+    first = ours._settings()
+    assert ours._settings() is first
+    assert ours._settings(thumbnail=True) is not first
+    other: list[object] = []
+    worker = threading.Thread(target=lambda: other.append(ours._settings()))
+    worker.start()
+    worker.join()
+    assert other and other[0] is not first
+    offline = ours.OFFLINE_SETTINGS
+    assert offline["verify"]["remote_manifest_fetch"] is False
+    assert offline["verify"]["ocsp_fetch"] is False
+    assert offline["core"]["allowed_network_hosts"] == []
+
+
+def test_sign_file_streams_into_a_temp_file_beside_the_target(
+        media: dict[str, Path], tmp_path: Path, creds: SigningCredentials) -> None:
+    """sign_file writes through a temp file beside dst and leaves only dst behind; the
+    relabel parent and the ingredient may be paths."""
+    dst = tmp_path / "out" / "signed.jpg"
+    dst.parent.mkdir()
+    sign_file(media["jpg"], dst, creds, label=LABEL, ingredient=media["png"],
+              parent=media["jpg"])
+    assert [p.name for p in dst.parent.iterdir()] == ["signed.jpg"]
+    report = read_c2pa(dst)
+    assert report is not None and report.valid and report.aigc == LABEL

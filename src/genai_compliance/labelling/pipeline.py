@@ -70,8 +70,15 @@ def default_label(compliance: Any = None, *, produce_id: str | None = None) -> A
     return AIGCLabel(label="1", content_producer=producer, produce_id=pid)
 
 
-def _read(path: Any) -> bytes:
-    return Path(path).read_bytes()
+def _temp_beside(out: Path, suffix: str, staged: list[Path]) -> Path:
+    """A fresh empty file created exclusively beside ``out`` (``mkstemp``), remembered in
+    ``staged`` so the caller removes it."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
+    os.close(fd)
+    staged.append(Path(name))
+    return staged[-1]
 
 
 def credentials_from_settings(section: Mapping[str, Any],
@@ -126,7 +133,25 @@ def _has_manifest(data: bytes | str | os.PathLike[str]) -> bool:
             return False  # no JUMBF c2pa box and no XMP dcterms:provenance reference
         return _c2pa.read_c2pa(data) is not None
     except (MalformedMedia, UnsupportedMedia, ImportError, OSError):
-        return isinstance(data, bytes) and b"c2pa" in data and b"jumb" in data
+        return _both_markers(data)
+
+
+def _both_markers(data: bytes | str | os.PathLike[str]) -> bool:
+    """Whether a JUMBF box (``jumb``) and the c2pa label both occur (a manifest store c2pa
+    could not read is still one); a path is scanned in 1 MiB pieces."""
+    if isinstance(data, bytes):
+        return b"c2pa" in data and b"jumb" in data
+    seen: set[bytes] = set()
+    tail = b""
+    try:
+        with Path(data).open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                window = tail + chunk
+                seen.update(m for m in (b"c2pa", b"jumb") if m in window)
+                tail = window[-8:]
+    except OSError:
+        return False
+    return len(seen) == 2
 
 
 def _label_fields(label: Any) -> dict[str, str]:
@@ -145,6 +170,10 @@ def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     ``credentials`` (or those in ``[c2pa]``), and a ``label.issued`` ledger record when a
     ``compliance`` is given. ``label`` defaults to the provider's producer code and a fresh
     ProduceID. ``ingredient`` (the user's input) marks the file as a composite edit.
+
+    Streamed (issue 16): the implicit label is written file to file and the signature made
+    from that file into a temp file beside ``dst``, so memory does not grow with the file
+    (only the explicit label, which re-renders the media, decodes it).
 
     Relabelling a file that already carries a C2PA manifest: with credentials the new
     manifest takes the old signed file as its ``parentOf`` ingredient, so the provenance
@@ -176,47 +205,45 @@ def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
     if not fields.get("ProduceID"):
         raise LabelError("the implicit label needs a ProduceID", field="ProduceID")
 
-    data = _read(src)
-    original = data
-    had_manifest = _has_manifest(data)
+    src_path, out = Path(src), Path(dst)
+    had_manifest = _has_manifest(src_path)
     warnings: list[str] = []
-    if explicit:
-        from .explicit import apply_explicit
-
-        data = apply_explicit(data, text=explicit_text, position=position)
-    from .implicit import label_bytes
-
-    data = label_bytes(data, label) if format is None else label_bytes(data, label,
-                                                                         format=format)
-    mime = _c2pa.sniff_mime(data)
     signing = credentials is not None and sign is not False
     if had_manifest and not signing:
         warnings.append(MANIFEST_BROKEN)
+    from .implicit import label_file as implicit_label_file
 
     manifest: Path | None = None
     sidecar = False
-    out = Path(dst)
-    if credentials is not None and sign is not False:
-        import tempfile
+    staged: list[Path] = []
+    try:
+        stage = src_path
+        if explicit:
+            # the explicit label re-renders pixels or samples: that step holds the decoded
+            # media; everything after it is streamed file to file
+            from .explicit import apply_explicit
 
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".unsigned",
-                                        dir=out.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+            stage = _temp_beside(out, ".explicit", staged)
+            _c2pa._atomic_write(stage, apply_explicit(src_path.read_bytes(),
+                                                      text=explicit_text, position=position))
+        if signing:
+            assert credentials is not None
+            unsigned = _temp_beside(out, ".unsigned", staged)
+            implicit_label_file(stage, unsigned, label, format=format)
             manifest = _c2pa.sign_file(
-                tmp, out, credentials, label=label, compliance=compliance,
-                thumbnail=thumbnail,
-                ingredient=None if ingredient is None else Path(ingredient).read_bytes(),
-                parent=original if had_manifest else None)
-        finally:
-            tmp.unlink(missing_ok=True)
-        sidecar = manifest != out
-        data = out.read_bytes()
-    else:
-        _c2pa._atomic_write(out, data)
-    digest = hashlib.sha256(data).hexdigest()
+                unsigned, out, credentials, label=label, compliance=compliance,
+                thumbnail=thumbnail, ingredient=ingredient,
+                parent=src_path if had_manifest else None)
+            sidecar = manifest != out
+        else:
+            implicit_label_file(stage, out, label, format=format)
+    finally:
+        for path in staged:
+            path.unlink(missing_ok=True)
+    with out.open("rb") as fh:
+        mime = _c2pa.sniff_mime(fh.read(64))
+        fh.seek(0)
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
     result = LabelResult(dst=out, mime=mime, produce_id=fields["ProduceID"], label=fields,
                          explicit=bool(explicit), signed=manifest is not None,
                          manifest=manifest, sidecar=sidecar,
