@@ -157,9 +157,30 @@ class SQLDatabase:
             with contextlib.suppress(ValueError):
                 self._all.remove(conn)
 
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable | None:
+        """The :class:`StoreUnavailable` for a driver error that means the database did not
+        answer (or cannot be read), else ``None``: the one translation of SQL driver errors
+        (STYLE 8)."""
+        if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+            return None
+        if isinstance(exc, sqlite3.DatabaseError | sqlite3.InterfaceError):
+            what = "failed"
+        elif self.dialect == "postgresql" and isinstance(
+                exc, self._pg.OperationalError | self._pg.InterfaceError):
+            self._drop_conn()
+            what = "failed"
+        else:
+            return None
+        return StoreUnavailable(
+            f"{self.uri.redacted()} {what}: {scrub(str(exc), self.uri.raw)}; check that the "
+            "database answers and the URI is right", uri=self.uri.redacted())
+
     @contextlib.contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Tx]:
-        """One transaction; commits on success, rolls back on error."""
+        """One transaction; commits on success, rolls back on error.
+
+        A lone ``SELECT`` needs none: use :meth:`query` / :meth:`query_one`.
+        """
         conn = self._conn()
         try:
             if self.dialect == "sqlite":
@@ -175,19 +196,37 @@ class SQLDatabase:
             else:
                 with conn.transaction(), conn.cursor() as cur:
                     yield Tx("postgresql", cur)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(
-                f"{self.uri.redacted()} failed: {scrub(str(exc), self.uri.raw)}",
-                uri=self.uri.redacted(),
-            ) from exc
         except Exception as exc:
-            if self.dialect == "postgresql" and isinstance(exc, self._pg.OperationalError):
-                self._drop_conn()
-                raise StoreUnavailable(
-                    f"{self.uri.redacted()} failed: {scrub(str(exc), self.uri.raw)}",
-                    uri=self.uri.redacted(),
-                ) from exc
+            mapped = self._unavailable(exc)
+            if mapped is not None:
+                raise mapped from exc
             raise
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read statement, run without ``BEGIN``/``COMMIT`` (autocommit: a
+        single statement sees one consistent snapshot on both dialects).
+
+        .. versionadded:: 0.2
+        """
+        conn = self._conn()
+        try:
+            cur = conn.cursor()
+            try:
+                cur.execute(Tx(self.dialect, cur)._sql(sql), tuple(params))
+                return [tuple(r) for r in cur.fetchall()]
+            finally:
+                cur.close()
+        except Exception as exc:
+            mapped = self._unavailable(exc)
+            if mapped is not None:
+                raise mapped from exc
+            raise
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of one read statement (``None`` when there is none), without a
+        transaction; see :meth:`query`."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
 
     def executescript(self, statements: Sequence[str]) -> None:
         """Run DDL statements (each idempotent) in one transaction."""

@@ -1,0 +1,326 @@
+"""Redis: shared by every replica; atomic updates, server-side scripts and pub/sub.
+
+Scripts (:meth:`RedisStore.script`) are registered once per store and run by hash
+(``EVALSHA``), each on the calling thread's own connection (a *lane*, which skips the
+client's pool on the hot path). A script may be :meth:`~RedisScript.send`-ed instead of
+called: it goes into the store's outbox, which leaves with the next script call of any
+thread — in the same write, before that call's own command, so one round trip carries both —
+or, when no call comes, within :attr:`RedisStore.flush_after` seconds from a background
+thread; :meth:`RedisStore.close` sends what is left. Every ``redis`` exception becomes
+:class:`~genai_compliance.errors.StoreUnavailable` here, with the URI redacted (STYLE 8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from ..errors import StoreUnavailable
+from ._kv import Subscription, Updater
+from ._uri import StoreURI, import_driver, parse_uri, scrub
+
+__all__ = ["RedisScript", "RedisStore"]
+
+#: scripts the outbox holds before a send flushes it at once
+_MAX_OUTBOX = 256
+
+_Command = tuple["RedisScript", tuple[str, ...], tuple[str, ...]]
+
+
+def _ms(ttl: float) -> int:
+    return max(1, math.ceil(ttl * 1000))
+
+
+class _Lane:
+    """One thread's connection to the server."""
+
+    __slots__ = ("conn", "pid")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.pid = os.getpid()
+
+
+class RedisStore:
+    """Redis: shared by every replica; atomic increments and updates (``WATCH``/``MULTI``),
+    scripts (``EVALSHA``) and pub/sub. ``.client`` is the ``redis.Redis`` it owns.
+
+    :ivar flush_after: longest time, in seconds, a sent script waits in the outbox.
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"atomic", "shared", "pubsub",
+                                                        "script"})
+    blocking: ClassVar[bool] = True
+
+    def __init__(self, uri: str | StoreURI) -> None:
+        parsed = parse_uri(uri) if isinstance(uri, str) else uri
+        self.uri = parsed.raw
+        self._redacted = parsed.redacted()
+        self._redis = import_driver("redis")
+        self.client = self._redis.Redis.from_url(
+            parsed.raw, socket_timeout=5, socket_connect_timeout=5
+        )
+        self._scripts: dict[str, RedisScript] = {}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._outbox: list[_Command] = []
+        self._queued = threading.Condition(threading.Lock())
+        self._flusher: threading.Thread | None = None
+        self._closed = False
+        self.flush_after = 0.02
+
+    # -- the one translation of driver errors ----------------------------------------------
+    def _fail(self, exc: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"Redis at {self._redacted} failed: {scrub(str(exc), self.uri)}; check that it "
+            "runs and the URI is right", uri=self._redacted)
+
+    def _call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, fn)(*args, **kwargs)
+        except self._redis.RedisError as exc:
+            raise self._fail(exc) from exc
+
+    # -- key-value ---------------------------------------------------------------------
+    def get(self, key: str) -> bytes | None:
+        return self._call("get", key)  # type: ignore[no-any-return]
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        if ttl:
+            self._call("set", key, value, px=_ms(ttl))
+        else:
+            self._call("set", key, value)
+
+    def delete(self, key: str) -> None:
+        self._call("delete", key)
+
+    def incr(self, key: str, amount: float = 1.0, ttl: float | None = None) -> float:
+        try:
+            pipe = self.client.pipeline()
+            pipe.incrbyfloat(key, amount)
+            if ttl:
+                pipe.pexpire(key, _ms(ttl), nx=True)
+            result = pipe.execute()
+        except self._redis.RedisError as exc:
+            raise self._fail(exc) from exc
+        return float(result[0])
+
+    def update(self, key: str, fn: Updater, *, ttl: float | None = None) -> bytes | None:
+        """``WATCH`` / ``GET`` / ``MULTI`` / ``SET`` / ``EXEC``, run again when another
+        client wrote the key in between (so ``fn`` may run more than once)."""
+        out: list[bytes | None] = [None]
+
+        def step(pipe: Any) -> None:
+            new = fn(pipe.get(key))
+            pipe.multi()
+            if new is None:
+                pipe.delete(key)
+            elif ttl:
+                pipe.set(key, new, px=_ms(ttl))
+            else:
+                pipe.set(key, new)
+            out[0] = new
+
+        try:
+            self.client.transaction(step, key)
+        except self._redis.RedisError as exc:
+            raise self._fail(exc) from exc
+        return out[0]
+
+    # -- scripts -----------------------------------------------------------------------
+    def script(self, source: str) -> RedisScript:
+        """The script ``source``, registered once per store (``SCRIPT LOAD`` on first use
+        and again whenever the server forgot it) and run by its SHA-1."""
+        with self._lock:
+            found = self._scripts.get(source)
+            if found is None:
+                found = self._scripts[source] = RedisScript(self, source)
+            return found
+
+    def _lane(self) -> _Lane:
+        lane: _Lane | None = getattr(self._local, "lane", None)
+        if lane is None or lane.pid != os.getpid():
+            try:
+                conn = self.client.connection_pool.get_connection()
+            except self._redis.RedisError as exc:
+                raise self._fail(exc) from exc
+            lane = _Lane(conn)
+            self._local.lane = lane
+        return lane
+
+    def _take_outbox(self) -> list[_Command]:
+        with self._queued:
+            taken, self._outbox = self._outbox, []
+        return taken
+
+    def _execute(self, commands: list[_Command]) -> Any:
+        """Write ``commands`` in one go on this thread's lane and read every reply; a
+        script the server had forgotten (``NOSCRIPT``) is loaded and its commands run
+        again, in order. Returns the last reply."""
+        lane = self._lane()
+        conn = lane.conn
+        errors = self._redis.exceptions
+        try:
+            conn.send_packed_command(conn.pack_commands(
+                [("EVALSHA", script.sha, len(keys), *keys, *args)
+                 for script, keys, args in commands]))
+            replies: list[Any] = []
+            again: list[int] = []
+            failure: BaseException | None = None
+            for i in range(len(commands)):
+                try:
+                    replies.append(conn.read_response())
+                except errors.NoScriptError:
+                    replies.append(None)
+                    again.append(i)
+                except errors.ResponseError as exc:
+                    replies.append(None)
+                    failure = failure or exc
+            loaded: set[str] = set()
+            for i in again:
+                script, keys, args = commands[i]
+                if script.sha not in loaded:
+                    conn.send_command("SCRIPT", "LOAD", script.source)
+                    conn.read_response()
+                    loaded.add(script.sha)
+                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                replies[i] = conn.read_response()
+            if failure is not None:
+                raise failure
+        except self._redis.RedisError as exc:
+            conn.disconnect()  # what was in flight is unknown; reconnect on next use
+            raise self._fail(exc) from exc
+        return replies[-1]
+
+    def _enqueue(self, command: _Command) -> None:
+        if self._closed:
+            self._execute([command])
+            return
+        with self._queued:
+            self._outbox.append(command)
+            full = len(self._outbox) >= _MAX_OUTBOX
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=_flush_loop, args=(weakref.ref(self),), daemon=True,
+                    name="genai-compliance-redis-outbox")
+                self._flusher.start()
+            self._queued.notify()
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the scripts waiting in the outbox now (and wait for their replies)."""
+        queued = self._take_outbox()
+        if queued:
+            self._execute(queued)
+
+    # -- pub/sub -----------------------------------------------------------------------
+    def publish(self, channel: str, message: bytes) -> None:
+        """Publish ``message`` on ``channel`` to every subscriber (every replica)."""
+        self._call("publish", channel, message)
+
+    def subscribe(self, channel: str, handler: Callable[[bytes], None]) -> Subscription:
+        """Call ``handler(message)`` on a background thread for every message on
+        ``channel``; returns once the server confirmed the subscription, so a message
+        published afterwards is seen. A lost connection ends the subscription quietly
+        (callers keep their own fallback, e.g. a staleness bound)."""
+        pubsub = self.client.pubsub()
+        try:
+            pubsub.subscribe(**{channel: lambda message: handler(message["data"])})
+            for _ in range(100):
+                message = pubsub.get_message(timeout=0.05)
+                if message is not None and message.get("type") == "subscribe":
+                    break
+            else:
+                pubsub.close()
+                raise StoreUnavailable(
+                    f"Redis at {self._redacted} did not confirm the subscription to "
+                    f"{channel!r}; check that it runs and the URI is right",
+                    uri=self._redacted)
+        except self._redis.RedisError as exc:
+            pubsub.close()
+            raise self._fail(exc) from exc
+
+        def on_error(exc: BaseException, ps: Any, thread: Any) -> None:
+            thread.stop()
+
+        thread = pubsub.run_in_thread(sleep_time=0.05, daemon=True, exception_handler=on_error)
+        return _RedisSubscription(pubsub, thread)
+
+    def close(self) -> None:
+        """Send what the outbox holds, then close every connection."""
+        self._closed = True
+        try:
+            self.flush()
+        except StoreUnavailable:
+            pass  # the server is gone: the leases of those calls run out on their own
+        finally:
+            with self._queued:
+                self._queued.notify_all()
+            self._local = threading.local()
+            self.client.close()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._redacted!r})"
+
+
+class RedisScript:
+    """A Lua script registered with a :class:`RedisStore` (see :class:`Script`)."""
+
+    def __init__(self, store: RedisStore, source: str) -> None:
+        self.store = store
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()  # Redis names scripts so
+
+    def __call__(self, keys: Sequence[str], args: Sequence[str]) -> Any:
+        store = self.store
+        return store._execute([*store._take_outbox(), (self, tuple(keys), tuple(args))])
+
+    def send(self, keys: Sequence[str], args: Sequence[str]) -> None:
+        self.store._enqueue((self, tuple(keys), tuple(args)))
+
+    def __repr__(self) -> str:
+        return f"RedisScript({self.sha[:12]}…, store={self.store!r})"
+
+
+def _flush_loop(ref: weakref.ref[RedisStore]) -> None:
+    """The outbox's background sender: once something is queued, wait ``flush_after``
+    (a call may take it meanwhile), then send what is left. Ends with its store."""
+    while True:
+        store = ref()
+        if store is None or store._closed:
+            return
+        queued = store._queued
+        with queued:
+            if not store._outbox:
+                queued.wait(timeout=1.0)
+            pending = bool(store._outbox)
+        delay = store.flush_after
+        del store  # do not keep the store alive while sleeping
+        if not pending:
+            continue
+        time.sleep(delay)
+        store = ref()
+        if store is None:
+            return
+        try:
+            store.flush()
+        except StoreUnavailable:
+            pass  # lost: those calls' leases end on their own (fail closed: charged more)
+        del store
+
+
+class _RedisSubscription:
+    def __init__(self, pubsub: Any, thread: Any) -> None:
+        self._pubsub, self._thread = pubsub, thread
+
+    def close(self) -> None:
+        self._thread.stop()
+        self._thread.join(timeout=2)
+        self._pubsub.close()

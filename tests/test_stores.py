@@ -1,0 +1,284 @@
+"""Stores own atomicity and connections (issue 14): ``update`` on every backend, declared
+capabilities, Redis scripts and their outbox, pub/sub, reads without a transaction, and one
+translation of driver errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from genai_compliance import ConfigurationError, StoreUnavailable
+from genai_compliance.stores import (
+    MemoryStore,
+    PostgreSQLStore,
+    RedisStore,
+    SQLDatabase,
+    SQLiteStore,
+    Store,
+    open_store,
+    pubsub,
+    require_capabilities,
+    scripting,
+)
+
+
+@pytest.fixture(name="any_uri", params=["memory", "sqlite",
+                                        pytest.param("postgresql", marks=pytest.mark.postgres),
+                                        pytest.param("redis", marks=pytest.mark.redis)])
+def _any_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every key-value backend, PostgreSQL included."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kv.db'}"
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_uri"))
+    return str(request.getfixturevalue("redis_uri"))
+
+
+@pytest.fixture(name="store")
+def _store(any_uri: str) -> Iterator[Store]:
+    store = open_store(any_uri)
+    yield store
+    store.close()
+
+
+def _count(raw: bytes | None) -> bytes:
+    return str(int(raw or b"0") + 1).encode()
+
+
+def test_update_reads_modifies_and_writes(store: Store, unique: str) -> None:
+    """``update`` hands the current value (``None`` when absent) to ``fn``, stores and
+    returns its result, and deletes the key when ``fn`` returns ``None``."""
+    key = f"gc-test:{unique}:u"
+    seen: list[bytes | None] = []
+
+    def fn(raw: bytes | None) -> bytes:
+        seen.append(raw)
+        return (raw or b"") + b"x"
+
+    assert store.update(key, fn) == b"x"
+    assert store.update(key, fn) == b"xx"
+    assert seen[0] is None and seen[-1] == b"x"
+    assert store.get(key) == b"xx"
+    assert store.update(key, lambda raw: None) is None
+    assert store.get(key) is None
+
+
+def test_update_error_leaves_the_value(store: Store, unique: str) -> None:
+    """An exception from ``fn`` propagates and the stored value stays as it was."""
+    key = f"gc-test:{unique}:e"
+    store.set(key, b"kept")
+
+    def boom(raw: bytes | None) -> bytes:
+        raise ConfigurationError("no", field="x")
+
+    with pytest.raises(ConfigurationError):
+        store.update(key, boom)
+    assert store.get(key) == b"kept"
+    store.delete(key)
+
+
+def test_update_is_atomic_across_threads(any_uri: str, unique: str) -> None:
+    """Property the duties rely on: concurrent read-modify-writes never lose one (each
+    thread with its own store object where the backend is shared)."""
+    key = f"gc-test:{unique}:n"
+    shared = open_store(any_uri)
+    stores = [shared if any_uri.startswith("memory") else open_store(any_uri)
+              for _ in range(4)]
+    try:
+        def work(s: Store) -> None:
+            for _ in range(25):
+                s.update(key, _count)
+
+        threads = [threading.Thread(target=work, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert shared.get(key) == b"100"
+        shared.delete(key)
+    finally:
+        for s in {id(s): s for s in [shared, *stores]}.values():
+            s.close()
+
+
+def test_capabilities_are_declared_and_checked(tmp_path: Path) -> None:
+    """Each backend declares what it can do; a missing capability is refused by name with
+    the stores that have it."""
+    assert {"atomic", "shared", "script", "pubsub"} <= RedisStore.capabilities
+    assert {"atomic", "shared"} <= PostgreSQLStore.capabilities
+    assert "script" not in SQLiteStore.capabilities and "pubsub" in MemoryStore.capabilities
+    memory = open_store("memory://")
+    assert scripting(memory) is None and pubsub(memory) is memory
+    assert not memory.blocking
+    sqlite = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        assert sqlite.blocking and pubsub(sqlite) is None
+        with pytest.raises(ConfigurationError, match=r"server-side scripts.*redis://"):
+            require_capabilities(sqlite, "script", purpose="minors")
+        with pytest.raises(ConfigurationError, match="publish and subscribe"):
+            require_capabilities(sqlite, "pubsub", purpose="consent")
+    finally:
+        sqlite.close()
+
+
+def test_open_store_knows_postgresql(postgres_uri: str) -> None:
+    """``postgresql://`` opens the PostgreSQL key-value store; its table is created once,
+    idempotently, and a second store on the same database sees the first one's values."""
+    a, b = open_store(postgres_uri), open_store(postgres_uri)
+    try:
+        assert isinstance(a, PostgreSQLStore)
+        a.set("k", b"v")
+        assert b.get("k") == b"v"
+        assert b.incr("n", 1.5) == 1.5 and a.incr("n", 2) == 3.5
+        assert "***" not in repr(a)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_sql_reads_take_no_transaction(sql_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``get`` on a SQL store is one statement without ``BEGIN``/``COMMIT`` (issue 19)."""
+    store = open_store(sql_uri)
+    try:
+        assert isinstance(store, SQLiteStore | PostgreSQLStore)
+        store.set("k", b"v")
+
+        def no_transaction(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a read opened a transaction")
+
+        monkeypatch.setattr(store.db, "transaction", no_transaction)
+        assert store.get("k") == b"v"
+        assert store.get("absent") is None
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+def test_store_over_a_database_leaves_it_open(tmp_path: Path) -> None:
+    """A store built on an opened database uses its ``gc_kv`` table and does not close
+    what it did not open."""
+    db = SQLDatabase(f"sqlite:///{tmp_path / 'd.db'}")
+    store = SQLiteStore(db)
+    store.set("k", b"v")
+    store.close()
+    assert db.query_one("SELECT value FROM gc_kv WHERE key = ?", ("k",)) == (b"v",)
+    db.close()
+
+
+@pytest.mark.redis
+def test_redis_script_runs_sent_commands_first(redis_uri: str, unique: str) -> None:
+    """A sent script leaves with the next call, before it: one round trip, in order."""
+    store = RedisStore(redis_uri)
+    key = f"gc-test:{unique}:list"
+    push = store.script("redis.call('RPUSH', KEYS[1], ARGV[1]) "
+                        "return redis.call('LRANGE', KEYS[1], 0, -1)")
+    try:
+        assert store.script(push.source) is push  # registered once
+        push.send([key], ["a"])
+        push.send([key], ["b"])
+        assert push([key], ["c"]) == [b"a", b"b", b"c"]
+    finally:
+        store.client.delete(key)
+        store.close()
+
+
+@pytest.mark.redis
+def test_redis_outbox_is_sent_without_a_next_call(redis_uri: str, unique: str) -> None:
+    """A sent script reaches the server within ``flush_after`` without another call, and
+    at the latest when the store closes."""
+    key = f"gc-test:{unique}:outbox"
+    store = RedisStore(redis_uri)
+    check = RedisStore(redis_uri)
+    incr = store.script("return redis.call('INCR', KEYS[1])")
+    try:
+        incr.send([key], [])
+        deadline = time.monotonic() + 10
+        while check.get(key) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert check.get(key) == b"1"
+        store.flush_after = 3600.0
+        incr.send([key], [])
+        store.close()
+        assert check.get(key) == b"2"
+    finally:
+        check.delete(key)
+        check.close()
+
+
+@pytest.mark.redis
+def test_redis_script_survives_a_script_flush(redis_uri: str, unique: str) -> None:
+    """A server that forgot its scripts (restart, ``SCRIPT FLUSH``) gets them again: a
+    sent and a called script both run, in order."""
+    key = f"gc-test:{unique}:flush"
+    store = RedisStore(redis_uri)
+    push = store.script("redis.call('RPUSH', KEYS[1], ARGV[1]) "
+                        "return redis.call('LLEN', KEYS[1])")
+    try:
+        assert push([key], ["a"]) == 1
+        store.client.script_flush()
+        push.send([key], ["b"])
+        assert push([key], ["c"]) == 3
+        assert store.client.lrange(key, 0, -1) == [b"a", b"b", b"c"]
+    finally:
+        store.client.delete(key)
+        store.close()
+
+
+@pytest.mark.redis
+def test_redis_pubsub_reaches_another_store(redis_uri: str, unique: str) -> None:
+    """A message published through one store reaches a subscriber on another."""
+    got: list[bytes] = []
+    arrived = threading.Event()
+    a, b = RedisStore(redis_uri), RedisStore(redis_uri)
+
+    def handler(message: bytes) -> None:
+        got.append(message)
+        arrived.set()
+
+    sub = b.subscribe(f"gc-test:{unique}", handler)
+    try:
+        a.publish(f"gc-test:{unique}", b"hello")
+        assert arrived.wait(10) and got == [b"hello"]
+    finally:
+        sub.close()
+        a.close()
+        b.close()
+
+
+def test_memory_pubsub_stays_in_the_process() -> None:
+    """memory:// publishes to its own subscribers until they unsubscribe."""
+    store = MemoryStore()
+    got: list[bytes] = []
+    sub = store.subscribe("c", got.append)
+    store.publish("c", b"1")
+    sub.close()
+    store.publish("c", b"2")
+    assert got == [b"1"]
+
+
+def test_driver_errors_become_store_unavailable_without_the_password() -> None:
+    """Every Redis operation on a server that does not answer raises StoreUnavailable, its
+    message naming the URI without the password."""
+    store = RedisStore("redis://:hunter2@127.0.0.1:1/0")
+    script = store.script("return 1")
+    attempts = [lambda: store.get("k"), lambda: store.update("k", _count),
+                lambda: script(["k"], []), lambda: store.publish("c", b"m"),
+                lambda: store.subscribe("c", lambda m: None)]
+    for attempt in attempts:
+        with pytest.raises(StoreUnavailable) as info:
+            attempt()
+        assert "hunter2" not in str(info.value) and "***" in str(info.value)
+    store.close()
+
+
+def test_postgresql_down_is_store_unavailable_without_the_password() -> None:
+    """A PostgreSQL store that cannot connect says so without the password."""
+    with pytest.raises(StoreUnavailable) as info:
+        open_store("postgresql://u:hunter2@127.0.0.1:1/db")
+    assert "hunter2" not in str(info.value)
