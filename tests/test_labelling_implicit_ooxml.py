@@ -96,3 +96,55 @@ def test_mutations_raise_only_media_errors(data: st.DataObject) -> None:
         label_bytes(bytes(blob), LABEL)
     except (MalformedMedia, UnsupportedMedia):
         pass
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only sink, so zipfile writes parts with data descriptors."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        self.data += b
+        return len(b)
+
+
+def _raw_parts(data: bytes) -> dict[str, tuple[int, int, bytes]]:
+    """name -> (compression method, CRC, the compressed bytes) of every part."""
+    out = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for info in z.infolist():
+            head = data[info.header_offset:info.header_offset + 30]
+            start = (info.header_offset + 30 + int.from_bytes(head[26:28], "little")
+                     + int.from_bytes(head[28:30], "little"))
+            out[info.filename] = (info.compress_type, info.CRC,
+                                  data[start:start + info.compress_size])
+    return out
+
+
+@pytest.mark.parametrize("descriptors", [False, True])
+def test_other_parts_are_copied_raw_and_the_package_stays_valid(descriptors: bool) -> None:
+    """Parts we do not rewrite keep their compressed bytes, method and CRC (copied, never
+    re-deflated) — also when the input used data descriptors — and the output passes
+    zipfile's CRC check with the label readable."""
+    src = _docx()
+    if descriptors:
+        sink = _Unseekable()
+        with zipfile.ZipFile(sink, "w") as z, zipfile.ZipFile(io.BytesIO(src)) as zin:
+            for info in zin.infolist():
+                method = zipfile.ZIP_STORED if info.filename.endswith(".rels") else \
+                    zipfile.ZIP_DEFLATED
+                z.writestr(info.filename, zin.read(info), compress_type=method)
+            z.writestr("word/media/image1.png", bytes(range(256)) * 64,
+                       compress_type=zipfile.ZIP_DEFLATED)
+        src = bytes(sink.data)
+    out = label_bytes(src, LABEL)
+    before, after = _raw_parts(src), _raw_parts(out)
+    for name in before.keys() - {"[Content_Types].xml", "_rels/.rels", "docProps/custom.xml"}:
+        assert after[name] == before[name], name
+    with zipfile.ZipFile(io.BytesIO(out)) as z:
+        assert z.testzip() is None
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [LABEL]

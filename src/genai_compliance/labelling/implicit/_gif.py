@@ -72,14 +72,30 @@ _MAX_PACKET = 16 << 20
 
 
 def _sub_blocks(data: Any, pos: int) -> int:
-    """Offset just past the block terminator of the sub-blocks starting at ``pos``."""
+    """Offset just past the block terminator of the sub-blocks starting at ``pos``. A run
+    of full (255-byte) sub-blocks, what encoders write for image data, is skipped in one
+    C-level step: its length bytes sit 256 apart, so the run is the leading ``0xFF`` bytes
+    of the buffer sliced with step 256."""
+    total = len(data)
     while True:
-        if pos >= len(data):
+        if pos >= total:
             raise MalformedMedia("GIF sub-blocks run past the end", format=_FMT, offset=pos)
-        n = data[pos]
-        pos += 1 + n
-        if n == 0:
-            return pos
+        if isinstance(data, _Window):
+            data._load(pos, 1)
+            buf, base = data.buf, data.start
+        else:
+            buf, base = data, 0
+        rel, end = pos - base, len(buf)
+        while rel < end:
+            n = buf[rel]
+            if n == 0:
+                return base + rel + 1
+            if n == 255:
+                run = buf[rel:end:256]
+                rel += 256 * (len(run) - len(run.lstrip(b"\xff")))
+            else:
+                rel += 1 + n
+        pos = base + rel
 
 
 def blocks(data: Any) -> tuple[int, list[tuple[int, int, bool]], int]:

@@ -16,6 +16,7 @@ hardened parser (:mod:`._xmlsafe`: no DTD, bounded depth and size). A package wi
 
 from __future__ import annotations
 
+import struct
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
@@ -23,6 +24,7 @@ from typing import IO, BinaryIO
 
 from genai_compliance.errors import MalformedMedia
 from genai_compliance.labelling.implicit._base import RawLabel
+from genai_compliance.labelling.implicit._riff import copy_range
 from genai_compliance.labelling.implicit._xmlsafe import parse_tree, serialize, walk
 
 __all__ = ["HANDLER", "OoxmlHandler"]
@@ -95,6 +97,45 @@ def _stream(z: zipfile.ZipFile, info: zipfile.ZipInfo, out: IO[bytes] | None,
     return bytes(held)
 
 
+def _without_zip64(extra: bytes) -> bytes:
+    """``extra`` without its ZIP64 field (id 1): zipfile writes a fresh one when needed."""
+    out = bytearray()
+    pos = 0
+    while pos + 4 <= len(extra):
+        xid, xlen = struct.unpack_from("<HH", extra, pos)
+        if xid != 1:
+            out += extra[pos:pos + 4 + xlen]
+        pos += 4 + xlen
+    return bytes(out)
+
+
+def _copy_raw(src: BinaryIO, dst: BinaryIO, out: zipfile.ZipFile,
+              info: zipfile.ZipInfo) -> None:
+    """Append the part ``info`` of ``src`` to the archive ``out`` (writing to ``dst``) as
+    it is: a new local header, then its compressed bytes copied unchanged."""
+    src.seek(info.header_offset)
+    head = src.read(30)
+    if len(head) != 30 or head[:4] != b"PK\x03\x04":
+        raise MalformedMedia(f"OOXML part {info.filename}: no local file header where the "
+                             "central directory points", format=_FMT,
+                             offset=info.header_offset)
+    nlen, xlen = struct.unpack_from("<HH", head, 26)
+    target = zipfile.ZipInfo(info.filename, info.date_time)
+    for attr in ("compress_type", "CRC", "compress_size", "file_size", "external_attr",
+                 "internal_attr", "create_system", "create_version", "extract_version",
+                 "comment"):
+        setattr(target, attr, getattr(info, attr))
+    target.flag_bits = info.flag_bits & ~0x08  # sizes go in the local header: no descriptor
+    target.extra = _without_zip64(info.extra)
+    zip64 = max(info.file_size, info.compress_size) > zipfile.ZIP64_LIMIT
+    target.header_offset = dst.tell()
+    dst.write(target.FileHeader(zip64))
+    copy_range(src, dst, info.header_offset + 30 + nlen + xlen, info.compress_size, _FMT)
+    out.filelist.append(target)
+    out.NameToInfo[target.filename] = target
+    out.start_dir = dst.tell()
+
+
 def _part(z: zipfile.ZipFile, name: str) -> bytes | None:
     try:
         info = z.getinfo(name)
@@ -106,8 +147,6 @@ def _part(z: zipfile.ZipFile, name: str) -> bytes | None:
 def _walk_complete(data: bytes) -> bool:
     """Whether the local file headers, followed by their declared sizes, tile the data up
     to its end or to a central directory (nothing truncated, nothing unexplained)."""
-    import struct
-
     pos = 0
     for _ in range(100_000):
         if pos == len(data) or data[pos:pos + 4] in (b"PK\x01\x02", b"PK\x05\x06"):
@@ -128,8 +167,6 @@ def _walk_complete(data: bytes) -> bool:
 def _local_part(src: BinaryIO, name: str) -> bytes | None:
     """``name``'s data found by walking local file headers (stored or deflated, with or
     without a data descriptor), inflating at most :data:`_MAX_PART`; None if absent."""
-    import struct
-
     src.seek(0)
     data = src.read(_MAX_PART + (1 << 16))
     want = name.encode()
@@ -267,13 +304,8 @@ class OoxmlHandler:
                         out.writestr(info, replaced.pop(info.filename),
                                      compress_type=zipfile.ZIP_DEFLATED)
                         continue
-                    target = zipfile.ZipInfo(info.filename, info.date_time)
-                    target.compress_type = zipfile.ZIP_DEFLATED
-                    target.external_attr = info.external_attr
-                    target.comment = info.comment
-                    target.extra = info.extra
-                    with out.open(target, "w", force_zip64=info.file_size > 1 << 30) as part:
-                        _stream(z, info, part, None)
+                    _check_ratio(info, info.file_size)
+                    _copy_raw(src, dst, out, info)
                 for name, text in replaced.items():
                     out.writestr(name, text, compress_type=zipfile.ZIP_DEFLATED)
         except MalformedMedia:

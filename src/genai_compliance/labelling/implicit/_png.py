@@ -38,6 +38,7 @@ _AIGC = b"AIGC"
 _TEXT_TYPES = (b"tEXt", b"zTXt", b"iTXt")
 _MAX_TEXT = 16 << 20
 _MAX_CHUNKS = 10_000_000
+_HEADER = struct.Struct(">I4s")
 
 
 def chunks(src: BinaryIO) -> list[tuple[bytes, int, int]]:
@@ -55,7 +56,8 @@ def chunks(src: BinaryIO) -> list[tuple[bytes, int, int]]:
         if pos + 12 > total:
             raise MalformedMedia("PNG chunk runs past the end of the file", format=_FMT,
                                  offset=pos)
-        length, ctype = struct.unpack(">I4s", read_at(src, pos, 8, _FMT))
+        src.seek(pos)
+        length, ctype = _HEADER.unpack(src.read(8))  # 8 bytes are there: checked above
         if length > 0x7FFFFFFF or pos + 12 + length > total:
             raise MalformedMedia("PNG chunk length runs past the end of the file",
                                  format=_FMT, offset=pos)
