@@ -191,3 +191,80 @@ def test_every_day_of_an_unknown_year_is_refused(day: dt.date) -> None:
     """Property: no day of a year after the package's last is answered (fail closed)."""
     with pytest.raises(ConfigurationError, match=f"calendar for {day.year}"):
         DEFAULT_CALENDAR.is_working_day(day)
+
+
+# -- the bound: duties that must go on past the calendar's last year ----------------------
+
+@settings(max_examples=200)
+@given(start=known_days, n=st.integers(0, 40))
+def test_bound_equals_the_exact_count_where_the_calendar_knows(start: dt.date, n: int) -> None:
+    """Property: inside the known years, unknown="bound" answers exactly as the default."""
+    cal = DEFAULT_CALENDAR
+    end = cal.add(start, n, unknown="bound")
+    assert end == cal.add(start, n) and cal.covers_span(start, end)
+    assert cal.between(start, end, unknown="bound") == n
+
+
+@settings(max_examples=200)
+@given(start=st.dates(min_value=D(LAST, 11, 1), max_value=D(LAST, 12, 31)),
+       n=st.integers(1, 40),
+       off=st.sets(st.dates(min_value=D(UNKNOWN, 1, 1), max_value=D(UNKNOWN, 3, 31)),
+                   max_size=12),
+       extra=st.sets(st.dates(min_value=D(UNKNOWN, 1, 1), max_value=D(UNKNOWN, 3, 31)),
+                     max_size=4))
+def test_bound_is_never_later_than_any_true_calendar(start: dt.date, n: int,
+                                                     off: set[dt.date],
+                                                     extra: set[dt.date]) -> None:
+    """Property: whatever the next year's notice turns out to say (any holidays, any
+    adjusted working weekends), the bound is on or before its deadline, and the count of
+    days late it gives is never smaller."""
+    extra_workdays = {d for d in extra - off if d.weekday() >= 5}
+    truth = WorkingCalendar(years={UNKNOWN: (sorted(off), sorted(extra_workdays))})
+    bound = DEFAULT_CALENDAR.add(start, n, unknown="bound")
+    assert bound <= truth.add(start, n)
+    later = bound + dt.timedelta(days=9)
+    assert DEFAULT_CALENDAR.between(start, later, unknown="bound") >= truth.between(start,
+                                                                                   later)
+    if bound.year == UNKNOWN:
+        assert not DEFAULT_CALENDAR.covers_span(start, bound)
+
+
+def test_complaint_taken_past_the_known_years(tmp_path: object) -> None:
+    """IM-15: a complaint received late in the calendar's last year is still taken; its
+    deadline is the earliest possible one, recorded as not official; with the next year
+    configured it is exact and official."""
+    from pathlib import Path
+
+    from genai_compliance.clock import FrozenClock
+    from genai_compliance.testing import make_compliance
+
+    received = dt.datetime(LAST, 12, 21, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
+    folder = Path(str(tmp_path))
+    with make_compliance(folder / "a", clock=FrozenClock(received)) as comp:
+        c = comp.incidents.file_complaint(channel="web", category="content")
+        rec = list(comp.records("complaint.received"))[-1]
+    assert c.due == DEFAULT_CALENDAR.add(received.date(), 15, unknown="bound")
+    assert c.due.year == UNKNOWN
+    assert rec.payload["calendar_official"] is False and "earliest" in rec.payload["due_basis"]
+
+    holidays = [D(UNKNOWN, 1, 1).isoformat(), D(UNKNOWN, 1, 4).isoformat()]
+    settings_ = {"complaints": {"calendar": {str(UNKNOWN): {"holidays": holidays,
+                                                            "workdays": []}}}}
+    with make_compliance(folder / "b", clock=FrozenClock(received),
+                         settings=settings_) as comp:
+        exact = comp.incidents.file_complaint(channel="web", category="content")
+        rec = list(comp.records("complaint.received"))[-1]
+    assert rec.payload["calendar_official"] is True and "due_basis" not in rec.payload
+    assert exact.due >= c.due
+
+
+def test_filing_deadline_past_the_known_years_is_the_earliest_date() -> None:
+    """ARP-24: a filing deadline that runs into an unknown year is the earliest possible
+    date, marked not official (the CLI says so), rather than refused or guessed."""
+    from genai_compliance.training import filing_deadline
+
+    event = filing_deadline("cancel", D(LAST, 12, 20))
+    assert not event.official and event.due.year == UNKNOWN
+    assert event.due == DEFAULT_CALENDAR.add(D(LAST, 12, 20), 20, unknown="bound")
+    assert event.to_json()["official"] is False
+    assert filing_deadline("launch", D(LAST, 3, 2)).official

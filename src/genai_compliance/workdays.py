@@ -17,6 +17,12 @@ two ways out (upgrade ``chinesecalendar``, or configure the year from the notice
 never guessed from the statutory days alone, because the notice moves days and adds working
 weekends that no rule predicts.
 
+Where refusing would stop a duty that must go on (taking a public complaint, IM-15; a filing
+deadline), the caller asks for the **bound** instead (``unknown="bound"``): every day of the
+unknown year counts as a working day, which gives the earliest possible deadline (and the
+largest possible count of days late) — never on the unsafe side of the true answer, and
+marked as not official (``covers_span``) so it can be shown as provisional.
+
 .. versionchanged:: 0.1
    Holidays come from ``chinese-calendar`` instead of a hand-kept table; a year the calendar
    does not know is refused instead of being counted Monday–Friday (or guessed, as 2027 was).
@@ -27,13 +33,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from .errors import ConfigurationError
+
+#: what a count does on reaching a year the calendar does not know: refuse, or give the
+#: safe bound (every day of that year counted as a working day)
+Unknown = Literal["refuse", "bound"]
 
 __all__ = [
     "DEFAULT_CALENDAR",
     "HOLIDAY_SOURCES",
+    "Unknown",
     "WorkingCalendar",
     "add_working_days",
     "package_years",
@@ -228,31 +239,52 @@ class WorkingCalendar:
             raise self._refuse(day)
         return day.weekday() < 5
 
+    def _counts(self, day: dt.date, unknown: Unknown) -> bool:
+        """:meth:`is_working_day`, except that in ``"bound"`` mode a day of an unknown year
+        counts as a working day (every day of it could be one: the bound never falls after
+        the true answer's side that matters; see :meth:`add` and :meth:`between`)."""
+        if unknown == "bound":
+            holidays, workdays, years, _ = self._load()
+            if day not in workdays and day not in holidays and day.year not in years:
+                return True
+        return self.is_working_day(day)
+
     def covers(self, day: dt.date) -> bool:
         """Whether ``day``'s year is known (from the package or configured)."""
         return day.year in self.years
 
-    def add(self, start: dt.date, days: int) -> dt.date:
+    def covers_span(self, start: dt.date, end: dt.date) -> bool:
+        """Whether every year from ``start`` to ``end`` is known (an exact count)."""
+        lo, hi = sorted((start.year, end.year))
+        return all(y in self.years for y in range(lo, hi + 1))
+
+    def add(self, start: dt.date, days: int, *, unknown: Unknown = "refuse") -> dt.date:
         """The ``days``-th working day after ``start`` (``start`` itself not counted).
-        Refuses (ConfigurationError) when the count reaches a year the calendar does not
-        know."""
+
+        When the count reaches a year the calendar does not know, ``unknown="refuse"``
+        (the default) raises ConfigurationError; ``unknown="bound"`` counts every day of that
+        year as a working day, which gives the *earliest possible* deadline — never later
+        than the true one, so a duty met by it is met (nothing is guessed; check
+        :meth:`covers_span` to tell a bound from an exact answer)."""
         if days < 0:
             raise ConfigurationError("a deadline needs a non-negative number of working days",
                                      field="days", value=days)
         day, left = start, days
         while left > 0:
             day += dt.timedelta(days=1)
-            if self.is_working_day(day):
+            if self._counts(day, unknown):
                 left -= 1
         return day
 
-    def between(self, start: dt.date, end: dt.date) -> int:
+    def between(self, start: dt.date, end: dt.date, *, unknown: Unknown = "refuse") -> int:
         """Working days after ``start`` up to and including ``end`` (0 when ``end <=
-        start``): ``add(start, between(start, end)) <= end``."""
+        start``): ``add(start, between(start, end)) <= end``. With ``unknown="bound"``, the
+        days of an unknown year all count: the *largest possible* count (e.g. of working
+        days late)."""
         n, day = 0, start
         while day < end:
             day += dt.timedelta(days=1)
-            n += self.is_working_day(day)
+            n += self._counts(day, unknown)
         return n
 
 
@@ -280,6 +312,7 @@ def _as_dates(items: Iterable[dt.date | str], what: str) -> list[dt.date]:
 DEFAULT_CALENDAR = WorkingCalendar()
 
 
-def add_working_days(start: dt.date, days: int) -> dt.date:
-    """``days`` working days after ``start`` on the default Chinese calendar."""
-    return DEFAULT_CALENDAR.add(start, days)
+def add_working_days(start: dt.date, days: int, *, unknown: Unknown = "refuse") -> dt.date:
+    """``days`` working days after ``start`` on the default Chinese calendar (see
+    :meth:`WorkingCalendar.add` for ``unknown``)."""
+    return DEFAULT_CALENDAR.add(start, days, unknown=unknown)

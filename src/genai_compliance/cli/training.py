@@ -197,6 +197,11 @@ def _cmd_deadline(args: argparse.Namespace) -> int:
     print(f"{args.kind} on {event.event_date}: algorithm filing due by {event.due} "
           f"({event.working_days} working days, ARP-24; the generative-AI filing itself comes "
           "before public launch, GAI-FILING)")
+    if not event.official:
+        print(f"note: the working-day calendar does not know {event.due.year} yet, so this is "
+              "the earliest possible date (every day of that year counted); configure "
+              f"[complaints.calendar.{event.due.year}] from the State Council notice for the "
+              "exact one")
     return 0
 
 

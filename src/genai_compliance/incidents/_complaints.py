@@ -176,7 +176,10 @@ class Complaints:
         now = self.clock.now()
         local = now.astimezone(self.tz)
         cid = f"C-{local:%Y%m%d}-{secrets.token_hex(4).upper()}"
-        due = self.calendar.add(local.date(), self.response_working_days)
+        # IM-15: a complaint is always taken. Past the calendar's known years the deadline
+        # is the earliest possible one (every unknown day counted), marked not official.
+        due = self.calendar.add(local.date(), self.response_working_days, unknown="bound")
+        official = self.calendar.covers_span(local.date(), due)
         with self.db.transaction(write=True) as tx:
             tx.execute(f"INSERT INTO gc_incident_complaints(n, {_COLUMNS}) VALUES ((SELECT "
                        "COALESCE(MAX(n), 0) + 1 FROM gc_incident_complaints), ?, ?, ?, ?, ?, "
@@ -186,7 +189,9 @@ class Complaints:
         self.ledger.append("complaint.received", {
             "complaint_id": cid, "status": "received", "channel": channel,
             "category": category, "content_ref": content_ref, "anonymous": contact is None,
-            "due": due.isoformat(), "calendar_official": self.calendar.covers(due),
+            "due": due.isoformat(), "calendar_official": official,
+            **({} if official else {"due_basis": "earliest possible: the working-day "
+                                    "calendar does not know every year up to the due date"}),
             "text_sha256": _sha(text), "rules": ["IM-15"]}, subject=subject)
         return self.get(cid)
 
@@ -255,7 +260,7 @@ class Complaints:
     def due_soon(self, working_days: int = 2) -> list[Complaint]:
         """Open complaints whose deadline is within ``working_days`` working days."""
         today = self._today()
-        horizon = self.calendar.add(today, working_days)
+        horizon = self.calendar.add(today, working_days, unknown="bound")
         return [c for c in self.find() if c.open and today <= c.due <= horizon]
 
     def overdue_alerts(self) -> list[Complaint]:
@@ -277,7 +282,8 @@ class Complaints:
         for c in fresh:
             self.ledger.append("complaint.overdue", {
                 "complaint_id": c.id, "status": c.status, "due": c.due.isoformat(),
-                "working_days_late": self.calendar.between(c.due, today),
+                "working_days_late": self.calendar.between(c.due, today, unknown="bound"),
+                "calendar_official": self.calendar.covers_span(c.due, today),
                 "rules": ["IM-15"]})
         return fresh
 
@@ -294,7 +300,7 @@ class Complaints:
                    if c.replied_at is not None
                    and c.replied_at.astimezone(self.tz).date() <= c.due]
         days = [self.calendar.between(c.received.astimezone(self.tz).date(),
-                                      c.replied_at.astimezone(self.tz).date())
+                                      c.replied_at.astimezone(self.tz).date(), unknown="bound")
                 for c in replied if c.replied_at is not None]
         return {
             "total": len(items),

@@ -55,6 +55,9 @@ class FilingEvent:
     due: dt.date
     working_days: int
     filed_on: dt.date | None = None
+    #: ``False`` when the count reached a year the working-day calendar does not know: then
+    #: ``due`` is the earliest possible date (every unknown day counted), never too late
+    official: bool = True
 
     def overdue(self, today: dt.date) -> bool:
         return self.filed_on is None and today > self.due
@@ -62,7 +65,8 @@ class FilingEvent:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "event_date": self.event_date.isoformat(),
                 "due": self.due.isoformat(), "working_days": self.working_days,
-                "filed_on": self.filed_on.isoformat() if self.filed_on else None}
+                "filed_on": self.filed_on.isoformat() if self.filed_on else None,
+                "official": self.official}
 
 
 @implements("ARP-24", "ARP-25/26")
@@ -71,17 +75,21 @@ def filing_deadline(kind: FilingKind, event_date: dt.date, *,
                     filed_on: dt.date | None = None) -> FilingEvent:
     """The *algorithm*-filing deadline (ARP-24) for a launch (10 WD), change (10 WD) or
     cancellation (20 WD). The generative-AI filing (GAI-FILING) is not a deadline after
-    launch: it is done before the service is offered to the public."""
+    launch: it is done before the service is offered to the public.
+
+    On the default Chinese calendar, a count that reaches a year it does not know gives the
+    earliest possible date and ``official=False`` (never a guess that could be too late)."""
     if kind not in FILING_DAYS:
         raise ConfigurationError(f"kind must be launch, change or cancel; got {kind!r}",
                                  field="kind", value=kind)
     days = FILING_DAYS[kind]
     if add_working_days is None:
-        from ..workdays import add_working_days as chinese_working_days
+        from ..workdays import DEFAULT_CALENDAR
 
-        add_working_days = chinese_working_days
-    add = add_working_days
-    return FilingEvent(kind, event_date, add(event_date, days), days, filed_on)
+        due = DEFAULT_CALENDAR.add(event_date, days, unknown="bound")
+        return FilingEvent(kind, event_date, due, days, filed_on,
+                           official=DEFAULT_CALENDAR.covers_span(event_date, due))
+    return FilingEvent(kind, event_date, add_working_days(event_date, days), days, filed_on)
 
 
 # -- the questions ----------------------------------------------------------------------
