@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
-import rfc8785
 
 from ..errors import LedgerError
 from ..subject import Subject
@@ -35,12 +35,43 @@ __all__ = [
 
 GENESIS_HASH = "0" * 64
 _SAFE_INT = 2**53 - 1
+_PLAIN = ("a ledger payload must be plain JSON (str, int, float, bool, None, list, dict with "
+          "str keys)")
+# for the envelope's fields (read back from a database, so of any type when tampered with)
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
                            separators=(",", ":")).encode
-# the payload path: fast_ok has already walked the value, so no circularity bookkeeping
-_encode_checked = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
-                                   separators=(",", ":"), check_circular=False).encode
+_encode_str = json.encoder.encode_basestring  # the C string encoder, RFC 8785's escapes
 _sha256 = hashlib.sha256
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not plain JSON")
+
+
+def _c_encoder() -> Callable[[Any], str] | None:
+    """The C JSON encoder made once, without circularity bookkeeping (:func:`fast_ok` has
+    already walked the value): sorted keys, compact separators, UTF-8 text. ``None`` where
+    the interpreter has no C encoder (the caller then uses :data:`_encode`)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return None
+    try:
+        iterencode = make(None, _not_json, _encode_str, None, ":", ",", True, False, False)
+        join = "".join
+
+        def encode(value: Any) -> str:
+            return join(iterencode(value, 0))
+
+        if encode({"b": [1, None], "a": "\u00e9"}) != '{"a":"\u00e9","b":[1,null]}':
+            return None  # pragma: no cover - a C encoder with another signature
+    except Exception:  # pragma: no cover - ditto
+        return None
+    return encode
+
+
+_fast_encode: Callable[[Any], str] = _c_encoder() or json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"),
+    check_circular=False).encode
 
 
 def iso(t: dt.datetime) -> str:
@@ -110,43 +141,139 @@ def fast_ok(value: Any) -> bool:
     return False
 
 
-def _rfc8785(value: Any) -> bytes:
+# -- the general path: floats, big ints, keys outside the BMP, errors --------------------
+def es_number(f: float) -> str:
+    """RFC 8785 §3.2.2.3: a double the way ECMAScript's ``Number.prototype.toString``
+    prints it (the shortest digits that read back as ``f``, which ``repr`` also finds;
+    plain notation from 1e-6 up to 1e21, ``1e+21`` style outside). Raises ``ValueError``
+    for NaN and the infinities, which JSON cannot hold."""
+    if f != f or f in (math.inf, -math.inf):
+        raise ValueError(f"{f!r} is not a JSON number")
+    if f == 0:
+        return "0"  # -0 too
+    if f < 0:
+        return "-" + es_number(-f)
+    text = repr(float(f))
+    mantissa, marker, exp = text.partition("e")
+    if not marker:  # 1e-4 <= f < 1e16: repr's plain form, minus a trailing ".0"
+        return text[:-2] if text.endswith(".0") else text
+    e = int(exp)
+    digits = mantissa.replace(".", "")
+    if 0 < e < 21:
+        return digits + "0" * (e + 1 - len(digits))
+    if -7 < e < 0:
+        return "0." + "0" * (-e - 1) + digits
+    return f"{mantissa}e{'+' if e > 0 else '-'}{-e if e < 0 else e}"
+
+
+def _where(path: str) -> str:
+    return f"payload{path}" if path else "the payload"
+
+
+def _jcs(value: Any, out: list[str], path: str, exact: bool) -> None:
+    """Append the RFC 8785 form of ``value`` to ``out``; raises :class:`LedgerError` naming
+    where the value is not plain JSON. ``exact``: also refuse a float that prints as an
+    integer beyond 2**53 (a reader would get back an int it cannot re-encode)."""
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_encode_str(value))
+    elif isinstance(value, int):
+        if not -_SAFE_INT <= value <= _SAFE_INT:
+            raise LedgerError(
+                f"{_where(path)} is the integer {value}, outside the range JSON readers keep "
+                "exactly (|n| < 2**53); store it as a string", value=repr(value)[:200])
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        try:
+            text = es_number(value)
+        except ValueError:
+            raise LedgerError(f"{_PLAIN}; {_where(path)} is {value!r}, which JSON cannot "
+                              "hold (store it as a string or null)",
+                              value=repr(value)) from None
+        if exact and abs(value) > _SAFE_INT and "e" not in text:
+            # it prints as an integer, which a reader gets back as one beyond 2**53
+            raise LedgerError(
+                f"{_where(path)} is the number {text}, outside the range JSON readers keep "
+                "exactly (|n| < 2**53); store it as a string", value=repr(value))
+        out.append(text)
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append("[]")
+            return
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _jcs(item, out, f"{path}[{i}]", exact)
+        out.append("]")
+    elif isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise LedgerError(f"{_PLAIN}; {_where(path)} has the key {key!r} "
+                                  f"({type(key).__name__}); use str keys",
+                                  value=repr(key)[:200])
+        keys = "".join(value)
+        if keys.isascii() or max(keys) <= "\uffff":
+            order = sorted(value)
+        else:  # JCS sorts by UTF-16 code units
+            order = sorted(value, key=lambda k: k.encode("utf-16-be"))
+        out.append("{")
+        for i, key in enumerate(order):
+            if i:
+                out.append(",")
+            out.append(_encode_str(key))
+            out.append(":")
+            _jcs(value[key], out, f"{path}[{key!r}]", exact)
+        out.append("}")
+    else:
+        raise LedgerError(f"{_PLAIN}; {_where(path)} is a {type(value).__name__} — convert it "
+                          "first (an ISO 8601 string for a time, a list for a set, str() for "
+                          "an id)", value=repr(value)[:200])
+
+
+def _utf8_checked(text: str) -> str:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise LedgerError(f"{_PLAIN}; it holds a lone surrogate ({exc.object[exc.start]!r}"
+                              "), which is not Unicode text: decode the bytes it came from "
+                              "properly", value=repr(exc.object)[:200]) from None
+    return text
+
+
+def canonical_text(value: Any, *, exact: bool = False) -> str:
+    """RFC 8785 canonical JSON as ``str``: the C encoder when :func:`fast_ok` (no floats,
+    safe ints, BMP keys), else the general encoder here. Raises :class:`LedgerError` for
+    what is not plain JSON, naming where it is (and with ``exact`` for a float that reads
+    back as an integer beyond 2**53).
+
+    .. versionchanged:: 0.2 no longer goes through the ``rfc8785`` package (same output).
+    """
     try:
-        return bytes(rfc8785.dumps(value))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise LedgerError(
-            f"a ledger payload must be plain JSON (str, int, float, bool, None, list, dict "
-            f"with str keys); {exc}",
-            value=repr(value)[:200],
-        ) from exc
+        if fast_ok(value):
+            return _utf8_checked(_fast_encode(value))
+        out: list[str] = []
+        _jcs(value, out, "", exact)
+    except RecursionError as exc:
+        raise LedgerError(f"{_PLAIN}; this one is circular or nested too deeply",
+                          value=repr(value)[:200]) from exc
+    return _utf8_checked("".join(out))
 
 
 def canonical(value: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes (a fast path for float-free data, else ``rfc8785``)."""
-    if fast_ok(value):
-        try:
-            return _encode(value).encode("utf-8")
-        except UnicodeEncodeError:
-            pass  # lone surrogates: let rfc8785 give its precise error
-    return _rfc8785(value)
-
-
-def canonical_text(value: Any) -> str:
-    """:func:`canonical` as ``str`` (what the ledger stores in its ``payload`` column)."""
-    if fast_ok(value):
-        text = _encode(value)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            pass
-        else:
-            return text
-    return _rfc8785(value).decode("utf-8")
+    """RFC 8785 canonical JSON bytes (see :func:`canonical_text`)."""
+    return canonical_text(value).encode("utf-8")
 
 
 def json_str(s: str) -> str:
     """The RFC 8785 form of a string (equal to ``json.dumps(ensure_ascii=False)``)."""
-    return _encode(s)
+    return _encode_str(s)
 
 
 def envelope(seq: int, time: str, kind: str, subject: str | None, body: str,
@@ -168,13 +295,13 @@ def record_hash(
 ) -> str:
     """The chain hash of one record, as defined in the module docstring."""
     return chain_hash(prev_hash, envelope(seq, time, kind, subject,
-                                          canonical(payload).decode(), prev_hash))
+                                          canonical_text(payload), prev_hash))
 
 
 def record_leaf(seq: int, time: str, kind: str, subject: str | None, payload: Any,
                 prev_hash: str) -> bytes:
     """The record's Merkle leaf hash ``sha256(0x00 || envelope)``."""
-    return _sha256(b"\x00" + envelope(seq, time, kind, subject, canonical(payload).decode(),
+    return _sha256(b"\x00" + envelope(seq, time, kind, subject, canonical_text(payload),
                                       prev_hash)).digest()
 
 
@@ -201,6 +328,38 @@ class Record:
                            dict(self.payload), self.prev_hash)
 
 
+def _record_maker() -> Callable[[int, dt.datetime, str, str | None, Mapping[str, Any], str, str],
+                                 Record]:
+    """``Record(...)`` for the writer, which makes one per appended record: the same frozen
+    object, its slots filled through their descriptors instead of attrs' seven
+    ``object.__setattr__`` calls (falls back to the class if its fields ever change)."""
+    names = tuple(a.name for a in attrs.fields(Record))
+    slots = [Record.__dict__.get(n) for n in names]
+    if (names != ("seq", "time", "kind", "subject", "payload", "prev_hash", "hash")
+            or not all(hasattr(s, "__set__") for s in slots)):
+        return Record  # pragma: no cover
+    s_seq, s_time, s_kind, s_subject, s_payload, s_prev, s_hash = (
+        s.__set__ for s in slots)  # type: ignore[union-attr]
+    new = object.__new__
+
+    def make(seq: int, time: dt.datetime, kind: str, subject: str | None,
+             payload: Mapping[str, Any], prev_hash: str, hash: str) -> Record:
+        r: Record = new(Record)
+        s_seq(r, seq)
+        s_time(r, time)
+        s_kind(r, kind)
+        s_subject(r, subject)
+        s_payload(r, payload)
+        s_prev(r, prev_hash)
+        s_hash(r, hash)
+        return r
+
+    return make
+
+
+new_record = _record_maker()
+
+
 @attrs.frozen
 class Entry:
     """A record to append: ``kind``, a JSON ``payload`` and an optional subject."""
@@ -211,31 +370,18 @@ class Entry:
 
 
 def prepare_payload(payload: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    """``(payload as a reader gets it back, canonical text)``; raises :class:`LedgerError`."""
+    """``(payload, canonical text)``; raises :class:`LedgerError`. The payload is returned as
+    given (a reader of the text gets back an equal value: the encoder refuses what would
+    not read back the same), and the text is never parsed again.
+
+    .. versionchanged:: 0.2 floats no longer take a JSON round trip.
+    """
     raw = payload if type(payload) is dict else dict(payload)
     try:
-        simple = fast_ok(raw)
+        if fast_ok(raw):
+            text = _fast_encode(raw)
+            return raw, text if text.isascii() else _utf8_checked(text)
     except RecursionError as exc:
-        raise LedgerError("a ledger payload must be plain JSON; this one is circular or "
-                          "nested too deeply", value=repr(payload)[:200]) from exc
-    if simple:
-        text = _encode_checked(raw)
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                _rfc8785(raw)  # raises with the precise reason
-        return raw, text
-    body = _rfc8785(raw)
-    value = json.loads(body)  # floats: keep what a reader of the canonical text gets back
-    try:
-        same = canonical(value) == body
-    except LedgerError:
-        same = False
-    if not same:
-        raise LedgerError(
-            "a ledger payload number is outside the range JSON readers keep exactly "
-            "(|n| < 2**53); store it as a string",
-            value=repr(payload)[:200],
-        )
-    return value, body.decode("utf-8")
+        raise LedgerError(f"{_PLAIN}; this one is circular or nested too deeply",
+                          value=repr(payload)[:200]) from exc
+    return raw, canonical_text(raw, exact=True)

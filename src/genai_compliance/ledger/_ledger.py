@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 import threading
 import time
 import weakref
@@ -77,6 +78,7 @@ from ._format import (
     canonical,
     iso,
     json_str,
+    new_record,
     parse_iso,
     prepare_payload,
     record_hash,
@@ -143,6 +145,12 @@ _DDL = [
 
 _INSERT_RECORDS = ("INSERT INTO gc_ledger_records(seq, time, kind, subject, payload, "
                    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+# SQLite: the head and tree rows set in one statement if the head is still what this process
+# wrote last (two rows come back), else nothing changes (RETURNING needs SQLite 3.35)
+_CAS_SQLITE = ("UPDATE gc_ledger_meta SET value = CASE key WHEN 'head' THEN ? ELSE ? END "
+               "WHERE key IN ('head', 'tree') AND (SELECT value FROM gc_ledger_meta WHERE "
+               "key = 'head') = ? RETURNING key")
+_SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 _sha256 = hashlib.sha256
 
 
@@ -954,26 +962,45 @@ class Ledger:
 
     def _optimistic(self, group: list[_Request], local: bool
                     ) -> tuple[_State, list[Any], list[Checkpoint]] | None:
-        """PostgreSQL, when this process wrote the head last and knows every pseudonym: the
-        whole commit in one round trip. The head row is compare-and-set in the same
-        pipelined transaction; if another process moved it (or took the same seq), the
-        transaction fails and aborts, and the caller retries with ``SELECT … FOR UPDATE``.
-        ``None``: not attempted or lost the race."""
+        """When this process wrote the head last and knows every pseudonym: the records
+        are hashed from the cached state before the transaction, and the head row is
+        compare-and-set as the transaction's first statement (PostgreSQL: in the same
+        pipelined round trip; SQLite: inside ``BEGIN IMMEDIATE``, in place of reading the
+        head). If another process moved the head, the transaction is rolled back and the
+        caller retries the locked way. ``None``: not attempted or lost the race."""
         cached = self._state
-        if self._pg_writer is None or cached is None or group[0].op is not None:
+        if cached is None or group[0].op is not None:
+            return None
+        if self._pg_writer is None and not _SQLITE_RETURNING:
             return None
         names = self._pseudonyms
         for request in group:
             for item in request.items or ():
                 if item[2] is not None and item[3] is None and item[2] not in names:
                     return None
-        pg = self._pg_writer.pg
         work = cached.copy()
         old_head = work.head_text
         signed: list[Checkpoint] = []
         deferred = _Deferring()
         results = self._append_locked(deferred, work, group)  # hashes computed, rows held
         head_text = f"{work.seq}:{work.head}"
+        tree_text = self._tree_text(work)
+        if self._pg_writer is None:
+            try:
+                with self.db.transaction(write=True) as tx:
+                    moved = tx.execute(_CAS_SQLITE, (head_text, tree_text, old_head)).fetchall()
+                    if len(moved) != 2:
+                        raise _Stale
+                    for sql, rows in deferred.calls:
+                        tx.executemany(sql, rows)
+                    if work.heads and local:
+                        signed = self._sign_heads(work.heads, tx)
+            except _Stale:
+                self._state = None
+                return None
+            work.head_text, work.tree_text = head_text, tree_text
+            return work, results, signed
+        pg = self._pg_writer.pg
         try:
             with self._pg_writer.transaction() as tx:
                 # the head row first: every writer locks it before anything else
@@ -984,14 +1011,12 @@ class Ledger:
                     tx.executemany(sql, rows)
                 if work.heads and local:
                     signed = self._sign_heads(work.heads, tx)
-                work.head_text = head_text
-                tree_text = self._tree_text(work)
                 tx.execute("UPDATE gc_ledger_meta SET value = ? WHERE key = 'tree'",
                            (tree_text,))
-                work.tree_text = tree_text
         except (pg.errors.DivisionByZero, pg.errors.UniqueViolation):
             self._state = None
             return None
+        work.head_text, work.tree_text = head_text, tree_text
         return work, results, signed
 
     def _write_transaction(self) -> Any:
@@ -1102,6 +1127,7 @@ class Ledger:
         nodes: list[tuple[int, int, bytes]] = []
         results: list[Any] = []
         sha = _sha256
+        make = new_record
         frontier = rng.nodes
         size = rng.size
         prev = bytes.fromhex(head)
@@ -1128,7 +1154,7 @@ class Ledger:
                 frontier.append(h)
                 size += 1
                 rows.append((seq, now, kind, name, body, head, digest))
-                out.append(Record(seq, now_dt, kind, name, payload, head, digest))
+                out.append(make(seq, now_dt, kind, name, payload, head, digest))
                 head = digest
                 if seq % every == 0:
                     rng.size = size
@@ -1532,6 +1558,10 @@ class Ledger:
         return f"Ledger({self.db.uri.redacted()!r})"
 
 
+class _Stale(Exception):
+    """The optimistic commit found the head moved by another process (rolled back)."""
+
+
 class _Deferred:
     """Stands for the checkpoint of ``size``, signed once the transaction commits."""
 
@@ -1548,8 +1578,8 @@ class _Deferring:
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[tuple[Any, ...]]]] = []
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.calls.append((sql, [tuple(r) for r in rows]))
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self.calls.append((sql, rows))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         raise AssertionError("the optimistic path only inserts")  # pragma: no cover
