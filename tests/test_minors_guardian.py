@@ -43,7 +43,7 @@ def _comp(tmp_path: Path, clock: FrozenClock, kv_uri: str, unique: str) -> Itera
 
 @pytest.fixture(name="prot")
 def _prot(comp: Compliance) -> MinorProtection:
-    return MinorProtection.from_compliance(comp, guardian_consent=lambda s: True)
+    return MinorProtection.from_context(comp.context, guardian_consent=lambda s: True)
 
 
 KID = Subject("kid-1", birth_date="2012-06-01", guardian=MUM)
@@ -173,7 +173,7 @@ def test_history_is_pruned(prot: MinorProtection, clock: FrozenClock) -> None:
     _use(prot, clock, 60)
     clock.advance(days=40)
     _use(prot, clock, 60)
-    state = prot.backend.run(prot.key(KID), prot._argv("snapshot", "-", clock.now()))
+    state = prot._run(prot.key(KID), prot._argv("snapshot", "-", clock.now()))
     assert not [f for f in state[::2] if f.startswith("h:")]
 
 
@@ -221,3 +221,43 @@ def test_cli_guardian_and_usage(capsys: pytest.CaptureFixture[str], config: Path
         comp.close()
     assert kinds == ["minors.guardian.limit", "minors.guardian.windows",
                      "minors.guardian.pause", "minors.guardian.resume"]
+
+
+def test_state_kept_before_the_stores_update_is_migrated(tmp_path: Path,
+                                                          clock: FrozenClock) -> None:
+    """A SQLite deployment's former ``gc_minors_state`` table is moved into the store when
+    minor protection is built: the minor keeps today's use and the guardian's limit."""
+    from genai_compliance.stores import SQLDatabase
+
+    uri = f"sqlite:///{tmp_path / 'minors.db'}"
+    secret = b"test-minors-secret-0123456789"
+    earlier = MinorProtection(store="memory://", clock=clock, key_secret=secret,
+                              guardian_consent=lambda s: True)
+    _use(earlier, clock, 600)
+    earlier._run(earlier.key(KID), ["control", "glimit", "1800"])
+    state = earlier.store.get(earlier.key(KID))
+    assert state is not None
+    db = SQLDatabase(uri)
+    db.executescript(["CREATE TABLE gc_minors_state (key TEXT PRIMARY KEY, state TEXT NOT "
+                      "NULL, updated REAL NOT NULL)"])
+    with db.transaction(write=True) as tx:
+        tx.execute("INSERT INTO gc_minors_state VALUES (?, ?, 0)",
+                   (earlier.key(KID), state.decode()))
+    db.close()
+    now = MinorProtection(store=uri, clock=clock, key_secret=secret,
+                          guardian_consent=lambda s: True)
+    try:
+        usage = now.usage(KID)
+        assert usage.used_minutes == 10 and usage.guardian_limit_minutes == 30
+        again = MinorProtection(store=now.store, clock=clock, key_secret=secret)
+        assert again.usage(KID).used_minutes == 10  # built twice: moved once
+    finally:
+        now.store.close()
+
+
+def test_from_compliance_is_deprecated_for_from_context(comp: Compliance) -> None:
+    """The old constructor still works, warning that from_context replaces it."""
+    with pytest.warns(DeprecationWarning, match="from_context"):
+        prot = MinorProtection.from_compliance(comp, guardian_consent=lambda s: True)
+    assert prot.policy.name == MinorProtection.from_context(
+        comp.context, guardian_consent=lambda s: True).policy.name

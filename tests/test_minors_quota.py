@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,7 +232,7 @@ def test_unknown_age(mode: str, expected: object, clock: FrozenClock) -> None:
 
 def test_guard_non_streaming(comp: Compliance, clock: FrozenClock) -> None:
     """Through the guard: quota metadata, moderation profile note, refusal recorded."""
-    prot = MinorProtection.from_compliance(comp, guardian_consent=lambda s: True)
+    prot = MinorProtection.from_context(comp.context, guardian_consent=lambda s: True)
     check = comp.add_check(MinorsCheck(prot))
     assert isinstance(check, MinorsCheck)
     kid = Subject("g1", birth_date="2012-06-01")
@@ -264,7 +265,7 @@ def test_guard_non_streaming(comp: Compliance, clock: FrozenClock) -> None:
 
 def test_stream_is_ended_at_the_limit(comp: Compliance, clock: FrozenClock) -> None:
     """A stream reaching the limit ends there: no chunk at or after it; charged = duration."""
-    prot = MinorProtection.from_compliance(comp, guardian_consent=lambda s: True)
+    prot = MinorProtection.from_context(comp.context, guardian_consent=lambda s: True)
     comp.add_check(MinorsCheck(prot))
     kid = Subject("s1", birth_date="2012-06-01")
     _use(prot, clock, kid, 3000)  # 10 minutes left
@@ -287,7 +288,7 @@ def test_stream_is_ended_at_the_limit(comp: Compliance, clock: FrozenClock) -> N
 
 def test_stream_is_ended_at_curfew(comp: Compliance, clock: FrozenClock) -> None:
     """A stream running into 22:00 is ended with MinorCurfew."""
-    prot = MinorProtection.from_compliance(comp, guardian_consent=lambda s: True)
+    prot = MinorProtection.from_context(comp.context, guardian_consent=lambda s: True)
     comp.add_check(MinorsCheck(prot))
     kid = Subject("s2", birth_date="2009-06-01")
     clock.set(dt.datetime(2026, 3, 2, 21, 58, tzinfo=SH))
@@ -308,7 +309,7 @@ def test_stream_is_ended_at_curfew(comp: Compliance, clock: FrozenClock) -> None
 async def test_async_stream_cancelled_charges_real_duration(comp: Compliance,
                                                             clock: FrozenClock) -> None:
     """An async stream closed early charges start to cancellation."""
-    prot = MinorProtection.from_compliance(comp, guardian_consent=lambda s: True)
+    prot = MinorProtection.from_context(comp.context, guardian_consent=lambda s: True)
     comp.add_check(MinorsCheck(prot))
     kid = Subject("s3", birth_date="2012-06-01")
 
@@ -364,8 +365,8 @@ async def test_async_guard_on_sqlite_runs_store_io_off_the_loop(tmp_path: Path,
     comp = make_compliance(tmp_path / "c", checks=(), clock=clock,
                            stores={"minors": f"sqlite:///{tmp_path / 'minors.db'}"})
     try:
-        prot = MinorProtection.from_compliance(comp, guardian_consent=lambda s: True)
-        assert prot.backend.blocking
+        prot = MinorProtection.from_context(comp.context, guardian_consent=lambda s: True)
+        assert prot.blocking
         comp.add_check(MinorsCheck(prot))
         kid = Subject("a1", birth_date="2012-06-01")
 
@@ -418,3 +419,42 @@ def test_store_keys_are_keyed_hmacs_of_the_ledger_secret(tmp_path: Path) -> None
         comp.close()
     with pytest.raises(ConfigurationError, match="needs a secret"):
         MinorProtection(store=f"sqlite:///{tmp_path / 's.db'}")
+
+
+@pytest.mark.redis
+def test_check_on_redis_takes_one_round_trip_per_call(tmp_path: Path, clock: FrozenClock,
+                                                      redis_uri: str, unique: str) -> None:
+    """Through the guard on Redis the charge of a call rides with the next operation (one
+    script call per guarded call), and what the call's record and caller are told is what
+    the store holds."""
+    comp = make_compliance(tmp_path / "r", checks=(), clock=clock,
+                           stores={"minors": redis_uri},
+                           settings={"minors": {"key_prefix": f"test:{unique}"}})
+    try:
+        prot = MinorProtection.from_context(comp.context, guardian_consent=lambda s: True)
+        comp.add_check(MinorsCheck(prot))
+        kid = Subject("rt1", birth_date="2012-06-01")
+        script = prot._script
+        assert script is not None
+        calls: list[int] = []
+        real = type(script).__call__
+
+        def counting(self: Any, keys: Sequence[str], args: Sequence[str]) -> Any:
+            calls.append(1)
+            return real(self, keys, args)
+
+        @comp.guard
+        def generate(prompt: str) -> str:
+            clock.advance(120)
+            return "ok"
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(type(script), "__call__", counting)
+            for _ in range(3):
+                generate("hi", subject=kid)
+        assert len(calls) == 3  # three admits; the releases rode along
+        rows = [r.payload for r in comp.records("guard.call")]
+        assert [r["notes"]["minor_used_minutes"] for r in rows] == [2, 4, 6]
+        assert prot.usage(kid).used_minutes == 6
+    finally:
+        comp.close()

@@ -4,9 +4,9 @@ IM-10 asks providers to prevent minors' over-reliance on and addiction to genera
 Minors'-Mode Guidelines (MM-final, 2024-11-15) give the defaults: under 16 at most 1 hour a
 day, 16-18 at most 2 hours, a rest reminder after 30 minutes, no service 22:00-06:00. Under 14
 a guardian's consent comes first (PI-28/31). Limits hold across replicas through a shared
-store (``redis://``, atomic Lua scripts).
+store (``redis://``, one atomic script per operation).
 
->>> protection = MinorProtection.from_compliance(compliance)
+>>> protection = MinorProtection.from_context(ctx, guardian_consent=consent.has_guardian_consent)
 >>> compliance.add_check(MinorsCheck(protection))
 """
 

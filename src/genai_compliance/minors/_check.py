@@ -3,8 +3,9 @@
 ``before`` admits or refuses (curfew, quota, pause, windows, guardian consent); ``on_chunk``
 ends a stream at its deadline (the chunk that arrives at or after it is not delivered);
 ``close`` charges the call's real duration (start to end or cancellation, on the clock's
-monotonic time). Reminders and the remaining quota go to ``ctx.response`` (what the caller
-is shown) and in detail to ``ctx.metadata``; the band and the moderation profile to
+monotonic time), without waiting for the store's reply (one round trip per call on Redis).
+Reminders and the remaining quota go to ``ctx.response`` (what the caller is shown) and in
+detail to ``ctx.metadata``; the band and the moderation profile to
 ``ctx.notes`` (so they reach the ``guard.call`` record and the moderation check that runs
 after this one). Per-call state lives on the context (``ctx.state``), never on the check.
 """
@@ -39,12 +40,7 @@ class MinorsCheck(Check):
         self.protection = protection
         self.fail_open = fail_open
         #: store I/O: the async driver runs before/close in a worker thread (not for memory)
-        self.blocking = bool(protection.backend.blocking)
-
-    @classmethod
-    def from_compliance(cls, compliance: Any) -> MinorsCheck:
-        """The check over ``compliance.minors``."""
-        return cls(compliance.minors)
+        self.blocking = bool(protection.blocking)
 
     # -- helpers ------------------------------------------------------------------------
     def _now(self, ctx: CallContext, adm: Admission) -> dt.datetime:
@@ -113,8 +109,10 @@ class MinorsCheck(Check):
         if entry is None:
             return
         adm, beat = entry
+        # the charge is pipelined: on Redis it rides with this thread's next operation
         usage = self.protection.release(adm, ctx.elapsed(),
-                                        adm.started + dt.timedelta(seconds=beat[0]))
+                                        adm.started + dt.timedelta(seconds=beat[0]),
+                                        wait=False)
         quota = ctx.metadata.get("minor_quota")
         if isinstance(quota, dict):
             quota["used_minutes"] = usage["used_minutes"]

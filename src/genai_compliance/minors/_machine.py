@@ -27,6 +27,11 @@ strings (both print numbers with ``%.17g``), which the tests check on random his
 Arguments (``argv``): op, call id, t, day, day_start, lease, history cutoff day, ttl ms,
 x (seconds of day for ``start``; for ``end`` when the call was last renewed), limit, curfew (0/1),
 rest break, reminder interval. ``control`` takes field/value pairs ("" deletes) instead.
+
+Replies (but ``control``'s and ``snapshot``'s): code, used, limit ("" for none), streak,
+reminder due (0/1), calls in flight, pause, windows, day, reminders given (``rl``), and the
+instant use is charged up to (``last``) — from which a release can be told without asking
+the store again (:meth:`MinorProtection.release` with ``wait=False``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import MutableMapping, Sequence
 
-__all__ = ["CODES", "LUA", "apply", "fmt", "in_windows"]
+__all__ = ["CODES", "LUA", "apply", "fmt", "in_windows", "pack", "unpack"]
 
 #: start codes
 OK, PAUSED, CURFEW, WINDOW, QUOTA = 0, 1, 2, 3, 4
@@ -45,6 +50,21 @@ CONTROL_FIELDS = ("glimit", "pause", "win")
 def fmt(x: float) -> str:
     """Numbers as both Python and Lua print them (exact round trip)."""
     return f"{x:.17g}"
+
+
+def pack(argv: Sequence[str]) -> str:
+    """The arguments as :data:`LUA` takes them: one string, fields joined by ``|`` (one
+    value to encode and send instead of thirteen)."""
+    return "|".join(argv)
+
+
+def unpack(reply: object) -> list[str]:
+    """:data:`LUA`'s reply as :func:`apply` returns it: ``snapshot`` replies with the hash
+    (a list), every other operation with one ``|``-joined string."""
+    if isinstance(reply, list):
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in reply]
+    text = reply.decode() if isinstance(reply, bytes) else str(reply)
+    return text.split("|")
 
 
 def in_windows(win: str, sod: float) -> bool:
@@ -175,27 +195,29 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
             out += [f, v]
         return out
     return [str(code), fmt(used), fmt(limit) if limit != math.inf else "", fmt(streak),
-            str(remind), str(n), s.get("pause", ""), s.get("win", ""), sday]
+            str(remind), str(n), s.get("pause", ""), s.get("win", ""), sday, str(rl), fmt(last)]
 
 
 LUA = r"""
 local key = KEYS[1]
-local op = ARGV[1]
+local A = {}
+for f in string.gmatch(ARGV[1] .. '|', '([^|]*)|') do A[#A + 1] = f end
+local op = A[1]
 local function fmt(x) return string.format('%.17g', x) end
 if op == 'control' then
-  for i = 2, #ARGV - 1, 2 do
-    if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i])
-    else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+  for i = 2, #A - 1, 2 do
+    if A[i + 1] == '' then redis.call('HDEL', key, A[i])
+    else redis.call('HSET', key, A[i], A[i + 1]) end
   end
-  return {'0'}
+  return '0'
 end
-local cid = ARGV[2]
-local t = tonumber(ARGV[3])
-local day = ARGV[4]
-local day_start = tonumber(ARGV[5])
-local lease = tonumber(ARGV[6])
-local cutoff = ARGV[7]
-local ttl = tonumber(ARGV[8])
+local cid = A[2]
+local t = tonumber(A[3])
+local day = A[4]
+local day_start = tonumber(A[5])
+local lease = tonumber(A[6])
+local cutoff = A[7]
+local ttl = tonumber(A[8])
 local raw = redis.call('HGETALL', key)
 local s = {}
 for i = 1, #raw, 2 do s[raw[i]] = raw[i + 1] end
@@ -251,18 +273,18 @@ end
 if pending then roll() end
 accrue(t)
 local limit = nil
-if #ARGV >= 10 then limit = tonumber(ARGV[10]) end
+if #A >= 10 then limit = tonumber(A[10]) end
 if s['glimit'] then
   local g = tonumber(s['glimit'])
   if limit == nil or g < limit then limit = g end
 end
 local remind_every = 0
-if #ARGV >= 13 then remind_every = tonumber(ARGV[13]) end
+if #A >= 13 then remind_every = tonumber(A[13]) end
 local code = 0
 local remind = 0
 local ck = 'c:' .. cid
 if op == 'start' then
-  local sod = tonumber(ARGV[9])
+  local sod = tonumber(A[9])
   local inwin = true
   if s['win'] then
     inwin = false
@@ -276,11 +298,11 @@ if op == 'start' then
     end
   end
   if s['pause'] and tonumber(s['pause']) > t then code = 1
-  elseif ARGV[11] == '1' then code = 2
+  elseif A[11] == '1' then code = 2
   elseif not inwin then code = 3
   elseif limit ~= nil and used >= limit then code = 4
   else
-    if n == 0 and (idle == nil or t - idle >= tonumber(ARGV[12])) then streak = 0; rl = 0 end
+    if n == 0 and (idle == nil or t - idle >= tonumber(A[12])) then streak = 0; rl = 0 end
     redis.call('HSET', key, ck, fmt(t)); s[ck] = fmt(t)
     n = n + 1
   end
@@ -290,7 +312,7 @@ elseif op == 'end' then
     n = n - 1
     if n == 0 then idle = t end
   elseif n == 0 then
-    local base = tonumber(ARGV[9]) + lease
+    local base = tonumber(A[9]) + lease
     if idle ~= nil and idle > base then base = idle end
     local extra = t - base
     if extra > 0 then used = used + extra; streak = streak + extra end
@@ -310,6 +332,7 @@ if ttl and ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 if op == 'snapshot' then return redis.call('HGETALL', key) end
 local lim = ''
 if limit ~= nil then lim = fmt(limit) end
-return {tostring(code), fmt(used), lim, fmt(streak), tostring(remind), tostring(n),
-        s['pause'] or '', s['win'] or '', sday}
+return table.concat({tostring(code), fmt(used), lim, fmt(streak), tostring(remind),
+                     tostring(n), s['pause'] or '', s['win'] or '', sday,
+                     string.format('%d', rl), fmt(last)}, '|')
 """

@@ -10,12 +10,15 @@ guardian tools, anti-addiction), PI-28/31 and MN-PI (under 14: a guardian's cons
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import secrets
+import sys
 import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -30,11 +33,14 @@ from ..errors import (
 )
 from ..rules import implements
 from ..schemas import validate
-from ..stores import MemoryStore, Store, open_store, require_capabilities
+from ..stores import MemoryStore, SQLStore, Store, open_store, require_capabilities, scripting
 from ..subject import AgeBand, Guardian, Subject
 from . import _machine as m
-from ._backend import Backend, SubjectKeyer, backend_for, subject_store_key
+from ._keys import SubjectKeyer, subject_store_key
 from ._policy import MinorPolicy, format_clock_time, parse_clock_time, seconds_of_day
+
+if TYPE_CHECKING:
+    from ..context import DutyContext
 
 __all__ = ["Admission", "AgeVerificationRequired", "DayUsage", "MinorProtection",
            "UsageSummary"]
@@ -78,6 +84,10 @@ class Admission:
     deadline_reason: str | None
     reminder: Mapping[str, Any] | None = None
     windows: str = ""
+    #: (charged up to, reminders given, local day) as the store replied: what a release
+    #: needs to tell its result without asking the store (``release(wait=False)``)
+    _basis: tuple[float, int, str] | None = attrs.field(default=None, repr=False, eq=False,
+                                                         kw_only=True)
 
     @property
     def remaining_seconds(self) -> float:
@@ -196,7 +206,21 @@ def _parse_windows(windows: Sequence[tuple[dt.time | str, dt.time | str] | str])
     return ",".join(parts)
 
 
-def _consent_from(compliance: Any) -> Callable[[Subject], bool]:
+class _GuardianLookup(Protocol):
+    def has_guardian_consent(self, subject: Subject) -> bool: ...
+
+
+class _FacadeWithConsent(Protocol):
+    """The deprecated :meth:`MinorProtection.from_compliance` argument."""
+
+    @property
+    def context(self) -> DutyContext: ...
+
+    @property
+    def consent(self) -> _GuardianLookup: ...
+
+
+def _consent_from(compliance: _FacadeWithConsent) -> Callable[[Subject], bool]:
     def has_guardian_consent(subject: Subject) -> bool:
         try:
             service = compliance.consent
@@ -204,10 +228,18 @@ def _consent_from(compliance: Any) -> Callable[[Subject], bool]:
             raise ConfigurationError(
                 "minors need a guardian-consent lookup for under-14s (PIPL Art. 31) and the "
                 "consent module is not available; pass guardian_consent= to "
-                "MinorProtection.from_compliance", field="guardian_consent") from exc
+                "MinorProtection.from_context", field="guardian_consent") from exc
         return bool(service.has_guardian_consent(subject))
 
     return has_guardian_consent
+
+
+def _deprecated(old: str, new: str) -> None:
+    """Warn that ``old`` is deprecated for ``new`` — except for the facade's own call,
+    until compliance.py builds this duty with ``from_context`` (TEMPORARY, issue 14)."""
+    if sys._getframe(2).f_globals.get("__name__") == "genai_compliance.compliance":
+        return
+    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
 
 
 @implements("IM-10", "MM-final", "MM-draft", "MN-43", "MN-44", "MN-LAW", "PI-28/31", "MN-PI")
@@ -226,6 +258,13 @@ class MinorProtection:
         ids into store keys, so the store never holds a user id in clear (IM-11a).
     :param replicas: how many serving processes share the limits; above 1 the store must
         declare the ``shared`` capability.
+
+    State is one map per subject: a Redis hash updated by one registered script (one
+    ``EVALSHA`` per operation), elsewhere a JSON document changed by the store's atomic
+    :meth:`~genai_compliance.stores.Store.update`.
+
+    .. versionchanged:: 0.2 the stores own atomicity (the private backend layer is gone);
+       the former ``gc_minors_state`` table of a SQLite store is moved into the store once.
     """
 
     def __init__(
@@ -248,7 +287,12 @@ class MinorProtection:
         if replicas > 1:
             require_capabilities(self.store, "shared",
                                  purpose=f"minor protection across {replicas} replicas")
-        self.backend: Backend = backend_for(self.store)
+        if isinstance(self.store, SQLStore):  # state kept before 0.2 (issue 14)
+            self.store.adopt_table("gc_minors_state", key_column="key", value_column="state")
+        script_store = scripting(self.store)
+        self._script = None if script_store is None else script_store.script(m.LUA)
+        #: whether an operation does I/O (the async check leaves the event loop for it)
+        self.blocking = self.store.blocking
         self.clock: Clock = clock or SystemClock()
         self.tz = tz
         self._record = record
@@ -265,7 +309,7 @@ class MinorProtection:
             raise ConfigurationError(
                 "minor protection on a shared store needs a secret to key subjects with "
                 "(an unkeyed hash of a phone-number user id is reversed in seconds): build it "
-                "with MinorProtection.from_compliance (the ledger's pseudonym secret), or pass "
+                "with MinorProtection.from_context (the ledger's pseudonym secret), or pass "
                 "key_secret= / set minors.key_secret_env", field="minors.key_secret_env")
         subject_store_key(self._keyer, "probe", prefix=key_prefix)  # validate it now
         self.replicas = replicas
@@ -275,13 +319,16 @@ class MinorProtection:
         self._days: dict[dt.date, tuple[str, float, str]] = {}
 
     @classmethod
-    def from_compliance(
-        cls, compliance: Any, *, guardian_consent: Callable[[Subject], bool] | None = None
-    ) -> MinorProtection:
-        """Build from ``compliance.settings["minors"]``, the ``minors`` store, the ledger,
-        clock and zone. ``guardian_consent`` defaults to the consent module's
-        ``has_guardian_consent``."""
-        settings: Mapping[str, Any] = compliance.settings.get("minors", {})
+    def from_context(cls, ctx: DutyContext, *,
+                     guardian_consent: Callable[[Subject], bool]) -> MinorProtection:
+        """Build from ``[minors]``, the ``minors`` store (atomic; shared when ``replicas``
+        is above 1), the ledger (records and the subjects' key), clock and zone.
+        ``guardian_consent`` answers whether a guardian consented for an under-14 (the
+        facade passes ``consent.has_guardian_consent``; PI-28/31).
+
+        .. versionadded:: 0.2
+        """
+        settings = ctx.section("minors")
         policy = MinorPolicy.from_settings(settings)
         secret = None
         env = settings.get("key_secret_env")
@@ -292,18 +339,50 @@ class MinorProtection:
                     f"minors.key_secret_env names {env!r}, which is not set; export it or "
                     "remove the setting", field="minors.key_secret_env", value=env)
             secret = value.encode()
+        replicas = int(settings.get("replicas", 1))
         return cls(
             policy,
-            store=compliance.store("minors"),
-            clock=compliance.clock,
-            tz=compliance.tz,
-            record=compliance.record,
-            guardian_consent=guardian_consent or _consent_from(compliance),
+            store=ctx.store("minors"),
+            clock=ctx.clock,
+            tz=ctx.tz,
+            record=ctx.record,
+            guardian_consent=guardian_consent,
             key_prefix=settings.get("key_prefix", "gc:minors"),
             key_secret=secret,
-            keyer=None if secret is not None else compliance.ledger,
-            replicas=int(settings.get("replicas", 1)),
+            keyer=None if secret is not None else ctx.ledger,
+            replicas=replicas,
         )
+
+    @classmethod
+    def from_compliance(
+        cls, compliance: _FacadeWithConsent, *,
+        guardian_consent: Callable[[Subject], bool] | None = None,
+    ) -> MinorProtection:
+        """Deprecated: use :meth:`from_context`.
+
+        .. deprecated:: 0.2
+        """
+        _deprecated("MinorProtection.from_compliance",
+                    "MinorProtection.from_context(compliance.context, "
+                    "guardian_consent=compliance.consent.has_guardian_consent)")
+        return cls.from_context(compliance.context,
+                                guardian_consent=guardian_consent or _consent_from(compliance))
+
+    # -- the store ----------------------------------------------------------------------
+    def _run(self, key: str, argv: Sequence[str]) -> list[str]:
+        """Run one :mod:`._machine` operation on ``key`` atomically: the registered script
+        on a ``"script"`` store, else :func:`._machine.apply` inside ``Store.update``."""
+        if self._script is not None:
+            return m.unpack(self._script([key], [m.pack(argv)]))
+        out: list[str] = []
+
+        def step(current: bytes | None) -> bytes:
+            state: dict[str, str] = json.loads(current) if current else {}
+            out[:] = m.apply(state, argv)
+            return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+
+        self.store.update(key, step)
+        return out
 
     # -- who --------------------------------------------------------------------------
     def key(self, subject: Subject | str) -> str:
@@ -363,6 +442,8 @@ class MinorProtection:
               limit: float = 0.0, curfew: bool = False) -> list[str]:
         _local, day, day_start, sod, cutoff = self._when(at)
         lease, ttl, brk, remind = self._constants
+        if "|" in call_id:  # the script's field separator
+            call_id = call_id.replace("|", "%7C")
         return [op, call_id, m.fmt(at.timestamp()), day, m.fmt(day_start), lease, cutoff, ttl,
                 m.fmt(sod if op == "start" else x), m.fmt(limit), "1" if curfew else "0",
                 brk, remind]
@@ -422,7 +503,7 @@ class MinorProtection:
         local_time = at.astimezone(self.tz).time()
         curfew = self.policy.in_curfew(local_time)
         key = self.key(subject)
-        out = self.backend.run(key, self._argv("start", call_id, at, limit=limit,
+        out = self._run(key, self._argv("start", call_id, at, limit=limit,
                                                curfew=curfew))
         code = int(out[0])
         used, eff = float(out[1]), float(out[2])
@@ -434,7 +515,7 @@ class MinorProtection:
         return Admission(subject=subject, key=key, call_id=call_id, band=band, started=at,
                          used_seconds=used, limit_seconds=eff, continuous_seconds=streak,
                          deadline=deadline, deadline_reason=reason, reminder=reminder,
-                         windows=out[7])
+                         windows=out[7], basis=(float(out[10]), int(out[9]), out[8]))
 
     def _reminder(self, streak: float) -> dict[str, Any]:
         return {"continuous_minutes": round(streak / 60, 1),
@@ -524,7 +605,7 @@ class MinorProtection:
 
     def heartbeat(self, admission: Admission, at: dt.datetime) -> Refusal | None:
         """Renew a long call's lease; returns a refusal when a guardian paused meanwhile."""
-        out = self.backend.run(admission.key, self._argv("beat", admission.call_id, at))
+        out = self._run(admission.key, self._argv("beat", admission.call_id, at))
         if out[6] and float(out[6]) > at.timestamp():
             try:
                 self._refuse(m.PAUSED, at, admission.band, float(out[1]), float(out[2]),
@@ -534,15 +615,31 @@ class MinorProtection:
         return None
 
     def release(self, admission: Admission, duration: float,
-                renewed_at: dt.datetime | None = None) -> dict[str, Any]:
+                renewed_at: dt.datetime | None = None, *, wait: bool = True) -> dict[str, Any]:
         """Charge an admitted call that ran ``duration`` seconds (``renewed_at``: its last
         :meth:`heartbeat`); returns the minor's usage after it (``used_minutes``,
-        ``remaining_minutes``, ``reminder`` when one is due)."""
+        ``remaining_minutes``, ``reminder`` when one is due).
+
+        ``wait=False`` (what :class:`MinorsCheck` does) sends the charge to a ``"script"``
+        store without waiting for its reply — it is read with the next operation of this
+        thread, so a call costs one round trip (issue 19) — and tells the usage from what
+        the store replied at admission: use accrues one second per second while the call
+        is in flight, so the figures are the store's own as long as the call ended on the
+        day it started and within its lease (otherwise this waits for the store). A
+        reminder another call of the same minor gave meanwhile may be given again.
+
+        .. versionchanged:: 0.2 ``wait``.
+        """
         end = admission.started + dt.timedelta(seconds=max(0.0, duration))
         seen = (renewed_at or admission.started).timestamp()
-        out = self.backend.run(admission.key, self._argv(
-            "end", admission.call_id, end, x=seen,
-            limit=self.policy.limit_seconds(admission.band)))
+        argv = self._argv("end", admission.call_id, end, x=seen,
+                          limit=self.policy.limit_seconds(admission.band))
+        if not wait and self._script is not None:
+            told = self._told(admission, end, seen, argv[3])
+            if told is not None:
+                self._script.send([admission.key], [m.pack(argv)])
+                return told
+        out = self._run(admission.key, argv)
         used = float(out[1])
         limit = float(out[2]) if out[2] else math.inf
         result: dict[str, Any] = {
@@ -551,6 +648,28 @@ class MinorProtection:
         }
         if out[4] == "1":
             result["reminder"] = self._reminder(float(out[3]))
+        return result
+
+    def _told(self, admission: Admission, end: dt.datetime, seen: float,
+              day: str) -> dict[str, Any] | None:
+        """The usage after ``admission`` ends at ``end``, from the admission's reply (as
+        :func:`._machine.apply` would compute it); ``None`` when only the store can tell
+        (another day, or the lease ran out so the store may have let the call go)."""
+        basis = admission._basis
+        t = end.timestamp()
+        if basis is None or basis[2] != day or t >= seen + self.policy.lease_seconds:
+            return None
+        last, given, _day = basis
+        extra = t - last if t > last else 0.0
+        used = admission.used_seconds + extra
+        streak = admission.continuous_seconds + extra
+        result: dict[str, Any] = {
+            "used_minutes": round(used / 60, 3),
+            "remaining_minutes": round(max(0.0, admission.limit_seconds - used) / 60, 3),
+        }
+        every = self.policy.rest_reminder_minutes * 60
+        if every > 0 and math.floor(streak / every) > given:
+            result["reminder"] = self._reminder(streak)
         return result
 
     # -- guardian controls ----------------------------------------------------------------
@@ -572,12 +691,12 @@ class MinorProtection:
         if self._record is None:
             raise ConfigurationError(
                 "guardian changes are ledger records; build MinorProtection with record= "
-                "(MinorProtection.from_compliance does)", field="record")
+                "(MinorProtection.from_context does)", field="record")
         return band
 
     def _control(self, kind: str, subject: Subject, guardian: Guardian, at: dt.datetime,
                  fields: Sequence[str], payload: dict[str, Any]) -> None:
-        self.backend.run(self.key(subject), ["control", *fields])
+        self._run(self.key(subject), ["control", *fields])
         assert self._record is not None
         body = {"guardian": guardian.guardian_id, "relation": guardian.relation,
                 "guardian_verified": guardian.verified,
@@ -659,7 +778,7 @@ class MinorProtection:
                 band = self.policy.strictest_band
         policy_limit = (self.policy.limit_seconds(band) if band is not None and band.is_minor
                         else None)
-        raw = self.backend.run(self.key(subject), self._argv("snapshot", "-", at))
+        raw = self._run(self.key(subject), self._argv("snapshot", "-", at))
         state = dict(zip(raw[::2], raw[1::2], strict=True))
         today = at.astimezone(self.tz).date()
         used = float(state.get("used", "0")) if state.get("day") == today.isoformat() else 0.0
