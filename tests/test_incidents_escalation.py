@@ -386,7 +386,7 @@ def test_output_blocks_not_counted_when_disabled(tmp_path: Path) -> None:
     comp = make_compliance(tmp_path, checks=(), clock=FrozenClock(START), settings={
         "incidents": {"escalation": {"count_output_blocks": False}}})
     try:
-        comp.add_check(IllegalUseCheck.from_compliance(comp))
+        comp.add_check(IllegalUseCheck(comp.incidents))
         comp.add_check(Blocker())
 
         @comp.guard
@@ -438,8 +438,8 @@ def test_from_compliance_picks_stores(tmp_path: Path) -> None:
     finally:
         comp.close()
     with pytest.raises(ConfigurationError, match="unknown"):
-        Incidents.from_compliance(make_compliance(tmp_path / "b", settings={
-            "incidents": {"retention": 3}}))
+        Incidents.from_context(make_compliance(tmp_path / "b", settings={
+            "incidents": {"retention": 3}}).context)
 
 
 @settings(max_examples=60)
@@ -480,3 +480,66 @@ def test_standing_cache_bounds_staleness_and_sees_own_changes(tmp_path: Path) ->
             esc.close()
     finally:
         ledger.close()
+
+
+def test_standings_kept_in_the_former_table_survive_the_upgrade(ledger: Ledger,
+                                                                sql_uri: str) -> None:
+    """Existing deployments keep their illegal-use standing: the ``gc_escalation`` table
+    of SQLite or PostgreSQL is moved into the store when the ladder is built (renamed
+    ``gc_escalation_migrated``), once, whatever the key prefix."""
+    import json
+
+    from genai_compliance.stores import SQLDatabase
+
+    clock = FrozenClock(START)
+    user, other = _user(), _user()
+    suspended = Standing(level="suspended", suspensions=1, since=clock.now(),
+                         until=clock.now() + dt.timedelta(days=7))
+    db = SQLDatabase(sql_uri)
+    db.executescript(["CREATE TABLE IF NOT EXISTS gc_escalation (subject TEXT PRIMARY KEY, "
+                      "state TEXT NOT NULL)"])
+    with db.transaction(write=True) as tx:
+        tx.execute("INSERT INTO gc_escalation(subject, state) VALUES (?, ?), (?, ?)",
+                   (ledger.pseudonym(user), json.dumps(suspended.to_json()),
+                    "t1:" + ledger.pseudonym(other), json.dumps(Standing(
+                        level="warned", consecutive=1).to_json())))
+    try:
+        esc = Escalation(sql_uri, ledger, clock=clock)
+        assert esc.standing(user) == suspended
+        assert Escalation(sql_uri, ledger, clock=clock, key_prefix="t1:").standing(
+            other).level == "warned"
+        esc.close()
+        again = Escalation(sql_uri, ledger, clock=clock)  # a second start: nothing to move
+        assert again.standing(user).level == "suspended"
+        again.close()
+        assert db.query("SELECT COUNT(*) FROM gc_escalation_migrated") == [(2,)]
+    finally:
+        db.close()
+
+
+def test_from_context_and_deprecated_from_compliance(tmp_path: Path) -> None:
+    """Incidents are built from the duty context; the old constructor warns, naming it."""
+    comp = make_compliance(tmp_path, checks=(), clock=FrozenClock(START))
+    try:
+        inc = Incidents.from_context(comp.context)
+        assert inc.db is comp.ledger.db
+        with pytest.warns(DeprecationWarning, match="from_context"):
+            old = Incidents.from_compliance(comp)
+        assert old.escalation.uri == inc.escalation.uri
+    finally:
+        comp.close()
+
+
+def test_postgresql_illegal_use_store_from_context(tmp_path: Path, postgres_uri: str) -> None:
+    """``[stores] illegal_use = postgresql://…`` keeps standings in that database's store."""
+    comp = make_compliance(tmp_path, checks=(), clock=FrozenClock(START),
+                           stores={"illegal_use": postgres_uri})
+    try:
+        inc = Incidents.from_context(comp.context)
+        user = _user()
+        inc.register_input(user, illegal=True)
+        other = Escalation(postgres_uri, comp.ledger, clock=comp.clock)
+        assert other.standing(user).level == "warned"
+        other.close()
+    finally:
+        comp.close()

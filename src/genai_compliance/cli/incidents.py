@@ -12,13 +12,17 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Provider
+    from ..incidents import Incidents
 
 __all__ = ["register"]
 
 
 @contextlib.contextmanager
-def _open(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
+def _open(args: argparse.Namespace) -> Iterator[tuple[Incidents, Provider | None]]:
     """(incidents, provider) from ``--config`` or from ``--ledger`` alone."""
     if getattr(args, "ledger", None):
         from ..clock import zone

@@ -6,9 +6,16 @@ once). :class:`Escalation` drives it over a state store chosen by URI, each step
 read-modify-write so that replicas never lose a count:
 
 * ``memory://`` — one process (a lock);
-* ``sqlite:///…`` — one host (``BEGIN IMMEDIATE`` on a table in that file);
+* ``sqlite:///…`` — one host (``BEGIN IMMEDIATE`` on the store's table in that file);
 * ``postgresql://…`` — every replica (``SELECT … FOR UPDATE``);
 * ``redis://…`` — every replica (``WATCH``/``MULTI``/``EXEC``, retried on conflict).
+
+The store owns that atomicity (:meth:`genai_compliance.stores.Store.update`); a standing is
+one JSON document at ``gc:escalation:<prefix><pseudonym>``.
+
+.. versionchanged:: 0.2 standings live in the store's key-value table; the former
+   ``gc_escalation`` table is moved there when the ladder is built (and renamed
+   ``gc_escalation_migrated``), so a deployment keeps every subject's standing.
 """
 
 from __future__ import annotations
@@ -17,18 +24,25 @@ import datetime as dt
 import hashlib
 import json
 import threading
-import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
 
 from ..clock import SHANGHAI, Clock, SystemClock
-from ..errors import ConfigurationError, RecordNotFound, StoreUnavailable
+from ..errors import ConfigurationError, RecordNotFound
 from ..ledger import Entry, Ledger
 from ..rules import implements
-from ..stores import MemoryStore, RedisStore, SQLDatabase, SQLiteStore, Store, open_store
-from ..stores import parse_uri as _parse_uri
+from ..stores import (
+    PostgreSQLStore,
+    SQLDatabase,
+    SQLiteStore,
+    SQLStore,
+    Store,
+    open_store,
+    redact_uri,
+    require_capabilities,
+)
 from ..subject import Subject
 
 __all__ = [
@@ -279,136 +293,26 @@ def transition(s: Standing, event: Event, *, now: dt.datetime, policy: Escalatio
     raise ConfigurationError(f"unknown escalation event {event!r}", field="event", value=event)
 
 
-# -- state stores ------------------------------------------------------------------------
-_DDL = ["CREATE TABLE IF NOT EXISTS gc_escalation (subject TEXT PRIMARY KEY, "
-        "state TEXT NOT NULL)"]
-Update = Callable[[dict[str, Any] | None], dict[str, Any]]
-_MEMORY_LOCKS: weakref.WeakKeyDictionary[MemoryStore, threading.Lock] = (
-    weakref.WeakKeyDictionary())
-_MEMORY_LOCKS_GUARD = threading.Lock()
+# -- the state store ---------------------------------------------------------------------
+#: where a standing lives in the store: this + the key prefix + the subject's pseudonym
+_KEY = "gc:escalation:"
 
 
-class _StateStore:
-    """Atomic read-modify-write of one JSON document per subject."""
-
-    uri: str
-
-    def load(self, key: str) -> dict[str, Any] | None:
-        raise NotImplementedError
-
-    def update(self, key: str, fn: Update) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Nothing to release by default (shared stores are closed by their owner)."""
-
-
-class _MemoryState(_StateStore):
-    def __init__(self, store: MemoryStore, prefix: str) -> None:
-        self.store, self.prefix, self.uri = store, prefix, store.uri
-        with _MEMORY_LOCKS_GUARD:
-            self._lock = _MEMORY_LOCKS.setdefault(store, threading.Lock())
-
-    def load(self, key: str) -> dict[str, Any] | None:
-        raw = self.store.get(self.prefix + key)
-        return None if raw is None else dict(json.loads(raw))
-
-    def update(self, key: str, fn: Update) -> dict[str, Any]:
-        with self._lock:
-            new = fn(self.load(key))
-            self.store.set(self.prefix + key, json.dumps(new).encode())
-        return new
-
-
-class _SQLState(_StateStore):
-    def __init__(self, db: SQLDatabase, prefix: str, *, owned: bool) -> None:
-        self.db, self.prefix, self.owned = db, prefix, owned
-        self.uri = db.uri.redacted()
-        db.executescript(_DDL)
-
-    def load(self, key: str) -> dict[str, Any] | None:
-        with self.db.transaction() as tx:
-            row = tx.execute("SELECT state FROM gc_escalation WHERE subject = ?",
-                             (self.prefix + key,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
-
-    def update(self, key: str, fn: Update) -> dict[str, Any]:
-        k = self.prefix + key
-        with self.db.transaction(write=True) as tx:
-            if self.db.dialect == "postgresql":
-                # a row to lock, so two replicas cannot both start from "no row"
-                tx.execute("INSERT INTO gc_escalation(subject, state) VALUES (?, '') "
-                           "ON CONFLICT (subject) DO NOTHING", (k,))
-                row = tx.execute("SELECT state FROM gc_escalation WHERE subject = ? "
-                                 "FOR UPDATE", (k,)).fetchone()
-            else:
-                row = tx.execute("SELECT state FROM gc_escalation WHERE subject = ?",
-                                 (k,)).fetchone()
-            current = dict(json.loads(row[0])) if row and row[0] else None
-            new = fn(current)
-            tx.execute("INSERT INTO gc_escalation(subject, state) VALUES (?, ?) ON CONFLICT "
-                       "(subject) DO UPDATE SET state = excluded.state", (k, json.dumps(new)))
-        return new
-
-    def close(self) -> None:
-        if self.owned:
-            self.db.close()
-
-
-class _RedisState(_StateStore):
-    def __init__(self, store: RedisStore, prefix: str) -> None:
-        self.store, self.prefix, self.uri = store, prefix, store.uri
-        import redis
-
-        self._errors = redis.RedisError
-
-    def _key(self, key: str) -> str:
-        return f"gc:escalation:{self.prefix}{key}"
-
-    def _fail(self, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(f"Redis at {self.store!r} failed: {exc}; the call is denied "
-                                "until it answers", uri=repr(self.store))
-
-    def load(self, key: str) -> dict[str, Any] | None:
-        raw = self.store.get(self._key(key))
-        return None if raw is None else dict(json.loads(raw))
-
-    def update(self, key: str, fn: Update) -> dict[str, Any]:
-        rkey = self._key(key)
-        out: dict[str, Any] = {}
-
-        def step(pipe: Any) -> None:
-            raw = pipe.get(rkey)
-            new = fn(None if raw is None else dict(json.loads(raw)))
-            pipe.multi()
-            pipe.set(rkey, json.dumps(new))
-            out.clear()
-            out.update(new)
-
-        try:
-            self.store.client.transaction(step, rkey)
-        except self._errors as exc:
-            raise self._fail(exc) from exc
-        return out
-
-
-def open_state(target: str | Store | SQLDatabase, *, prefix: str = "") -> _StateStore:
-    """The escalation state store for a URI, an opened key-value store or a database."""
-    if isinstance(target, SQLDatabase):
-        return _SQLState(target, prefix, owned=False)
+def _state_store(target: str | Store | SQLDatabase) -> tuple[Store, bool]:
+    """The store behind a URI (opened here, so owned), an opened store, or a database
+    (its ``gc_kv`` table); the former ``gc_escalation`` table is moved into it once."""
+    owned = isinstance(target, str)
     if isinstance(target, str):
-        if _parse_uri(target).kind == "postgresql":
-            return _SQLState(SQLDatabase(target), prefix, owned=True)
-        target = open_store(target)
-    if isinstance(target, MemoryStore):
-        return _MemoryState(target, prefix)
-    if isinstance(target, SQLiteStore):
-        return _SQLState(target.db, prefix, owned=False)
-    if isinstance(target, RedisStore):
-        return _RedisState(target, prefix)
-    raise ConfigurationError(f"{target!r} cannot hold the illegal-use ladder; use memory://, "
-                             "sqlite:///…, postgresql://… or redis://…", field="uri",
-                             value=repr(target))
+        store = open_store(target)
+    elif isinstance(target, SQLDatabase):
+        store = PostgreSQLStore(target) if target.dialect == "postgresql" else SQLiteStore(target)
+    else:
+        store = target
+    require_capabilities(store, "atomic", purpose="the illegal-use ladder")
+    if isinstance(store, SQLStore):  # standings kept before 0.2 (issue 14)
+        store.adopt_table("gc_escalation", key_column="subject", value_column="state",
+                          key_prefix=_KEY)
+    return store, owned
 
 
 @implements("IM-14b", "SR-14")
@@ -434,7 +338,8 @@ class Escalation:
             raise ConfigurationError(
                 f"max_staleness must be >= 0 seconds, got {max_staleness}",
                 field="incidents.standing_max_staleness", value=max_staleness)
-        self._state = open_state(state, prefix=key_prefix)
+        self.store, self._owns_store = _state_store(state)
+        self.key_prefix = key_prefix
         self.ledger = ledger
         self.policy = policy or EscalationPolicy()
         self.clock: Clock = clock or SystemClock()
@@ -446,16 +351,20 @@ class Escalation:
 
     @property
     def uri(self) -> str:
-        """The state store's URI (credentials redacted for SQL)."""
-        return self._state.uri
+        """The state store's URI (credentials redacted)."""
+        return redact_uri(self.store.uri)
 
     @property
     def blocking(self) -> bool:
         """Whether reading a standing does I/O (false for ``memory://``)."""
-        return not isinstance(self._state, _MemoryState)
+        return self.store.blocking
 
     def _key(self, subject: Subject | str) -> str:
-        return self.ledger.pseudonym(subject)
+        return _KEY + self.key_prefix + self.ledger.pseudonym(subject)
+
+    def _read(self, key: str) -> dict[str, Any] | None:
+        raw = self.store.get(key)
+        return None if raw is None else dict(json.loads(raw))
 
     # -- the read cache (bounded staleness) ------------------------------------------------
     def _remember(self, key: str, raw: dict[str, Any] | None) -> None:
@@ -478,7 +387,7 @@ class Escalation:
     def _load(self, key: str) -> dict[str, Any] | None:
         found, raw = self._cached(key)
         if not found:
-            raw = self._state.load(key)
+            raw = self._read(key)
             self._remember(key, raw)
         return raw
 
@@ -511,11 +420,12 @@ class Escalation:
         now = self.clock.now()
         steps: list[Step] = []
 
-        def fn(raw: dict[str, Any] | None) -> dict[str, Any]:
+        def fn(current: bytes | None) -> bytes:
+            raw = json.loads(current) if current else None
             s = Standing.from_json(raw) if raw else Standing()
             new, found = transition(s, event, now=now, policy=self.policy, tz=self.tz, **kw)
             steps[:] = found
-            return new.to_json()
+            return json.dumps(new.to_json()).encode()
 
         key = self._key(subject)
         if event == "clean":
@@ -524,7 +434,8 @@ class Escalation:
             stored = Standing.from_json(raw) if raw else Standing()
             if stored.consecutive == 0 and settle(stored, now, self.policy)[0] == stored:
                 return stored
-        doc = self._state.update(key, fn)
+        written = self.store.update(key, fn)
+        doc: dict[str, Any] = json.loads(written) if written else Standing().to_json()
         self._remember(key, doc)
         new = Standing.from_json(doc)
         if steps:
@@ -553,4 +464,6 @@ class Escalation:
         return self._apply(subject, "impose", level=level, reason=reason)
 
     def close(self) -> None:
-        self._state.close()
+        """Close the state store when this ladder opened it from a URI."""
+        if self._owns_store:
+            self.store.close()

@@ -20,8 +20,10 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import sys
+import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -36,6 +38,9 @@ from ..subject import Subject
 from ..workdays import DEFAULT_CALENDAR, WorkingCalendar
 from ._complaints import Complaint, Complaints, calendar_from_settings
 from ._escalation import Escalation, EscalationPolicy, Standing
+
+if TYPE_CHECKING:
+    from ..context import DutyContext, HasContext
 
 __all__ = [
     "HANDLING_STEPS",
@@ -151,14 +156,17 @@ class Incidents:
                                      response_working_days=complaint_working_days)
 
     @classmethod
-    def from_compliance(cls, compliance: Any) -> Incidents:
+    def from_context(cls, ctx: DutyContext) -> Incidents:
         """Built from ``[incidents]`` (``content_retention_days``, ``[incidents.escalation]``)
         and ``[complaints]`` (``response_working_days``, ``holidays``, ``workdays``,
         ``[complaints.calendar.YEAR]``). Tables go to ``[stores] incidents`` when it is a SQL
-        URI, else to the ledger's database; the ladder's state to ``[stores] illegal_use``,
-        else ``[stores] incidents`` / ``default`` when set, else the same database."""
-        settings: Mapping[str, Any] = compliance.settings.get("incidents", {})
-        complaints: Mapping[str, Any] = compliance.settings.get("complaints", {})
+        URI, else to the ledger's database; the ladder's state to the store of ``[stores]
+        illegal_use``, else of ``incidents`` (``default``, the embedded state file).
+
+        .. versionadded:: 0.2
+        """
+        settings = ctx.section("incidents")
+        complaints = ctx.section("complaints")
         known = {"content_retention_days", "escalation", "key_prefix",
                  "standing_max_staleness"}
         unknown = sorted(set(settings) - known)
@@ -166,22 +174,31 @@ class Incidents:
             raise ConfigurationError(f"unknown [incidents] keys {unknown}; known: "
                                      f"{', '.join(sorted(known))}", field="incidents",
                                      value=unknown)
-        uris: Mapping[str, str] = compliance.store_uris
-        table_uri = uris.get("incidents")
-        db: SQLDatabase | str = compliance.ledger.db
-        if table_uri and parse_uri(table_uri).kind in ("sqlite", "postgresql"):
-            db = table_uri
-        duty = "illegal_use" if "illegal_use" in uris else "incidents"
-        state_uri = compliance.store_uri(duty)
-        state: str | Store | SQLDatabase | None = (
-            state_uri if parse_uri(state_uri).kind == "postgresql" else compliance.store(duty))
-        return cls(db, compliance.ledger, clock=compliance.clock, tz=compliance.tz,
+        table_uri = ctx.configured.get("incidents")
+        sql = bool(table_uri) and parse_uri(str(table_uri)).kind in ("sqlite", "postgresql")
+        db = ctx.database("incidents", key="incidents" if sql else None)
+        duty = "illegal_use" if "illegal_use" in ctx.configured else "incidents"
+        return cls(db, ctx.ledger, clock=ctx.clock, tz=ctx.tz,
                    policy=EscalationPolicy.from_settings(settings.get("escalation", {})),
                    calendar=calendar_from_settings(complaints),
                    complaint_working_days=complaints.get("response_working_days", 15),
                    retention_days=settings.get("content_retention_days", 184),
-                   escalation_state=state, key_prefix=str(settings.get("key_prefix", "")),
+                   escalation_state=ctx.store(duty, needs=["atomic"]),
+                   key_prefix=str(settings.get("key_prefix", "")),
                    standing_max_staleness=float(settings.get("standing_max_staleness", 2.0)))
+
+    @classmethod
+    def from_compliance(cls, compliance: HasContext) -> Incidents:
+        """Deprecated: use :meth:`from_context`.
+
+        .. deprecated:: 0.2
+        """
+        if sys._getframe(1).f_globals.get("__name__") != "genai_compliance.compliance":
+            # the facade's own call is spared until compliance.py uses from_context
+            warnings.warn("Incidents.from_compliance is deprecated; use "
+                          "Incidents.from_context(compliance.context)", DeprecationWarning,
+                          stacklevel=2)
+        return cls.from_context(compliance.context)
 
     @property
     def policy(self) -> EscalationPolicy:
@@ -401,10 +418,6 @@ class IllegalUseCheck(Check):
                            else incidents)
         #: the async driver runs before/close in a worker thread unless state is in memory
         self.blocking = self.escalation.blocking
-
-    @classmethod
-    def from_compliance(cls, compliance: Any) -> IllegalUseCheck:
-        return cls(compliance.incidents)
 
     def before(self, ctx: CallContext) -> None:
         if ctx.subject is None:
