@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,51 @@ def test_withdrawal_in_another_process_is_enforced_here(postgres_uri: str,
     finally:
         here.close()
         ledger.close()
+
+
+def test_pubsub_follows_the_declared_capability(tmp_path: Path) -> None:
+    """``stores.consent`` carries invalidations when its store declares ``"pubsub"``
+    (memory:// within one process here) and not otherwise; a second service on the same
+    store drops its cached answer when the first one withdraws."""
+    from genai_compliance.testing import make_compliance
+
+    comp = make_compliance(tmp_path / "m", stores={"consent": "memory://"})
+    try:
+        a = ConsentService.from_context(comp.context)
+        b = ConsentService.from_context(comp.context)
+        a.grant(USER, "service", notice=NOTICE)
+        b.require(USER, ["service"])  # cached in b
+        seen = b.remote_invalidations
+        a.withdraw(USER, "service")
+        assert b.remote_invalidations > seen
+        with pytest.raises(ConsentRequired):
+            b.require(USER, ["service"])
+        a.close()
+        b.close()
+    finally:
+        comp.close()
+    comp = make_compliance(tmp_path / "s", stores={"consent": f"sqlite:///{tmp_path}/s.db"})
+    try:
+        c = ConsentService.from_context(comp.context)
+        assert c._bus is None  # SQLite cannot publish: the staleness bound alone holds
+        c.close()
+    finally:
+        comp.close()
+
+
+def test_from_compliance_is_deprecated_for_from_context(tmp_path: Path) -> None:
+    """The old constructors still work, warning that from_context replaces them."""
+    from genai_compliance.consent import InputStore
+    from genai_compliance.testing import make_compliance
+
+    comp = make_compliance(tmp_path)
+    try:
+        with pytest.warns(DeprecationWarning, match=r"ConsentService\.from_context"):
+            service = ConsentService.from_compliance(comp)
+        assert service.db is comp.ledger.db
+        with pytest.warns(DeprecationWarning, match=r"InputStore\.from_context"):
+            inputs = InputStore.from_compliance(comp)
+        assert inputs.retention == InputStore.from_context(
+            comp.context, consent=service).retention
+    finally:
+        comp.close()

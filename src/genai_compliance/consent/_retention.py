@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -28,6 +29,19 @@ from ..rules import implements
 from ..stores import SQLDatabase
 from ..subject import Subject
 from ._service import ConsentService
+
+if TYPE_CHECKING:
+    from ..context import DutyContext
+
+
+class _Facade(Protocol):
+    """The deprecated :meth:`InputStore.from_compliance` argument."""
+
+    @property
+    def context(self) -> DutyContext: ...
+
+    @property
+    def consent(self) -> ConsentService: ...
 
 __all__ = ["InputRecord", "InputStore"]
 
@@ -72,9 +86,24 @@ class InputStore:
         self.retention = dt.timedelta(days=retention_days)
 
     @classmethod
-    def from_compliance(cls, compliance: Any) -> InputStore:
-        days = int(compliance.settings.get("consent", {}).get("input_retention_days", 30))
-        return cls(compliance.consent, retention_days=days)
+    def from_context(cls, ctx: DutyContext, *, consent: ConsentService) -> InputStore:
+        """Kept in ``consent``'s database for ``[consent] input_retention_days`` (30).
+
+        .. versionadded:: 0.2
+        """
+        days = int(ctx.section("consent").get("input_retention_days", 30))
+        return cls(consent, retention_days=days)
+
+    @classmethod
+    def from_compliance(cls, compliance: _Facade) -> InputStore:
+        """Deprecated: use :meth:`from_context`.
+
+        .. deprecated:: 0.2
+        """
+        warnings.warn("InputStore.from_compliance is deprecated; use InputStore.from_context("
+                      "compliance.context, consent=compliance.consent)", DeprecationWarning,
+                      stacklevel=2)
+        return cls.from_context(compliance.context, consent=compliance.consent)
 
     def keep(self, subject: Subject, prompt: str, output: str | None = None, *,
              call: CallContext | None = None) -> str:

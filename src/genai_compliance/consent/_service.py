@@ -10,7 +10,8 @@ pseudonym of the subject, so erasing the subject's pseudonym key (``ledger.forge
 also makes the consent rows unreachable. Every grant, withdrawal and request is a ledger
 record. ``require`` is served from an in-process cache that is never older than
 ``max_staleness`` seconds on the service's clock; a withdrawal clears it at once in this
-process and, with a ``redis://`` consent store, in every replica through pub/sub.
+process and, with a consent store that declares the ``"pubsub"`` capability (``redis://``),
+in every replica through pub/sub.
 
 Required and optional purposes (PI-16, PIPL Art. 16): a purpose is *required* when the service
 cannot be provided without it, and only a missing required consent refuses a guarded call.
@@ -30,9 +31,11 @@ import datetime as dt
 import difflib
 import json
 import secrets
+import sys
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -49,8 +52,19 @@ from ..errors import (
 from ..ledger import Ledger
 from ..rules import implements
 from ..schemas import validate
-from ..stores import SQLDatabase, parse_uri
+from ..stores import (
+    PubSubStore,
+    SQLDatabase,
+    Store,
+    Subscription,
+    open_store,
+    require_capabilities,
+)
+from ..stores import pubsub as pubsub_of
 from ..subject import Guardian, Subject
+
+if TYPE_CHECKING:
+    from ..context import DutyContext, HasContext
 
 __all__ = [
     "DEFAULT_PURPOSES",
@@ -255,6 +269,7 @@ class ConsentService:
         pubsub_uri: str | None = None,
         receipt_key: Ed25519PrivateKey | None = None,
         controller: str = "",
+        pubsub: Store | None = None,
     ) -> None:
         self.db = SQLDatabase(db) if isinstance(db, str) else db
         self.db.executescript(_DDL)
@@ -275,24 +290,47 @@ class ConsentService:
         self._remote_count = 0
         self._channel = "genai-compliance:consent"
         self._origin = secrets.token_hex(8)
-        self._redis: Any = None
-        if pubsub_uri:
-            self._start_pubsub(pubsub_uri)
+        #: where invalidations are published to other replicas (a ``"pubsub"`` store)
+        self._bus: PubSubStore | None = None
+        self._subscription: Subscription | None = None
+        self._owned_bus: Store | None = None
+        if pubsub is None and pubsub_uri:
+            pubsub = self._owned_bus = open_store(pubsub_uri)
+        if pubsub is not None:
+            require_capabilities(pubsub, "pubsub", purpose="consent invalidation")
+            self._start_pubsub(pubsub)
 
     @classmethod
-    def from_compliance(cls, compliance: Any) -> ConsentService:
-        """Tables in ``stores.consent_db`` (a SQL URI) or the ledger's database; pub/sub
-        invalidation when ``stores.consent`` is ``redis://``; settings from ``[consent]``."""
-        settings: Mapping[str, Any] = compliance.settings.get("consent", {})
-        uri = compliance.store_uris.get("consent_db")
-        db = SQLDatabase(uri) if uri else compliance.ledger.db
+    def from_context(cls, ctx: DutyContext) -> ConsentService:
+        """Tables in ``ctx.database("consent")`` (``stores.consent_db`` or the ledger's
+        database); invalidations published through ``stores.consent`` when that store
+        declares the ``"pubsub"`` capability (Redis: every replica); settings from
+        ``[consent]``.
+
+        .. versionadded:: 0.2
+        """
+        settings = ctx.section("consent")
         purposes = purposes_from_settings(settings.get("purposes", []))
-        pubsub = compliance.store_uris.get("consent")
-        if pubsub and parse_uri(pubsub).kind != "redis":
-            pubsub = None
-        return cls(db, compliance.ledger, purposes=purposes, clock=compliance.clock,
-                   tz=compliance.tz, max_staleness=float(settings.get("max_staleness", 5.0)),
-                   pubsub_uri=pubsub, controller=compliance.provider.legal_name)
+        bus: Store | None = None
+        if "consent" in ctx.configured:
+            store = ctx.store("consent")
+            bus = store if pubsub_of(store) is not None else None
+        return cls(ctx.database("consent"), ctx.ledger, purposes=purposes, clock=ctx.clock,
+                   tz=ctx.tz, max_staleness=float(settings.get("max_staleness", 5.0)),
+                   pubsub=bus, controller=ctx.provider.legal_name)
+
+    @classmethod
+    def from_compliance(cls, compliance: HasContext) -> ConsentService:
+        """Deprecated: use :meth:`from_context`.
+
+        .. deprecated:: 0.2
+        """
+        if sys._getframe(1).f_globals.get("__name__") != "genai_compliance.compliance":
+            # the facade's own call is spared until compliance.py uses from_context
+            warnings.warn("ConsentService.from_compliance is deprecated; use "
+                          "ConsentService.from_context(compliance.context)",
+                          DeprecationWarning, stacklevel=2)
+        return cls.from_context(compliance.context)
 
     @property
     def in_memory(self) -> bool:
@@ -605,11 +643,11 @@ class ConsentService:
     def _invalidate(self, key: tuple[str, str] | None) -> None:
         with self._lock:
             self._drop(key)
-        if self._redis is not None:
+        if self._bus is not None:
             try:
-                self._redis.publish(self._channel, json.dumps(
-                    {"origin": self._origin, "key": list(key) if key else None}))
-            except Exception:  # other replicas fall back to the staleness bound
+                self._bus.publish(self._channel, json.dumps(
+                    {"origin": self._origin, "key": list(key) if key else None}).encode())
+            except StoreUnavailable:  # other replicas fall back to the staleness bound
                 pass
 
     @property
@@ -624,14 +662,9 @@ class ConsentService:
         with self._remote:
             return self._remote.wait_for(lambda: self._remote_count > after, timeout)
 
-    def _start_pubsub(self, uri: str) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(uri, socket_timeout=5)
-        pubsub = self._redis.pubsub()
-
-        def handle(message: Mapping[str, Any]) -> None:
-            data = json.loads(message["data"])
+    def _start_pubsub(self, bus: Store) -> None:
+        def handle(message: bytes) -> None:
+            data = json.loads(message)
             if isinstance(data, dict):
                 if data.get("origin") == self._origin:
                     return  # our own: already applied
@@ -641,40 +674,26 @@ class ConsentService:
                 self._remote_count += 1
                 self._remote.notify_all()
 
-        def on_error(exc: BaseException, ps: Any, thread: Any) -> None:
-            thread.stop()  # connection lost or closing: fall back to the staleness bound
-
+        found = pubsub_of(bus)
+        if found is None:  # pragma: no cover - require_capabilities refused it
+            return
         try:
-            pubsub.subscribe(**{self._channel: handle})
-            # wait for the server's confirmation, so a withdrawal published once this
-            # constructor returns is seen here
-            for _ in range(100):
-                message = pubsub.get_message(timeout=0.05)
-                if message is not None and message.get("type") == "subscribe":
-                    break
-            else:
-                raise StoreUnavailable(
-                    f"{parse_uri(uri).redacted()} did not confirm the consent subscription; "
-                    "check that Redis runs and the URI is right", uri=parse_uri(uri).redacted())
-        except redis.RedisError as exc:
-            pubsub.close()
-            self._redis.close()
-            raise StoreUnavailable(
-                f"cannot subscribe to consent invalidations on {parse_uri(uri).redacted()}: "
-                f"{type(exc).__name__}; check that Redis runs and the URI is right",
-                uri=parse_uri(uri).redacted()) from exc
-        self._pubsub = pubsub
-        self._pubsub_thread = pubsub.run_in_thread(sleep_time=0.05, daemon=True,
-                                                   exception_handler=on_error)
+            # returns once subscribed, so a withdrawal published afterwards is seen here
+            self._subscription = found.subscribe(self._channel, handle)
+        except StoreUnavailable:
+            self.close()
+            raise
+        self._bus = found
 
     def close(self) -> None:
-        thread = getattr(self, "_pubsub_thread", None)
-        if thread is not None:
-            thread.stop()
-            thread.join(timeout=2)
-            self._pubsub.close()
-        if self._redis is not None:
-            self._redis.close()
+        """End the subscription; close the pub/sub store when built from ``pubsub_uri``."""
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+        self._bus = None
+        if self._owned_bus is not None:
+            self._owned_bus.close()
+            self._owned_bus = None
 
     # -- receipts ----------------------------------------------------------------------
     @property
@@ -760,10 +779,6 @@ class ConsentCheck(Check):
         self.service = service
         # only ``before`` reads the store, and its async twin keeps that off the event loop
         self.blocking = False
-
-    @classmethod
-    def from_compliance(cls, compliance: Any) -> ConsentCheck:
-        return cls(compliance.consent)
 
     def before(self, ctx: CallContext) -> None:
         if ctx.purposes or ctx.optional_purposes:
