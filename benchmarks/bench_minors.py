@@ -2,8 +2,10 @@
 moving-window limiter (one ``hit`` per call) on the same backend in the same run.
 
 One "check" here is what a guarded call costs the minors' duty: ``admit`` (curfew, pause,
-windows, quota, register the call) and ``release`` (charge its duration): two atomic store
-operations, where ``limits`` does one. Printed ratios are against ``limits`` on the same store.
+windows, quota, register the call) and ``release`` (charge its duration), as MinorsCheck
+runs them: on Redis the release is sent with the next admit (one round trip per call, two
+script runs), where ``limits`` does one. Printed ratios are against ``limits`` on the same
+store.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def main() -> None:
         prot = _protection(REDIS, prefix)
         print("redis:// (shared by every replica)")
         line("limits MovingWindowRateLimiter.hit (baseline)", base, base, "calls/s")
-        line("MinorProtection admit + release (2 Lua calls)", rate(lambda: _ours(prot)), base,
+        line("MinorProtection admit + release (1 round trip)", rate(lambda: _ours(prot)), base,
              "calls/s")
         prot.store.close()
     finally:
