@@ -377,14 +377,20 @@ def _dossier(compliance: Compliance, out: Path) -> None:
                       classifier_judge=acceptable, human_review=review, model_name="toy-1",
                       today=clock_today(compliance))
     reg.put_document("evaluation", "2026-03", report.to_json())
-    reg.put_document("assessment", "latest", assess({
-        "generates_content": True, "public_in_prc": True, "registered_users": True,
-        "minors_may_use": True, "collects_pi": True, "trains_on_user_data": True,
+    reg.put_document("assessment", "latest", assess({  # every question answered
+        "generates_content": True, "public_in_prc": True, "internal_only": False,
+        "offshore": False, "news": False, "public_opinion": False, "foreign_invested": False,
+        "model_source": "own", "launched": False, "collects_pi": True, "cross_border": False,
+        "registered_users": True, "minors_may_use": True, "face_or_voice": False,
+        "trains_on_user_data": True, "audio_visual": False, "internet_culture": False,
         "commercial": True}).to_json())
     filing = dict(compliance.settings.get("filing", {}))
     filing["keyword_files"] = [str(out / "keywords.csv")]
     filing["question_banks"] = [str(bank_file)]
-    dossier = build_dossier(reg, provider=compliance.provider, filing=filing)
+    from genai_compliance.reports import implementations
+
+    dossier = build_dossier(reg, provider=compliance.provider, filing=filing,
+                            implementations=implementations())
     write_dossier(dossier, out / "dossier")
     results = {r.name: r for r in report.results}
     note(f"sources: encyclopedia-zh {decision}, forum-crawl {rejected} (SR-1); labelling "

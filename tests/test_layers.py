@@ -81,3 +81,27 @@ def test_every_module_is_on_a_floor() -> None:
 def test_imports_only_run_down() -> None:
     """No import runs back up a floor or into another package's private modules."""
     assert _violations() == []
+
+
+def test_the_rule_registry_imports_no_duty() -> None:
+    """The core's rule registry answers without importing a duty (the table of every
+    implementation is computed on the top floor, genai_compliance.reports), and the old
+    entry point is deprecated with a warning naming the new one."""
+    import subprocess
+    import sys
+
+    code = ("import sys, genai_compliance.rules as r; r.registered(); "
+            "print(sorted(m for m in sys.modules if m.startswith('genai_compliance.') and "
+            "m.split('.')[1] in {'minors', 'consent', 'moderation', 'incidents', "
+            "'labelling', 'guard', 'asgi', 'reports'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+    import pytest
+
+    from genai_compliance import rules
+    from genai_compliance.reports import implementations
+
+    with pytest.warns(DeprecationWarning, match=r"genai_compliance\.reports\.implementations"):
+        old = rules.implementations()
+    assert old == implementations() and old["LM-9"]

@@ -27,6 +27,15 @@ from genai_compliance.training import (
     write_dossier,
 )
 
+#: every assess question answered: a domestic chatbot before launch, own model
+COMPLETE_ANSWERS = {
+    "generates_content": True, "public_in_prc": True, "internal_only": False,
+    "offshore": False, "news": False, "public_opinion": False, "foreign_invested": False,
+    "model_source": "own", "launched": False, "collects_pi": True, "cross_border": False,
+    "registered_users": True, "minors_may_use": True, "face_or_voice": False,
+    "trains_on_user_data": True, "audio_visual": False, "internet_culture": False,
+    "commercial": True}
+
 
 def _bank(general: int = 2015, refuse: int = 510, allow: int = 505) -> QuestionBank:
     codes = risk_codes()
@@ -162,8 +171,7 @@ def _complete_register(tmp_path: Path) -> tuple[TrainingRegister, dict[str, obje
                     human_review={f"g{i}": True for i in range(2015)},
                     today=dt.date(2026, 11, 28))
     reg.put_document("evaluation", "2026-11", good.to_json())
-    reg.put_document("assessment", "latest", assess({"generates_content": True,
-                                                     "public_in_prc": True}).to_json())
+    reg.put_document("assessment", "latest", assess(COMPLETE_ANSWERS).to_json())
     bank_file = tmp_path / "bank.jsonl"
     bank_file.write_text("\n".join(json.dumps({"id": q.id, "text": q.text, "bank": q.bank,
                                                 "risk": q.risk, "updated": q.updated})
@@ -264,6 +272,8 @@ def test_dossier_lists_what_the_assessment_found(tmp_path: Path) -> None:
 def test_dossier_shows_an_incomplete_assessment_without_concluding(tmp_path: Path) -> None:
     """A stored incomplete assessment is reported as incomplete, with its missing answers."""
     reg, filing, _ = _complete_register(tmp_path)
+    reg.put_document("assessment", "latest", assess({"generates_content": True,
+                                                     "public_in_prc": True}).to_json())
     dossier = build_dossier(reg, provider=TEST_PROVIDER, filing=filing)
     md = write_dossier(dossier, tmp_path / "out")[1].read_text(encoding="utf-8")
     assert "Incomplete — nothing concluded" in md and "- offshore:" in md
@@ -275,3 +285,15 @@ def test_default_filing_deadline_uses_the_holiday_calendar() -> None:
     event = filing_deadline("launch", dt.date(2026, 2, 12))
     # 13 Feb, 14 Feb (adjusted Saturday), then 24-27 Feb, 28 Feb (adjusted), 2-4 Mar
     assert event.due == dt.date(2026, 3, 4)
+
+
+def test_an_incomplete_stored_assessment_is_missing(tmp_path: Path) -> None:
+    """A stored assessment with unanswered questions concludes nothing, so the dossier lists
+    it as missing, naming the questions still open."""
+    reg, filing, _ = _complete_register(tmp_path)
+    reg.put_document("assessment", "latest", assess({"generates_content": True,
+                                                     "public_in_prc": True}).to_json())
+    dossier = build_dossier(reg, provider=TEST_PROVIDER, filing=filing)
+    found = [m for m in dossier.missing if m["item"] == "applicability assessment: incomplete"]
+    assert len(found) == 1 and "offshore" in found[0]["how"]
+

@@ -14,40 +14,18 @@ from __future__ import annotations
 import functools
 import importlib
 import tomllib
+import warnings
 from collections.abc import Callable
 from importlib import resources
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 
 from .errors import ConfigurationError
 
-__all__ = ["IMPLEMENTATION_MODULES", "Rule", "implementations", "implements", "load_rules",
-           "rule_ids"]
+__all__ = ["Rule", "implementations", "implements", "load_rules", "registered", "rule_ids"]
 
 T = TypeVar("T")
-
-#: Modules imported by :func:`implementations` to collect every implementer (a literal list,
-#: so that nothing registers itself by import side effect from elsewhere).
-IMPLEMENTATION_MODULES: tuple[str, ...] = (
-    "genai_compliance.ledger",
-    "genai_compliance.guard",
-    "genai_compliance.checks",
-    "genai_compliance.labelling",
-    "genai_compliance.consent",
-    "genai_compliance.agreements",
-    "genai_compliance.minors",
-    "genai_compliance.moderation",
-    "genai_compliance.incidents",
-    "genai_compliance.training",
-    "genai_compliance.evaluation",
-    "genai_compliance.asgi",
-    "genai_compliance.reports",
-    "genai_compliance.labelling.explicit",
-    "genai_compliance.labelling.c2pa",
-    "genai_compliance.labelling.inspect",
-    "genai_compliance.labelling.pipeline",
-)
 
 _IMPLEMENTERS: dict[str, set[str]] = {}
 
@@ -121,14 +99,18 @@ def implements(*ids: str) -> Callable[[T], T]:
     return mark
 
 
-def implementations() -> dict[str, list[str]]:
-    """Every rule ID mapped to the sorted names of the code that implements it."""
-    for module in IMPLEMENTATION_MODULES:
-        importlib.import_module(module)
+def registered() -> dict[str, list[str]]:
+    """Every rule ID mapped to the sorted names of the code registered so far as
+    implementing it — only what has been imported (no import happens here; the full table
+    is :func:`genai_compliance.reports.implementations`)."""
     return {rid: sorted(_IMPLEMENTERS.get(rid, ())) for rid in load_rules()}
 
 
-def _as_json() -> list[dict[str, Any]]:
-    impls = implementations()
-    return [dict(attrs.asdict(rule), implemented_by=impls[rule.id])
-            for rule in load_rules().values()]
+def implementations() -> dict[str, list[str]]:
+    """Deprecated: use :func:`genai_compliance.reports.implementations` (the core no longer
+    imports the duties to fill the table)."""
+    warnings.warn("genai_compliance.rules.implementations is deprecated; use "
+                  "genai_compliance.reports.implementations", DeprecationWarning, stacklevel=2)
+    registry = importlib.import_module("genai_compliance.reports")
+    table: dict[str, list[str]] = registry.implementations()
+    return table

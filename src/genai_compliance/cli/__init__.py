@@ -28,7 +28,6 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import ComplianceError
-from ..rules import _as_json
 
 __all__ = ["COMMAND_MODULES", "EXIT_FINDING", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PIPE",
            "EXIT_SOFTWARE", "EXIT_USAGE", "main"]
@@ -85,7 +84,9 @@ COMMANDS: dict[str, str] = {
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    rows = _as_json()
+    from ..reports import rules_table
+
+    rows = rules_table()
     if args.json:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

@@ -151,7 +151,7 @@ def _cmd_assess(args: argparse.Namespace) -> int:
         from ._open import open_compliance
 
         with open_compliance(args.record) as comp:
-            TrainingRegister.from_compliance(comp).put_document("assessment", "latest",
+            TrainingRegister.from_context(comp.context).put_document("assessment", "latest",
                                                                 result.to_json())
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
@@ -161,13 +161,15 @@ def _cmd_assess(args: argparse.Namespace) -> int:
 
 
 def _cmd_dossier(args: argparse.Namespace) -> int:
+    from ..reports import implementations
     from ..training import TrainingRegister, build_dossier, write_dossier
     from ._open import open_compliance
 
     with open_compliance(args.config) as comp:
-        register = TrainingRegister.from_compliance(comp)
+        register = TrainingRegister.from_context(comp.context)
         dossier = build_dossier(register, provider=comp.provider,
-                                filing=comp.settings.get("filing", {}))
+                                filing=comp.settings.get("filing", {}),
+                                implementations=implementations())
         paths = write_dossier(dossier, args.output)
     for path in paths:
         print(f"wrote {path}")

@@ -17,13 +17,13 @@ import html
 import json
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from ..rules import implementations, implements, load_rules
+from ..rules import implements, load_rules, registered
 from ..schemas import validate
 from ._register import TrainingRegister
 
@@ -106,11 +106,14 @@ def build_dossier(
     provider: Any,
     filing: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
+    implementations: Mapping[str, Sequence[str]] | None = None,
 ) -> Dossier:
     """Assemble the dossier from the register, the provider and the ``[filing]`` facts.
 
     ``filing`` may also name ``keyword_files`` and ``question_banks`` (paths) for
-    attachments 4 and 5.
+    attachments 4 and 5. ``implementations`` maps rule IDs to the code implementing them
+    (:func:`genai_compliance.reports.implementations`, which the CLI passes); without it,
+    only what has been imported so far counts (:func:`genai_compliance.rules.registered`).
     """
     filing = dict(filing or {})
     now = now or register.clock.now()
@@ -181,7 +184,7 @@ def build_dossier(
         need("applicability assessment", "run `genai-compliance assess` (IM-17)")
     else:
         _assessment_gaps(assessments[-1], prov, need)
-    impl = implementations()
+    impl = dict(implementations) if implementations is not None else registered()
     measures = {name: {"rules": list(ids), "implemented_by": sorted(
         {x for i in ids for x in impl.get(i, [])})} for name, ids in MEASURES.items()}
     for name, info in measures.items():
@@ -225,7 +228,11 @@ def _assessment_gaps(assessment: Mapping[str, Any], provider: Mapping[str, Any],
     """What a complete stored assessment still asks for: its blockers, the obligations it
     checked and found unmet, and the filing number users must be shown (GAI-DISPLAY)."""
     if assessment.get("complete") is not True:
-        return  # an older or incomplete assessment: shown in the report, concludes nothing
+        missing = [m.get("question", "?") for m in assessment.get("missing", [])]
+        need("applicability assessment: incomplete",
+             "answer every question (" + (", ".join(missing) if missing else "see assess")
+             + "), then run `genai-compliance assess --record` again")
+        return
     for blocker in assessment.get("blockers", []):
         need(f"blocker: {blocker['title']}",
              f"{blocker['why']} ({', '.join(blocker['rules'])}); then run "
