@@ -119,3 +119,27 @@ def test_security_incident_timers(comp: Compliance) -> None:
         inc.security_incident("x", severity="huge")
     with pytest.raises(ConfigurationError, match="time zone"):
         inc.security_incident("x", detected_at=dt.datetime(2026, 3, 2, 10))
+
+
+def test_state_organs_report_within_two_hours(comp: Compliance) -> None:
+    """CSL-INC (Incident Reporting Measures Art. 4): an operator that is a central or state
+    organ (or a directly affiliated unit) reports within 2 h to its department's
+    cyberspace-affairs body; as CII it gets the 1 h limit; the report names the recipient
+    and the tier survives a reload from the table."""
+    from genai_compliance.incidents import incident_report
+
+    inc: Incidents = comp.incidents
+    organ = inc.security_incident("defaced portal", state_organ=True)
+    both = inc.security_incident("outage", state_organ=True, critical_infrastructure=True)
+    assert organ.due is not None and organ.due - organ.detected_at == dt.timedelta(hours=2)
+    assert both.due is not None and both.due - both.detected_at == dt.timedelta(hours=1)
+    assert inc.security_incident_by_id(organ.id).state_organ is True
+    clock = comp.clock
+    assert isinstance(clock, FrozenClock)
+    clock.advance(minutes=119)
+    assert [i.id for i in inc.security_incidents(overdue=True)] == [both.id]
+    clock.advance(minutes=2)
+    assert {i.id for i in inc.security_incidents(overdue=True)} == {organ.id, both.id}
+    report = incident_report(inc, provider=comp.provider, case=organ.id)
+    assert report["state_organ"] is True and "cyberspace-affairs body" in report["recipient"]
+    assert report["late"] is True

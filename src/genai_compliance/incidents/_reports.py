@@ -83,6 +83,11 @@ def incident_report(incidents: Incidents, *, provider: Any, case: str) -> dict[s
                **base, "type": "security-incident", "detected_at": inc.detected_at.isoformat(),
                "rules": ["CSL-INC"], "title": inc.title, "severity": inc.severity,
                "critical_infrastructure": inc.critical_infrastructure,
+               "state_organ": inc.state_organ,
+               "recipient": ("the CII protection department and the public security organs"
+                             if inc.critical_infrastructure else
+                             "the department's cyberspace-affairs body" if inc.state_organ
+                             else "the provincial cyberspace administration (CAC)"),
                "due": inc.due.isoformat() if inc.due else None,
                "reported_at": inc.reported_at.isoformat() if inc.reported_at else None,
                "late": bool(inc.due and (inc.reported_at or incidents.clock.now()) > inc.due)}
