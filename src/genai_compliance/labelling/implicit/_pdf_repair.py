@@ -74,7 +74,7 @@ class _Source:
         self.start = 0
         self.buf = b""
         self.budget = 4 * total + (4 << 20)
-        self._found: dict[bytes, tuple[int, int]] = {}
+        self._found: dict[bytes, tuple[int, int, int]] = {}
 
     def _load(self, pos: int) -> None:
         self.start = pos
@@ -98,22 +98,26 @@ class _Source:
                                  format=_FMT, offset=None)
 
     def find(self, needle: bytes, pos: int, limit: int | None = None) -> int:
-        """Absolute offset of ``needle`` at or after ``pos`` (before ``limit``), or -1."""
-        since, hit = self._found.get(needle, (-1, -2))
-        if not (0 <= since <= pos and (hit == -1 or hit >= pos)):
-            hit = self._search(needle, pos)
-            self._found[needle] = (pos, hit)
-        return hit if hit >= 0 and (limit is None or hit < limit) else -1
+        """Absolute offset of ``needle`` at or after ``pos`` (before ``limit``), or -1.
+        Only ``[pos, limit)`` is searched; the answer is remembered, so a later query
+        that the earlier search already covers costs nothing."""
+        end = self.total if limit is None else min(self.total, limit)
+        since, hit, upto = self._found.get(needle, (-1, -1, -1))
+        if 0 <= since <= pos and (hit >= pos or (hit < 0 and upto >= end)):
+            return hit if 0 <= hit < end else -1
+        hit = self._search(needle, pos, end)
+        self._found[needle] = (pos, hit, end)
+        return hit
 
-    def _search(self, needle: bytes, pos: int) -> int:
-        while pos < self.total:
+    def _search(self, needle: bytes, pos: int, end: int) -> int:
+        while pos < end:
             if not self.start <= pos < self.start + len(self.buf):
                 self._load(pos)
-            i = self.buf.find(needle, pos - self.start)
+            i = self.buf.find(needle, pos - self.start, end - self.start)
             if i >= 0:
                 return self.start + i
             buf_end = self.start + len(self.buf)
-            if buf_end >= self.total:
+            if buf_end >= end:
                 return -1
             pos = max(pos + 1, buf_end - len(needle) + 1)
             self._load(pos)
@@ -341,17 +345,15 @@ def _scan(src: _Source) -> tuple[list[_Obj], list[tuple[int, Any]]]:
     objects: list[_Obj] = []
     trailers: list[tuple[int, Any]] = []
     pos = 0
-    next_trailer = src.find(b"trailer", 0)
     while pos < src.total:
         at = src.find(b"obj", pos)
-        if 0 <= next_trailer < pos:
-            next_trailer = src.find(b"trailer", pos)
-        if next_trailer >= 0 and (at < 0 or next_trailer < at):
-            d = _trailer_at(src, next_trailer)
+        # a trailer sits between objects: search only the gap before the next candidate
+        t = src.find(b"trailer", pos, at if at >= 0 else None)
+        if t >= 0:
+            d = _trailer_at(src, t)
             if d is not None:
-                trailers.append((next_trailer, d))
-            pos = next_trailer + 7
-            next_trailer = src.find(b"trailer", pos)
+                trailers.append((t, d))
+            pos = t + 7
             continue
         if at < 0:
             break
