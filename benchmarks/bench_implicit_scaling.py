@@ -1,15 +1,16 @@
 """Implicit-label cost against input size, per format (issues 16, 19; LM-5): label_file on a
-1x, 2x and 4x file of PNG, JPEG, GIF, WebP, TIFF, HEIC, MP4, WAV, MP3, MKV, PDF (a sound
-file: incremental update; a damaged one: the streamed repair rewrite) and DOCX (FLAC, Ogg
-and AVI: see bench_implicit_av.py), each beside a plain copy of the same file measured in
-this run. Label and copy runs alternate and the medians are printed (the machine is
-shared, so single runs are noisy); ``label/copy`` is the median of the per-pair ratios, the
-figure the "at most 1.5x a file copy" target is read from. ``atomic/copy`` is the same for
-the floor every safe writer pays on top of a copy — the bytes written to a temp file beside
-the target with one insertion, then renamed over it (label_file's pattern: the atomic
-replace and the shifted kernel copy, without any parsing). Linear cost shows as a steady
-ratio and a time that doubles with the size; the hostile-input tests cover the
-pathological inputs. ``GC_BENCH_REPEAT`` sets the pairs per size (default 7)."""
+1x, 2x and 4x file of PNG, JPEG, GIF, WebP, TIFF, HEIC, MP4, WAV, MP3, MKV, FLAC, Ogg Opus,
+AVI, PDF (a sound file: incremental update; a damaged one: the streamed repair rewrite) and
+DOCX, each beside a plain copy of the same file measured in this run (the formats made by
+ffmpeg are skipped without it). Label and copy runs alternate and the medians are printed
+(the machine is shared, so single runs are noisy); ``label/copy`` is the median of the
+per-pair ratios, the figure the "at most 1.5x a file copy" target is read from.
+``atomic/copy`` is the same for the floor every safe writer pays on top of a copy: the
+bytes written to a temp file beside the target with one insertion, then renamed over it
+(label_file's pattern, the atomic replace and the shifted kernel copy, without parsing).
+Linear cost shows as a steady ratio and a time that doubles with the size; the
+hostile-input tests cover the pathological inputs. ``GC_BENCH_REPEAT`` sets the runs per
+size (default 7)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,18 @@ def _mkv(base: bytes | None) -> Callable[[Path, int], None] | None:
                         str(path)], check=True)
         blob.unlink()
         src.unlink()
+
+    return make
+
+
+def _ffmpeg_sized(*args: str) -> Callable[[Path, int], None] | None:
+    """A maker that has ffmpeg encode ``args`` until the output reaches the size (-fs)."""
+    if shutil.which("ffmpeg") is None:
+        return None
+
+    def make(path: Path, size: int) -> None:
+        subprocess.run(["ffmpeg", "-v", "error", "-y", *args, "-fs", str(size), str(path)],
+                       check=True)
 
     return make
 
@@ -297,6 +310,13 @@ def main() -> None:
         "heic": None if heic is None else (lambda p, s: _padded(heic, p, s)),
         "mp4": None if mp4 is None else (lambda p, s: _padded(mp4, p, s)),
         "mkv": _mkv(mkv),
+        "flac": _ffmpeg_sized("-f", "lavfi", "-i", "anoisesrc=d=3600:r=48000", "-ac", "2",
+                              "-sample_fmt", "s16", "-c:a", "flac", "-f", "flac"),
+        "ogg": _ffmpeg_sized("-f", "lavfi", "-i", "anoisesrc=d=3600:r=48000", "-ac", "8",
+                             "-c:a", "libopus", "-b:a", "2048k", "-compression_level", "0",
+                             "-f", "ogg"),
+        "avi": _ffmpeg_sized("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:d=3600",
+                             "-c:v", "mjpeg", "-q:v", "1", "-f", "avi"),
     }
     print(f"  {'format':<7} {'size':>7} {'label s':>9} {'copy s':>9} {'MB/s':>9} "
           f"{'label/copy':>11} {'atomic/copy':>12} {'time vs 1x':>11}   (medians of {REPEAT}"
