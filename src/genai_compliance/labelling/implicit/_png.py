@@ -14,8 +14,11 @@ and an EXIF ``UserComment`` in ``eXIf``; those are reported as not the preferred
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 import zlib
+from collections.abc import Callable
 from typing import BinaryIO
 
 from genai_compliance.errors import MalformedMedia
@@ -41,6 +44,24 @@ _MAX_CHUNKS = 10_000_000
 _HEADER = struct.Struct(">I4s")
 
 
+def _header_reader(src: BinaryIO) -> Callable[[int], bytes]:
+    """``read(offset) -> 8 bytes``: one ``pread`` on a read-only file (no seek, no 8 KiB
+    buffer refill per chunk), else seek and read."""
+    if type(src) is io.BufferedReader:
+        try:
+            fd = src.fileno()
+        except (OSError, io.UnsupportedOperation):
+            pass
+        else:
+            return lambda pos: os.pread(fd, 8, pos)
+
+    def read(pos: int) -> bytes:
+        src.seek(pos)
+        return src.read(8)
+
+    return read
+
+
 def chunks(src: BinaryIO) -> list[tuple[bytes, int, int]]:
     """[(type, offset of chunk start, payload length)] up to and including IEND, reading
     only the 8-byte chunk headers (pixel data is never read into memory). A file that ends
@@ -49,6 +70,7 @@ def chunks(src: BinaryIO) -> list[tuple[bytes, int, int]]:
     if read_at(src, 0, min(8, total), _FMT) != SIG:
         raise MalformedMedia("not a PNG signature", format=_FMT, offset=0)
     out: list[tuple[bytes, int, int]] = []
+    head = _header_reader(src)
     pos = 8
     while True:
         if pos == total and out:
@@ -56,8 +78,7 @@ def chunks(src: BinaryIO) -> list[tuple[bytes, int, int]]:
         if pos + 12 > total:
             raise MalformedMedia("PNG chunk runs past the end of the file", format=_FMT,
                                  offset=pos)
-        src.seek(pos)
-        length, ctype = _HEADER.unpack(src.read(8))  # 8 bytes are there: checked above
+        length, ctype = _HEADER.unpack(head(pos))  # 8 bytes are there: checked above
         if length > 0x7FFFFFFF or pos + 12 + length > total:
             raise MalformedMedia("PNG chunk length runs past the end of the file",
                                  format=_FMT, offset=pos)
