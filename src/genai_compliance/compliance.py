@@ -372,7 +372,7 @@ class Compliance:
         from .checks import UNLABELLED_PURPOSE
         from .consent import ConsentService, Purpose
 
-        service = ConsentService.from_compliance(self)
+        service = ConsentService.from_context(self.context)
         if UNLABELLED_PURPOSE not in service.purposes:  # LM-9: asked for, never required
             service.add_purpose(Purpose(
                 UNLABELLED_PURPOSE, "申请提供无显式标识的生成内容",
@@ -392,7 +392,8 @@ class Compliance:
         """Minor protection (:class:`genai_compliance.minors.MinorProtection`)."""
         from .minors import MinorProtection
 
-        return MinorProtection.from_compliance(self)
+        return MinorProtection.from_context(
+            self.context, guardian_consent=self.consent.has_guardian_consent)
 
     @functools.cached_property
     def moderation(self) -> Moderation:
@@ -411,7 +412,7 @@ class Compliance:
         """Incidents, illegal use and complaints (:class:`genai_compliance.incidents.Incidents`)."""
         from .incidents import Incidents
 
-        return Incidents.from_compliance(self)
+        return Incidents.from_context(self.context)
 
     def label_file(self, src: str | os.PathLike[str], dst: str | os.PathLike[str],
                    **options: Any) -> LabelResult:
@@ -448,7 +449,7 @@ class Compliance:
                     ctx.abandon()
                 except Exception:  # a store already gone: the others still get closed
                     pass
-        for duty in ("consent", "moderation", "incidents"):
+        for duty in ("consent", "minors", "moderation", "incidents"):
             service = self.__dict__.get(duty)
             closer = getattr(service, "close", None)
             if callable(closer):

@@ -31,7 +31,6 @@ import datetime as dt
 import difflib
 import json
 import secrets
-import sys
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -325,11 +324,9 @@ class ConsentService:
 
         .. deprecated:: 0.2
         """
-        if sys._getframe(1).f_globals.get("__name__") != "genai_compliance.compliance":
-            # the facade's own call is spared until compliance.py uses from_context
-            warnings.warn("ConsentService.from_compliance is deprecated; use "
-                          "ConsentService.from_context(compliance.context)",
-                          DeprecationWarning, stacklevel=2)
+        warnings.warn("ConsentService.from_compliance is deprecated; use "
+                      "ConsentService.from_context(compliance.context)",
+                      DeprecationWarning, stacklevel=2)
         return cls.from_context(compliance.context)
 
     @property

@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-import sys
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -199,11 +198,9 @@ class Incidents:
 
         .. deprecated:: 0.2
         """
-        if sys._getframe(1).f_globals.get("__name__") != "genai_compliance.compliance":
-            # the facade's own call is spared until compliance.py uses from_context
-            warnings.warn("Incidents.from_compliance is deprecated; use "
-                          "Incidents.from_context(compliance.context)", DeprecationWarning,
-                          stacklevel=2)
+        warnings.warn("Incidents.from_compliance is deprecated; use "
+                      "Incidents.from_context(compliance.context)", DeprecationWarning,
+                      stacklevel=2)
         return cls.from_context(compliance.context)
 
     @property

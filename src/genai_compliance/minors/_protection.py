@@ -14,7 +14,6 @@ import json
 import math
 import os
 import secrets
-import sys
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -235,10 +234,7 @@ def _consent_from(compliance: _FacadeWithConsent) -> Callable[[Subject], bool]:
 
 
 def _deprecated(old: str, new: str) -> None:
-    """Warn that ``old`` is deprecated for ``new`` — except for the facade's own call,
-    until compliance.py builds this duty with ``from_context`` (TEMPORARY, issue 14)."""
-    if sys._getframe(2).f_globals.get("__name__") == "genai_compliance.compliance":
-        return
+    """Warn that ``old`` is deprecated for ``new``."""
     warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
 
 
