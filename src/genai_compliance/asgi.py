@@ -40,7 +40,7 @@ import asyncio
 import inspect
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -60,6 +60,9 @@ from .errors import (
 )
 from .rules import implements
 from .subject import Subject, current_subject
+
+if TYPE_CHECKING:
+    from .compliance import Compliance
 
 __all__ = ["BadRequest", "ComplianceMiddleware", "error_body", "request_calls"]
 
@@ -136,7 +139,7 @@ class ComplianceMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        compliance: Any,
+        compliance: Compliance,
         subject_resolver: SubjectResolver | None = None,
         *,
         label_header: bool = True,

@@ -61,7 +61,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``config check``."""
     config = subparsers.add_parser("config", help="check a compliance.toml")
     csub = config.add_subparsers(dest="config_command", metavar="ACTION")

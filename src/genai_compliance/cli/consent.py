@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 __all__ = ["register"]
 
@@ -45,7 +44,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     consent = sub.add_parser("consent", help="consent purposes, exports and receipts")
     csub = consent.add_subparsers(dest="consent_command", metavar="ACTION")
     csub.required = True

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..config import Provider
+    from ..crypto import Ed25519Signer
     from ..incidents import Incidents
 
 __all__ = ["register"]
@@ -56,7 +57,7 @@ def _when(text: str | None, tz: dt.tzinfo, default: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
-def _signing_key(args: argparse.Namespace, incidents: Any) -> Any:
+def _signing_key(args: argparse.Namespace, incidents: Incidents) -> Ed25519Signer:
     if args.signing_key:
         from ..crypto import load_ed25519_private
 
@@ -155,7 +156,7 @@ def _source(p: argparse.ArgumentParser) -> None:
                    help="zone for local days with --ledger (default Asia/Shanghai)")
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     inc = sub.add_parser("incidents", help="reports for the authority (IM-14, IM-15, CSL-INC)")
     isub = inc.add_subparsers(dest="incidents_command", metavar="ACTION")
     isub.required = True

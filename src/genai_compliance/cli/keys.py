@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 __all__ = ["register"]
 
@@ -54,7 +53,7 @@ def _cmd_test_ca(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``keys test-ca``."""
     keys = subparsers.add_parser("keys", help="key material (test CA for C2PA signing)")
     sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -106,7 +106,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return worst
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``label`` and ``inspect``."""
     p = sub.add_parser("label", help="embed the GB 45438 implicit label (and optionally an "
                        "explicit label and a C2PA signature) into a file")

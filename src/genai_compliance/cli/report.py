@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import tempfile
-from typing import Any
 
 __all__ = ["register"]
 
@@ -31,7 +30,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0 if data.integrity["ok"] else 1
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("report", help="write the self-contained HTML compliance report")
     parser.add_argument("--ledger", required=True, help="ledger URI (sqlite:///… or postgresql://…)")
     parser.add_argument("-o", "--output", required=True, help="HTML file to write")

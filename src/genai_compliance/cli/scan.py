@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from ..errors import ConfigurationError
 
@@ -69,7 +68,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 1 if flagged else 0
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     scan = sub.add_parser("scan", help="scan texts against a keyword library (exit 1 if any "
                                        "is flagged)")
     scan.add_argument("files", nargs="*", metavar="TEXTFILE",

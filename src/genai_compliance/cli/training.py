@@ -207,7 +207,7 @@ def _cmd_deadline(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     assess = sub.add_parser("assess", help="does the law apply; blockers, the filing route, "
                                            "obligations, licences and duties (interactive or "
                                            "--answers FILE.toml); exit 1 when incomplete or "

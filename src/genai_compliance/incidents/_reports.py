@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..crypto import Ed25519Signer, key_id
 from ..crypto import b64url_decode as _unb64
 from ..crypto import b64url_encode as _b64
-from ..crypto import key_id
 from ..errors import ConfigurationError, RecordNotFound, SigningError
 from ..risks import CATEGORIES, Risk
 from ..rules import implements
@@ -189,7 +189,7 @@ def _format_of(path: Path, fmt: str | None) -> str:
 
 @implements("IM-14a", "IM-15", "CSL-INC")
 def write_bundle(path: str | os.PathLike[str], documents: Mapping[str, Any],
-                 key: Ed25519PrivateKey, *, fmt: str | None = None,
+                 key: Ed25519Signer, *, fmt: str | None = None,
                  created: dt.datetime | None = None) -> Path:
     """Write the signed bundle of ``documents`` (file name -> JSON value) atomically.
 
