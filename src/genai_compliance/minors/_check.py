@@ -29,12 +29,14 @@ class MinorsCheck(Check):
     Put it before the moderation check (which reads ``ctx.notes["moderation_profile"]``).
     Metadata set for minors: ``minor_quota`` (``band``, ``used_minutes``, ``limit_minutes``,
     ``remaining_minutes``) and, when due, ``minor_reminder`` (``continuous_minutes``,
-    ``message``) — a reminder is information, never a refusal (MM-final).
+    ``message``) — a reminder is information, never a refusal (MM-final); ``exempt_until``
+    in ``minor_quota`` while a guardian's exemption is in force (MM-exempt). A user of
+    unknown age gets ``ctx.notes["age_unknown"]`` = the policy applied (MM-age-unknown).
     """
 
     name: ClassVar[str] = "minors"
     rules: ClassVar[tuple[str, ...]] = ("IM-10", "MM-final", "MN-43", "MN-44", "PI-28/31",
-                                        "MN-PI")
+                                        "MN-PI", "MM-adjust", "MM-exempt", "MM-age-unknown")
 
     def __init__(self, protection: MinorProtection, *, fail_open: bool = False) -> None:
         self.protection = protection
@@ -49,9 +51,10 @@ class MinorsCheck(Check):
     # -- sync ---------------------------------------------------------------------------
     def before(self, ctx: CallContext) -> None:
         p = self.protection
-        if p.policy.unknown_age != "adult" and (ctx.subject is None or ctx.subject.band_on(
-                ctx.started_at.astimezone(p.tz).date()) is None):
-            ctx.notes["age_unknown"] = p.policy.unknown_age
+        if ctx.subject is None or ctx.subject.band_on(
+                ctx.started_at.astimezone(p.tz).date()) is None:
+            # stated on every such call, "adult" included: the policy is never silent
+            ctx.notes["age_unknown"] = p.policy.unknown_age  # MM-age-unknown
         band = p.band(ctx.subject, ctx.started_at)
         if not band.is_minor:
             return
@@ -70,6 +73,10 @@ class MinorsCheck(Check):
             "limit_minutes": round(adm.limit_seconds / 60, 3),
             "remaining_minutes": round(adm.remaining_seconds / 60, 3),
         }
+        if adm.exemption is not None and adm.exemption.active(ctx.started_at):
+            ctx.metadata["minor_quota"]["exempt_until"] = adm.exemption.until.isoformat(
+                ).replace("+00:00", "Z")
+            ctx.notes["minor_exempt_until"] = ctx.metadata["minor_quota"]["exempt_until"]
         if adm.reminder is not None:
             ctx.metadata["minor_reminder"] = dict(adm.reminder)
             ctx.response.reminder = str(adm.reminder.get("message", ""))

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 from ..errors import ConfigurationError
 from ..subject import Subject
 
-__all__ = ["SubjectKeyer", "subject_store_key"]
+__all__ = ["SubjectKeyer", "guardian_pseudonym", "subject_store_key"]
 
 
 @runtime_checkable
@@ -45,3 +45,14 @@ def subject_store_key(keyer: SubjectKeyer | bytes, subject: Subject | str, *,
             f"minor protection keys subjects with the ledger's secret; got "
             f"{type(keyer).__name__}", field="minors.key_secret_env")
     return f"{prefix}:{digest}"
+
+
+def guardian_pseudonym(keyer: SubjectKeyer | bytes, guardian_id: str) -> str:
+    """The keyed pseudonym of a guardian in the minors' ledger records (MM-adjust,
+    MM-exempt): the ledger's ``subject_key`` under purpose ``"minors.guardian"`` (or an HMAC
+    under the standalone secret), so a record names no guardian id in clear, and the same
+    guardian gets the same pseudonym in every record."""
+    if isinstance(keyer, bytes | bytearray):
+        return "g:" + hmac.new(bytes(keyer), b"minors.guardian\x00" + guardian_id.encode(),
+                               hashlib.sha256).hexdigest()[:32]
+    return "g:" + keyer.subject_key(guardian_id, purpose="minors.guardian")

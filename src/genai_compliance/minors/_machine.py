@@ -8,7 +8,12 @@ A minor's state is a flat map of strings (a Redis hash; JSON in SQLite; a dict i
     streak   seconds of continuous use (reset by an idle gap of rest_break or more)
     rl       rest reminders already given in this streak
     idle     when the last in-flight call ended
-    glimit   a guardian's lower daily limit in seconds (optional)
+    glimit   a guardian's daily limit in seconds (optional); it replaces the policy's limit
+             but never exceeds the ceiling passed with the operation (MM-adjust)
+    xfrom    a guardian's exemption starts at this instant (optional, with ``xuntil``)
+    xuntil   ... and ends at this instant: while it runs the quota and the guardian's windows
+             do not refuse (use is still charged), nor the curfew when ``xcurfew`` is "1"
+             (MM-exempt); an exemption that has ended is removed by the next operation
     pause    paused until this instant (optional)
     win      guardian's allowed windows, "a-b,c-d" in local seconds of day (optional)
     c:<id>   one in-flight call: when it was last heard of (started or renewed)
@@ -26,12 +31,14 @@ strings (both print numbers with ``%.17g``), which the tests check on random his
 
 Arguments (``argv``): op, call id, t, day, day_start, lease, history cutoff day, ttl ms,
 x (seconds of day for ``start``; for ``end`` when the call was last renewed), limit, curfew (0/1),
-rest break, reminder interval. ``control`` takes field/value pairs ("" deletes) instead.
+rest break, reminder interval and (optional) the ceiling a guardian's limit is held to
+(default: the limit). ``control`` takes field/value pairs ("" deletes) instead.
 
 Replies (but ``control``'s and ``snapshot``'s): code, used, limit ("" for none), streak,
 reminder due (0/1), calls in flight, pause, windows, day, reminders given (``rl``), and the
 instant use is charged up to (``last``) — from which a release can be told without asking
-the store again (:meth:`MinorProtection.release` with ``wait=False``).
+the store again (:meth:`MinorProtection.release` with ``wait=False``) — and the exemption in
+force (``xfrom``, ``xuntil``, ``xcurfew``; empty when none).
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ __all__ = ["CODES", "LUA", "apply", "fmt", "in_windows", "pack", "unpack"]
 #: start codes
 OK, PAUSED, CURFEW, WINDOW, QUOTA = 0, 1, 2, 3, 4
 CODES = {OK: "ok", PAUSED: "paused", CURFEW: "curfew", WINDOW: "window", QUOTA: "quota"}
-CONTROL_FIELDS = ("glimit", "pause", "win")
+CONTROL_FIELDS = ("glimit", "pause", "win", "xfrom", "xuntil", "xcurfew")
+EXEMPTION_FIELDS = ("xfrom", "xuntil", "xcurfew")
 
 
 def fmt(x: float) -> str:
@@ -144,7 +152,13 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
 
     limit = float(argv[9]) if len(argv) > 9 else math.inf
     if "glimit" in s:
-        limit = min(limit, float(s["glimit"]))
+        ceiling = float(argv[13]) if len(argv) > 13 else limit
+        limit = min(float(s["glimit"]), ceiling)
+    if "xuntil" in s and float(s["xuntil"]) <= t:
+        for f in EXEMPTION_FIELDS:
+            s.pop(f, None)
+    exempt = "xuntil" in s and float(s["xfrom"]) <= t
+    exempt_curfew = exempt and s.get("xcurfew") == "1"
     remind_every = float(argv[12]) if len(argv) > 12 else 0.0
     code = OK
     remind = 0
@@ -153,11 +167,11 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
         sod = float(argv[8])
         if "pause" in s and float(s["pause"]) > t:
             code = PAUSED
-        elif argv[10] == "1":
+        elif argv[10] == "1" and not exempt_curfew:
             code = CURFEW
-        elif "win" in s and not in_windows(s["win"], sod):
+        elif "win" in s and not exempt and not in_windows(s["win"], sod):
             code = WINDOW
-        elif used >= limit:
+        elif used >= limit and not exempt:
             code = QUOTA
         else:
             if n == 0 and (idle is None or t - idle >= float(argv[11])):
@@ -195,7 +209,8 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
             out += [f, v]
         return out
     return [str(code), fmt(used), fmt(limit) if limit != math.inf else "", fmt(streak),
-            str(remind), str(n), s.get("pause", ""), s.get("win", ""), sday, str(rl), fmt(last)]
+            str(remind), str(n), s.get("pause", ""), s.get("win", ""), sday, str(rl), fmt(last),
+            s.get("xfrom", ""), s.get("xuntil", ""), s.get("xcurfew", "")]
 
 
 LUA = r"""
@@ -276,8 +291,16 @@ local limit = nil
 if #A >= 10 then limit = tonumber(A[10]) end
 if s['glimit'] then
   local g = tonumber(s['glimit'])
-  if limit == nil or g < limit then limit = g end
+  local ceiling = limit
+  if #A >= 14 then ceiling = tonumber(A[14]) end
+  if ceiling == nil or g < ceiling then limit = g else limit = ceiling end
 end
+if s['xuntil'] and tonumber(s['xuntil']) <= t then
+  redis.call('HDEL', key, 'xfrom', 'xuntil', 'xcurfew')
+  s['xfrom'] = nil; s['xuntil'] = nil; s['xcurfew'] = nil
+end
+local exempt = s['xuntil'] ~= nil and tonumber(s['xfrom']) <= t
+local exempt_curfew = exempt and s['xcurfew'] == '1'
 local remind_every = 0
 if #A >= 13 then remind_every = tonumber(A[13]) end
 local code = 0
@@ -298,9 +321,9 @@ if op == 'start' then
     end
   end
   if s['pause'] and tonumber(s['pause']) > t then code = 1
-  elseif A[11] == '1' then code = 2
-  elseif not inwin then code = 3
-  elseif limit ~= nil and used >= limit then code = 4
+  elseif A[11] == '1' and not exempt_curfew then code = 2
+  elseif not inwin and not exempt then code = 3
+  elseif limit ~= nil and used >= limit and not exempt then code = 4
   else
     if n == 0 and (idle == nil or t - idle >= tonumber(A[12])) then streak = 0; rl = 0 end
     redis.call('HSET', key, ck, fmt(t)); s[ck] = fmt(t)
@@ -334,5 +357,6 @@ local lim = ''
 if limit ~= nil then lim = fmt(limit) end
 return table.concat({tostring(code), fmt(used), lim, fmt(streak), tostring(remind),
                      tostring(n), s['pause'] or '', s['win'] or '', sday,
-                     string.format('%d', rl), fmt(last)}, '|')
+                     string.format('%d', rl), fmt(last), s['xfrom'] or '',
+                     s['xuntil'] or '', s['xcurfew'] or ''}, '|')
 """

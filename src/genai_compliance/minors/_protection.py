@@ -35,14 +35,20 @@ from ..schemas import validate
 from ..stores import MemoryStore, SQLStore, Store, open_store, require_capabilities, scripting
 from ..subject import AgeBand, Guardian, Subject
 from . import _machine as m
-from ._keys import SubjectKeyer, subject_store_key
-from ._policy import MinorPolicy, format_clock_time, parse_clock_time, seconds_of_day
+from ._keys import SubjectKeyer, guardian_pseudonym, subject_store_key
+from ._policy import (
+    MINOR_BANDS,
+    MinorPolicy,
+    format_clock_time,
+    parse_clock_time,
+    seconds_of_day,
+)
 
 if TYPE_CHECKING:
     from ..context import DutyContext
 
-__all__ = ["Admission", "AgeVerificationRequired", "DayUsage", "MinorProtection",
-           "UsageSummary"]
+__all__ = ["Admission", "AgeVerificationRequired", "DayUsage", "Exemption",
+           "GuardianBoundExceeded", "MinorProtection", "UsageSummary"]
 
 #: ``pause`` value meaning "until resumed".
 INDEFINITE = 253402300799.0  # 9999-12-31T23:59:59Z
@@ -50,7 +56,9 @@ _CURFEW_RULES = ("IM-10", "MM-final", "MN-43", "MN-LAW")
 _QUOTA_RULES = ("IM-10", "MM-final", "MN-44")
 _GUARDIAN_RULES = ("MN-43", "MM-final")
 _CONSENT_RULES = ("PI-28/31", "MN-PI")
-_VERIFY_RULES = ("IM-10", "MM-final")
+_VERIFY_RULES = ("IM-10", "MM-final", "MM-age-unknown")
+_ADJUST_RULES = ("MN-43", "MM-final", "MM-adjust")
+_EXEMPT_RULES = ("MN-43", "MM-final", "MM-exempt")
 
 
 class AgeVerificationRequired(MinorRestricted):
@@ -61,6 +69,42 @@ class AgeVerificationRequired(MinorRestricted):
 
 
 AgeVerificationRequired.__module__ = "genai_compliance.minors"
+
+
+class GuardianBoundExceeded(ConfigurationError):
+    """A guardian's adjustment or exemption goes beyond a bound set in ``[minors]``
+    (MM-adjust, MM-exempt). ``.bound`` names the setting (``guardian_max_daily_minutes.12-16``,
+    ``exemption_max_minutes``, ``exemption_curfew``), ``.limit`` its value and ``.value`` what
+    was asked for. Nothing is changed or recorded."""
+
+    def __init__(self, message: str, *, bound: str, limit: Any, value: Any) -> None:
+        super().__init__(message, field=bound, value=value, bound=bound, limit=limit)
+        self.bound = bound
+        self.limit = limit
+        self.value = value
+
+
+GuardianBoundExceeded.__module__ = "genai_compliance.minors"
+
+
+@attrs.frozen
+class Exemption:
+    """A guardian's time-boxed exemption (MM-exempt): from ``start`` until ``until`` (UTC)
+    the daily quota and the guardian's windows do not refuse the minor, nor the curfew when
+    ``curfew`` is true. Use during it is still charged to the day."""
+
+    start: dt.datetime
+    until: dt.datetime
+    curfew: bool
+    purpose: str
+
+    @property
+    def minutes(self) -> float:
+        return (self.until - self.start).total_seconds() / 60
+
+    def active(self, at: dt.datetime) -> bool:
+        """Whether the exemption is in force at ``at`` (start inclusive, end exclusive)."""
+        return self.start <= at < self.until
 
 
 @attrs.frozen
@@ -83,6 +127,8 @@ class Admission:
     deadline_reason: str | None
     reminder: Mapping[str, Any] | None = None
     windows: str = ""
+    #: the guardian's exemption in force when the call was admitted (MM-exempt)
+    exemption: Exemption | None = None
     #: (charged up to, reminders given, local day) as the store replied: what a release
     #: needs to tell its result without asking the store (``release(wait=False)``)
     _basis: tuple[float, int, str] | None = attrs.field(default=None, repr=False, eq=False,
@@ -123,6 +169,9 @@ class UsageSummary:
     paused_indefinitely: bool
     allowed_windows: tuple[str, ...]
     history: tuple[DayUsage, ...]
+    #: the guardian's exemption in force or scheduled, if any (MM-exempt; not in ``to_json``
+    #: until ``minors-usage.schema.json`` has a field for it)
+    exemption: Exemption | None = None
 
     @property
     def remaining_minutes(self) -> float | None:
@@ -155,6 +204,20 @@ class UsageSummary:
         }
         validate(doc, "minors-usage", what="usage summary")
         return doc
+
+
+def _exemption(fields: Sequence[str]) -> Exemption | None:
+    """The exemption in a machine reply's ``xfrom``, ``xuntil``, ``xcurfew`` (or a state's)."""
+    if len(fields) < 2 or not fields[0] or not fields[1]:
+        return None
+    purpose = fields[3] if len(fields) > 3 else ""
+    return Exemption(start=dt.datetime.fromtimestamp(float(fields[0]), dt.UTC),
+                     until=dt.datetime.fromtimestamp(float(fields[1]), dt.UTC),
+                     curfew=len(fields) > 2 and fields[2] == "1", purpose=purpose)
+
+
+def _utc_text(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _window_text(win: str) -> tuple[str, ...]:
@@ -238,7 +301,8 @@ def _deprecated(old: str, new: str) -> None:
     warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
 
 
-@implements("IM-10", "MM-final", "MM-draft", "MN-43", "MN-44", "MN-LAW", "PI-28/31", "MN-PI")
+@implements("IM-10", "MM-final", "MM-draft", "MN-43", "MN-44", "MN-LAW", "PI-28/31", "MN-PI",
+            "MM-adjust", "MM-exempt", "MM-age-unknown")
 class MinorProtection:
     """Minor protection across replicas: bands, daily quotas, curfew, reminders, guardians.
 
@@ -390,7 +454,8 @@ class MinorProtection:
         """The band whose rules apply to ``subject`` now, after the unknown-age setting.
 
         Raises :class:`AgeVerificationRequired` when the age is unknown and the policy says
-        ``"verify"`` (also for ``"strictest"`` when there is no subject to count time for).
+        ``"refuse"`` (also for ``"minors-mode"`` when there is no subject to count time for);
+        MM-age-unknown.
         """
         day = (at or self.clock.now()).astimezone(self.tz).date()
         band = None if subject is None else subject.band_on(day)
@@ -399,7 +464,7 @@ class MinorProtection:
         mode = self.policy.unknown_age
         if mode == "adult":
             return AgeBand.ADULT
-        if mode == "strictest" and subject is not None:
+        if mode == "minors-mode" and subject is not None:
             return self.policy.strictest_band
         raise AgeVerificationRequired(
             "the user's age is unknown and this service verifies age before serving (minors' "
@@ -435,14 +500,20 @@ class MinorProtection:
         return local, day, day_start, sod, cutoff
 
     def _argv(self, op: str, call_id: str, at: dt.datetime, *, x: float = 0.0,
-              limit: float = 0.0, curfew: bool = False) -> list[str]:
+              limit: float = 0.0, curfew: bool = False,
+              ceiling: float | None = None) -> list[str]:
+        """The machine's arguments; ``ceiling`` is the most a guardian's limit may reach for
+        the subject's band (``guardian_max_daily_minutes``, MM-adjust)."""
         _local, day, day_start, sod, cutoff = self._when(at)
         lease, ttl, brk, remind = self._constants
         if "|" in call_id:  # the script's field separator
             call_id = call_id.replace("|", "%7C")
-        return [op, call_id, m.fmt(at.timestamp()), day, m.fmt(day_start), lease, cutoff, ttl,
+        argv = [op, call_id, m.fmt(at.timestamp()), day, m.fmt(day_start), lease, cutoff, ttl,
                 m.fmt(sod if op == "start" else x), m.fmt(limit), "1" if curfew else "0",
                 brk, remind]
+        if ceiling is not None and math.isfinite(ceiling):
+            argv.append(m.fmt(ceiling))
+        return argv
 
     def _next_local(self, at: dt.datetime, tod: dt.time) -> dt.datetime:
         """The first instant strictly after ``at`` whose local time is ``tod``."""
@@ -499,44 +570,66 @@ class MinorProtection:
         local_time = at.astimezone(self.tz).time()
         curfew = self.policy.in_curfew(local_time)
         key = self.key(subject)
-        out = self._run(key, self._argv("start", call_id, at, limit=limit,
-                                               curfew=curfew))
+        out = self._run(key, self._argv("start", call_id, at, limit=limit, curfew=curfew,
+                                        ceiling=self.policy.guardian_max_seconds(band)))
         code = int(out[0])
         used, eff = float(out[1]), float(out[2])
         streak = float(out[3])
         if code != m.OK:
             self._refuse(code, at, band, used, eff, out[6], out[7])
         reminder = self._reminder(streak) if out[4] == "1" else None
-        deadline, reason = self._deadline(at, used, eff, out[7])
+        exemption = _exemption(out[11:14])
+        deadline, reason = self._deadline(at, used, eff, out[7], exemption)
         return Admission(subject=subject, key=key, call_id=call_id, band=band, started=at,
                          used_seconds=used, limit_seconds=eff, continuous_seconds=streak,
                          deadline=deadline, deadline_reason=reason, reminder=reminder,
-                         windows=out[7], basis=(float(out[10]), int(out[9]), out[8]))
+                         windows=out[7], exemption=exemption,
+                         basis=(float(out[10]), int(out[9]), out[8]))
 
     def _reminder(self, streak: float) -> dict[str, Any]:
         return {"continuous_minutes": round(streak / 60, 1),
                 "message": self.policy.reminder_message(streak),
                 "rules": ["MM-final", "MN-44"]}
 
-    def _deadline(self, at: dt.datetime, used: float, limit: float,
-                  win: str) -> tuple[dt.datetime | None, str | None]:
+    def _deadline(self, at: dt.datetime, used: float, limit: float, win: str,
+                  exemption: Exemption | None = None) -> tuple[dt.datetime | None, str | None]:
+        """When a call admitted at ``at`` must stop if it runs on: the quota, the curfew, the
+        end of the guardian's window; an exemption (MM-exempt) moves each of the limits it
+        lifts to the exemption's end (or later, when the limit is not reached by then)."""
         t = at.timestamp()
         candidates: list[tuple[float, str]] = []
-        quota_end = t + max(0.0, limit - used)
         midnight = local_midnight_after(at, self.tz).timestamp()
+        quota_end = t + max(0.0, limit - used)
         if quota_end > midnight:  # a new day brings a new quota
             quota_end = midnight + limit
+        if (exemption is not None
+                and exemption.start.timestamp() <= quota_end < exemption.until.timestamp()):
+            x_end = exemption.until.timestamp()
+            quota_end = max(x_end, midnight + limit) if x_end > midnight else x_end
         candidates.append((quota_end, "quota"))
+        exempt = exemption is not None and exemption.active(at)
         if self.policy.curfew is not None:
-            candidates.append((self._next_local(at, self.policy.curfew[0]).timestamp(),
-                               "curfew"))
+            if exempt and exemption is not None and exemption.curfew:
+                until = exemption.until
+                stop = (until if self.policy.in_curfew(until.astimezone(self.tz).time())
+                        else self._next_local(until, self.policy.curfew[0]))
+            else:
+                stop = self._next_local(at, self.policy.curfew[0])
+            candidates.append((stop.timestamp(), "curfew"))
         if win:
-            sod = seconds_of_day(at.astimezone(self.tz).time())
+            # the end of the window in force; under an exemption, of the one in force when
+            # the exemption ends, or the exemption's end when that is outside every window
+            when = exemption.until if exempt and exemption is not None else at
+            sod = seconds_of_day(when.astimezone(self.tz).time())
+            inside = False
             for part in win.split(","):
                 b = float(part.split("-", 1)[1])
                 if m.in_windows(part, sod):
-                    candidates.append((self._next_local(at, _sod_time(b)).timestamp(),
+                    inside = True
+                    candidates.append((self._next_local(when, _sod_time(b)).timestamp(),
                                        "window"))
+            if not inside:
+                candidates.append((when.timestamp(), "window"))
         end, reason = min(candidates)
         if math.isinf(end):
             return None, None
@@ -629,7 +722,8 @@ class MinorProtection:
         end = admission.started + dt.timedelta(seconds=max(0.0, duration))
         seen = (renewed_at or admission.started).timestamp()
         argv = self._argv("end", admission.call_id, end, x=seen,
-                          limit=self.policy.limit_seconds(admission.band))
+                          limit=self.policy.limit_seconds(admission.band),
+                          ceiling=self.policy.guardian_max_seconds(admission.band))
         if not wait and self._script is not None:
             told = self._told(admission, end, seen, argv[3])
             if told is not None:
@@ -691,35 +785,131 @@ class MinorProtection:
         return band
 
     def _control(self, kind: str, subject: Subject, guardian: Guardian, at: dt.datetime,
-                 fields: Sequence[str], payload: dict[str, Any]) -> None:
+                 fields: Sequence[str], payload: dict[str, Any],
+                 rules: Sequence[str] = _GUARDIAN_RULES) -> None:
+        """Apply a guardian's change to the store, then record it: who (the guardian's
+        pseudonym, relation, verification), what, the bound it was checked against, until
+        when. The minor is linked by the ledger's pseudonym, the guardian by
+        :func:`._keys.guardian_pseudonym`: no record holds either id in clear."""
         self._run(self.key(subject), ["control", *fields])
         assert self._record is not None
-        body = {"guardian": guardian.guardian_id, "relation": guardian.relation,
-                "guardian_verified": guardian.verified,
-                "at": at.isoformat().replace("+00:00", "Z"), **payload}
+        body = {"guardian": guardian_pseudonym(self._keyer, guardian.guardian_id),
+                "relation": guardian.relation, "guardian_verified": guardian.verified,
+                "at": _utc_text(at), "rules": list(rules), **payload}
         self._record(f"minors.guardian.{kind}", body, subject=subject)
+
+    def _limit_band(self, subject: Subject, band: AgeBand | None) -> AgeBand | None:
+        """The band whose bounds apply to a guardian's change: the subject's, else the one a
+        user of unknown age is held to (``minors-mode``), else ``None`` (unknown)."""
+        del subject
+        if band is not None and band.is_minor:
+            return band
+        if self.policy.unknown_age == "minors-mode":
+            return self.policy.strictest_band
+        return None
 
     def set_daily_limit(self, subject: Subject, minutes: float | None, *, guardian: Guardian,
                         at: dt.datetime | None = None) -> None:
-        """A guardian lowers the daily limit to ``minutes`` (``None`` removes it). Raising it
-        above the policy's figure is refused (MN-43, MM-final)."""
+        """A guardian sets the daily limit to ``minutes`` (``None`` removes it: the policy's
+        figure applies again). It may be lowered to anything and raised up to the band's
+        ``guardian_max_daily_minutes`` (by default the policy's figure: lower only);
+        beyond it :class:`GuardianBoundExceeded` names the bound and nothing changes
+        (MN-43, MM-final, MM-adjust). The bound is applied again at every admission, so a
+        stored limit never outlives a bound lowered later."""
         at = at or self.clock.now()
-        band = self._guardian(subject, guardian, at)
-        ceiling = (self.policy.daily_minutes[band] if band is not None and band.is_minor
-                   else max(self.policy.daily_minutes.values()))
+        band = self._limit_band(subject, self._guardian(subject, guardian, at))
+        if band is not None:
+            policy_minutes: float | None = self.policy.daily_minutes[band]
+            ceiling = self.policy.guardian_max_minutes(band)
+            bound = f"guardian_max_daily_minutes.{band.value}"
+        else:  # unknown age: the loosest bound now; each admission applies the band's own
+            policy_minutes = None
+            ceiling = max(self.policy.guardian_max_minutes(b) for b in MINOR_BANDS)
+            bound = "guardian_max_daily_minutes"
         if minutes is not None:
             if (isinstance(minutes, bool) or not isinstance(minutes, int | float)
                     or not math.isfinite(minutes) or minutes < 0):
                 raise ConfigurationError(f"minutes must be a number >= 0, got {minutes!r}",
                                          field="minutes", value=minutes)
             if minutes > ceiling:
-                raise ConfigurationError(
-                    f"a guardian may lower the daily limit, not raise it: {minutes:g} minutes "
-                    f"is above the policy's {ceiling:g}", field="minutes", value=minutes)
+                what = ("a guardian may lower the daily limit, not raise it"
+                        if policy_minutes is not None and ceiling <= policy_minutes
+                        else "a guardian may not raise the daily limit beyond the bound")
+                raise GuardianBoundExceeded(
+                    f"{what}: {minutes:g} minutes is above {bound} = {ceiling:g}; the "
+                    "operator sets the bound in [minors] (MM-adjust)",
+                    bound=bound, limit=ceiling, value=minutes)
         self._control("limit", subject, guardian, at,
                       ["glimit", "" if minutes is None else m.fmt(minutes * 60)],
-                      {"minutes": minutes, "policy_minutes": ceiling,
-                       "band": None if band is None else band.value})
+                      {"minutes": minutes, "policy_minutes": policy_minutes,
+                       "bound": bound, "bound_minutes": ceiling,
+                       "direction": ("reset" if minutes is None
+                                     else "raise" if policy_minutes is not None
+                                     and minutes > policy_minutes else "lower"),
+                       "band": None if band is None else band.value},
+                      rules=_ADJUST_RULES)
+
+    def grant_exemption(self, subject: Subject, minutes: float, *, guardian: Guardian,
+                        purpose: str = "study", curfew: bool = False,
+                        start: dt.datetime | None = None,
+                        at: dt.datetime | None = None) -> Exemption:
+        """A guardian exempts the minor for ``minutes`` from ``start`` (default now): until it
+        ends the daily quota and the guardian's windows do not refuse, nor the curfew when
+        ``curfew`` is true and ``[minors] exemption_curfew`` allows it (default: it does
+        not). A pause still applies; use is still charged. At most
+        ``exemption_max_minutes`` long; beyond a bound :class:`GuardianBoundExceeded`
+        names it and nothing changes. A new exemption replaces the one before; it is a
+        ledger record ``minors.guardian.exemption`` (who, purpose, bound, from, until) —
+        MN-43, MM-final, MM-exempt."""
+        at = at or self.clock.now()
+        self._guardian(subject, guardian, at)
+        start = at if start is None else start
+        if start.tzinfo is None:
+            raise ConfigurationError("start must be timezone-aware", field="start", value=start)
+        if start < at:
+            raise ConfigurationError(
+                f"an exemption cannot start in the past ({_utc_text(start)} is before "
+                f"{_utc_text(at)}); leave start out to begin now", field="start", value=start)
+        if (isinstance(minutes, bool) or not isinstance(minutes, int | float)
+                or not math.isfinite(minutes) or minutes <= 0):
+            raise ConfigurationError(f"minutes must be a number > 0, got {minutes!r}",
+                                     field="minutes", value=minutes)
+        if not isinstance(purpose, str) or not purpose.strip() or "|" in purpose:
+            raise ConfigurationError(
+                f"purpose must be a short non-empty text such as 'study', got {purpose!r}",
+                field="purpose", value=purpose)
+        most = self.policy.exemption_max_minutes
+        if minutes > most:
+            raise GuardianBoundExceeded(
+                f"an exemption of {minutes:g} minutes is longer than exemption_max_minutes = "
+                f"{most:g}" + (" (exemptions are off)" if most == 0 else "")
+                + "; the operator sets the bound in [minors] (MM-exempt)",
+                bound="exemption_max_minutes", limit=most, value=minutes)
+        if curfew and not self.policy.exemption_curfew:
+            raise GuardianBoundExceeded(
+                "this service does not let an exemption lift the night curfew "
+                "(exemption_curfew = false in [minors]); grant it without curfew=True",
+                bound="exemption_curfew", limit=False, value=True)
+        until = start + dt.timedelta(minutes=minutes)
+        self._control("exemption", subject, guardian, at,
+                      ["xfrom", m.fmt(start.timestamp()), "xuntil", m.fmt(until.timestamp()),
+                       "xcurfew", "1" if curfew else ""],
+                      {"purpose": purpose.strip(), "minutes": minutes,
+                       "from": _utc_text(start), "until": _utc_text(until),
+                       "curfew": bool(curfew), "bound": "exemption_max_minutes",
+                       "bound_minutes": most, "curfew_allowed": self.policy.exemption_curfew},
+                      rules=_EXEMPT_RULES)
+        return Exemption(start=start.astimezone(dt.UTC), until=until.astimezone(dt.UTC),
+                         curfew=bool(curfew), purpose=purpose.strip())
+
+    def end_exemption(self, subject: Subject, *, guardian: Guardian,
+                      at: dt.datetime | None = None) -> None:
+        """A guardian ends an exemption early (recorded as ``minors.guardian.exemption_end``;
+        a call already admitted under it runs to the deadline it was given)."""
+        at = at or self.clock.now()
+        self._guardian(subject, guardian, at)
+        self._control("exemption_end", subject, guardian, at,
+                      ["xfrom", "", "xuntil", "", "xcurfew", ""], {}, rules=_EXEMPT_RULES)
 
     def set_allowed_windows(
         self,
@@ -770,17 +960,18 @@ class MinorProtection:
         band = None
         if subj is not None:
             band = subj.band_on(at.astimezone(self.tz).date())
-            if band is None and self.policy.unknown_age == "strictest":
+            if band is None and self.policy.unknown_age == "minors-mode":
                 band = self.policy.strictest_band
-        policy_limit = (self.policy.limit_seconds(band) if band is not None and band.is_minor
-                        else None)
+        minor = band is not None and band.is_minor
+        policy_limit = self.policy.limit_seconds(band) if band is not None and minor else None
         raw = self._run(self.key(subject), self._argv("snapshot", "-", at))
         state = dict(zip(raw[::2], raw[1::2], strict=True))
         today = at.astimezone(self.tz).date()
         used = float(state.get("used", "0")) if state.get("day") == today.isoformat() else 0.0
         glimit = float(state["glimit"]) if "glimit" in state else None
-        limits = [x for x in (policy_limit, glimit) if x is not None]
-        limit = min(limits) if limits else None
+        if glimit is not None and band is not None and minor:  # as the machine: MM-adjust
+            glimit = min(glimit, self.policy.guardian_max_seconds(band))
+        limit = glimit if glimit is not None else policy_limit
         history = [DayUsage(today, used / 60)]
         for i in range(1, days):
             d = today - dt.timedelta(days=i)
@@ -800,6 +991,7 @@ class MinorProtection:
             paused_indefinitely=bool(active_pause and pause is not None and pause >= INDEFINITE),
             allowed_windows=_window_text(state["win"]) if "win" in state else (),
             history=tuple(history),
+            exemption=_exemption([state.get(f, "") for f in m.EXEMPTION_FIELDS]),
         )
 
     def __repr__(self) -> str:
