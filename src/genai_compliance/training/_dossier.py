@@ -107,6 +107,7 @@ def build_dossier(
     filing: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
     implementations: Mapping[str, Sequence[str]] | None = None,
+    minors: Mapping[str, Any] | None = None,
 ) -> Dossier:
     """Assemble the dossier from the register, the provider and the ``[filing]`` facts.
 
@@ -114,6 +115,8 @@ def build_dossier(
     attachments 4 and 5. ``implementations`` maps rule IDs to the code implementing them
     (:func:`genai_compliance.reports.implementations`, which the CLI passes); without it,
     only what has been imported so far counts (:func:`genai_compliance.rules.registered`).
+    ``minors`` is the minors' policy in force (``MinorPolicy.summary()``): the dossier then
+    states it, the unknown-age policy first (MM-age-unknown, MM-adjust, MM-exempt).
     """
     filing = dict(filing or {})
     now = now or register.clock.now()
@@ -219,8 +222,41 @@ def build_dossier(
                                              if assessments else []) if r in registry}),
         "missing": missing,
     }
+    if minors is not None:
+        document["minors"] = _minors_summary(minors)
+        document["rules_cited"] = sorted(set(document["rules_cited"]) | {
+            r for r in ("MM-age-unknown", "MM-adjust", "MM-exempt") if r in registry})
     validate(document, "dossier", what="dossier")
     return Dossier(document)
+
+
+def _minors_summary(minors: Mapping[str, Any]) -> dict[str, Any]:
+    """The minors' policy as the dossier states it (``MinorPolicy.summary()``; the training
+    layer does not import the minors' duty, so the caller passes the summary)."""
+    return {k: v for k, v in minors.items()}
+
+
+def _minors_markdown(mn: Mapping[str, Any]) -> list[str]:
+    lines = ["", "## Minors' mode (IM-10, MM-final, MM-age-unknown)", "",
+             f"- Unknown age: **{mn['unknown_age']}** — {mn.get('unknown_age_meaning', '')}"
+             + (f" (band {mn['unknown_age_band']})" if mn.get("unknown_age_band") else "")]
+    curfew = mn.get("curfew")
+    night = (f"{curfew[0]}–{curfew[1]}" if isinstance(curfew, list | tuple) and len(curfew) == 2
+             else "none")
+    lines.append(f"- Profile {mn['profile']}; daily minutes: " + ", ".join(
+        f"{band} {minutes:g}" for band, minutes in mn["daily_minutes"].items())
+        + f"; curfew: {night}")
+    bounds = mn.get("guardian_max_daily_minutes")
+    if bounds:
+        lines.append("- Guardians may set the daily limit up to (MM-adjust): " + ", ".join(
+            f"{band} {minutes:g}" for band, minutes in bounds.items()))
+    if "exemption_max_minutes" in mn:
+        lines.append(f"- Guardian exemptions (MM-exempt): at most "
+                     f"{mn['exemption_max_minutes']:g} min; the curfew "
+                     + ("may" if mn.get("exemption_curfew") else "may not") + " be lifted")
+    if mn.get("moderation_profile"):
+        lines.append(f"- Moderation profile for minors: {mn['moderation_profile']}")
+    return lines
 
 
 def _assessment_gaps(assessment: Mapping[str, Any], provider: Mapping[str, Any],
@@ -328,6 +364,8 @@ def _markdown(doc: Mapping[str, Any]) -> str:
     lines += ["", "## Attachments", "",
               f"- 附件4 keyword list: {json.dumps(att['keywords'], ensure_ascii=False)}",
               f"- 附件5 test question sets: {json.dumps(att['question_sets'], ensure_ascii=False)}"]
+    if doc.get("minors"):
+        lines += _minors_markdown(doc["minors"])
     if doc["assessment"]:
         lines += _assessment_markdown(doc["assessment"])
     return "\n".join(lines) + "\n"
