@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import shutil
 import subprocess
@@ -54,17 +53,16 @@ def _stub_implicit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """A stand-in implicit labeller writing the AIGC JSON into a PNG tEXt chunk."""
     calls: list[str] = []
 
-    def label_bytes(data: bytes, label: Any) -> bytes:
+    def label_file(src: Path, dst: Path, label: Any, *, format: str | None = None) -> str:
         text = json.dumps(label, separators=(",", ":"))
         calls.append(text)
         info = PngImagePlugin.PngInfo()
         info.add_text("AIGC", text)
-        out = io.BytesIO()
-        Image.open(io.BytesIO(data)).save(out, "PNG", pnginfo=info)
-        return out.getvalue()
+        Image.open(src).save(dst, "PNG", pnginfo=info)
+        return "png"
 
     implicit = importlib.import_module("genai_compliance.labelling.implicit")
-    monkeypatch.setattr(implicit, "label_bytes", label_bytes, raising=False)
+    monkeypatch.setattr(implicit, "label_file", label_file)
     return calls
 
 
@@ -149,9 +147,9 @@ def test_sidecar_when_the_format_cannot_embed(tmp_path: Path, creds: SigningCred
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A format c2pa cannot embed into gets the label and a .c2pa sidecar."""
     implicit = importlib.import_module("genai_compliance.labelling.implicit")
-    monkeypatch.setattr(implicit, "label_bytes",
-                        lambda data, label: data + b"\nAIGC " + json.dumps(label).encode(),
-                        raising=False)
+    monkeypatch.setattr(implicit, "label_file",
+                        lambda src, dst, label, format=None: Path(dst).write_bytes(
+                            Path(src).read_bytes() + b"\nAIGC " + json.dumps(label).encode()))
     src = tmp_path / "t.txt"
     src.write_text("generated text", encoding="utf-8")
     result = pipeline.label_file(src, tmp_path / "o.txt", label=LABEL, credentials=creds)
