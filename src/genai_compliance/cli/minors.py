@@ -8,6 +8,9 @@
     genai-compliance minors windows USER --allow 08:00-12:00 ... | --clear --guardian G
     genai-compliance minors pause USER --guardian G [--until 2026-03-01T08:00:00+08:00]
     genai-compliance minors resume USER --guardian G
+    genai-compliance minors exempt USER --minutes N --guardian G [--purpose study] [--curfew]
+                                    [--start 2026-03-01T19:00:00+08:00]
+    genai-compliance minors exempt USER --end --guardian G
 
 Guardian requests are ledger records (``minors.guardian.*``), as when made through the API.
 """
@@ -61,8 +64,12 @@ def _cmd_policy(args: argparse.Namespace) -> int:
     print(f"curfew: {'none' if curfew is False else curfew[0] + '-' + curfew[1]} (local time)")
     print(f"rest reminder after {doc['rest_reminder_minutes']:g} min of continuous use; "
           f"a break of {doc['rest_break_minutes']:g} min resets it")
-    print(f"unknown age: {doc['unknown_age']}; moderation profile for minors: "
-          f"{doc['moderation_profile'] or '(default)'}")
+    print(f"unknown age: {doc['unknown_age']} ({policy.unknown_age_meaning}); moderation "
+          f"profile for minors: {doc['moderation_profile'] or '(default)'}")
+    print("guardians may set the daily limit up to: " + ", ".join(
+        f"{band} {minutes:g}" for band, minutes in doc["guardian_max_daily_minutes"].items()))
+    print(f"guardian exemptions: at most {doc['exemption_max_minutes']:g} min; the curfew "
+          + ("may" if doc["exemption_curfew"] else "may not") + " be lifted")
     return 0
 
 
@@ -109,6 +116,20 @@ def _guardian_cmd(args: argparse.Namespace) -> int:
                                        guardian=guardian)
             print(f"allowed windows for {args.user}: "
                   + ("any time outside the curfew" if args.clear else ", ".join(args.windows)))
+        elif args.minors_command == "exempt":
+            if args.end == (args.minutes is not None):
+                raise ConfigurationError("give --minutes N for an exemption, or --end to end one",
+                                         field="minutes")
+            if args.end:
+                minors.end_exemption(subject, guardian=guardian)
+                print(f"exemption for {args.user} ended")
+            else:
+                granted = minors.grant_exemption(
+                    subject, _minutes(args.minutes), guardian=guardian, purpose=args.purpose,
+                    curfew=args.curfew, start=args.start)
+                print(f"exemption for {args.user} ({granted.purpose}): "
+                      f"{granted.start.isoformat()} to {granted.until.isoformat()}"
+                      + (", curfew lifted" if granted.curfew else ""))
         elif args.minors_command == "pause":
             minors.pause(subject, guardian=guardian, until=args.until)
             print(f"paused {args.user}" + (f" until {args.until.isoformat()}"
@@ -173,7 +194,8 @@ def register(subparsers: Any) -> None:
                        help="print JSON (schemas/minors-usage.schema.json)")
     usage.set_defaults(func=_cmd_usage)
 
-    limit = sub.add_parser("limit", help="a guardian lowers the daily limit")
+    limit = sub.add_parser(
+        "limit", help="a guardian sets the daily limit (up to guardian_max_daily_minutes)")
     common(limit)
     limit.add_argument("minutes", help="minutes a day, or 'none' for the policy default")
     limit.add_argument("--guardian", required=True, help="the guardian's id")
@@ -192,6 +214,18 @@ def register(subparsers: Any) -> None:
     pause.add_argument("--until", type=_time, help="end of the pause (default: until resumed)")
     pause.add_argument("--guardian", required=True, help="the guardian's id")
     pause.set_defaults(func=_guardian_cmd)
+
+    exempt = sub.add_parser(
+        "exempt", help="a guardian grants a time-boxed exemption (within the bounds)")
+    common(exempt)
+    exempt.add_argument("--minutes", help="how long the exemption lasts, in minutes")
+    exempt.add_argument("--purpose", default="study", help="what it is for (default: study)")
+    exempt.add_argument("--curfew", action="store_true",
+                        help="also lift the night curfew (only if exemption_curfew = true)")
+    exempt.add_argument("--start", type=_time, help="when it starts (default: now)")
+    exempt.add_argument("--end", action="store_true", help="end the exemption in force")
+    exempt.add_argument("--guardian", required=True, help="the guardian's id")
+    exempt.set_defaults(func=_guardian_cmd)
 
     resume = sub.add_parser("resume", help="a guardian lifts a pause")
     common(resume)

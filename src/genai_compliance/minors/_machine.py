@@ -11,6 +11,7 @@ A minor's state is a flat map of strings (a Redis hash; JSON in SQLite; a dict i
     glimit   a guardian's daily limit in seconds (optional); it replaces the policy's limit
              but never exceeds the ceiling passed with the operation (MM-adjust)
     xfrom    a guardian's exemption starts at this instant (optional, with ``xuntil``)
+    xpurpose what the exemption is for (the guardian's words, e.g. "study")
     xuntil   ... and ends at this instant: while it runs the quota and the guardian's windows
              do not refuse (use is still charged), nor the curfew when ``xcurfew`` is "1"
              (MM-exempt); an exemption that has ended is removed by the next operation
@@ -38,7 +39,7 @@ Replies (but ``control``'s and ``snapshot``'s): code, used, limit ("" for none),
 reminder due (0/1), calls in flight, pause, windows, day, reminders given (``rl``), and the
 instant use is charged up to (``last``) — from which a release can be told without asking
 the store again (:meth:`MinorProtection.release` with ``wait=False``) — and the exemption in
-force (``xfrom``, ``xuntil``, ``xcurfew``; empty when none).
+force (``xfrom``, ``xuntil``, ``xcurfew``, ``xpurpose``; empty when none).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ __all__ = ["CODES", "LUA", "apply", "fmt", "in_windows", "pack", "unpack"]
 #: start codes
 OK, PAUSED, CURFEW, WINDOW, QUOTA = 0, 1, 2, 3, 4
 CODES = {OK: "ok", PAUSED: "paused", CURFEW: "curfew", WINDOW: "window", QUOTA: "quota"}
-CONTROL_FIELDS = ("glimit", "pause", "win", "xfrom", "xuntil", "xcurfew")
-EXEMPTION_FIELDS = ("xfrom", "xuntil", "xcurfew")
+CONTROL_FIELDS = ("glimit", "pause", "win", "xfrom", "xuntil", "xcurfew", "xpurpose")
+EXEMPTION_FIELDS = ("xfrom", "xuntil", "xcurfew", "xpurpose")
 
 
 def fmt(x: float) -> str:
@@ -157,7 +158,7 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
     if "xuntil" in s and float(s["xuntil"]) <= t:
         for f in EXEMPTION_FIELDS:
             s.pop(f, None)
-    exempt = "xuntil" in s and float(s["xfrom"]) <= t
+    exempt = "xuntil" in s and "xfrom" in s and float(s["xfrom"]) <= t
     exempt_curfew = exempt and s.get("xcurfew") == "1"
     remind_every = float(argv[12]) if len(argv) > 12 else 0.0
     code = OK
@@ -210,7 +211,7 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
         return out
     return [str(code), fmt(used), fmt(limit) if limit != math.inf else "", fmt(streak),
             str(remind), str(n), s.get("pause", ""), s.get("win", ""), sday, str(rl), fmt(last),
-            s.get("xfrom", ""), s.get("xuntil", ""), s.get("xcurfew", "")]
+            s.get("xfrom", ""), s.get("xuntil", ""), s.get("xcurfew", ""), s.get("xpurpose", "")]
 
 
 LUA = r"""
@@ -296,10 +297,10 @@ if s['glimit'] then
   if ceiling == nil or g < ceiling then limit = g else limit = ceiling end
 end
 if s['xuntil'] and tonumber(s['xuntil']) <= t then
-  redis.call('HDEL', key, 'xfrom', 'xuntil', 'xcurfew')
-  s['xfrom'] = nil; s['xuntil'] = nil; s['xcurfew'] = nil
+  redis.call('HDEL', key, 'xfrom', 'xuntil', 'xcurfew', 'xpurpose')
+  s['xfrom'] = nil; s['xuntil'] = nil; s['xcurfew'] = nil; s['xpurpose'] = nil
 end
-local exempt = s['xuntil'] ~= nil and tonumber(s['xfrom']) <= t
+local exempt = s['xuntil'] ~= nil and s['xfrom'] ~= nil and tonumber(s['xfrom']) <= t
 local exempt_curfew = exempt and s['xcurfew'] == '1'
 local remind_every = 0
 if #A >= 13 then remind_every = tonumber(A[13]) end
@@ -358,5 +359,5 @@ if limit ~= nil then lim = fmt(limit) end
 return table.concat({tostring(code), fmt(used), lim, fmt(streak), tostring(remind),
                      tostring(n), s['pause'] or '', s['win'] or '', sday,
                      string.format('%d', rl), fmt(last), s['xfrom'] or '',
-                     s['xuntil'] or '', s['xcurfew'] or ''}, '|')
+                     s['xuntil'] or '', s['xcurfew'] or '', s['xpurpose'] or ''}, '|')
 """

@@ -578,7 +578,7 @@ class MinorProtection:
         if code != m.OK:
             self._refuse(code, at, band, used, eff, out[6], out[7])
         reminder = self._reminder(streak) if out[4] == "1" else None
-        exemption = _exemption(out[11:14])
+        exemption = _exemption(out[11:15])
         deadline, reason = self._deadline(at, used, eff, out[7], exemption)
         return Admission(subject=subject, key=key, call_id=call_id, band=band, started=at,
                          used_seconds=used, limit_seconds=eff, continuous_seconds=streak,
@@ -893,7 +893,7 @@ class MinorProtection:
         until = start + dt.timedelta(minutes=minutes)
         self._control("exemption", subject, guardian, at,
                       ["xfrom", m.fmt(start.timestamp()), "xuntil", m.fmt(until.timestamp()),
-                       "xcurfew", "1" if curfew else ""],
+                       "xcurfew", "1" if curfew else "", "xpurpose", purpose.strip()],
                       {"purpose": purpose.strip(), "minutes": minutes,
                        "from": _utc_text(start), "until": _utc_text(until),
                        "curfew": bool(curfew), "bound": "exemption_max_minutes",
@@ -909,7 +909,8 @@ class MinorProtection:
         at = at or self.clock.now()
         self._guardian(subject, guardian, at)
         self._control("exemption_end", subject, guardian, at,
-                      ["xfrom", "", "xuntil", "", "xcurfew", ""], {}, rules=_EXEMPT_RULES)
+                      ["xfrom", "", "xuntil", "", "xcurfew", "", "xpurpose", ""], {},
+                      rules=_EXEMPT_RULES)
 
     def set_allowed_windows(
         self,
