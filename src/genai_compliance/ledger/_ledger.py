@@ -144,7 +144,30 @@ _DDL = [
 ]
 
 _INSERT_RECORDS = ("INSERT INTO gc_ledger_records(seq, time, kind, subject, payload, "
-                   "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                   "prev_hash, hash) VALUES ")
+_RECORD_MARKS = "(?, ?, ?, ?, ?, ?, ?)"
+_CHUNKS = tuple(1 << k for k in range(9, -1, -1))  # 512, 256, …, 1
+
+
+def _insert_records(tx: Any, flat: list[Any]) -> None:
+    """Insert records given as one flat parameter list (7 per record) with multi-row
+    ``INSERT … VALUES (…), (…)`` statements — a few statements per commit instead of one
+    per record. Chunk sizes are powers of two, so each backend's statement cache holds at
+    most ten texts."""
+    count = len(flat) // 7
+    start = 0
+    for size in _CHUNKS:
+        while count >= size:
+            sql = _INSERT_SQL.get(size)
+            if sql is None:
+                sql = _INSERT_SQL[size] = _INSERT_RECORDS + ", ".join([_RECORD_MARKS] * size)
+            end = start + 7 * size
+            tx.execute(sql, flat[start:end])
+            start = end
+            count -= size
+
+
+_INSERT_SQL: dict[int, str] = {}
 # SQLite: the head and tree rows set in one statement if the head is still what this process
 # wrote last (two rows come back), else nothing changes (RETURNING needs SQLite 3.35)
 _CAS_SQLITE = ("UPDATE gc_ledger_meta SET value = CASE key WHEN 'head' THEN ? ELSE ? END "
@@ -991,8 +1014,7 @@ class Ledger:
                     moved = tx.execute(_CAS_SQLITE, (head_text, tree_text, old_head)).fetchall()
                     if len(moved) != 2:
                         raise _Stale
-                    for sql, rows in deferred.calls:
-                        tx.executemany(sql, rows)
+                    deferred.replay(tx)
                     if work.heads and local:
                         signed = self._sign_heads(work.heads, tx)
             except _Stale:
@@ -1007,8 +1029,7 @@ class Ledger:
                 tx.execute("WITH moved AS (UPDATE gc_ledger_meta SET value = ? WHERE key = "
                            "'head' AND value = ? RETURNING 1) SELECT 1 / (SELECT COUNT(*) "
                            "FROM moved)", (head_text, old_head))
-                for sql, rows in deferred.calls:
-                    tx.executemany(sql, rows)
+                deferred.replay(tx)
                 if work.heads and local:
                     signed = self._sign_heads(work.heads, tx)
                 tx.execute("UPDATE gc_ledger_meta SET value = ? WHERE key = 'tree'",
@@ -1123,7 +1144,8 @@ class Ledger:
         now_dt = parse_iso(now)
         seq, head, rng, base = st.seq, st.head, st.rng, st.base
         every = self.checkpoint_every
-        rows: list[tuple[Any, ...]] = []
+        flat: list[Any] = []
+        add = flat.extend
         nodes: list[tuple[int, int, bytes]] = []
         results: list[Any] = []
         sha = _sha256
@@ -1153,7 +1175,7 @@ class Ledger:
                         nodes.append((level, ((size + 1) >> level) - 1, h))
                 frontier.append(h)
                 size += 1
-                rows.append((seq, now, kind, name, body, head, digest))
+                add((seq, now, kind, name, body, head, digest))
                 out.append(make(seq, now_dt, kind, name, payload, head, digest))
                 head = digest
                 if seq % every == 0:
@@ -1161,7 +1183,7 @@ class Ledger:
                     st.heads.append((size, rng.root(), when))
             results.append(out)
         rng.size = size
-        tx.executemany(_INSERT_RECORDS, rows)
+        _insert_records(tx, flat)
         if nodes:
             tx.executemany("INSERT INTO gc_ledger_tree_nodes(level, idx, hash) VALUES (?, ?, ?) "
                            "ON CONFLICT (level, idx) DO NOTHING",
@@ -1576,13 +1598,22 @@ class _Deferring:
     dialect = "postgresql"
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, list[tuple[Any, ...]]]] = []
+        self.calls: list[tuple[bool, str, Any]] = []
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        self.calls.append((sql, rows))
+        self.calls.append((True, sql, rows))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        raise AssertionError("the optimistic path only inserts")  # pragma: no cover
+        if not sql.startswith("INSERT"):  # pragma: no cover - the optimistic path only inserts
+            raise AssertionError(sql)
+        self.calls.append((False, sql, params))
+
+    def replay(self, tx: Any) -> None:
+        for many, sql, params in self.calls:
+            if many:
+                tx.executemany(sql, params)
+            else:
+                tx.execute(sql, params)
 
 
 class _TxReader(LedgerReader):

@@ -68,6 +68,12 @@ def _size_of(note: str) -> int:
         return -1
 
 
+def _claimed_size(note: str) -> int:
+    """The size line of a checkpoint note without parsing the rest (-1 if none)."""
+    lines = note.split("\n", 2)
+    return int(lines[1]) if len(lines) > 2 and lines[1].isdigit() and len(lines[1]) < 20 else -1
+
+
 class DirectoryWitness:
     """Checkpoints in ``path/<origin>/``. ``durable`` fsyncs the newest checkpoint before it
     replaces the previous one (a crash may lose a copy, never leave a torn one; the
@@ -89,7 +95,11 @@ class DirectoryWitness:
             current = -1
             with contextlib.suppress(OSError, UnicodeDecodeError), open(
                     latest, encoding="utf-8") as fh:
-                current = _size_of(fh.read())
+                text = fh.read()
+                # a full parse only when the file claims to be as new as this one
+                current = _claimed_size(text)
+                if current >= checkpoint.size:
+                    current = _size_of(text)
             line = json.dumps({"size": checkpoint.size, "checkpoint": checkpoint.note}) + "\n"
             fd = os.open(os.path.join(folder, "checkpoints.jsonl"),
                          os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
