@@ -83,8 +83,8 @@ _MISSING = {
     "labelling.explicit.separator": "text between the label and a text output",
     "labelling.explicit.audio_position": "where the audio label goes (GB-5.3)",
     "minors.unknown_age": "a user of unknown age is served as an adult (\"adult\", the "
-                          "default), refused until verified (\"verify\") or held to the "
-                          "strictest band (\"strictest\")",
+                          "default), held to the strictest minors' band (\"minors-mode\") "
+                          "or refused until verified (\"refuse\")",
     "minors.history_days": "days of per-day usage kept for guardian summaries (default 31)",
     "minors.lease_seconds": "a call not heard of for this long (a crashed replica) stops "
                             "being charged (default 600)",

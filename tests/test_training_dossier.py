@@ -297,3 +297,22 @@ def test_an_incomplete_stored_assessment_is_missing(tmp_path: Path) -> None:
     found = [m for m in dossier.missing if m["item"] == "applicability assessment: incomplete"]
     assert len(found) == 1 and "offshore" in found[0]["how"]
 
+
+
+def test_cli_dossier_states_the_minors_policy(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`dossier build` states the minors' policy in force, unknown-age handling included,
+    from the config it is given."""
+    import shutil
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    cfg = tmp_path / "compliance.toml"
+    text = (examples / "compliance.toml").read_text(encoding="utf-8")
+    assert 'unknown_age = "adult"' in text
+    cfg.write_text(text.replace('unknown_age = "adult"', 'unknown_age = "refuse"', 1),
+                   encoding="utf-8")
+    shutil.copy(examples / "keywords.csv", tmp_path / "keywords.csv")
+    assert main(["dossier", "build", "--config", str(cfg), "--output",
+                 str(tmp_path / "out")]) in (0, 1)
+    doc = json.loads((tmp_path / "out" / "dossier.json").read_text(encoding="utf-8"))
+    assert doc["minors"]["unknown_age"] == "refuse"

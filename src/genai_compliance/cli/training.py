@@ -169,7 +169,8 @@ def _cmd_dossier(args: argparse.Namespace) -> int:
         register = TrainingRegister.from_context(comp.context)
         dossier = build_dossier(register, provider=comp.provider,
                                 filing=comp.settings.get("filing", {}),
-                                implementations=implementations())
+                                implementations=implementations(),
+                                minors=comp.minors.policy.summary())
         paths = write_dossier(dossier, args.output)
     for path in paths:
         print(f"wrote {path}")
