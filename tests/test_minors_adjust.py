@@ -174,6 +174,8 @@ def test_replicas_share_adjustments_and_a_lowered_bound_wins(
         c.release(adm_c, 60)
         a.grant_exemption(KID, 30, guardian=MUM)
         assert b.usage(KID).exemption is not None
+        shown = b.usage(KID).to_json()["exemption"]  # the guardian view says so too
+        assert shown["curfew"] is False and shown["from"] < shown["until"]
         for prot in (b, c):
             prot.store.close()
     finally:

@@ -169,8 +169,7 @@ class UsageSummary:
     paused_indefinitely: bool
     allowed_windows: tuple[str, ...]
     history: tuple[DayUsage, ...]
-    #: the guardian's exemption in force or scheduled, if any (MM-exempt; not in ``to_json``
-    #: until ``minors-usage.schema.json`` has a field for it)
+    #: the guardian's exemption in force or scheduled, if any (MM-exempt)
     exemption: Exemption | None = None
 
     @property
@@ -202,6 +201,11 @@ class UsageSummary:
             "history": [{"day": d.day.isoformat(), "used_minutes": round(d.used_minutes, 3)}
                         for d in self.history],
         }
+        if self.exemption is not None:
+            x = self.exemption
+            doc["exemption"] = {"from": x.start.isoformat().replace("+00:00", "Z"),
+                                "until": x.until.isoformat().replace("+00:00", "Z"),
+                                "curfew": x.curfew, "purpose": x.purpose}
         validate(doc, "minors-usage", what="usage summary")
         return doc
 
