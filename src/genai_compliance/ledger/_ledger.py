@@ -87,7 +87,7 @@ from ._merkle import CompactRange
 from ._note import Checkpoint, check_origin, raw_public, sign_checkpoint
 from ._pg import PGWriter
 from ._reader import CACHE_LEVEL, LedgerReader, NodeSource, TreeMeta, row_leaf
-from ._witness import DirectoryWitness, Witness, open_witness
+from ._witness import DirectoryWitness, Witness, flush_pending, open_witness, publish_later
 
 if TYPE_CHECKING:
     from ._verify import ReadOnlyLedger, VerifyReport
@@ -1253,7 +1253,9 @@ class Ledger:
             if newest.size >= self._last_cp_size:
                 self._last_cp_size = newest.size
                 self._last_cp_time = when
-        self._publish(cps)
+        if self.witnesses:
+            cps = list(cps)
+            publish_later(lambda: self._publish(cps))
 
     def _publish(self, cps: Sequence[Checkpoint]) -> None:
         for witness in self.witnesses:
@@ -1290,6 +1292,7 @@ class Ledger:
         if self._closed:
             raise LedgerError("the ledger is closed")
         result: Checkpoint | None = self._run(self._op_checkpoint)
+        flush_pending()  # the witnesses have it too when this returns
         return result
 
     def _op_checkpoint(self, tx: Any, st: _State) -> Checkpoint | None:
@@ -1328,7 +1331,10 @@ class Ledger:
 
         .. versionadded:: 0.2
         """
-        return self._checkpoint_if_due()
+        found = self._checkpoint_if_due()
+        if found is not None:
+            flush_pending()
+        return found
 
     def checkpoints(self) -> list[Checkpoint]:
         """The checkpoints stored in the ledger, oldest first."""
@@ -1553,6 +1559,7 @@ class Ledger:
         except (StoreUnavailable, LedgerError):
             pass
         finally:
+            flush_pending()
             self._closed = True
             for witness in self.witnesses:
                 closer = getattr(witness, "close", None)

@@ -10,15 +10,27 @@ witnessed checkpoint missing from the database all fail.
   newest, replaced atomically, never by a smaller one) and ``checkpoints.jsonl`` (every
   checkpoint, appended).
 * :class:`SQLWitness` — a table ``gc_ledger_witness`` in a second database (a store URI).
+
+Copies are written by one background thread per process (:func:`publish_later`), right
+after the commit that signed them, so an append never waits for a witness's file writes and
+fsync. :func:`flush_pending` waits for them; every in-process read of a witness
+(:meth:`Witness.notes`: opening a writer, ``verify``) and ``Ledger.close``/``checkpoint``
+call it, and an exit hook does too. The database is always written first, so a witness is
+never ahead of it; a process killed in that instant leaves the witness one checkpoint
+behind, which the next checkpoint makes up for.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
 import json
+import logging
 import os
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from ..errors import ConfigurationError
@@ -26,7 +38,10 @@ from ..stores import parse_uri
 from ._keys import _write_tmp
 from ._note import Checkpoint, NoteError
 
-__all__ = ["DirectoryWitness", "SQLWitness", "Witness", "open_witness"]
+__all__ = ["DirectoryWitness", "SQLWitness", "Witness", "flush_pending", "open_witness",
+           "publish_later"]
+
+log = logging.getLogger("genai_compliance.ledger")
 
 try:  # POSIX
     import fcntl
@@ -42,6 +57,90 @@ class Witness(Protocol):
     def publish(self, checkpoint: Checkpoint) -> None: ...
 
     def notes(self, origin: str | None) -> tuple[list[str], str]: ...
+
+
+class _Publisher:
+    """The process's witness-writing thread and its queue of jobs."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.jobs: collections.deque[Callable[[], None]] = collections.deque()
+        self.thread: threading.Thread | None = None
+        self.running = 0
+
+    def put(self, job: Callable[[], None]) -> None:
+        with self.cond:
+            self.jobs.append(job)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, daemon=True,
+                                               name="genai-compliance-ledger-witness")
+                self.thread.start()
+            else:
+                self.cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                if not self.jobs:
+                    self.cond.wait(5.0)
+                if not self.jobs:  # idle: leave (put() starts another)
+                    self.thread = None
+                    self.cond.notify_all()
+                    return
+                job = self.jobs.popleft()
+                self.running += 1
+            try:
+                job()
+            except Exception as exc:  # pragma: no cover - jobs report their own failures
+                log.error("ledger witness job failed: %s", exc)
+            finally:
+                with self.cond:
+                    self.running -= 1
+                    self.cond.notify_all()
+
+    def flush(self) -> None:
+        if threading.current_thread() is self.thread:
+            return
+        with self.cond:
+            while self.jobs or self.running:
+                if self.thread is None or not self.thread.is_alive():
+                    # no thread left to run them (an exit in progress): run them here
+                    job = self.jobs.popleft() if self.jobs else None
+                    if job is None:
+                        self.cond.wait(0.1)
+                        continue
+                    self.cond.release()
+                    try:
+                        job()
+                    except Exception as exc:  # pragma: no cover
+                        log.error("ledger witness job failed: %s", exc)
+                    finally:
+                        self.cond.acquire()
+                    continue
+                self.cond.wait(0.5)
+
+
+_PUBLISHER = _Publisher()
+
+
+def publish_later(job: Callable[[], None]) -> None:
+    """Run ``job`` (writing checkpoints to witnesses) on the witness thread."""
+    _PUBLISHER.put(job)
+
+
+def flush_pending() -> None:
+    """Wait until every checkpoint handed to :func:`publish_later` is written."""
+    _PUBLISHER.flush()
+
+
+def _reset_after_fork() -> None:  # the parent writes what it queued; the child starts empty
+    global _PUBLISHER
+    _PUBLISHER = _Publisher()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+atexit.register(flush_pending)
 
 
 def _slug(origin: str) -> str:
@@ -127,6 +226,7 @@ class DirectoryWitness:
     def notes(self, origin: str | None) -> tuple[list[str], str]:
         """The checkpoints kept for ``origin`` and the folder they came from. Accepts the
         witness folder itself or one ledger's sub-folder; never writes."""
+        flush_pending()
         if origin is not None and os.path.isdir(self.folder(origin)):
             folder = self.folder(origin)
             return self._read(folder), folder
@@ -175,6 +275,7 @@ class SQLWitness:
     def notes(self, origin: str | None) -> tuple[list[str], str]:
         from ._readonly import open_readonly_db
 
+        flush_pending()
         db = open_readonly_db(self.uri, what="witness store")
         try:
             if not db.has_table("gc_ledger_witness"):

@@ -1,0 +1,195 @@
+"""The ledger's hot path (issues 15 and 19): records canonicalised by the fast path with the
+bytes RFC 8785 (and so every existing ledger) has, floats without a JSON round trip, one
+transaction per append and none for a cached read, multi-row inserts, witnesses written
+off the append path yet seen by every read."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genai_compliance import FrozenClock, Ledger, LedgerError
+from genai_compliance.crypto import generate_ed25519
+from genai_compliance.ledger import Entry, ReadOnlyLedger, canonical, verify_ledger, verify_proof
+from genai_compliance.ledger._format import es_number, prepare_payload
+from genai_compliance.ledger._proofs import export_records
+from genai_compliance.ledger._witness import DirectoryWitness
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default key files and witness folders of PostgreSQL ledgers go to a temporary home."""
+    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | finite | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12)
+
+
+@given(value=finite)
+def test_every_double_prints_as_rfc8785_says(value: float) -> None:
+    """Property over all finite doubles (subnormals, 1e21 and beyond, -0): our ECMAScript
+    number form equals the rfc8785 reference."""
+    assert es_number(value) == rfc8785.dumps(value).decode()
+
+
+@given(value=json_values)
+def test_canonical_bytes_are_those_of_rfc8785(value: Any) -> None:
+    """Property: any plain JSON value (floats, non-BMP keys, escapes) canonicalises to the
+    bytes the rfc8785 package — which wrote the 0.1 ledgers — gives."""
+    assert canonical(value) == rfc8785.dumps(value)
+
+
+@settings(max_examples=50)
+@given(payload=st.dictionaries(st.text(), json_values, max_size=5))
+def test_a_payload_reads_back_equal_and_re_encodes_to_its_text(payload: dict[str, Any]
+                                                               ) -> None:
+    """Property: what a reader parses from the stored text equals the payload appended and
+    canonicalises back to the same text (what exports and proofs rely on), or the payload
+    is refused."""
+    try:
+        value, text = prepare_payload(payload)
+    except LedgerError:
+        return
+    assert value == payload
+    assert json.loads(text) == payload
+    assert canonical(json.loads(text)).decode() == text
+
+
+def test_floats_are_appended_without_parsing_json(sqlite_uri: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A float payload is stored in its RFC 8785 form without the append parsing JSON, and
+    the ledger verifies and reads it back equal."""
+    ledger = Ledger(sqlite_uri, witness_dir=False)
+    ledger.append("warm", {}, subject="u1")
+    payload = {"duration_ms": 190.402, "ratio": 1e-7, "big": 1e21, "whole": 2.0, "neg": -0.0}
+
+    def no_parse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the append parsed JSON")
+
+    monkeypatch.setattr(json, "loads", no_parse)
+    record = ledger.append("guard.call", payload, subject="u1")
+    monkeypatch.undo()
+    assert record.payload == payload
+    stored = next(r for r in ledger.records() if r.seq == record.seq)
+    assert stored.payload == payload
+    conn = sqlite3.connect(sqlite_uri.removeprefix("sqlite:///"))
+    text = conn.execute("SELECT payload FROM gc_ledger_records WHERE seq = ?",
+                        (record.seq,)).fetchone()
+    conn.close()
+    assert text is not None and text[0].encode() == rfc8785.dumps(payload)
+    assert ledger.verify().ok
+    ledger.close()
+
+
+def test_a_ledger_with_floats_exports_proofs_that_verify(tmp_path: Path) -> None:
+    """Exported records carrying floats are re-canonicalised by the offline checker to the
+    stored bytes, so their inclusion proofs verify with only the public key."""
+    key = generate_ed25519()
+    uri = f"sqlite:///{tmp_path / 'l.db'}"
+    ledger = Ledger(uri, signing_key=key, pseudonym_secret=b"s" * 32, witness_dir=False,
+                    clock=FrozenClock("2026-03-01T00:00:00+00:00"), checkpoint_every=4)
+    ledger.append_many([Entry("m", {"x": i / 7, "tiny": 5e-324 * (i + 1)}) for i in range(9)])
+    ledger.checkpoint()
+    out = io.StringIO()
+    with ReadOnlyLedger(uri) as ro:
+        assert export_records(ro.reader, out) == 9
+    (tmp_path / "export.jsonl").write_text(out.getvalue())
+    assert verify_proof(tmp_path / "export.jsonl", key.public_key()).ok
+    ledger.close()
+
+
+@pytest.mark.parametrize(("payload", "where"), [
+    ({"a": {"b": {1, 2}}}, "payload['a']['b'] is a set"),
+    ({"a": [1, math.nan]}, "payload['a'][1] is nan"),
+    ({"n": 2**60}, "payload['n'] is the integer"),
+    ({"n": 1e16}, "payload['n'] is the number 10000000000000000"),
+    ({"k": {7: "x"}}, "payload['k'] has the key 7"),
+    ({"s": "\ud800"}, "lone surrogate"),
+])
+def test_a_payload_that_is_not_plain_json_is_refused_naming_where(
+        sqlite_uri: str, payload: dict[str, Any], where: str) -> None:
+    """The error says which value is wrong and what to do; nothing is written."""
+    ledger = Ledger(sqlite_uri, witness_dir=False)
+    with pytest.raises(LedgerError) as caught:
+        ledger.append_many([Entry("ok", {}), Entry("bad", payload)])
+    assert where in str(caught.value)
+    assert ledger.head()[0] == 0
+    ledger.close()
+
+
+def _count_transactions(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    count = [0]
+    targets: list[Any] = [ledger.db]
+    if ledger._pg_writer is not None:
+        targets.append(ledger._pg_writer)
+    for target in targets:
+        inner = target.transaction
+
+        def counted(*args: Any, _inner: Any = inner, **kwargs: Any) -> Any:
+            count[0] += 1
+            return _inner(*args, **kwargs)
+
+        monkeypatch.setattr(target, "transaction", counted)
+    return count
+
+
+def test_one_transaction_per_append_and_none_for_cached_reads(
+        sql_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite and PostgreSQL: each append of a known subject is one transaction; its
+    pseudonym and subject key, once known, cost none."""
+    ledger = Ledger(sql_uri, checkpoint_every=10_000, witness_dir=False)
+    ledger.append("warm", {}, subject="alice")
+    count = _count_transactions(ledger, monkeypatch)
+    for i in range(12):
+        ledger.append("guard.call", {"i": i, "duration_us": 1000 + i}, subject="alice")
+    assert count[0] == 12
+    ledger.pseudonym("alice")
+    ledger.subject_key("alice", purpose="minors")
+    assert count[0] == 12
+    monkeypatch.undo()
+    assert ledger.verify().ok
+    ledger.close()
+
+
+@pytest.mark.parametrize("size", [1, 7, 100, 777, 1000])
+def test_batches_of_any_size_chain_in_order(sql_uri: str, size: int) -> None:
+    """A batch of any size (written as multi-row inserts) gets consecutive seqs in entry
+    order and verifies, on SQLite and PostgreSQL."""
+    if sql_uri.startswith("postgresql"):
+        sql_uri = sql_uri.replace("schema=", f"schema=b{size}_")
+    ledger = Ledger(sql_uri, checkpoint_every=64, witness_dir=False)
+    ledger.append("first", {})
+    records = ledger.append_many([Entry("b", {"i": i}, f"u{i % 3}") for i in range(size)])
+    assert [r.seq for r in records] == list(range(2, size + 2))
+    assert [r.payload["i"] for r in ledger.records(kind="b")] == list(range(size))
+    assert ledger.verify().ok
+    ledger.close()
+
+
+def test_a_witness_read_in_process_sees_every_committed_checkpoint(tmp_path: Path) -> None:
+    """Witness copies are written off the append path, yet reading the witness (as opening
+    a writer or verify does) waits for them: it holds every checkpoint committed so far."""
+    uri = f"sqlite:///{tmp_path / 'l.db'}"
+    ledger = Ledger(uri, checkpoint_every=5, witness_dir=tmp_path / "w")
+    for i in range(25):
+        ledger.append("x", {"i": i})
+    notes, _ = DirectoryWitness(tmp_path / "w").notes(ledger.origin)
+    sizes = {int(n.split("\n")[1]) for n in notes}
+    assert sizes == {5, 10, 15, 20, 25}
+    report = verify_ledger(uri, checkpoints=[tmp_path / "w"])
+    assert report.ok and report.witnessed == 5
+    ledger.close()
