@@ -310,6 +310,9 @@ class Check:
     blocking: bool = False
     #: Streamed chunks reach ``on_chunk`` as text (``str``) through the guard's text hook.
     wants_text: ClassVar[bool] = False
+    #: The call modalities this check works on (``None``: every one). The guard leaves the
+    #: check out of calls of other modalities altogether — no hook, no thread hop.
+    modalities: tuple[str, ...] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -533,7 +533,9 @@ class Guard:
             unlabelled_requested=unlabelled,
             codec=self.codec,
         )
-        flow = _Flow(self, ctx, self.checks())
+        modality = self.modality
+        flow = _Flow(self, ctx, [c for c in self.checks()
+                                 if c.modalities is None or modality in c.modalities])
         ctx.abandon = flow.abandon
         self.host.inflight.add(ctx)
         collector = request_calls.get()

@@ -41,6 +41,7 @@ class MediaLabelCheck(Check):
     """Explicit + implicit (+ C2PA) labels on media outputs; see the module docstring."""
 
     name = "media_label"
+    modalities: tuple[str, ...]
     rules = ("LM-4", "LM-5", "GB-5.2", "GB-5.3", "GB-5.4", "IM-12")
     #: rendering and file I/O: the async driver runs ``after`` in a worker thread
     blocking = True

@@ -184,7 +184,7 @@ class UsageSummary:
             paused = "indefinite"
         elif self.paused_until is not None:
             paused = self.paused_until.isoformat().replace("+00:00", "Z")
-        doc = {
+        doc: dict[str, Any] = {
             "day": self.day.isoformat(),
             "timezone": self.timezone,
             "band": None if self.band is None else self.band.value,

@@ -44,6 +44,7 @@ class ExplicitTextLabelCheck(Check):
     """
 
     name = "explicit_text_label"
+    modalities: tuple[str, ...]
     rules = ("GB-5.1", "GB-6", "LM-4")
 
     def __init__(self, label: str = DEFAULT_LABEL_ZH, mode: TextMode = "prefix",
@@ -134,6 +135,7 @@ class ExplicitMediaLabelCheck(Check):
     with :func:`apply_explicit`; the call's notes record ``explicit_label``."""
 
     name = "explicit_media_label"
+    modalities: tuple[str, ...]
     rules = ("GB-5.2", "GB-5.3", "GB-5.4", "LM-4", "LM-4b")
     #: rendering is heavy: the async driver runs ``after`` in a worker thread
     blocking = True
