@@ -498,3 +498,41 @@ def test_stream_dropped_without_being_started_is_recorded(comp: Compliance,
     gc.collect()
     assert _outcomes(comp) == ["cancelled"]
     assert not comp.inflight
+
+
+def test_checks_of_other_modalities_are_left_out(tmp_path: Path) -> None:
+    """A check that declares ``modalities`` is never run for calls of another modality —
+    not even its close — so a blocking media check costs a text call nothing."""
+    seen: list[str] = []
+
+    class ImagesOnly(Check):
+        name = "images-only"
+        rules = ("LM-5",)
+        blocking = True
+        modalities = ("image",)
+
+        def before(self, ctx: CallContext) -> None:
+            seen.append("before:" + ctx.modality)
+
+        def close(self, ctx: CallContext, outcome: str) -> None:
+            seen.append("close:" + ctx.modality)
+
+    comp = make_compliance(tmp_path, checks=[ImagesOnly()])
+    try:
+        text = comp.guard(modality="text")(lambda prompt: "t")
+        image = comp.guard(modality="image")(lambda prompt: b"i")
+
+        async def atext() -> None:
+            await comp.guard(modality="text")(_async_echo)("x")
+
+        text("x")
+        asyncio.run(atext())
+        assert seen == []
+        image("x")
+        assert seen == ["before:image", "close:image"]
+    finally:
+        comp.close()
+
+
+async def _async_echo(prompt: str) -> str:
+    return prompt
