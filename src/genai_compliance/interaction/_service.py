@@ -1,0 +1,532 @@
+"""``Interaction``: the AI-interaction disclosure and continuous-use reminder engine, exit,
+minors' personas, training consent and the security-assessment item.
+
+The guard check (:class:`~genai_compliance.interaction.InteractionCheck`) drives it; a
+provider may call it directly too (a chat UI's exit button calls :meth:`Interaction.exit`,
+an over-dependence detector :meth:`Interaction.signal_dependence`). Every notice shown is a
+ledger record (``interaction.notice``), as are exits, dependence signals and training-use
+decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from ..clock import SHANGHAI, Clock, SystemClock
+from ..errors import ConfigurationError, GuardianConsentRequired, MinorRestricted, Refusal
+from ..rules import implements
+from ..stores import SQLDatabase, Store
+from ..subject import Subject
+from . import _timer as timer
+from ._profiles import InteractionSettings, Profile
+from ._state import StateStore, open_state
+
+__all__ = ["Admission", "GuardianConsent", "Interaction", "InteractionExited", "Notice",
+           "PersonaRestricted", "SecurityAssessment", "TrainingDecision",
+           "security_assessment_needed"]
+
+Recorder = Callable[..., Any]
+ARecorder = Callable[..., Awaitable[Any]]
+
+
+class InteractionExited(Refusal):
+    """The user ended the session (AN-EXIT): the service stops; a new session (logging in
+    again) starts over. ``.session_id`` names the session, ``.via`` how it was ended."""
+
+    reason = "exit"
+    http_status = 410
+
+
+class PersonaRestricted(MinorRestricted):
+    """A persona the minors' rules do not allow for this user (AN-14): virtual relatives
+    and partners are never served to minors. ``.persona`` names it."""
+
+    reason = "persona"
+    http_status = 403
+
+
+InteractionExited.__module__ = "genai_compliance.interaction"
+PersonaRestricted.__module__ = "genai_compliance.interaction"
+
+
+@runtime_checkable
+class GuardianConsent(Protocol):
+    """What the engine needs from the consent duty (:class:`~genai_compliance.consent.
+    ConsentService` is one): a guardian's consent for a child, and the purposes without an
+    active grant."""
+
+    def has_guardian_consent(self, subject: Subject) -> bool: ...
+
+    def missing(self, subject: Subject | None, purposes: Sequence[str]) -> list[str]: ...
+
+
+@runtime_checkable
+class _Keyer(Protocol):
+    def subject_key(self, subject: Subject | str, *, purpose: str) -> str: ...
+
+
+@attrs.frozen
+class Notice:
+    """One notice shown to the user, and the sequence number of its ledger record."""
+
+    profile: str
+    kind: str
+    trigger: str
+    text: str
+    rules: tuple[str, ...]
+    record_seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"profile": self.profile, "kind": self.kind, "trigger": self.trigger,
+                "text": self.text, "rules": list(self.rules), "record_seq": self.record_seq}
+
+
+@attrs.frozen
+class Admission:
+    """A call let through: who (``key``), which session, when, and the notices it must
+    show (not yet recorded: :meth:`Interaction.notify` records and returns them)."""
+
+    subject: Subject | None
+    key: str | None
+    session_id: str
+    started: dt.datetime
+    due: tuple[timer.Due, ...]
+    continuous_seconds: float
+
+
+@attrs.frozen
+class TrainingDecision:
+    """Whether interaction data of a subject may be used for training (AN-TRAIN)."""
+
+    allowed: bool
+    purposes: tuple[str, ...]
+    missing: tuple[str, ...]
+    record_seq: int | None = None
+
+
+@attrs.frozen
+class SecurityAssessment:
+    """The computed "security assessment needed" item of the dossier (AN-ASSESS, AN-14).
+
+    ``to_json()`` is what the dossier embeds: ``needed``, the ``triggers`` met, the figures
+    compared, the thresholds and the rules.
+    """
+
+    needed: bool
+    triggers: tuple[str, ...]
+    registered_users: int | None
+    monthly_active_users: int | None
+    registered_users_threshold: int
+    monthly_active_threshold: int
+    rules: tuple[str, ...] = ("AN-ASSESS", "AN-14")
+    in_force_from: dt.date = dt.date(2026, 7, 15)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": "security-assessment",
+            "needed": self.needed,
+            "triggers": list(self.triggers),
+            "registered_users": self.registered_users,
+            "monthly_active_users": self.monthly_active_users,
+            "thresholds": {"registered_users": self.registered_users_threshold,
+                           "monthly_active_users": self.monthly_active_threshold},
+            "rules": list(self.rules),
+            "in_force_from": self.in_force_from.isoformat(),
+            "action": ("carry out a security assessment and submit the report to the "
+                       "provincial cyberspace office" if self.needed else "none now"),
+        }
+
+
+def _count(name: str, value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{name} must be a whole number >= 0 (or None when "
+                                 f"unknown), got {value!r}", field=name, value=value)
+    return value
+
+
+@implements("AN-ASSESS", "AN-14")
+def security_assessment_needed(
+    registered_users: int | None, monthly_active_users: int | None, *,
+    registered_users_threshold: int = 1_000_000, monthly_active_threshold: int = 100_000,
+    launching: bool = False, major_change: bool = False,
+) -> SecurityAssessment:
+    """Whether the anthropomorphic service needs a security assessment now (AN-ASSESS):
+    when registered users reach ``registered_users_threshold`` (1,000,000) **or** monthly
+    active users reach ``monthly_active_threshold`` (100,000), when the function launches
+    or is added (``launching``), or on a major change by new technology (``major_change``).
+    ``None`` means the figure is unknown: it triggers nothing, and is shown as unknown."""
+    registered = _count("registered_users", registered_users)
+    active = _count("monthly_active_users", monthly_active_users)
+    triggers: list[str] = []
+    if launching:
+        triggers.append("launch")
+    if major_change:
+        triggers.append("major-change")
+    if registered is not None and registered >= registered_users_threshold:
+        triggers.append("registered-users")
+    if active is not None and active >= monthly_active_threshold:
+        triggers.append("monthly-active-users")
+    return SecurityAssessment(
+        needed=bool(triggers), triggers=tuple(triggers), registered_users=registered,
+        monthly_active_users=active, registered_users_threshold=registered_users_threshold,
+        monthly_active_threshold=monthly_active_threshold)
+
+
+#: the youngest age in each band (MM-final bands)
+_BAND_LOWER = {"under-3": 0, "3-8": 3, "8-12": 8, "12-16": 12, "16-18": 16, "adult": 18}
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+@implements("AN-DISCLOSE", "AN-PAUSE", "AN-EXIT", "AN-14", "AN-TRAIN", "EU-50-1", "EU-50-5",
+            "SB243-22602", "NY-GBL-1702")
+class Interaction:
+    """The disclosure-and-reminder engine with a profile per jurisdiction.
+
+    :param settings: the validated ``[interaction]`` settings (:class:`InteractionSettings`).
+    :param store: where per-user state lives: ``memory://``, ``sqlite:///…``,
+        ``postgresql://…``, ``redis://…``, an opened store or a :class:`SQLDatabase`.
+    :param clock: the time source.
+    :param record: appends a ledger record (``kind, payload, *, subject``): every notice
+        shown, every exit, every dependence signal and training decision is one.
+    :param arecord: its async twin (``Ledger.aappend``); without it the async driver runs
+        ``record`` in a worker thread.
+    :param consent: the consent duty, for guardians' consent under 14 and the training
+        purposes; without it those requests are refused (fail closed).
+    :param keyer: keys subjects for the store (the ledger: ``subject_key``) or a secret of
+        at least 16 bytes; only a ``memory://`` store may go without (a random secret).
+    :param tz: the zone in which ages are counted.
+    """
+
+    def __init__(
+        self,
+        settings: InteractionSettings | None = None,
+        *,
+        store: str | Store | SQLDatabase | StateStore = "memory://",
+        clock: Clock | None = None,
+        record: Recorder,
+        arecord: ARecorder | None = None,
+        consent: GuardianConsent | None = None,
+        keyer: _Keyer | bytes | None = None,
+        tz: dt.tzinfo = SHANGHAI,
+    ) -> None:
+        if not callable(record):
+            raise ConfigurationError(
+                "every notice shown is a ledger record: pass record= (compliance.record or "
+                "Ledger.append)", field="record", value=record)
+        self.settings = settings or InteractionSettings()
+        self.state: StateStore = open_state(store)
+        self.clock: Clock = clock or SystemClock()
+        self._record = record
+        self._arecord = arecord
+        self.consent = consent
+        self.tz = tz
+        if keyer is None:
+            if self.state.blocking:
+                raise ConfigurationError(
+                    "interaction state on a shared store needs a secret to key users with "
+                    "(an unkeyed hash of a phone number is reversed in seconds): pass "
+                    "keyer=compliance.ledger, or build with Interaction.from_context",
+                    field="interaction.key_secret", value=None)
+            keyer = secrets.token_bytes(32)
+        if isinstance(keyer, bytes | bytearray) and len(keyer) < 16:
+            raise ConfigurationError("the interaction key secret must be at least 16 bytes",
+                                     field="interaction.key_secret", value=len(keyer))
+        if not isinstance(keyer, bytes | bytearray | _Keyer):
+            raise ConfigurationError(
+                f"keyer must be the ledger (subject_key) or bytes, got {type(keyer).__name__}",
+                field="keyer", value=type(keyer).__name__)
+        self._keyer: _Keyer | bytes = keyer if isinstance(keyer, _Keyer) else bytes(keyer)
+
+    # -- construction the lead wires in -------------------------------------------------
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any] | None, *, store: str | Store | SQLDatabase,
+        record: Recorder, arecord: ARecorder | None = None, clock: Clock | None = None,
+        consent: GuardianConsent | None = None, keyer: _Keyer | bytes | None = None,
+        tz: dt.tzinfo = SHANGHAI,
+    ) -> Interaction:
+        """Build from the ``[interaction]`` mapping (validated against
+        ``schemas/interaction-config.schema.json``)."""
+        return cls(InteractionSettings.from_settings(settings), store=store, clock=clock,
+                   record=record, arecord=arecord, consent=consent, keyer=keyer, tz=tz)
+
+    @classmethod
+    def from_context(cls, ctx: Any, *, consent: GuardianConsent | None = None) -> Interaction:
+        """Build in a :class:`~genai_compliance.DutyContext`: ``[interaction]`` settings,
+        the ``interaction`` store (a ``postgresql://`` URI is opened as a database), the
+        ledger (records, subject keys), clock and zone. ``consent`` is the consent duty."""
+        settings = ctx.section("interaction")
+        uri = ctx.store_uri("interaction")
+        store: str | Store = uri if uri.startswith(("postgresql:", "postgres:")) else \
+            ctx.store("interaction", needs=("atomic",))
+        return cls.from_settings(settings, store=store, record=ctx.record,
+                                 arecord=getattr(ctx.ledger, "aappend", None), clock=ctx.clock,
+                                 consent=consent, keyer=ctx.ledger, tz=ctx.tz)
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a call's state update does I/O (false for ``memory://``)."""
+        return self.state.blocking
+
+    # -- who ----------------------------------------------------------------------------
+    def key(self, subject: Subject | str) -> str:
+        """The store key of a subject: the ledger's keyed HMAC, never the user id."""
+        if isinstance(self._keyer, bytes):
+            user_id = subject.user_id if isinstance(subject, Subject) else subject
+            digest = hmac.new(self._keyer, b"interaction\x00" + user_id.encode(),
+                              hashlib.sha256).hexdigest()[:32]
+        else:
+            digest = self._keyer.subject_key(subject, purpose="interaction")
+        return f"{self.settings.key_prefix}:{digest}"
+
+    def _day(self, at: dt.datetime) -> dt.date:
+        return at.astimezone(self.tz).date()
+
+    def is_minor(self, subject: Subject | None, at: dt.datetime, *,
+                 known: bool = False) -> bool:
+        """Whether the minors' rules apply: a known minor, or (unless ``known``) a user of
+        unknown age when ``unknown_age = "minor"``."""
+        minor = None if subject is None else subject.is_minor_on(self._day(at))
+        if minor is None:
+            return not known and self.settings.unknown_age == "minor"
+        return minor
+
+    def _under(self, subject: Subject | None, at: dt.datetime, age: int) -> bool:
+        """Younger than ``age``? A band straddling it counts as yes; unknown follows
+        ``unknown_age``."""
+        if subject is not None:
+            years = subject.age_on(self._day(at))
+            if years is not None:
+                return years < age
+            band = subject.band_on(self._day(at))
+            if band is not None:
+                return _BAND_LOWER[band.value] < age
+        return self.settings.unknown_age == "minor"
+
+    def _profiles(self, names: Sequence[str] | None) -> tuple[Profile, ...]:
+        if names is None:
+            return self.settings.profiles
+        if isinstance(names, str):
+            names = [names]
+        return tuple(self.settings.profile(n) for n in names)
+
+    def _audience(self, audience: str, subject: Subject | None, at: dt.datetime) -> bool:
+        if audience == "all":
+            return True
+        return self.is_minor(subject, at, known=audience == "known-minors")
+
+    # -- personas (AN-14) -----------------------------------------------------------------
+    def check_persona(self, subject: Subject | None, persona: str | None,
+                      at: dt.datetime | None = None) -> None:
+        """Refuse a persona the minors' rules forbid for ``subject`` (AN-14): virtual
+        relatives and partners never for minors (:class:`PersonaRestricted`); a companion
+        persona under ``guardian_consent_under`` only with a guardian's consent through the
+        consent duty (:class:`~genai_compliance.GuardianConsentRequired`)."""
+        if not persona:
+            return
+        at = at or self.clock.now()
+        s = self.settings
+        if persona in s.minor_forbidden_personas and self.is_minor(subject, at):
+            unknown = subject is None or subject.band_on(self._day(at)) is None
+            raise PersonaRestricted(
+                f"the persona {persona!r} (a virtual relative or partner) is not offered to "
+                "minors" + (": this user's age is unknown, so give a verified birth date or "
+                            "age band on the Subject" if unknown else "; offer another "
+                            "persona"), rules=("AN-14",), persona=persona, age_unknown=unknown)
+        if persona in s.guardian_consent_personas and self._under(
+                subject, at, s.guardian_consent_under):
+            if subject is not None and self.consent is not None and \
+                    self.consent.has_guardian_consent(subject):
+                return
+            raise GuardianConsentRequired(
+                f"the persona {persona!r} is an emotional-companionship service: a child under "
+                f"{s.guardian_consent_under} may use it only with a guardian's consent; record "
+                "it with consent.grant(subject, 'service', notice=..., guardian=Guardian(...))"
+                + ("" if self.consent is not None else " (no consent duty is configured "
+                   "for the interaction duty, so none can count)"),
+                purposes=["service"], notice={}, subject=None if subject is None else
+                self.key(subject), rules=("AN-14", "PI-28/31"), persona=persona)
+
+    # -- the call ------------------------------------------------------------------------
+    def admit(self, subject: Subject | None, *, session_id: str | None = None,
+              at: dt.datetime | None = None,
+              profiles: Sequence[str] | None = None) -> Admission:
+        """Start a call: refuse it if the user ended its session (:class:`InteractionExited`),
+        else decide the notices it must show and update the continuous-use timer
+        atomically. The notices are recorded by :meth:`notify`."""
+        at = at or self.clock.now()
+        session = session_id if session_id is not None else (
+            "" if subject is None else subject.session_id or "")
+        chosen = [(p, self._audience(p.disclose_audience, subject, at),
+                   self._audience(p.reminder_audience, subject, at))
+                  for p in self._profiles(profiles)]
+        if subject is None:  # nobody to remember: disclose on every call (fail closed)
+            due = tuple(timer.Due(p.name, "disclosure", "anonymous", 0.0)
+                        for p, disclose, _ in chosen if disclose)
+            return Admission(None, None, session, at, due, 0.0)
+        key = self.key(subject)
+        ts = at.timestamp()
+        found: dict[str, Any] = {}
+
+        def step(state: dict[str, Any] | None) -> dict[str, Any]:
+            found.clear()
+            if timer.is_exited(state, session):
+                found["exited"] = True
+                return dict(state or {})
+            new, due = timer.begin(state, ts, session, chosen, self.settings.idle_gap_seconds)
+            found["due"] = due
+            found["cs"] = float(new["cs"])
+            return new
+
+        self.state.update(key, step)
+        if found.get("exited"):
+            raise self.exited_refusal(session, "earlier")
+        return Admission(subject, key, session, at, tuple(found["due"]),
+                         max(0.0, ts - found["cs"]))
+
+    def exited_refusal(self, session: str, via: str) -> InteractionExited:
+        """The refusal of a call in a session the user ended (AN-EXIT)."""
+        return InteractionExited(
+            "the user ended this conversation, so the service has stopped; a new session "
+            "(logging in again) starts a new one", rules=("AN-EXIT",), session_id=session,
+            via=via)
+
+    def _notice(self, due: timer.Due) -> Notice:
+        profile = self.settings.profile(due.profile)
+        text = profile.disclosure_text if due.kind == "disclosure" else \
+            profile.reminder_message(due.continuous_seconds)
+        return Notice(profile.name, due.kind, due.trigger, text, profile.rules)
+
+    def _payload(self, adm: Admission, notice: Notice) -> dict[str, Any]:
+        return {"profile": notice.profile, "kind": notice.kind, "trigger": notice.trigger,
+                "text": notice.text, "rules": list(notice.rules), "at": _iso(adm.started),
+                "session": hashlib.sha256(adm.session_id.encode()).hexdigest()[:16]
+                if adm.session_id else None,
+                "continuous_minutes": round(adm.continuous_seconds / 60, 1)}
+
+    def notify(self, admission: Admission) -> list[Notice]:
+        """Record every notice ``admission`` must show (``interaction.notice``, one record
+        each) and return them with their record numbers."""
+        out = []
+        for due in admission.due:
+            notice = self._notice(due)
+            rec = self._record("interaction.notice", self._payload(admission, notice),
+                               subject=admission.subject)
+            out.append(attrs.evolve(notice, record_seq=getattr(rec, "seq", None)))
+        return out
+
+    async def anotify(self, admission: Admission) -> list[Notice]:
+        """Async twin of :meth:`notify` (``arecord`` when given, else a worker thread)."""
+        if not admission.due:
+            return []
+        if self._arecord is None:
+            return await asyncio.to_thread(self.notify, admission)
+        out = []
+        for due in admission.due:
+            notice = self._notice(due)
+            rec = await self._arecord("interaction.notice", self._payload(admission, notice),
+                                      subject=admission.subject)
+            out.append(attrs.evolve(notice, record_seq=getattr(rec, "seq", None)))
+        return out
+
+    def release(self, admission: Admission, ended: dt.datetime) -> None:
+        """End a call: its time up to ``ended`` counts as continuous use."""
+        if admission.key is None:
+            return
+        ts = ended.timestamp()
+        self.state.update(admission.key, lambda state: timer.end(state, ts))
+
+    def exited_since(self, admission: Admission) -> bool:
+        """Whether the user ended the call's session after it started (one store read)."""
+        if admission.key is None or not admission.session_id:
+            return False
+        state = self.state.load(admission.key)
+        ended = (state or {}).get("ex", {}).get(admission.session_id)
+        return ended is not None and float(ended) >= admission.started.timestamp()
+
+    # -- what the user and the provider do between calls ----------------------------------
+    def exit(self, subject: Subject, *, session_id: str | None = None, via: str = "button",
+             at: dt.datetime | None = None) -> Any:
+        """The user asks to exit (a button, a keyword: AN-EXIT): the session ends now —
+        later calls in it are refused and a stream in flight stops within
+        ``exit_poll_seconds`` — and the exit is a ledger record (``interaction.exit``)."""
+        if not isinstance(subject, Subject):
+            raise ConfigurationError("exit needs the Subject whose session ends",
+                                     field="subject", value=type(subject).__name__)
+        at = at or self.clock.now()
+        session = session_id if session_id is not None else subject.session_id or ""
+        ts = at.timestamp()
+        self.state.update(self.key(subject), lambda state: timer.mark_exit(state, ts, session))
+        return self._record("interaction.exit", {
+            "via": via, "at": _iso(at), "rules": ["AN-EXIT"],
+            "session": hashlib.sha256(session.encode()).hexdigest()[:16] if session else None,
+        }, subject=subject)
+
+    def signal_dependence(self, subject: Subject, *, reason: str,
+                          at: dt.datetime | None = None) -> Any:
+        """Signs of over-dependence or addiction were seen (by the provider's detector): the
+        next call discloses again under every profile that asks for it (AN-DISCLOSE). The
+        signal is a ledger record (``interaction.dependence``)."""
+        if not reason or not isinstance(reason, str):
+            raise ConfigurationError("signal_dependence needs a reason (what was observed)",
+                                     field="reason", value=reason)
+        at = at or self.clock.now()
+        ts = at.timestamp()
+        self.state.update(self.key(subject), lambda state: timer.signal(state, ts))
+        return self._record("interaction.dependence", {"reason": reason, "at": _iso(at),
+                                                       "rules": ["AN-DISCLOSE"]},
+                            subject=subject)
+
+    def training_use(self, subject: Subject, *, sensitive: bool,
+                     at: dt.datetime | None = None) -> TrainingDecision:
+        """May this subject's interaction data train models? Only with the
+        ``training_purpose`` consent and, when the data contains sensitive personal
+        information, the ``sensitive_purpose`` separate consent too (AN-TRAIN, PI-SEP).
+        Without a consent duty the answer is no. The decision is a ledger record
+        (``interaction.training_use``)."""
+        at = at or self.clock.now()
+        s = self.settings
+        purposes = (s.training_purpose,) + ((s.sensitive_purpose,) if sensitive else ())
+        missing = tuple(purposes) if self.consent is None else tuple(
+            self.consent.missing(subject, list(purposes)))
+        rec = self._record("interaction.training_use", {
+            "allowed": not missing, "sensitive": bool(sensitive), "purposes": list(purposes),
+            "missing": list(missing), "at": _iso(at), "rules": ["AN-TRAIN", "PI-SEP"]},
+            subject=subject)
+        return TrainingDecision(not missing, purposes, missing, getattr(rec, "seq", None))
+
+    def security_assessment(self, *, registered_users: int | None,
+                            monthly_active_users: int | None, launching: bool = False,
+                            major_change: bool = False) -> SecurityAssessment:
+        """The dossier's "security assessment needed" item, with the configured thresholds
+        (:func:`security_assessment_needed`)."""
+        return security_assessment_needed(
+            registered_users, monthly_active_users,
+            registered_users_threshold=self.settings.registered_users_threshold,
+            monthly_active_threshold=self.settings.monthly_active_threshold,
+            launching=launching, major_change=major_change)
+
+    def forget(self, subject: Subject | str) -> None:
+        """Erase the subject's interaction state (a deletion request)."""
+        self.state.delete(self.key(subject))
+
+    def close(self) -> None:
+        self.state.close()
+
+    def __repr__(self) -> str:
+        names = ", ".join(p.name for p in self.settings.profiles)
+        return f"Interaction([{names}], store={self.state.uri!r})"
+
