@@ -245,7 +245,13 @@ class InteractionSettings:
         """Build from the ``[interaction]`` mapping, validated against its schema (unknown
         keys and wrong types are refused by name)."""
         data = dict(settings or {})
-        validate(data, "interaction-config", what="[interaction]")
+        try:
+            validate(data, "interaction-config", what="[interaction]")
+        except ConfigurationError as exc:  # name the key from the top of compliance.toml
+            evidence = dict(exc.evidence)
+            field = evidence.pop("field", None)
+            where = "interaction" if field in (None, "(top level)") else f"interaction.{field}"
+            raise ConfigurationError(exc.message, field=where, **evidence) from None
         overrides: Mapping[str, Mapping[str, Any]] = data.pop("overrides", {})
         names: Sequence[str] = data.pop("profiles", ["cn-anthropomorphic"])
         for name in overrides:
