@@ -1,43 +1,64 @@
-"""Ledger appends per second beside a plain INSERT of the same records (no hashing, no chain,
-no tree, no signing) with the same durability, measured in the same run, on SQLite and
-PostgreSQL. The plain table holds what the ledger holds minus the tamper evidence — time,
-kind, subject, JSON payload, indexed by kind and time — so the ratio is the price of the
-hash chain, the Merkle tree and the checkpoints. ("bare" is the 0.1 baseline: two columns,
-no index.)
+"""Ledger appends per second beside a plain INSERT of the same rows (no hashing, no chain, no
+tree, no signing) with the same durability, measured in the same run, on SQLite and
+PostgreSQL; and the guard's per-call overhead with the full default pipeline.
 
-* one writer appending in batches of 1 and 100 (``append_many``);
-* 1, 8 and 32 concurrent writer threads appending one record per call (``append``): the
-  ledger's group commit shares one transaction and one fsync among them, while each plain
-  INSERT commits (and fsyncs) on its own connection;
-* 32 concurrent coroutines awaiting ``aappend``.
+The baseline is meant to be hard to beat, not easy:
 
-Both sides use ``durability="full"``: SQLite ``synchronous=FULL`` (an fsync per commit),
-PostgreSQL ``synchronous_commit=on``. The guard's per-call overhead lives with the guard's
-benchmarks.
+* **same rows**: the plain table has the ledger's columns and indexes (seq, time, kind,
+  subject, payload, prev_hash, hash; by kind and by time) and gets rows of the same bytes —
+  the same payload dicts, serialised compactly with sorted keys, a 34-character subject, two
+  64-character hex strings — only without computing anything ("no hash columns" drops the
+  two hashes, for reference);
+* **same durability**: both sides ``durability="full"``: SQLite WAL with
+  ``synchronous=FULL`` (an fsync per commit), PostgreSQL ``synchronous_commit=on``;
+* **same transactions**: batch 100 is 100 rows per transaction on both sides
+  (``executemany``; ``append_many``), batch 1 one row per transaction. The ledger writes a
+  batch with multi-row ``INSERT … VALUES (…), (…)`` statements, so "plain multi-row INSERT"
+  does the same, for the strictest comparison;
+* **interleaved**: each round runs every contender once, in turn; the figure is the median
+  of the rounds (the machine is shared, so a best-of would flatter whoever ran in a quiet
+  moment).
+
+Concurrency: 1, 8 and 32 writer threads appending one record per call (``append``; the
+ledger's group commit shares one transaction and one fsync among them) beside plain INSERTs
+each committing on its own connection; and 32 coroutines awaiting ``aappend``.
+
+Guard overhead (issue 15): the full default pipeline (``_util.default_pipeline``: consent,
+minors, illegal use, input and output moderation with the sample keyword list, the explicit
+text label, the ledger record) around a model that returns at once, from 1 and 8 threads;
+the overhead is the guarded calls' wall time minus the bare calls', per call (amortised over
+the threads). Beside it, the same number of ledger appends of a ``guard.call``-sized record
+from the same threads: what of the overhead is the record. Target: under 100 µs at 8 threads.
+
+Issue 15 target: ledger ≥ 0.8× plain INSERT at batch 100.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import socket
 import sqlite3
+import statistics
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from _util import line, rate
+from _util import PIPELINE_KINDS, default_pipeline, line
 
 from genai_compliance import Ledger
 from genai_compliance.ledger import Entry
 
 N = 10_000
+ROUNDS = 5
 PG = os.environ.get("GC_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 WRITERS = (1, 8, 32)
+GUARD_THREADS = (1, 8)
+GUARD_CALLS = 800
 
 
 def _pg_up() -> bool:
@@ -50,6 +71,24 @@ def _pg_up() -> bool:
 
 def _payload(i: int) -> dict[str, object]:
     return {"call_id": uuid.uuid4().hex, "outcome": "served", "i": i, "purposes": ["service"]}
+
+
+def _median_rates(contenders: dict[str, Callable[[], int]], rounds: int = ROUNDS
+                  ) -> dict[str, float]:
+    """Operations per second of each contender: the median over ``rounds`` rounds, each
+    round running every contender once, in turn (so both sides see the same noise)."""
+    seen: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            ops = fn()
+            seen[name].append(ops / (time.perf_counter() - start))
+    return {name: statistics.median(rates) for name, rates in seen.items()}
+
+
+def _print(rates: dict[str, float], base: str, unit: str = "rec/s") -> None:
+    for name, value in rates.items():
+        line(name, value, rates[base], unit)
 
 
 def _threads(count: int, total: int, work: Callable[[int, int], None]) -> int:
@@ -79,93 +118,6 @@ def _chained_threads(ledger: Ledger, writers: int, n: int) -> int:
     return _threads(writers, n, work)
 
 
-def _ledger_options(folder: str) -> dict[str, Any]:
-    return {"key_file": os.path.join(folder, "bench.key"),
-            "witness_dir": os.path.join(folder, "witness"), "durability": "full"}
-
-
-# -- SQLite -----------------------------------------------------------------------------
-_NOW = "2026-03-01T00:00:00.000000Z"
-_SUBJECT = "p:" + "0" * 32
-PLAIN_SQL = "INSERT INTO t (time, kind, subject, payload) VALUES (?, ?, ?, ?)"
-BARE_SQL = "INSERT INTO bare (kind, payload) VALUES (?, ?)"
-
-
-def _row(i: int) -> tuple[str, str, str, str]:
-    return (_NOW, "bench", _SUBJECT, json.dumps(_payload(i)))
-
-
-def _sqlite_plain(path: str) -> Callable[[], sqlite3.Connection]:
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=60,
-                               check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=60000")
-        return conn
-
-    conn = connect()
-    conn.execute("CREATE TABLE IF NOT EXISTS t (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, "
-                 "subject TEXT, payload TEXT)")
-    conn.execute("CREATE INDEX IF NOT EXISTS t_kind ON t (kind, seq)")
-    conn.execute("CREATE INDEX IF NOT EXISTS t_time ON t (time)")
-    conn.execute("CREATE TABLE IF NOT EXISTS bare (seq INTEGER PRIMARY KEY, kind TEXT, "
-                 "payload TEXT)")
-    conn.close()
-    return connect
-
-
-def bench_sqlite(folder: str) -> None:
-    print("SQLite (WAL, fsync per commit on both sides):")
-    connect = _sqlite_plain(os.path.join(folder, "plain.db"))
-    conn = connect()
-    ledger = Ledger(f"sqlite:///{os.path.join(folder, 'ledger.db')}", **_ledger_options(folder))
-    try:
-        for batch in (1, 100):
-            n = N if batch > 1 else N // 20
-
-            def plain(batch: int = batch, n: int = n, sql: str = PLAIN_SQL) -> int:
-                for start in range(0, n, batch):
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.executemany(sql, [_row(i) if sql is PLAIN_SQL else
-                                           ("bench", json.dumps(_payload(i)))
-                                           for i in range(start, start + batch)])
-                    conn.execute("COMMIT")
-                return n
-
-            chained = functools.partial(_chained, ledger, batch, n)
-
-            base = rate(plain, repeat=5)
-            line(f"plain INSERT, batch {batch}", base, base, "rec/s")
-            bare = rate(functools.partial(plain, batch, n, BARE_SQL), repeat=5)
-            line(f"bare INSERT (kind, payload), batch {batch}", bare, base, "rec/s")
-            line(f"ledger append_many, batch {batch}", rate(chained, repeat=5), base, "rec/s")
-        for writers in WRITERS:
-            n = 200 * writers if writers > 1 else N // 20
-
-            def plain_w(writers: int = writers, n: int = n) -> int:
-                def work(first: int, count: int) -> None:
-                    own = connect()
-                    for i in range(first, first + count):
-                        own.execute("BEGIN IMMEDIATE")
-                        own.execute(PLAIN_SQL, _row(i))
-                        own.execute("COMMIT")
-                    own.close()
-                return _threads(writers, n, work)
-
-            chained_w = functools.partial(_chained_threads, ledger, writers, n)
-
-            base = rate(plain_w, repeat=3)
-            line(f"plain INSERT, {writers} writer threads", base, base, "rec/s")
-            line(f"ledger append, {writers} writer threads (group commit)",
-                 rate(chained_w, repeat=3), base, "rec/s")
-        line("ledger aappend, 32 coroutines", rate(lambda: _async(ledger, 32, 3200),
-                                                    repeat=2), base, "rec/s")
-    finally:
-        ledger.close()
-        conn.close()
-
-
 def _async(ledger: Ledger, tasks: int, total: int) -> int:
     async def main() -> None:
         async def worker(first: int) -> None:
@@ -176,6 +128,146 @@ def _async(ledger: Ledger, tasks: int, total: int) -> int:
 
     asyncio.run(main())
     return total
+
+
+def _ledger_options(folder: str) -> dict[str, Any]:
+    return {"key_file": os.path.join(folder, "bench.key"),
+            "witness_dir": os.path.join(folder, "witness"), "durability": "full"}
+
+
+# -- the plain rows ----------------------------------------------------------------------
+_NOW = "2026-03-01T00:00:00.000000Z"
+_SUBJECT = "p:" + "0" * 32
+_HASH = "0123456789abcdef" * 4
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+_COLUMNS = "(seq {seq} PRIMARY KEY, time TEXT, kind TEXT, subject TEXT, payload TEXT{extra})"
+_HASHES = ", prev_hash TEXT NOT NULL, hash TEXT NOT NULL"
+
+
+def _row(i: int) -> tuple[str, ...]:
+    """A plain row of the same bytes as a ledger row."""
+    return (_NOW, "bench", _SUBJECT, _dumps(_payload(i)), _HASH, _HASH)
+
+
+def _short_row(i: int) -> tuple[str, ...]:
+    return (_NOW, "bench", _SUBJECT, _dumps(_payload(i)))
+
+
+class _Plain:
+    """The two plain tables (same rows as the ledger; the same without hash columns) and
+    how to insert into them on one backend."""
+
+    def __init__(self, connect: Callable[[], Any], table: str, mark: str,
+                 begin: Callable[[Any], Any]) -> None:
+        self.connect = connect
+        self.begin = begin
+        cols = f"{mark}, {mark}, {mark}, {mark}"
+        self.sql = (f"INSERT INTO {table} (time, kind, subject, payload, prev_hash, hash) "
+                    f"VALUES ({cols}, {mark}, {mark})")
+        self.short_sql = (f"INSERT INTO {table}_short (time, kind, subject, payload) "
+                          f"VALUES ({cols})")
+
+    def batches(self, conn: Any, batch: int, n: int, *, short: bool = False) -> int:
+        sql, row = (self.short_sql, _short_row) if short else (self.sql, _row)
+        for start in range(0, n, batch):
+            with self.begin(conn) as cur:
+                cur.executemany(sql, [row(i) for i in range(start, start + batch)])
+        return n
+
+    def multirow(self, conn: Any, batch: int, n: int) -> int:
+        """One ``INSERT … VALUES (…), (…), …`` statement per transaction (what the ledger
+        itself does)."""
+        sql = self.sql + "".join(", " + self.sql[self.sql.index("VALUES ") + 7:]
+                                 for _ in range(batch - 1))
+        for start in range(0, n, batch):
+            with self.begin(conn) as cur:
+                cur.execute(sql, [v for i in range(start, start + batch) for v in _row(i)])
+        return n
+
+    def writers(self, count: int, n: int) -> int:
+        def work(first: int, per: int) -> None:
+            own = self.connect()
+            try:
+                for i in range(first, first + per):  # autocommit: one transaction each
+                    own.execute(self.sql, _row(i))
+            finally:
+                own.close()
+        return _threads(count, n, work)
+
+
+def _compare(plain: _Plain, ledger: Ledger) -> None:
+    conn = plain.connect()
+    try:
+        for batch in (1, 100):
+            n = N if batch > 1 else N // 20
+            rates = _median_rates({
+                f"plain INSERT, batch {batch}": lambda b=batch, n=n: plain.batches(conn, b, n),
+                f"plain INSERT without hash columns, batch {batch}":
+                    lambda b=batch, n=n: plain.batches(conn, b, n, short=True),
+                f"plain multi-row INSERT, batch {batch}":
+                    lambda b=batch, n=n: plain.multirow(conn, b, n),
+                f"ledger append_many, batch {batch}": lambda b=batch, n=n: _chained(ledger, b, n),
+            })
+            _print(rates, f"plain INSERT, batch {batch}")
+    finally:
+        conn.close()
+    for writers in WRITERS:
+        n = 200 * writers if writers > 1 else N // 20
+        rates = _median_rates({
+            f"plain INSERT, {writers} writer threads": lambda w=writers, n=n: plain.writers(w, n),
+            f"ledger append, {writers} writer threads (group commit)":
+                lambda w=writers, n=n: _chained_threads(ledger, w, n),
+        }, rounds=3)
+        _print(rates, f"plain INSERT, {writers} writer threads")
+        if writers == 32:
+            base = rates["plain INSERT, 32 writer threads"]
+            line("ledger aappend, 32 coroutines",
+                 statistics.median(_rate(lambda: _async(ledger, 32, 3200)) for _ in range(3)),
+                 base, "rec/s")
+
+
+def _rate(fn: Callable[[], int]) -> float:
+    start = time.perf_counter()
+    ops = fn()
+    return ops / (time.perf_counter() - start)
+
+
+# -- SQLite -----------------------------------------------------------------------------
+class _SQLiteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Cursor:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn.cursor()
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def bench_sqlite(folder: str) -> None:
+    print("SQLite (WAL, synchronous=FULL: an fsync per commit on both sides):")
+    path = os.path.join(folder, "plain.db")
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=60,
+                               check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=60000")
+        return conn
+
+    conn = connect()
+    for table, extra in (("t", _HASHES), ("t_short", "")):
+        conn.execute(f"CREATE TABLE {table} " + _COLUMNS.format(seq="INTEGER", extra=extra))
+        conn.execute(f"CREATE INDEX {table}_kind ON {table} (kind, seq)")
+        conn.execute(f"CREATE INDEX {table}_time ON {table} (time)")
+    conn.close()
+    ledger = Ledger(f"sqlite:///{os.path.join(folder, 'ledger.db')}", **_ledger_options(folder))
+    try:
+        _compare(_Plain(connect, "t", "?", _SQLiteTx), ledger)
+    finally:
+        ledger.close()
 
 
 # -- PostgreSQL -------------------------------------------------------------------------
@@ -189,73 +281,102 @@ def bench_postgres(folder: str) -> None:
     print("PostgreSQL (synchronous_commit=on on both sides):")
     admin = psycopg.connect(PG, autocommit=True)
     admin.execute(f"CREATE SCHEMA {schema}")
-    admin.execute(f"CREATE TABLE {schema}.t (seq BIGSERIAL PRIMARY KEY, time TEXT, kind TEXT, "
-                  "subject TEXT, payload TEXT)")
-    admin.execute(f"CREATE INDEX ON {schema}.t (kind, seq)")
-    admin.execute(f"CREATE INDEX ON {schema}.t (time)")
-    admin.execute(f"CREATE TABLE {schema}.bare (seq BIGSERIAL PRIMARY KEY, kind TEXT, "
-                  "payload TEXT)")
-    pg_plain = (f"INSERT INTO {schema}.t (time, kind, subject, payload) VALUES "
-                "(%s, %s, %s, %s)")
-    pg_bare = f"INSERT INTO {schema}.bare (kind, payload) VALUES (%s, %s)"
+    for table, extra in (("t", _HASHES), ("t_short", "")):
+        admin.execute(f"CREATE TABLE {schema}.{table} "
+                      + _COLUMNS.format(seq="BIGSERIAL", extra=extra))
+        admin.execute(f"CREATE INDEX ON {schema}.{table} (kind, seq)")
+        admin.execute(f"CREATE INDEX ON {schema}.{table} (time)")
 
     def connect() -> Any:
         conn = psycopg.connect(PG, autocommit=True)
         conn.execute("SET synchronous_commit TO on")
         return conn
 
+    class tx:
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+            self.inner: Any = None
+
+        def __enter__(self) -> Any:
+            self.inner = self.conn.transaction()
+            self.inner.__enter__()
+            return self.conn.cursor()
+
+        def __exit__(self, *exc: Any) -> None:
+            self.inner.__exit__(*exc)
+
     ledger = Ledger(f"{PG}?schema={schema}_l", **_ledger_options(folder + "/pg"))
-    conn = connect()
     try:
-        for batch in (1, 100):
-            n = N if batch > 1 else N // 20
-
-            def plain(batch: int = batch, n: int = n, sql: str = pg_plain) -> int:
-                for start in range(0, n, batch):
-                    with conn.transaction(), conn.cursor() as cur:
-                        cur.executemany(sql, [_row(i) if sql is pg_plain else
-                                              ("bench", json.dumps(_payload(i)))
-                                              for i in range(start, start + batch)])
-                return n
-
-            chained = functools.partial(_chained, ledger, batch, n)
-
-            base = rate(plain, repeat=5)
-            line(f"plain INSERT, batch {batch}", base, base, "rec/s")
-            bare = rate(functools.partial(plain, batch, n, pg_bare), repeat=5)
-            line(f"bare INSERT (kind, payload), batch {batch}", bare, base, "rec/s")
-            line(f"ledger append_many, batch {batch}", rate(chained, repeat=5), base, "rec/s")
-        for writers in WRITERS:
-            n = 200 * writers if writers > 1 else N // 20
-
-            def plain_w(writers: int = writers, n: int = n) -> int:
-                def work(first: int, count: int) -> None:
-                    own = connect()
-                    for i in range(first, first + count):
-                        own.execute(pg_plain, _row(i))
-                    own.close()
-                return _threads(writers, n, work)
-
-            chained_w = functools.partial(_chained_threads, ledger, writers, n)
-
-            base = rate(plain_w, repeat=3)
-            line(f"plain INSERT, {writers} writer threads", base, base, "rec/s")
-            line(f"ledger append, {writers} writer threads (group commit)",
-                 rate(chained_w, repeat=3), base, "rec/s")
-        line("ledger aappend, 32 coroutines", rate(lambda: _async(ledger, 32, 3200),
-                                                    repeat=2), base, "rec/s")
+        _compare(_Plain(connect, f"{schema}.t", "%s", tx), ledger)
     finally:
         ledger.close()
-        conn.close()
         for suffix in ("", "_l"):
             admin.execute(f"DROP SCHEMA IF EXISTS {schema}{suffix} CASCADE")
         admin.close()
+
+
+# -- the guard's per-call overhead ---------------------------------------------------------
+PROMPT = "请介绍一下长城的历史。"
+REPLY = "长城是中国古代的军事防御工程，始建于春秋战国时期。"
+
+
+def _guard_payload(i: int) -> dict[str, object]:
+    """A ``guard.call`` record's payload as the default pipeline writes it."""
+    return {"call_id": uuid.uuid4().hex, "chunks": 0, "duration_us": 1234 + i,
+            "function": "bench_ledger.model", "modality": "text",
+            "notes": {"explicit_label": {"mode": "prefix", "text": "本内容由人工智能生成"},
+                      "illegal_use_level": "none"},
+            "outcome": "served", "purposes": ["service"], "streaming": False}
+
+
+def _guard_overhead(comp: Any, user: Any) -> None:
+    def model(prompt: str) -> str:
+        return REPLY
+
+    guarded = comp.guard(purposes=["service"])(model)
+    guarded(PROMPT, subject=user)  # build the pipeline, warm the caches
+
+    def run(fn: Callable[[], object], threads: int) -> int:
+        def work(first: int, n: int) -> None:
+            for _ in range(n):
+                fn()
+        return _threads(threads, GUARD_CALLS * threads, work)
+
+    def record(threads: int) -> int:
+        def work(first: int, n: int) -> None:
+            for i in range(first, first + n):
+                comp.record("guard.call", _guard_payload(i), subject=user)
+        return _threads(threads, GUARD_CALLS * threads, work)
+
+    for threads in GUARD_THREADS:
+        rates = _median_rates({
+            "bare": lambda t=threads: run(lambda: model(PROMPT), t),
+            "guarded": lambda t=threads: run(lambda: guarded(PROMPT, subject=user), t),
+            "record": lambda t=threads: record(t),
+        })
+        bare_us, guard_us, rec_us = (1e6 / rates[k] for k in ("bare", "guarded", "record"))
+        overhead = guard_us - bare_us
+        label = f"{threads} thread{'s' if threads > 1 else ''}"
+        line(f"{label}: guarded calls", rates["guarded"], rates["bare"], "call/s")
+        print(f"  {f'{label}: per-call overhead (amortised), target < 100 µs':<58} "
+              f"{overhead:>14,.1f} µs")
+        print(f"  {f'{label}:   of which the ledger record (appends alone)':<58} "
+              f"{rec_us:>14,.1f} µs   ({rec_us / overhead:.0%})")
+
+
+def bench_guard() -> None:
+    for kind in PIPELINE_KINDS:
+        print(f"guard per-call overhead, full default pipeline on {kind}:")
+        with default_pipeline(kind) as setup:
+            if setup is not None:
+                _guard_overhead(*setup)
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         bench_sqlite(folder)
         bench_postgres(folder)
+    bench_guard()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -149,12 +150,16 @@ _RECORD_MARKS = "(?, ?, ?, ?, ?, ?, ?)"
 _CHUNKS = tuple(1 << k for k in range(9, -1, -1))  # 512, 256, …, 1
 
 
-def _insert_records(tx: Any, flat: list[Any]) -> None:
-    """Insert records given as one flat parameter list (7 per record) with multi-row
-    ``INSERT … VALUES (…), (…)`` statements — a few statements per commit instead of one
-    per record. Chunk sizes are powers of two, so each backend's statement cache holds at
-    most ten texts."""
-    count = len(flat) // 7
+def _insert_records(tx: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Insert records. SQLite: multi-row ``INSERT … VALUES (…), (…)`` statements — a few per
+    commit instead of one per record, in power-of-two chunks so the statement cache holds at
+    most ten texts. PostgreSQL: ``executemany``, which psycopg pipelines (faster there than
+    one statement with hundreds of parameters)."""
+    if tx.dialect == "postgresql":
+        tx.executemany(_INSERT_RECORDS + _RECORD_MARKS, rows)
+        return
+    flat = list(itertools.chain.from_iterable(rows))
+    count = len(rows)
     start = 0
     for size in _CHUNKS:
         while count >= size:
@@ -1004,7 +1009,7 @@ class Ledger:
         work = cached.copy()
         old_head = work.head_text
         signed: list[Checkpoint] = []
-        deferred = _Deferring()
+        deferred = _Deferring(self.db.dialect)
         results = self._append_locked(deferred, work, group)  # hashes computed, rows held
         head_text = f"{work.seq}:{work.head}"
         tree_text = self._tree_text(work)
@@ -1144,8 +1149,8 @@ class Ledger:
         now_dt = parse_iso(now)
         seq, head, rng, base = st.seq, st.head, st.rng, st.base
         every = self.checkpoint_every
-        flat: list[Any] = []
-        add = flat.extend
+        rows: list[tuple[Any, ...]] = []
+        add = rows.append
         nodes: list[tuple[int, int, bytes]] = []
         results: list[Any] = []
         sha = _sha256
@@ -1183,7 +1188,7 @@ class Ledger:
                     st.heads.append((size, rng.root(), when))
             results.append(out)
         rng.size = size
-        _insert_records(tx, flat)
+        _insert_records(tx, rows)
         if nodes:
             tx.executemany("INSERT INTO gc_ledger_tree_nodes(level, idx, hash) VALUES (?, ?, ?) "
                            "ON CONFLICT (level, idx) DO NOTHING",
@@ -1602,9 +1607,8 @@ class _Deferring:
     """Stands in for a transaction: holds the rows :meth:`Ledger._append_locked` writes, so
     the optimistic commit can lock the head row before inserting them."""
 
-    dialect = "postgresql"
-
-    def __init__(self) -> None:
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
         self.calls: list[tuple[bool, str, Any]] = []
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
