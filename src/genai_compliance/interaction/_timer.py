@@ -79,7 +79,7 @@ def begin(state: dict[str, Any] | None, at: float, session: str,
             if shown is None:
                 if profile.disclose_first_use:
                     trigger = "first-use"
-            elif (profile.disclose_on_session and new_session and mine.get("ds") != session
+            elif (profile.disclose_on_session and new_session
                   and at - float(shown) >= profile.session_cooldown_minutes * 60):
                 trigger = "session"
             if trigger is None and dependence and profile.disclose_on_dependence:
@@ -107,18 +107,20 @@ def end(state: dict[str, Any] | None, at: float) -> dict[str, Any]:
 
 
 def mark_exit(state: dict[str, Any] | None, at: float, session: str) -> dict[str, Any]:
-    """The state after the user ended ``session`` at ``at``: the continuous period ends
-    there (a new one starts with the next call) and the session stays ended."""
+    """The state after the user ended ``session`` at ``at``. Ending the current session
+    ends the period of continuous use there and makes the next call a new interaction
+    (disclosed again as a re-login); a session with an id stays ended."""
     new = dict(state or {})
-    new["ls"] = at
-    new["cs"] = at
+    if new.get("sid", session) == session:
+        new["ls"] = at
+        new["cs"] = at
+        new.pop("sid", None)
     if session:
         ended = dict(new.get("ex", {}))
         ended[session] = at
         while len(ended) > MAX_EXITED:
             ended.pop(min(ended, key=lambda s: ended[s]))
         new["ex"] = ended
-    new.pop("sid", None)
     return new
 
 
