@@ -513,3 +513,22 @@ def test_exports_are_sorted_and_public() -> None:
         obj = getattr(pkg, name)
         if isinstance(obj, type):
             assert obj.__module__ == "genai_compliance.interaction", name
+
+
+def test_from_context_uses_the_interaction_store_and_ledger(tmp_path: Path,
+                                                            postgres_uri: str) -> None:
+    """Interaction.from_context: the [stores] interaction URI (PostgreSQL opened as a
+    database), the ledger's records and subject keys, the shared clock."""
+    comp = make_compliance(tmp_path / "c", clock=FrozenClock(NOON), checks=[],
+                           stores={"default": "memory://", "interaction": postgres_uri})
+    try:
+        interaction = Interaction.from_context(comp.context, consent=comp.consent)
+        assert interaction.blocking and "postgresql" in interaction.state.uri
+        user = Subject("ctx", birth_date="1990-01-01")
+        interaction.notify(interaction.admit(user))
+        assert _notices(comp) == [("cn-anthropomorphic", "disclosure", "first-use")]
+        assert interaction.key(user) == interaction.key(Subject("ctx"))
+        assert "ctx" not in interaction.key(user)
+        interaction.close()
+    finally:
+        comp.close()
