@@ -25,7 +25,7 @@ from genai_compliance.crypto import (
 )
 from genai_compliance.ledger import Entry, ReadOnlyLedger, canonical, record_hash, verify_ledger
 from genai_compliance.ledger._keys import read_key_file
-from genai_compliance.minors._backend import subject_store_key
+from genai_compliance.minors._keys import subject_store_key
 from strategies_ledger import q, raw
 
 
