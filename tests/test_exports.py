@@ -18,6 +18,7 @@ PACKAGES = [
     "genai_compliance.crypto",
     "genai_compliance.evaluation",
     "genai_compliance.incidents",
+    "genai_compliance.interaction",
     "genai_compliance.labelling",
     "genai_compliance.labelling.explicit",
     "genai_compliance.labelling.implicit",

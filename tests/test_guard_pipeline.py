@@ -426,7 +426,7 @@ def test_pipeline_in_force_is_recorded_once(comp: Compliance) -> None:
     records = list(comp.records("compliance.pipeline"))
     assert len(records) == 1
     names = [c["name"] for c in records[0].payload["checks"]]
-    assert names == ["consent", "minors", "illegal-use", "input-moderation",
+    assert names == ["consent", "minors", "interaction", "illegal-use", "input-moderation",
                      "output-moderation", "explicit_text_label", "media_label"]
 
 
@@ -536,3 +536,36 @@ def test_checks_of_other_modalities_are_left_out(tmp_path: Path) -> None:
 
 async def _async_echo(prompt: str) -> str:
     return prompt
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_interaction_disclosure_exit_and_personas(comp: Compliance, shape: str) -> None:
+    """interaction (default pipeline): the first call of a user carries the "interacting
+    with AI" notice (a record of its own), the second does not; an exit keyword ends the
+    session without calling the model (410); a virtual partner is refused to a minor."""
+    from genai_compliance.checks import CallContext as Ctx
+    from genai_compliance.checks import request_calls
+    from genai_compliance.interaction import InteractionExited, PersonaRestricted
+
+    user = _adult(comp, "i1")
+    fn = _guarded(comp, shape, ["ok"], purposes=["service"])
+    made: list[Ctx] = []
+    token = request_calls.set(made)
+    try:
+        _run(shape, fn, "hi", subject=user)
+        _run(shape, fn, "hi again", subject=user)
+    finally:
+        request_calls.reset(token)
+    assert made[0].response.reminder and "人工智能" in made[0].response.reminder
+    assert not made[1].response.reminder
+    assert len(list(comp.records("interaction.notice"))) >= 1
+    with pytest.raises(InteractionExited) as exited:
+        _run(shape, fn, "退出", subject=user)
+    assert exited.value.http_status == 410
+    teen = Subject("i2", birth_date="2011-01-01")
+    comp.consent.grant(teen, "service", notice=NOTICE)
+    partner = _guarded(comp, shape, ["ok"], purposes=["service"],
+                       options={"persona": "virtual-partner"})
+    with pytest.raises(PersonaRestricted):
+        _run(shape, partner, "hi", subject=teen)
+    assert _outcomes(comp).count("refused") == 2

@@ -538,7 +538,7 @@ def test_documented_settings_validate() -> None:
     """The [interaction] example of docs/interaction.md is valid and builds settings."""
     page = (Path(__file__).resolve().parent.parent / "docs" / "interaction.md").read_text(
         "utf-8")
-    block = page.split("```\n[interaction]", 1)[1].split("```", 1)[0]
+    block = page.split("```toml\n[interaction]", 1)[1].split("```", 1)[0]
     data = tomllib.loads("[interaction]" + block)["interaction"]
     settings = InteractionSettings.from_settings(data)
     assert [p.name for p in settings.profiles] == ["cn-anthropomorphic", "eu-art50"]

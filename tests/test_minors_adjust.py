@@ -529,8 +529,12 @@ def test_an_adjustment_never_leaves_the_bounds(bound: int, asks: list[float | No
         again = MinorProtection(MinorPolicy.from_settings(
             {"guardian_max_daily_minutes": {"12-16": later_bound}}), store=store,
             clock=clock, key_secret=b"k" * 32, guardian_consent=lambda s: True)
-        adm = again.admit(KID)
-        assert adm is not None and adm.limit_seconds <= later_bound * 60
+        if min(expected, later_bound) == 0:  # a limit of 0 minutes: nothing is admitted
+            with pytest.raises(MinorQuotaExhausted):
+                again.admit(KID)
+        else:
+            adm = again.admit(KID)
+            assert adm is not None and adm.limit_seconds <= later_bound * 60
         assert again.usage(KID).limit_minutes == pytest.approx(min(expected, later_bound))
 
 

@@ -36,7 +36,7 @@ def _comp(tmp_path: Path) -> Iterator[Compliance]:
 def test_default_pipeline_order(comp: Compliance) -> None:
     """Without explicit checks, the full default pipeline is built in DESIGN order."""
     assert [c.name for c in comp.checks] == [
-        "consent", "minors", "illegal-use", "input-moderation", "output-moderation",
+        "consent", "minors", "interaction", "illegal-use", "input-moderation", "output-moderation",
         "explicit_text_label", "media_label"]
 
 

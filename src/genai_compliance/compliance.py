@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .agreements import Agreements
     from .consent import ConsentService
     from .incidents import Incidents
+    from .interaction import Interaction
     from .labelling.pipeline import LabelResult
     from .minors import MinorProtection
     from .moderation import Moderation
@@ -160,7 +161,7 @@ class Compliance:
     def _check_replicas(self) -> None:
         if self.replicas <= 1:
             return
-        for duty in ("minors", "consent", "illegal_use", "incidents", "default"):
+        for duty in ("minors", "consent", "illegal_use", "incidents", "interaction", "default"):
             uri = self.store_uris.get(duty)
             if uri is not None and uri.startswith("memory:"):
                 raise ConfigurationError(
@@ -237,7 +238,7 @@ class Compliance:
             "custom": self._checks is not None and not self._default_built,
             "disabled": sorted(self._disabled),
             "stores": {d: redact_uri(self.store_uri(d)) for d in
-                       ("minors", "consent", "illegal_use")},
+                       ("minors", "consent", "illegal_use", "interaction")},
             "ledger": redact_uri(str(getattr(self.ledger, "uri", ""))),
             "mode": self.mode,
             "replicas": self.replicas,
@@ -251,6 +252,9 @@ class Compliance:
 
         1. ``consent`` — every required purpose granted and current (PI-14, PIPL Art. 16)
         2. ``minors`` — curfew, daily quota, rest reminders, guardian consent (IM-10)
+        2a. ``interaction`` — the AI-interaction disclosure, continuous-use reminders, exit
+           and minors' personas per jurisdiction profile (AN-14, EU-50-1, SB243-22602,
+           NY-GBL-1702); off only with ``[interaction] enabled = false``
         3. ``illegal-use`` — the illegal-use ladder (IM-14b, SR-14); it runs before
            moderation so that it sees (and counts) every blocked prompt when it closes
         4. ``input-moderation`` — keywords and classifiers over the prompt (IM-4a, SR-5)
@@ -283,8 +287,14 @@ class Compliance:
             disabled.append("moderation (development mode: no keyword library)")
         elif not moderation_on:
             disabled.append("moderation")
-        checks: list[Check] = [ConsentCheck(self.consent), MinorsCheck(self.minors),
-                               IllegalUseCheck(self.incidents)]
+        checks: list[Check] = [ConsentCheck(self.consent), MinorsCheck(self.minors)]
+        if bool((self.settings.get("interaction", {}) or {}).get("enabled", True)):
+            from .interaction import InteractionCheck
+
+            checks.append(InteractionCheck(self.interaction))
+        else:
+            disabled.append("interaction")
+        checks.append(IllegalUseCheck(self.incidents))
         if moderation_on:
             from .moderation import InputModerationCheck, OutputModerationCheck
 
@@ -396,6 +406,15 @@ class Compliance:
             self.context, guardian_consent=self.consent.has_guardian_consent)
 
     @functools.cached_property
+    def interaction(self) -> Interaction:
+        """AI-interaction disclosure and reminders
+        (:class:`genai_compliance.interaction.Interaction`); companion personas for children
+        go through the consent duty's guardian check."""
+        from .interaction import Interaction
+
+        return Interaction.from_context(self.context, consent=self.consent)
+
+    @functools.cached_property
     def moderation(self) -> Moderation:
         """Moderation (:class:`genai_compliance.moderation.Moderation`)."""
         from .moderation import Moderation
@@ -449,7 +468,7 @@ class Compliance:
                     ctx.abandon()
                 except Exception:  # a store already gone: the others still get closed
                     pass
-        for duty in ("consent", "minors", "moderation", "incidents"):
+        for duty in ("consent", "minors", "interaction", "moderation", "incidents"):
             service = self.__dict__.get(duty)
             closer = getattr(service, "close", None)
             if callable(closer):

@@ -252,6 +252,7 @@ class InteractionSettings:
             field = evidence.pop("field", None)
             where = "interaction" if field in (None, "(top level)") else f"interaction.{field}"
             raise ConfigurationError(exc.message, field=where, **evidence) from None
+        data.pop("enabled", None)  # read by the pipeline, not by the engine
         overrides: Mapping[str, Mapping[str, Any]] = data.pop("overrides", {})
         names: Sequence[str] = data.pop("profiles", ["cn-anthropomorphic"])
         for name in overrides:

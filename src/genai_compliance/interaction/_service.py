@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -28,6 +28,9 @@ from ..subject import Subject
 from . import _timer as timer
 from ._profiles import InteractionSettings, Profile
 from ._state import StateStore, open_state
+
+if TYPE_CHECKING:
+    from ..context import DutyContext
 
 __all__ = ["Admission", "GuardianConsent", "Interaction", "InteractionExited", "Notice",
            "PersonaRestricted", "SecurityAssessment", "TrainingDecision",
@@ -264,7 +267,8 @@ class Interaction:
                    record=record, arecord=arecord, consent=consent, keyer=keyer, tz=tz)
 
     @classmethod
-    def from_context(cls, ctx: Any, *, consent: GuardianConsent | None = None) -> Interaction:
+    def from_context(cls, ctx: DutyContext, *,
+                     consent: GuardianConsent | None = None) -> Interaction:
         """Build in a :class:`~genai_compliance.DutyContext`: ``[interaction]`` settings,
         the ``interaction`` store (a ``postgresql://`` URI is opened as a database), the
         ledger (records, subject keys), clock and zone. ``consent`` is the consent duty."""
