@@ -316,3 +316,26 @@ def test_cli_dossier_states_the_minors_policy(tmp_path: Path,
                  str(tmp_path / "out")]) in (0, 1)
     doc = json.loads((tmp_path / "out" / "dossier.json").read_text(encoding="utf-8"))
     assert doc["minors"]["unknown_age"] == "refuse"
+
+
+def test_cli_dossier_computes_the_security_assessment_item(tmp_path: Path) -> None:
+    """AN-ASSESS: with [filing] registered_users above the threshold, the dossier states
+    that a security assessment is needed and lists it as missing; below it, not needed."""
+    import shutil
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    shutil.copy(examples / "keywords.csv", tmp_path / "keywords.csv")
+    text = (examples / "compliance.toml").read_text(encoding="utf-8")
+    for users, needed in ((2_000_000, True), (5_000, False)):
+        cfg = tmp_path / f"c{users}.toml"
+        body = text.replace("[filing]", f"[filing]\nregistered_users = {users}", 1)
+        assert body != text
+        cfg.write_text(body, encoding="utf-8")
+        out = tmp_path / f"out{users}"
+        main(["dossier", "build", "--config", str(cfg), "--output", str(out)])
+        doc = json.loads((out / "dossier.json").read_text(encoding="utf-8"))
+        assert doc["security_assessment"]["needed"] is needed
+        items = [m["item"] for m in doc["missing"]]
+        assert ("security assessment (AN-ASSESS)" in items) is needed
+        if needed:
+            assert "Security assessment (AN-ASSESS)" in (out / "dossier.md").read_text("utf-8")

@@ -167,10 +167,16 @@ def _cmd_dossier(args: argparse.Namespace) -> int:
 
     with open_compliance(args.config) as comp:
         register = TrainingRegister.from_context(comp.context)
-        dossier = build_dossier(register, provider=comp.provider,
-                                filing=comp.settings.get("filing", {}),
+        filing = dict(comp.settings.get("filing", {}) or {})
+        assessment = None
+        if (comp.settings.get("interaction", {}) or {}).get("enabled", True):
+            assessment = comp.interaction.security_assessment(
+                registered_users=filing.pop("registered_users", None),
+                monthly_active_users=filing.pop("monthly_active_users", None)).to_json()
+        dossier = build_dossier(register, provider=comp.provider, filing=filing,
                                 implementations=implementations(),
-                                minors=comp.minors.policy.summary())
+                                minors=comp.minors.policy.summary(),
+                                security_assessment=assessment)
         paths = write_dossier(dossier, args.output)
     for path in paths:
         print(f"wrote {path}")

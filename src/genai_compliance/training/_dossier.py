@@ -108,6 +108,7 @@ def build_dossier(
     now: dt.datetime | None = None,
     implementations: Mapping[str, Sequence[str]] | None = None,
     minors: Mapping[str, Any] | None = None,
+    security_assessment: Mapping[str, Any] | None = None,
 ) -> Dossier:
     """Assemble the dossier from the register, the provider and the ``[filing]`` facts.
 
@@ -117,6 +118,9 @@ def build_dossier(
     only what has been imported so far counts (:func:`genai_compliance.rules.registered`).
     ``minors`` is the minors' policy in force (``MinorPolicy.summary()``): the dossier then
     states it, the unknown-age policy first (MM-age-unknown, MM-adjust, MM-exempt).
+    ``security_assessment`` is the computed "security assessment needed" item of an
+    AI-interaction service (``Interaction.security_assessment(...).to_json()``, AN-ASSESS):
+    stated in the dossier, and a missing item when it is needed.
     """
     filing = dict(filing or {})
     now = now or register.clock.now()
@@ -222,6 +226,15 @@ def build_dossier(
                                              if assessments else []) if r in registry}),
         "missing": missing,
     }
+    if security_assessment is not None:
+        item = dict(security_assessment)
+        document["security_assessment"] = item
+        if item.get("needed"):
+            need("security assessment (AN-ASSESS)",
+                 f"{item.get('action', 'carry out a security assessment')}; triggered by "
+                 + ", ".join(str(t) for t in item.get("triggers", [])))
+        document["rules_cited"] = sorted(set(document["rules_cited"]) | {
+            r for r in item.get("rules", []) if r in registry})
     if minors is not None:
         document["minors"] = _minors_summary(minors)
         document["rules_cited"] = sorted(set(document["rules_cited"]) | {
@@ -366,6 +379,13 @@ def _markdown(doc: Mapping[str, Any]) -> str:
               f"- 附件5 test question sets: {json.dumps(att['question_sets'], ensure_ascii=False)}"]
     if doc.get("minors"):
         lines += _minors_markdown(doc["minors"])
+    sa = doc.get("security_assessment")
+    if sa:
+        lines += ["", "## Security assessment (AN-ASSESS)", "",
+                  f"- Needed: **{'yes' if sa.get('needed') else 'no'}**"
+                  + (f" — triggers: {', '.join(map(str, sa.get('triggers', [])))}"
+                     if sa.get("triggers") else ""),
+                  f"- Action: {sa.get('action', '')}"]
     if doc["assessment"]:
         lines += _assessment_markdown(doc["assessment"])
     return "\n".join(lines) + "\n"
