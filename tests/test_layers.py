@@ -17,10 +17,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "genai_compliance"
-CORE = {"errors", "clock", "subject", "crypto", "ledger", "stores", "checks", "chunks", "context",
-        "config", "schemas", "rules", "stats", "workdays", "risks", "_exports", "_version"}
-DUTIES = {"consent", "agreements", "minors", "moderation", "incidents", "training", "interaction",
-          "evaluation", "labelling"}
+CORE = {"errors", "clock", "subject", "crypto", "ledger", "stores", "checks", "chunks",
+        "context", "config", "schemas", "rules", "stats", "workdays", "risks", "_exports",
+        "_version"}
+DUTIES = {"consent", "agreements", "minors", "moderation", "incidents", "training",
+          "interaction", "privacy", "evaluation", "labelling"}
 TOP = {"compliance", "guard", "asgi", "cli", "reports", "testing", "__main__", "__init__"}
 
 

@@ -35,7 +35,7 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, UnknownCalendarYear
 
 #: what a count does on reaching a year the calendar does not know: refuse, or give the
 #: safe bound (every day of that year counted as a working day)
@@ -211,20 +211,20 @@ class WorkingCalendar:
             years[int(year)] = (list(row.get("holidays", [])), list(row.get("workdays", [])))
         return cls(settings.get("holidays", ()), settings.get("workdays", ()), years=years)
 
-    def _refuse(self, day: dt.date) -> ConfigurationError:
+    def _refuse(self, day: dt.date) -> UnknownCalendarYear:
         known = sorted(self.years)
         version, shipped = _package()
         span = f"{min(shipped)}–{max(shipped)}" if shipped else "no year"
         configured = sorted(self._configured)
         extra = f" plus configured {configured}" if configured else ""
-        return ConfigurationError(
+        return UnknownCalendarYear(
             f"no working-day calendar for {day.year} (needed for {day.isoformat()}): "
             f"chinese-calendar {version} knows {span}{extra}, and a deadline is not guessed. "
             f"Upgrade chinesecalendar once a release covers {day.year}, or configure the year "
             f"from the State Council notice: [complaints.calendar.{day.year}] holidays = "
             "[every day off], workdays = [adjusted working weekends] (see docs/training.md, "
             "Working-day calendar)", field="calendar", value=day.year, year=day.year,
-            known_years=tuple(known))
+            known_years=known)
 
     def is_working_day(self, day: dt.date) -> bool:
         """Whether ``day`` is a working day. A date listed as a holiday or working day is

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from ..clock import SHANGHAI, Clock, SystemClock
-from ..errors import ConfigurationError, GuardianConsentRequired, MinorRestricted, Refusal
+from ..errors import (
+    ConfigurationError,
+    GuardianConsentRequired,
+    InteractionExited,
+    PersonaRestricted,
+)
 from ..rules import implements
 from ..stores import SQLDatabase, Store
 from ..subject import Subject
@@ -40,24 +45,6 @@ Recorder = Callable[..., Any]
 ARecorder = Callable[..., Awaitable[Any]]
 
 
-class InteractionExited(Refusal):
-    """The user ended the session (AN-EXIT): the service stops; a new session (logging in
-    again) starts over. ``.session_id`` names the session, ``.via`` how it was ended."""
-
-    reason = "exit"
-    http_status = 410
-
-
-class PersonaRestricted(MinorRestricted):
-    """A persona the minors' rules do not allow for this user (AN-14): virtual relatives
-    and partners are never served to minors. ``.persona`` names it."""
-
-    reason = "persona"
-    http_status = 403
-
-
-InteractionExited.__module__ = "genai_compliance.interaction"
-PersonaRestricted.__module__ = "genai_compliance.interaction"
 
 
 @runtime_checkable

@@ -23,7 +23,9 @@ import attrs
 
 from ..clock import SHANGHAI, Clock, SystemClock, local_midnight_after
 from ..errors import (
+    AgeVerificationRequired,
     ConfigurationError,
+    GuardianBoundExceeded,
     GuardianConsentRequired,
     MinorCurfew,
     MinorQuotaExhausted,
@@ -61,30 +63,8 @@ _ADJUST_RULES = ("MN-43", "MM-final", "MM-adjust")
 _EXEMPT_RULES = ("MN-43", "MM-final", "MM-exempt")
 
 
-class AgeVerificationRequired(MinorRestricted):
-    """The subject's age is unknown and the policy says to verify it first (IM-10)."""
-
-    reason = "age-verification"
-    http_status = 403
 
 
-AgeVerificationRequired.__module__ = "genai_compliance.minors"
-
-
-class GuardianBoundExceeded(ConfigurationError):
-    """A guardian's adjustment or exemption goes beyond a bound set in ``[minors]``
-    (MM-adjust, MM-exempt). ``.bound`` names the setting (``guardian_max_daily_minutes.12-16``,
-    ``exemption_max_minutes``, ``exemption_curfew``), ``.limit`` its value and ``.value`` what
-    was asked for. Nothing is changed or recorded."""
-
-    def __init__(self, message: str, *, bound: str, limit: Any, value: Any) -> None:
-        super().__init__(message, field=bound, value=value, bound=bound, limit=limit)
-        self.bound = bound
-        self.limit = limit
-        self.value = value
-
-
-GuardianBoundExceeded.__module__ = "genai_compliance.minors"
 
 
 @attrs.frozen
