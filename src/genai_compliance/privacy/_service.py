@@ -429,8 +429,10 @@ class Privacy:
         return Breach.from_json(body)
 
     def remediate(self, breach_id: str, measures: Sequence[str] | str, *,
-                  cause: str | None = None, possible_harm: str | None = None) -> Breach:
-        """Record the remedial measures taken (PI-57: at once, before the notices)."""
+                  cause: str | None = None, possible_harm: str | None = None,
+                  individual_measures: Sequence[str] | None = None) -> Breach:
+        """Record the remedial measures taken (PI-57: at once, before the notices), and any
+        facts of the notices known by now (cause, possible harm, what individuals can do)."""
         taken = _texts(measures, "measures")
         if not taken:
             raise ConfigurationError("remediate needs at least one remedial measure taken",
@@ -438,9 +440,11 @@ class Privacy:
 
         def change(body: dict[str, Any]) -> Mapping[str, Any]:
             body["remedial_measures"] = list(taken)
-            self._fill(body, cause=cause, possible_harm=possible_harm)
+            self._fill(body, cause=cause, possible_harm=possible_harm,
+                       individual_measures=individual_measures)
             return {"measures": list(taken), "cause": body.get("cause"),
-                    "possible_harm": body.get("possible_harm")}
+                    "possible_harm": body.get("possible_harm"),
+                    "individual_measures": body.get("individual_measures", [])}
 
         return self._step(breach_id, "remediate", change, ["PI-57"])
 
