@@ -465,3 +465,13 @@ def test_cli_draft_breach_and_schedule(tmp_path: Path,
     assert {i["rule"] for i in items} >= {"PI-57"}
     with pytest.raises(ConfigurationError, match="pass --ledger"):
         _cli(["privacy", "schedule", "--config", str(tmp_path / "compliance.toml")])
+
+
+def test_documented_settings_validate() -> None:
+    """The [privacy] example of docs/privacy.md is valid and builds settings."""
+    import re
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "privacy.md").read_text("utf-8")
+    block = next(b for b in re.findall(r"```text\n(.*?)```", page, re.S) if "[privacy]" in b)
+    s = PrivacySettings.from_settings(tomllib.loads(block)["privacy"])
+    assert s.audit_mandatory and s.contact["email"] == "dpo@example.com"
