@@ -80,7 +80,7 @@ def _stages(comp: Compliance, user: Subject, kind: str) -> None:
         store_floor = _per_call(lambda: r.get("gc-bench-floor"))
         store_label = "Redis round trip"
 
-    for name in ("consent", "minors", "illegal-use", "input-moderation"):
+    for name in ("consent", "minors", "interaction", "illegal-use", "input-moderation"):
         check = checks.get(name)
         if check is None:
             continue

@@ -7,6 +7,7 @@ SQLite, the real PostgreSQL and the real Redis. Every notice shown is a ledger r
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import tomllib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -547,3 +548,35 @@ def test_documented_settings_validate() -> None:
     settings = InteractionSettings.from_settings(data)
     assert [p.name for p in settings.profiles] == ["cn-anthropomorphic", "eu-art50"]
     assert settings.profiles[0].reminder_minutes == 120
+
+
+def test_a_calls_end_is_written_once_with_the_next_admission_or_the_flush(
+        comp: Compliance, state_uri: str, unique: str) -> None:
+    """The guard check's release does no store write: the end of a call rides with the
+    key's next admission (one update per call), or the background flush writes it within
+    ``flush_after``, or close does — the continuous-use time is never lost."""
+    import time
+
+    interaction = Interaction(store=state_uri, record=comp.record, clock=comp.clock,
+                              keyer=b"k" * 32)
+    try:
+        user = Subject(f"{unique}-u", birth_date="1990-01-01")
+        interaction.flush_after = 3600.0  # only the next admission or close write it
+        adm = interaction.admit(user)
+        ended = adm.started + dt.timedelta(minutes=7)
+        interaction.release(adm, ended, wait=False)
+        assert interaction.state.load(adm.key)["ls"] < ended.timestamp()  # not yet
+        again = interaction.admit(user, at=ended + dt.timedelta(minutes=1))
+        assert interaction.state.load(adm.key)["ls"] >= ended.timestamp()
+        assert again.continuous_seconds >= 7 * 60  # the deferred end counted
+        interaction.flush()  # nothing pending; the next deferral schedules a new flush
+        interaction.flush_after = 0.05
+        later = ended + dt.timedelta(minutes=9)
+        interaction.release(again, later, wait=False)
+        deadline = time.monotonic() + 10
+        while (interaction.state.load(adm.key)["ls"] < later.timestamp()
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        assert interaction.state.load(adm.key)["ls"] == later.timestamp()
+    finally:
+        interaction.close()

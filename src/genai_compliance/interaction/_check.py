@@ -137,8 +137,8 @@ class InteractionCheck(Check):
 
     def close(self, ctx: CallContext, outcome: Outcome) -> None:
         call: _Call | None = ctx.pop_state(self)
-        if call is not None:
-            self.interaction.release(call.admission, self._ended(ctx, call))
+        if call is not None:  # in memory now; written with the next admission or flush
+            self.interaction.release(call.admission, self._ended(ctx, call), wait=False)
 
     # -- async: store I/O off the loop, records through the ledger's async append ---------
     async def abefore(self, ctx: CallContext) -> None:
@@ -162,10 +162,7 @@ class InteractionCheck(Check):
         return (chunk,)
 
     async def aclose(self, ctx: CallContext, outcome: Outcome) -> None:
-        if self.blocking and self._key in ctx.state:
-            await asyncio.to_thread(self.close, ctx, outcome)
-        else:
-            self.close(ctx, outcome)
+        self.close(ctx, outcome)  # no I/O: the call's end is deferred
 
     @property
     def _key(self) -> str:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -36,6 +38,10 @@ from ._state import StateStore, open_state
 
 if TYPE_CHECKING:
     from ..context import DutyContext
+
+
+def _end_at(ts: float, state: dict[str, Any] | None) -> dict[str, Any]:
+    return timer.end(state, ts)
 
 __all__ = ["Admission", "GuardianConsent", "Interaction", "InteractionExited", "Notice",
            "PersonaRestricted", "SecurityAssessment", "TrainingDecision",
@@ -218,6 +224,12 @@ class Interaction:
                 "Ledger.append)", field="record", value=record)
         self.settings = settings or InteractionSettings()
         self.state: StateStore = open_state(store)
+        #: call ends not yet written, by state key (written with the key's next admission,
+        #: or by the flusher within ``flush_after`` seconds, or at close)
+        self._pending: dict[str, float] = {}
+        self._pending_lock = threading.Lock()
+        self._flusher: threading.Timer | None = None
+        self.flush_after = 0.5
         self.clock: Clock = clock or SystemClock()
         self._record = record
         self._arecord = arecord
@@ -371,9 +383,13 @@ class Interaction:
         key = self.key(subject)
         ts = at.timestamp()
         found: dict[str, Any] = {}
+        with self._pending_lock:
+            ended = self._pending.pop(key, None)  # this key's last call end rides along
 
         def step(state: dict[str, Any] | None) -> dict[str, Any]:
             found.clear()
+            if ended is not None:
+                state = timer.end(state, ended)
             if timer.is_exited(state, session):
                 found["exited"] = True
                 return dict(state or {})
@@ -382,7 +398,12 @@ class Interaction:
             found["cs"] = float(new["cs"])
             return new
 
-        self.state.update(key, step)
+        try:
+            self.state.update(key, step)
+        except BaseException:
+            if ended is not None:  # not written: keep it for the next try
+                self._defer(key, ended)
+            raise
         if found.get("exited"):
             raise self.exited_refusal(session, "earlier")
         return Admission(subject, key, session, at, tuple(found["due"]),
@@ -433,12 +454,42 @@ class Interaction:
             out.append(attrs.evolve(notice, record_seq=getattr(rec, "seq", None)))
         return out
 
-    def release(self, admission: Admission, ended: dt.datetime) -> None:
-        """End a call: its time up to ``ended`` counts as continuous use."""
+    def release(self, admission: Admission, ended: dt.datetime, *,
+                wait: bool = True) -> None:
+        """End a call: its time up to ``ended`` counts as continuous use. With
+        ``wait=False`` (the guard check) no store write happens now: the end rides with the
+        key's next admission on this process, or is written by a background flush within
+        :attr:`flush_after` seconds, or at :meth:`close` — one store update per call."""
         if admission.key is None:
             return
         ts = ended.timestamp()
+        if not wait:
+            self._defer(admission.key, ts)
+            return
         self.state.update(admission.key, lambda state: timer.end(state, ts))
+
+    def _defer(self, key: str, ts: float) -> None:
+        with self._pending_lock:
+            self._pending[key] = max(ts, self._pending.get(key, ts))
+            if self._flusher is None:
+                self._flusher = threading.Timer(self.flush_after, self.flush)
+                self._flusher.daemon = True
+                self._flusher.start()
+
+    def flush(self) -> None:
+        """Write every pending call end now (the background flusher and close call it)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+            self._flusher = None
+        failed: dict[str, float] = {}
+        for key, ts in pending.items():
+            try:
+                self.state.update(key, functools.partial(_end_at, ts))
+            except Exception:  # a store down: kept for the next admission or flush
+                failed[key] = ts
+        for key, ts in failed.items():
+            with self._pending_lock:
+                self._pending[key] = max(ts, self._pending.get(key, ts))
 
     def exited_since(self, admission: Admission) -> bool:
         """Whether the user ended the call's session after it started (one store read)."""
@@ -515,6 +566,12 @@ class Interaction:
         self.state.delete(self.key(subject))
 
     def close(self) -> None:
+        """Write the pending call ends, then close the state store."""
+        with self._pending_lock:
+            flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()
+        self.flush()
         self.state.close()
 
     def __repr__(self) -> str:

@@ -143,18 +143,13 @@ class _RedisState(StateStore):
     def update(self, key: str, fn: Update) -> dict[str, Any]:
         out: dict[str, Any] = {}
 
-        def step(pipe: Any) -> None:
-            raw = pipe.get(key)
+        def step(raw: bytes | None) -> bytes:
             new = fn(None if raw is None else dict(json.loads(raw)))
-            pipe.multi()
-            pipe.set(key, _dump(new))
             out.clear()
             out.update(new)
+            return _dump(new).encode()
 
-        try:
-            self.store.client.transaction(step, key)
-        except self._errors as exc:
-            raise self._fail(exc) from exc
+        self.store.update(key, step)  # the store's compare-and-set; its errors translated
         return out
 
     def delete(self, key: str) -> None:

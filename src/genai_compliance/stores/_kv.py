@@ -76,11 +76,11 @@ class Store(Protocol):
 class Script(Protocol):
     """A server-side script registered with a ``"script"`` store (run by its hash)."""
 
-    def __call__(self, keys: Sequence[str], args: Sequence[str]) -> Any:
+    def __call__(self, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
         """Run the script atomically and return its reply (one round trip)."""
         ...
 
-    def send(self, keys: Sequence[str], args: Sequence[str]) -> None:
+    def send(self, keys: Sequence[str], args: Sequence[str | bytes]) -> None:
         """Run the script later, without waiting for it: it leaves with the store's next
         script call (in the same round trip, before that call's own script; an error in it
         is raised there) or within the store's ``flush_after`` seconds, and at ``close``."""

@@ -30,7 +30,26 @@ __all__ = ["RedisScript", "RedisStore"]
 #: scripts the outbox holds before a send flushes it at once
 _MAX_OUTBOX = 256
 
-_Command = tuple["RedisScript", tuple[str, ...], tuple[str, ...]]
+_Command = tuple["RedisScript", tuple[str, ...], tuple[str | bytes, ...]]
+
+#: compare-and-set: write ARGV[4] (or delete, ARGV[3] = "d"; PX ARGV[5] when given) only if
+#: the key still holds what was read (ARGV[1] "0": absent; "1": the value ARGV[2])
+_CAS = """
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if cur then return 0 end
+elseif cur ~= ARGV[2] then
+  return 0
+end
+if ARGV[3] == 'd' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[5] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+else
+  redis.call('SET', KEYS[1], ARGV[4])
+end
+return 1
+"""
 
 
 def _ms(ttl: float) -> int:
@@ -112,26 +131,18 @@ class RedisStore:
         return float(result[0])
 
     def update(self, key: str, fn: Updater, *, ttl: float | None = None) -> bytes | None:
-        """``WATCH`` / ``GET`` / ``MULTI`` / ``SET`` / ``EXEC``, run again when another
-        client wrote the key in between (so ``fn`` may run more than once)."""
-        out: list[bytes | None] = [None]
-
-        def step(pipe: Any) -> None:
-            new = fn(pipe.get(key))
-            pipe.multi()
-            if new is None:
-                pipe.delete(key)
-            elif ttl:
-                pipe.set(key, new, px=_ms(ttl))
-            else:
-                pipe.set(key, new)
-            out[0] = new
-
-        try:
-            self.client.transaction(step, key)
-        except self._redis.RedisError as exc:
-            raise self._fail(exc) from exc
-        return out[0]
+        """``GET``, then a compare-and-set script that writes only if the key still holds
+        what was read (two round trips; run again when another client wrote the key in
+        between, so ``fn`` may run more than once)."""
+        cas = self.script(_CAS)
+        while True:
+            old = self.get(key)
+            new = fn(old)
+            args: list[str | bytes] = ["0" if old is None else "1", old or b"",
+                                      "d" if new is None else "s", new or b"",
+                                      str(_ms(ttl)) if ttl else ""]
+            if cas([key], args) == 1:
+                return new
 
     # -- scripts -----------------------------------------------------------------------
     def script(self, source: str) -> RedisScript:
@@ -278,11 +289,11 @@ class RedisScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # Redis names scripts so
 
-    def __call__(self, keys: Sequence[str], args: Sequence[str]) -> Any:
+    def __call__(self, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
         store = self.store
         return store._execute([*store._take_outbox(), (self, tuple(keys), tuple(args))])
 
-    def send(self, keys: Sequence[str], args: Sequence[str]) -> None:
+    def send(self, keys: Sequence[str], args: Sequence[str | bytes]) -> None:
         self.store._enqueue((self, tuple(keys), tuple(args)))
 
     def __repr__(self) -> str:
