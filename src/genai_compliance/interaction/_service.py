@@ -382,6 +382,9 @@ class Interaction:
             return Admission(None, None, session, at, due, 0.0)
         key = self.key(subject)
         ts = at.timestamp()
+        quick = self._quick_admit(subject, key, session, at, chosen)
+        if quick is not None:
+            return quick
         found: dict[str, Any] = {}
         with self._pending_lock:
             ended = self._pending.pop(key, None)  # this key's last call end rides along
@@ -408,6 +411,28 @@ class Interaction:
             raise self.exited_refusal(session, "earlier")
         return Admission(subject, key, session, at, tuple(found["due"]),
                          max(0.0, ts - found["cs"]))
+
+    def _quick_admit(self, subject: Subject, key: str, session: str, at: dt.datetime,
+                     chosen: Sequence[tuple[Profile, bool, bool]]) -> Admission | None:
+        """Most calls change nothing but the last-seen time: answered from one read, the
+        time deferred like a call's end (written with the next update or the flush). Any
+        notice, a new session, a new continuous period or an exit takes the atomic path
+        (``None``), so no notice is missed or shown twice."""
+        state = self.state.load(key)
+        if state is None:
+            return None
+        with self._pending_lock:
+            ended = self._pending.get(key)
+        view = state if ended is None else timer.end(state, ended)
+        if timer.is_exited(view, session):
+            raise self.exited_refusal(session, "earlier")
+        ts = at.timestamp()
+        new, due = timer.begin(view, ts, session, chosen, self.settings.idle_gap_seconds)
+        if due or {k: v for k, v in new.items() if k != "ls"} != {
+                k: v for k, v in view.items() if k != "ls"}:
+            return None
+        self._defer(key, ts)
+        return Admission(subject, key, session, at, (), max(0.0, ts - float(new["cs"])))
 
     def exited_refusal(self, session: str, via: str) -> InteractionExited:
         """The refusal of a call in a session the user ended (AN-EXIT)."""
