@@ -25,6 +25,7 @@ PACKAGES = [
     "genai_compliance.ledger",
     "genai_compliance.minors",
     "genai_compliance.moderation",
+    "genai_compliance.privacy",
     "genai_compliance.reports",
     "genai_compliance.schemas",
     "genai_compliance.stores",

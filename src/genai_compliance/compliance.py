@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .labelling.pipeline import LabelResult
     from .minors import MinorProtection
     from .moderation import Moderation
+    from .privacy import Privacy
 
 __all__ = ["Compliance"]
 
@@ -415,6 +416,14 @@ class Compliance:
         return Interaction.from_context(self.context, consent=self.consent)
 
     @functools.cached_property
+    def privacy(self) -> Privacy:
+        """PI breaches, compliance audits and PIPIA records
+        (:class:`genai_compliance.privacy.Privacy`; PIPL Art. 54–57)."""
+        from .privacy import Privacy
+
+        return Privacy.from_context(self.context)
+
+    @functools.cached_property
     def moderation(self) -> Moderation:
         """Moderation (:class:`genai_compliance.moderation.Moderation`)."""
         from .moderation import Moderation
@@ -468,7 +477,8 @@ class Compliance:
                     ctx.abandon()
                 except Exception:  # a store already gone: the others still get closed
                     pass
-        for duty in ("consent", "minors", "interaction", "moderation", "incidents"):
+        for duty in ("consent", "minors", "interaction", "moderation", "incidents",
+                     "privacy"):
             service = self.__dict__.get(duty)
             closer = getattr(service, "close", None)
             if callable(closer):

@@ -7,7 +7,8 @@ The tree::
     │   ├── BadRequest                       a request that cannot be read (HTTP 400)
     │   ├── UnsupportedChunk                 a streamed chunk whose text cannot be read
     │   ├── UnknownCalendarYear              a year the working-day calendar does not know
-    │   └── GuardianBoundExceeded            a guardian's adjustment beyond a [minors] bound
+    │   ├── GuardianBoundExceeded            a guardian's adjustment beyond a [minors] bound
+    │   └── StepOutOfOrder                   a PI-breach workflow step not possible now
     ├── Refusal                              a check refused the call (the guard records it)
     │   ├── ConsentRequired                  purposes not granted (PI-14, PI-SEP, IM-9)
     │   │   └── GuardianConsentRequired      a subject under 14 needs a guardian (PI-28/31)
@@ -72,6 +73,7 @@ __all__ = [
     "RetentionError",
     "ServiceRestricted",
     "SigningError",
+    "StepOutOfOrder",
     "StoreUnavailable",
     "UnknownCalendarYear",
     "UnsupportedChunk",
@@ -572,6 +574,24 @@ class GuardianBoundExceeded(ConfigurationError):
     def __init__(self, message: str, *, bound: str, limit: Any, value: Any) -> None:
         super().__init__(message, field=bound, value=value)
         self._keep(bound=bound, limit=limit)
+
+
+class StepOutOfOrder(ConfigurationError):
+    """A breach-workflow step that is not possible now (taken already, or too early).
+    ``.step`` is the step asked for, ``.done`` the steps taken, ``.allowed`` what is
+    possible now, ``.breach`` the breach id when known."""
+
+    _evidence: ClassVar[tuple[str, ...]] = ("step", "done", "allowed", "breach")
+    step: str
+    done: tuple[str, ...]
+    allowed: tuple[str, ...]
+    breach: str | None
+
+    def __init__(self, message: str, *, step: str, done: Sequence[str] = (),
+                 allowed: Sequence[str] = (), breach: str | None = None) -> None:
+        super().__init__(message, field="step", value=step)
+        self._keep(step=step, done=tuple(done), allowed=tuple(allowed), breach=breach)
+
 
 
 class LedgerNotFound(_Located, LedgerError):

@@ -19,12 +19,11 @@ are possible now.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Literal
 
 import attrs
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StepOutOfOrder
 
 __all__ = ["STEPS", "BreachState", "Step", "StepOutOfOrder", "allowed", "apply"]
 
@@ -36,24 +35,6 @@ STEPS: tuple[Step, ...] = ("open", "remediate", "notify_authority", "notify_indi
                            "exempt_individuals", "authority_requires_notice", "close")
 
 
-class StepOutOfOrder(ConfigurationError):
-    """A breach-workflow step that is not possible now (taken already, or too early).
-    ``.step`` is the step asked for, ``.done`` the steps taken, ``.allowed`` what is
-    possible now, ``.breach`` the breach id when known."""
-
-    _evidence: ClassVar[tuple[str, ...]] = ("step", "done", "allowed", "breach")
-    step: str
-    done: tuple[str, ...]
-    allowed: tuple[str, ...]
-    breach: str | None
-
-    def __init__(self, message: str, *, step: str, done: Sequence[str] = (),
-                 allowed: Sequence[str] = (), breach: str | None = None) -> None:
-        super().__init__(message, field="step", value=step)
-        self._keep(step=step, done=tuple(done), allowed=tuple(allowed), breach=breach)
-
-
-StepOutOfOrder.__module__ = "genai_compliance.privacy"
 
 
 @attrs.frozen

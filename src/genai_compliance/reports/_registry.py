@@ -25,6 +25,7 @@ IMPLEMENTATION_MODULES: tuple[str, ...] = (
     "genai_compliance.moderation",
     "genai_compliance.incidents",
     "genai_compliance.interaction",
+    "genai_compliance.privacy",
     "genai_compliance.training",
     "genai_compliance.evaluation",
     "genai_compliance.asgi",

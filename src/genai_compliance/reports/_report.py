@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -50,6 +50,9 @@ class ReportData:
     complaints: list[dict[str, Any]]
     labels: dict[str, dict[str, int]]
     kinds: dict[str, int]
+    #: PIPL deadlines (PI-breach notices, compliance audits, PIPIA) from the privacy duty's
+    #: ``schedule()``, when the report was built with them; ``overdue`` ones are findings
+    deadlines: list[dict[str, Any]] = attrs.field(factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -223,6 +226,7 @@ def render_html(data: ReportData, *, title: str = "Generative-AI compliance repo
 {_table(data.incidents, ["seq", "time", "kind", "risk", "detail", "due"])}
 <h2>Complaints and deadlines (IM-15)</h2>
 {_table(data.complaints, ["id", "received", "channel", "status", "due", "overdue"])}
+{_deadlines(data.deadlines)}
 <h2>Labels issued and verified (LM-4, LM-5, LM-6)</h2>
 {label_svg}
 {_table(label_rows, ["event", "format", "count"])}
@@ -232,13 +236,26 @@ def render_html(data: ReportData, *, title: str = "Generative-AI compliance repo
 """
 
 
+def _deadlines(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    overdue = sum(1 for r in rows if r.get("status") == "overdue")
+    head = (f'<p><span class="bad">{overdue} overdue</span></p>' if overdue else
+            '<p><span class="ok">none overdue</span></p>')
+    return ("<h2>PIPL deadlines: breaches, audits, PIPIA (PI-57, PI-AUDIT, PI-55/56)</h2>\n"
+            + head + _table(rows, ["what", "rule", "due_date", "status", "ref"]))
+
+
 @implements("CSL-21", "IM-19")
 def build_report(ledger: Ledger | str, *, now: dt.datetime | None = None,
                  tz: dt.tzinfo = SHANGHAI, public_key: Any = None,
-                 provider: str | None = None) -> tuple[str, ReportData]:
+                 provider: str | None = None,
+                 deadlines: Sequence[Mapping[str, Any]] = ()) -> tuple[str, ReportData]:
     """Verify the ledger and build the report: returns ``(html, data)``. A URI is opened
     read-only (:class:`~genai_compliance.ledger.ReadOnlyLedger`): building a report never
-    creates a file, a table or a key; a missing ledger raises ``LedgerNotFound``."""
+    creates a file, a table or a key; a missing ledger raises ``LedgerNotFound``.
+    ``deadlines`` are the privacy duty's schedule items (``[i.to_json() for i in
+    compliance.privacy.schedule()]``), shown with the overdue ones marked."""
     if isinstance(ledger, str):
         from ..clock import SystemClock
         from ..ledger import ReadOnlyLedger
@@ -249,4 +266,6 @@ def build_report(ledger: Ledger | str, *, now: dt.datetime | None = None,
     else:
         integrity = ledger.verify(public_key)
         data = collect(ledger.records(), integrity, now=now or ledger.clock.now(), tz=tz)
+    if deadlines:
+        data = attrs.evolve(data, deadlines=[dict(d) for d in deadlines])
     return render_html(data, provider=provider), data
