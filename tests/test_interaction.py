@@ -582,3 +582,44 @@ def test_a_calls_end_is_written_once_with_the_next_admission_or_the_flush(
         assert interaction.state.load(adm.key)["ls"] == later.timestamp()
     finally:
         interaction.close()
+
+
+def test_this_process_copy_answers_within_max_staleness(comp: Compliance, state_uri: str,
+                                                        unique: str) -> None:
+    """A call that changes nothing but the last-seen time needs no store read while this
+    process's copy is at most ``max_staleness`` old; an exit on another replica is seen once
+    that has passed (and at once on the replica that took it); ``max_staleness = 0`` reads
+    every call."""
+    clock = FrozenClock("2026-07-20T04:00:00+00:00")
+    settings = InteractionSettings(max_staleness=2.0)
+    a = Interaction(settings, store=state_uri, record=comp.record, clock=clock,
+                    keyer=b"k" * 32)
+    b = Interaction(settings, store=state_uri, record=comp.record, clock=clock,
+                    keyer=b"k" * 32)
+    reads: list[str] = []
+    load = a.state.load
+    a.state.load = lambda key: (reads.append(key), load(key))[1]  # type: ignore[method-assign]
+    try:
+        user = Subject(f"{unique}-c", birth_date="1990-01-01", session_id="s1")
+        assert a.admit(user).due  # first use: the atomic path, disclosure shown
+        reads.clear()
+        clock.advance(1)
+        assert a.admit_cached(user) is not None and reads == []  # no I/O at all
+        if not state_uri.startswith("memory"):  # memory:// is each process's own
+            b.exit(user, session_id="s1")  # the user pressed exit on another replica
+            clock.advance(2.5)
+            assert a.admit_cached(user) is None  # the copy is stale: the store decides
+            with pytest.raises(InteractionExited):
+                a.admit(user)
+        a.exit(user, session_id="s2")  # on this replica: seen at once, from the copy
+        with pytest.raises(InteractionExited):
+            a.admit_cached(Subject(user.user_id, birth_date="1990-01-01", session_id="s2"))
+        zero = Interaction(InteractionSettings(max_staleness=0), store=state_uri,
+                           record=comp.record, clock=clock, keyer=b"k" * 32)
+        other = Subject(f"{unique}-d", birth_date="1990-01-01")
+        zero.admit(other)
+        assert zero.admit_cached(other) is None  # never answered from the copy
+        zero.close()
+    finally:
+        a.close()
+        b.close()

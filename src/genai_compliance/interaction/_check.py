@@ -149,7 +149,15 @@ class InteractionCheck(Check):
             exit_now = self._gate(ctx)
         if exit_now:  # rare: the store write and the exit record in a worker thread
             await asyncio.to_thread(self._exit, ctx)
-        adm = await asyncio.to_thread(self._admit, ctx) if self.blocking else self._admit(ctx)
+        cached = self.interaction.admit_cached(  # no I/O when this process's copy is fresh
+            ctx.subject, session_id=self._session(ctx), at=ctx.started_at,
+            profiles=ctx.options.get("interaction_profiles")) if self.blocking else None
+        if cached is not None:
+            adm: Admission = cached
+            ctx.state_for(self, lambda: _Call(cached))
+        else:
+            adm = (await asyncio.to_thread(self._admit, ctx) if self.blocking
+                   else self._admit(ctx))
         self._show(ctx, await self.interaction.anotify(adm))
 
     async def aon_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:

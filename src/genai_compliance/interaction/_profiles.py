@@ -173,6 +173,10 @@ class InteractionSettings:
         and case-folding.
     :param exit_poll_seconds: how often a stream in flight checks whether its session was
         ended (one store read each time).
+    :param max_staleness: how old (seconds) this process's copy of a user's state may be
+        for a call that changes nothing but the last-seen time to be answered with no store
+        read at all; an exit or dependence signal from another replica is seen within this
+        (``0`` reads the store on every call).
     :param persona_option: the guard option (or keyword argument of the guarded function)
         naming the persona of a call.
     :param minor_forbidden_personas: personas never served to minors (AN-14).
@@ -190,6 +194,7 @@ class InteractionSettings:
     unknown_age: str = "minor"
     exit_keywords: tuple[str, ...] = ("退出", "结束对话", "exit", "quit", "stop", "/exit")
     exit_poll_seconds: float = 2.0
+    max_staleness: float = 2.0
     persona_option: str = "persona"
     minor_forbidden_personas: tuple[str, ...] = ("virtual-relative", "virtual-partner")
     guardian_consent_personas: tuple[str, ...] = ("companion",)
@@ -219,6 +224,12 @@ class InteractionSettings:
             if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
                 raise ConfigurationError(f"[interaction] {name} must be a number > 0, got "
                                          f"{value!r}", field=f"interaction.{name}", value=value)
+        if (not isinstance(self.max_staleness, int | float)
+                or not math.isfinite(self.max_staleness) or self.max_staleness < 0):
+            raise ConfigurationError(
+                f"[interaction] max_staleness must be a number >= 0, got "
+                f"{self.max_staleness!r}", field="interaction.max_staleness",
+                value=self.max_staleness)
 
     @property
     def idle_gap_seconds(self) -> float:

@@ -230,6 +230,8 @@ class Interaction:
         self._pending_lock = threading.Lock()
         self._flusher: threading.Timer | None = None
         self.flush_after = 0.5
+        #: this process's copy of recently seen states: key -> (monotonic time read, state)
+        self._seen: dict[str, tuple[float, dict[str, Any]]] = {}
         self.clock: Clock = clock or SystemClock()
         self._record = record
         self._arecord = arecord
@@ -402,23 +404,36 @@ class Interaction:
             return new
 
         try:
-            self.state.update(key, step)
+            written = self.state.update(key, step)
         except BaseException:
             if ended is not None:  # not written: keep it for the next try
                 self._defer(key, ended)
             raise
+        self._remember(key, written)
         if found.get("exited"):
             raise self.exited_refusal(session, "earlier")
         return Admission(subject, key, session, at, tuple(found["due"]),
                          max(0.0, ts - found["cs"]))
 
     def _quick_admit(self, subject: Subject, key: str, session: str, at: dt.datetime,
-                     chosen: Sequence[tuple[Profile, bool, bool]]) -> Admission | None:
-        """Most calls change nothing but the last-seen time: answered from one read, the
-        time deferred like a call's end (written with the next update or the flush). Any
-        notice, a new session, a new continuous period or an exit takes the atomic path
-        (``None``), so no notice is missed or shown twice."""
-        state = self.state.load(key)
+                     chosen: Sequence[tuple[Profile, bool, bool]], *,
+                     cached_only: bool = False) -> Admission | None:
+        """Most calls change nothing but the last-seen time: answered from this process's
+        copy of the state when it is at most ``max_staleness`` old (no I/O), else from one
+        read; the time is deferred like a call's end (written with the next update or the
+        flush). Any notice, a new session, a new continuous period or an exit takes the
+        atomic path (``None``), so no notice is missed or shown twice. With
+        ``cached_only``, ``None`` also when the copy is missing or stale."""
+        now = self.clock.monotonic()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.settings.max_staleness:
+            state: dict[str, Any] | None = seen[1]
+        elif cached_only:
+            return None
+        else:
+            state = self.state.load(key)
+            if state is not None:
+                self._remember(key, state, now)
         if state is None:
             return None
         with self._pending_lock:
@@ -433,6 +448,26 @@ class Interaction:
             return None
         self._defer(key, ts)
         return Admission(subject, key, session, at, (), max(0.0, ts - float(new["cs"])))
+
+    def _remember(self, key: str, state: dict[str, Any], at: float | None = None) -> None:
+        if len(self._seen) > 100_000:  # bounded: forget the lot, re-read as needed
+            self._seen.clear()
+        self._seen[key] = (self.clock.monotonic() if at is None else at, state)
+
+    def admit_cached(self, subject: Subject | None, *, session_id: str | None = None,
+                     at: dt.datetime | None = None,
+                     profiles: Sequence[str] | None = None) -> Admission | None:
+        """:meth:`admit` answered with no I/O, or ``None`` when that needs the store (the
+        async check runs this on the event loop and hops to a thread only on ``None``)."""
+        if subject is None:
+            return None
+        at = at or self.clock.now()
+        session = session_id if session_id is not None else (subject.session_id or "")
+        chosen = [(p, self._audience(p.disclose_audience, subject, at),
+                   self._audience(p.reminder_audience, subject, at))
+                  for p in self._profiles(profiles)]
+        return self._quick_admit(subject, self.key(subject), session, at, chosen,
+                                 cached_only=True)
 
     def exited_refusal(self, session: str, via: str) -> InteractionExited:
         """The refusal of a call in a session the user ended (AN-EXIT)."""
@@ -536,7 +571,9 @@ class Interaction:
         at = at or self.clock.now()
         session = session_id if session_id is not None else subject.session_id or ""
         ts = at.timestamp()
-        self.state.update(self.key(subject), lambda state: timer.mark_exit(state, ts, session))
+        key = self.key(subject)
+        self._remember(key, self.state.update(key, lambda state: timer.mark_exit(
+            state, ts, session)))
         return self._record("interaction.exit", {
             "via": via, "at": _iso(at), "rules": ["AN-EXIT"],
             "session": hashlib.sha256(session.encode()).hexdigest()[:16] if session else None,
@@ -552,7 +589,8 @@ class Interaction:
                                      field="reason", value=reason)
         at = at or self.clock.now()
         ts = at.timestamp()
-        self.state.update(self.key(subject), lambda state: timer.signal(state, ts))
+        key = self.key(subject)
+        self._remember(key, self.state.update(key, lambda state: timer.signal(state, ts)))
         return self._record("interaction.dependence", {"reason": reason, "at": _iso(at),
                                                        "rules": ["AN-DISCLOSE"]},
                             subject=subject)
@@ -588,7 +626,9 @@ class Interaction:
 
     def forget(self, subject: Subject | str) -> None:
         """Erase the subject's interaction state (a deletion request)."""
-        self.state.delete(self.key(subject))
+        key = self.key(subject)
+        self._seen.pop(key, None)
+        self.state.delete(key)
 
     def close(self) -> None:
         """Write the pending call ends, then close the state store."""
