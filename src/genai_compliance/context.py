@@ -28,7 +28,7 @@ from .ledger import Ledger, Record
 from .stores import SQLDatabase, Store, open_sql, redact_uri, require_capabilities
 from .subject import Subject
 
-__all__ = ["DutyContext", "HasContext", "StoreSource"]
+__all__ = ["DutyContext", "HasContext", "RecordingHost", "StoreSource"]
 
 
 class StoreSource(Protocol):
@@ -37,6 +37,20 @@ class StoreSource(Protocol):
     def store_uri(self, duty: str) -> str: ...
 
     def store(self, duty: str) -> Store: ...
+
+
+class RecordingHost(Protocol):
+    """What the labelling pipeline needs of its caller: the provider, the settings and a
+    ledger record. A :class:`DutyContext` is one, and so is the facade."""
+
+    @property
+    def provider(self) -> Provider: ...
+
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+
+    def record(self, kind: str, payload: Mapping[str, Any] | None = None, *,
+               subject: Subject | str | None = None) -> Record: ...
 
 
 class HasContext(Protocol):

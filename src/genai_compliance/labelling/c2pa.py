@@ -30,6 +30,7 @@ from ..errors import MalformedMedia, SigningError, UnsupportedMedia
 from ..rules import implements
 
 if TYPE_CHECKING:
+    from ..context import RecordingHost
     from ..crypto import SigningCredentials
 
 __all__ = [
@@ -183,7 +184,7 @@ def _settings(*, trust_anchors: bytes | None = None, thumbnail: bool = False) ->
     return ctx
 
 
-def _generator(compliance: Any, generator: str | None,
+def _generator(compliance: RecordingHost | None, generator: str | None,
                version: str | None) -> tuple[str, str]:
     if compliance is not None:
         prov = compliance.provider
@@ -222,8 +223,8 @@ def may_hold_manifest(data: bytes | str | os.PathLike[str]) -> bool:
 
 def _sign(src: BinaryIO, dst: BinaryIO, credentials: SigningCredentials, *, mime: str,
           label: Any, ingredient: BinaryIO | None, parent: BinaryIO | None,
-          generator: str | None, version: str | None, compliance: Any, thumbnail: bool,
-          title: str | None, sidecar: bool) -> bytes:
+          generator: str | None, version: str | None, compliance: RecordingHost | None,
+          thumbnail: bool, title: str | None, sidecar: bool) -> bytes:
     """Sign the stream ``src`` into the stream ``dst`` (c2pa reads and writes them in
     pieces; nothing here holds the file); return the manifest store."""
     import c2pa
@@ -269,8 +270,9 @@ def _head(stream: BinaryIO) -> bytes:
 def sign_bytes(data: bytes, credentials: SigningCredentials, *, label: Any = None,
                mime: str | None = None, ingredient: bytes | None = None,
                generator: str | None = None, version: str | None = None,
-               compliance: Any = None, thumbnail: bool = False, title: str | None = None,
-               sidecar: bool = False, parent: bytes | None = None) -> tuple[bytes, bytes]:
+               compliance: RecordingHost | None = None, thumbnail: bool = False,
+               title: str | None = None, sidecar: bool = False,
+               parent: bytes | None = None) -> tuple[bytes, bytes]:
     """Sign ``data``; return ``(signed_asset, manifest_store)``. With ``sidecar`` the
     asset is returned unchanged and the manifest store is meant for ``<file>.c2pa``.
 
@@ -309,7 +311,7 @@ def sign_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
               parent: str | os.PathLike[str] | bytes | None = None,
               sidecar: bool | None = None, mime: str | None = None,
               generator: str | None = None, version: str | None = None,
-              compliance: Any = None, thumbnail: bool = False,
+              compliance: RecordingHost | None = None, thumbnail: bool = False,
               title: str | None = None) -> Path:
     """Sign ``src`` into ``dst`` (embedded manifest), streamed: c2pa reads ``src`` and
     writes a temp file beside ``dst`` in pieces (renamed over ``dst`` when done), so memory

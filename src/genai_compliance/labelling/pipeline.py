@@ -21,7 +21,9 @@ from ..errors import ConfigurationError, LabelError, MalformedMedia, Unsupported
 from . import c2pa as _c2pa
 
 if TYPE_CHECKING:
+    from ..context import RecordingHost
     from ..crypto import SigningCredentials
+    from ..subject import Subject
 
 __all__ = ["MANIFEST_BROKEN", "LabelResult", "credentials_from_settings", "default_label",
            "label_file"]
@@ -52,7 +54,7 @@ class LabelResult:
     warnings: tuple[str, ...] = ()
 
 
-def default_label(compliance: Any = None, *, produce_id: str | None = None) -> Any:
+def default_label(compliance: RecordingHost | None = None, *, produce_id: str | None = None) -> Any:
     """An :class:`AIGCLabel` for a generated file: Label 1 (AI-generated), the provider's
     producer code as ContentProducer (TC260-PG-20252A) and a fresh ProduceID (LM-5)."""
     try:
@@ -161,9 +163,10 @@ def _label_fields(label: Any) -> dict[str, str]:
 def label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                label: Any = None, explicit: bool | None = None,
                explicit_text: str | None = None, position: str | None = None,
-               credentials: SigningCredentials | None = None, compliance: Any = None,
-               thumbnail: bool | None = None, ingredient: str | os.PathLike[str] | None = None,
-               sign: bool | None = None, subject: Any = None,
+               credentials: SigningCredentials | None = None,
+               compliance: RecordingHost | None = None, thumbnail: bool | None = None,
+               ingredient: str | os.PathLike[str] | None = None,
+               sign: bool | None = None, subject: Subject | str | None = None,
                format: str | None = None) -> LabelResult:
     """Label ``src`` into ``dst`` (LM-4, LM-5, IM-12): explicit label when ``explicit`` (or
     ``[labelling] explicit = true``), the implicit GB 45438 label, a C2PA signature with
