@@ -24,6 +24,7 @@ from .subject import Subject
 if TYPE_CHECKING:
     from .agreements import Agreements
     from .consent import ConsentService
+    from .crypto import SigningCredentials
     from .incidents import Incidents
     from .interaction import Interaction
     from .labelling.pipeline import LabelResult
@@ -327,7 +328,7 @@ class Compliance:
         self._disabled = tuple(disabled)
         return checks
 
-    def _c2pa_credentials(self) -> Any:
+    def _c2pa_credentials(self) -> SigningCredentials | None:
         section = self.settings.get("c2pa", {}) or {}
         if not section:
             return None

@@ -27,7 +27,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..checks import CallContext, Check
 from ..errors import LabelError
@@ -35,6 +35,11 @@ from ..errors import LabelError
 __all__ = ["MediaLabelCheck"]
 
 _MEDIA = ("image", "audio", "video")
+
+
+if TYPE_CHECKING:
+    from ..crypto import SigningCredentials
+    from .explicit import ExplicitMediaLabelCheck
 
 
 class MediaLabelCheck(Check):
@@ -48,7 +53,8 @@ class MediaLabelCheck(Check):
 
     def __init__(self, producer_code: str, *, explicit: bool = True,
                  explicit_settings: Mapping[str, Any] | None = None,
-                 credentials: Any = None, modalities: Sequence[str] = _MEDIA,
+                 credentials: SigningCredentials | None = None,
+                 modalities: Sequence[str] = _MEDIA,
                  thumbnail: bool = False) -> None:
         from .aigc import validate_producer_code
 
@@ -57,7 +63,7 @@ class MediaLabelCheck(Check):
         self.credentials = credentials
         self.modalities = tuple(modalities)
         self.thumbnail = thumbnail
-        self._explicit_check: Any = None
+        self._explicit_check: ExplicitMediaLabelCheck | None = None
         if explicit:
             from .explicit import ExplicitMediaLabelCheck
 
