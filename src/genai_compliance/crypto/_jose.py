@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ..errors import SigningError
+from ..errors import ConfigurationError, SigningError
 
 __all__ = ["b64url_decode", "b64url_encode", "jws_sign", "jws_verify"]
 
@@ -34,16 +34,20 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """The bytes of a canonical unpadded base64url string; ``ValueError`` for anything else
+    """The bytes of a canonical unpadded base64url string; a
+    :class:`~genai_compliance.ConfigurationError` (a ``ValueError``) for anything else
     (padding, whitespace, other alphabets, non-zero unused bits)."""
     if not isinstance(text, str):
-        raise ValueError("base64url text expected")
+        raise ConfigurationError(f"base64url text expected, got {type(text).__name__}",
+                                 field="base64url", value=type(text).__name__)
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
-        raise ValueError("not base64url") from exc
+        raise ConfigurationError("not base64url text (RFC 7515 §2: A-Z a-z 0-9 - _, no "
+                                 "padding)", field="base64url") from exc
     if b64url_encode(raw) != text:
-        raise ValueError("not the canonical base64url encoding")
+        raise ConfigurationError("not the canonical base64url encoding (no padding, unused "
+                                 "bits zero)", field="base64url")
     return raw
 
 
