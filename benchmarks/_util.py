@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import struct
 import time
+import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -74,3 +77,17 @@ def default_pipeline(kind: str) -> Iterator[tuple[Any, Any] | None]:
 
                 with psycopg.connect(pg, autocommit=True) as conn:
                     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def big_png(path: Path, size: int) -> None:
+    """An 8x8 RGB PNG padded with IDAT chunks to about ``size`` bytes (label benches)."""
+    def chunk(t: bytes, p: bytes) -> bytes:
+        return struct.pack(">I", len(p)) + t + p + struct.pack(">I", zlib.crc32(t + p))
+
+    with path.open("wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0,
+                                                                   0, 0)))
+        block = chunk(b"IDAT", bytes(1 << 16))
+        for _ in range(size // len(block)):
+            f.write(block)
+        f.write(chunk(b"IEND", b""))

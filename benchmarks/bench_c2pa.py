@@ -15,11 +15,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _util import big_png as _png
 from _util import line, rate
 from PIL import Image
 
@@ -85,19 +85,6 @@ def main() -> None:
         line("c2pa sign, one reused offline context (vs new per signature)",
              rate(reused_context, 5), new_rate)
         _files(Path(tmp), creds)
-
-
-def _png(path: Path, size: int) -> None:
-    def chunk(t: bytes, p: bytes) -> bytes:
-        return struct.pack(">I", len(p)) + t + p + struct.pack(">I", zlib.crc32(t + p))
-
-    with path.open("wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0,
-                                                                   0, 0)))
-        block = chunk(b"IDAT", bytes(1 << 16))
-        for _ in range(size // len(block)):
-            f.write(block)
-        f.write(chunk(b"IEND", b""))
 
 
 def _mp4_maker(tmp: Path) -> object:

@@ -28,25 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from _util import big_png as _png
+
 from genai_compliance.labelling.aigc import AIGCLabel
 from genai_compliance.labelling.implicit import label_file
 
 LABEL = AIGCLabel(content_producer="001191350100M000100Y431A001", produce_id="bench-scale")
 BASE = 16 << 20  # the 1x size; 2x and 4x follow
 REPEAT = int(os.environ.get("GC_BENCH_REPEAT", "7"))
-
-
-def _png(path: Path, size: int) -> None:
-    def chunk(t: bytes, p: bytes) -> bytes:
-        return struct.pack(">I", len(p)) + t + p + struct.pack(">I", zlib.crc32(t + p))
-
-    with path.open("wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0,
-                                                                   0, 0)))
-        block = chunk(b"IDAT", bytes(1 << 16))
-        for _ in range(size // len(block)):
-            f.write(block)
-        f.write(chunk(b"IEND", b""))
 
 
 def _jpeg(path: Path, size: int) -> None:
