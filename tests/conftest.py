@@ -95,6 +95,20 @@ def _sql_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_uri"))
 
 
+@pytest.fixture(name="any_uri", params=["memory", "sqlite",
+                                        pytest.param("postgresql", marks=pytest.mark.postgres),
+                                        pytest.param("redis", marks=pytest.mark.redis)])
+def _any_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every key-value backend: memory://, SQLite, the real PostgreSQL and Redis."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kv.db'}"
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_uri"))
+    return str(request.getfixturevalue("redis_uri"))
+
+
 @pytest.fixture(name="kv_uri", params=["memory", "sqlite",
                                        pytest.param("redis", marks=pytest.mark.redis)])
 def _kv_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -58,18 +58,6 @@ def _comp(tmp_path: Path) -> Iterator[Compliance]:
     comp.close()
 
 
-@pytest.fixture(name="state_uri", params=["memory", "sqlite",
-                                          pytest.param("postgres", marks=pytest.mark.postgres),
-                                          pytest.param("redis", marks=pytest.mark.redis)])
-def _state_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test once per backend: memory://, SQLite, the real PostgreSQL, the real Redis."""
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue(f"{request.param}_uri"))
-
-
 def _build(comp: Compliance, store: str = "memory://", unique: str = "t",
            **settings: Any) -> Interaction:
     settings.setdefault("key_prefix", f"gc:test:{unique}")
@@ -151,12 +139,12 @@ def _clock(comp: Compliance) -> FrozenClock:
 
 # -- the CN profile, every shape, every store ---------------------------------------------
 @pytest.mark.parametrize("shape", SHAPES)
-def test_disclosure_relogin_and_pause_reminder(comp: Compliance, state_uri: str, unique: str,
+def test_disclosure_relogin_and_pause_reminder(comp: Compliance, any_uri: str, unique: str,
                                                shape: str) -> None:
     """AN-DISCLOSE / AN-PAUSE: disclosed at first use and at re-login, silent otherwise;
     after 2 h of continuous use a pause prompt; each notice a ledger record, in the
     response and in the call's record."""
-    interaction = _build(comp, state_uri, unique)
+    interaction = _build(comp, any_uri, unique)
     check = InteractionCheck(interaction)
     seen: list[CallContext] = []
     fn = _guarded(comp, check, shape, seen)
@@ -186,11 +174,11 @@ def test_disclosure_relogin_and_pause_reminder(comp: Compliance, state_uri: str,
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_exit_keyword_stops_the_service(comp: Compliance, state_uri: str, unique: str,
+def test_exit_keyword_stops_the_service(comp: Compliance, any_uri: str, unique: str,
                                         shape: str) -> None:
     """AN-EXIT: the exit keyword ends the session without calling the model; later calls in
     that session are refused; logging in again serves (and discloses) anew."""
-    interaction = _build(comp, state_uri, unique)
+    interaction = _build(comp, any_uri, unique)
     seen: list[CallContext] = []
     fn = _guarded(comp, InteractionCheck(interaction), shape, seen)
     user = Subject("u2", birth_date="1990-01-01", session_id="a")
@@ -215,11 +203,11 @@ def test_exit_keyword_stops_the_service(comp: Compliance, state_uri: str, unique
 
 
 @pytest.mark.parametrize("shape", ["gen", "agen"])
-def test_exit_button_stops_a_stream_in_flight(comp: Compliance, state_uri: str, unique: str,
+def test_exit_button_stops_a_stream_in_flight(comp: Compliance, any_uri: str, unique: str,
                                               shape: str) -> None:
     """AN-EXIT: an exit pressed elsewhere stops the stream of that session within
     exit_poll_seconds; nothing after it is delivered."""
-    interaction = _build(comp, state_uri, unique, exit_poll_seconds=1)
+    interaction = _build(comp, any_uri, unique, exit_poll_seconds=1)
     user = Subject("u3", birth_date="1990-01-01", session_id="live")
     state = {"n": 0}
 
@@ -551,14 +539,14 @@ def test_documented_settings_validate() -> None:
 
 
 def test_a_calls_end_is_written_once_with_the_next_admission_or_the_flush(
-        comp: Compliance, state_uri: str, unique: str) -> None:
+        comp: Compliance, any_uri: str, unique: str) -> None:
     """The guard check's release does no store write, and a call that changes nothing but
     the last-seen time writes nothing either: the times ride with the key's next update, or
     the background flush writes them within ``flush_after``, or close does — the
     continuous-use time is never lost."""
     import time
 
-    interaction = Interaction(store=state_uri, record=comp.record, clock=comp.clock,
+    interaction = Interaction(store=any_uri, record=comp.record, clock=comp.clock,
                               keyer=b"k" * 32)
     try:
         user = Subject(f"{unique}-u", birth_date="1990-01-01")
@@ -584,7 +572,7 @@ def test_a_calls_end_is_written_once_with_the_next_admission_or_the_flush(
         interaction.close()
 
 
-def test_this_process_copy_answers_within_max_staleness(comp: Compliance, state_uri: str,
+def test_this_process_copy_answers_within_max_staleness(comp: Compliance, any_uri: str,
                                                         unique: str) -> None:
     """A call that changes nothing but the last-seen time needs no store read while this
     process's copy is at most ``max_staleness`` old; an exit on another replica is seen once
@@ -592,9 +580,9 @@ def test_this_process_copy_answers_within_max_staleness(comp: Compliance, state_
     every call."""
     clock = FrozenClock("2026-07-20T04:00:00+00:00")
     settings = InteractionSettings(max_staleness=2.0)
-    a = Interaction(settings, store=state_uri, record=comp.record, clock=clock,
+    a = Interaction(settings, store=any_uri, record=comp.record, clock=clock,
                     keyer=b"k" * 32)
-    b = Interaction(settings, store=state_uri, record=comp.record, clock=clock,
+    b = Interaction(settings, store=any_uri, record=comp.record, clock=clock,
                     keyer=b"k" * 32)
     reads: list[str] = []
     load = a.state.load
@@ -605,7 +593,7 @@ def test_this_process_copy_answers_within_max_staleness(comp: Compliance, state_
         reads.clear()
         clock.advance(1)
         assert a.admit_cached(user) is not None and reads == []  # no I/O at all
-        if not state_uri.startswith("memory"):  # memory:// is each process's own
+        if not any_uri.startswith("memory"):  # memory:// is each process's own
             b.exit(user, session_id="s1")  # the user pressed exit on another replica
             clock.advance(2.5)
             assert a.admit_cached(user) is None  # the copy is stale: the store decides
@@ -614,7 +602,7 @@ def test_this_process_copy_answers_within_max_staleness(comp: Compliance, state_
         a.exit(user, session_id="s2")  # on this replica: seen at once, from the copy
         with pytest.raises(InteractionExited):
             a.admit_cached(Subject(user.user_id, birth_date="1990-01-01", session_id="s2"))
-        zero = Interaction(InteractionSettings(max_staleness=0), store=state_uri,
+        zero = Interaction(InteractionSettings(max_staleness=0), store=any_uri,
                            record=comp.record, clock=clock, keyer=b"k" * 32)
         other = Subject(f"{unique}-d", birth_date="1990-01-01")
         zero.admit(other)

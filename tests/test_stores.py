@@ -26,20 +26,6 @@ from genai_compliance.stores import (
 )
 
 
-@pytest.fixture(name="any_uri", params=["memory", "sqlite",
-                                        pytest.param("postgresql", marks=pytest.mark.postgres),
-                                        pytest.param("redis", marks=pytest.mark.redis)])
-def _any_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every key-value backend, PostgreSQL included."""
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'kv.db'}"
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_uri"))
-    return str(request.getfixturevalue("redis_uri"))
-
-
 @pytest.fixture(name="store")
 def _store(any_uri: str) -> Iterator[Store]:
     store = open_store(any_uri)
