@@ -435,7 +435,7 @@ def test_exports_are_sorted_and_public() -> None:
 
 
 def _cli(argv: list[str]) -> int:
-    from genai_compliance.privacy._cli import register
+    from genai_compliance.cli.privacy import register
 
     parser = argparse.ArgumentParser(prog="genai-compliance")
     register(parser.add_subparsers(dest="command"))
@@ -444,10 +444,10 @@ def _cli(argv: list[str]) -> int:
     return code
 
 
-def test_cli_draft_breach_and_schedule(tmp_path: Path,
+def test_cli_breach_and_schedule(tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    """The CLI draft on a ledger URI: open, remediate, notify, schedule (exit 1 while
-    items are due), and --config without an opener says what to do."""
+    """The CLI on a ledger URI: open, remediate, notify, schedule (exit 1 while items are
+    due); --config naming a file that is not there says so and what to pass."""
     uri = f"sqlite:///{tmp_path / 'cli.db'}"
     settings = tmp_path / "privacy.toml"
     settings.write_text('[privacy]\nindividuals_count = 20000000\n[privacy.contact]\n'
@@ -466,7 +466,7 @@ def test_cli_draft_breach_and_schedule(tmp_path: Path,
     assert _cli(["privacy", "schedule", "--due", "--json", *src]) == 1
     items = json.loads(capsys.readouterr().out)
     assert {i["rule"] for i in items} >= {"PI-57"}
-    with pytest.raises(ConfigurationError, match="pass --ledger"):
+    with pytest.raises(ConfigurationError, match="cannot read the config file"):
         _cli(["privacy", "schedule", "--config", str(tmp_path / "compliance.toml")])
 
 

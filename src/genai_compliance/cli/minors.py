@@ -18,13 +18,13 @@ Guardian requests are ledger records (``minors.guardian.*``), as when made throu
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from typing import Any
 
 from ..errors import ConfigurationError
 from ..subject import AgeBand, Guardian, Subject
+from ._args import aware_time
 
 __all__ = ["register"]
 
@@ -150,19 +150,7 @@ def _minutes(text: str) -> float:
                                  field="minutes", value=text) from exc
 
 
-def _time(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time like 2026-03-01T08:00:00+08:00") from exc
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} needs a UTC offset, e.g. 2026-03-01T08:00:00+08:00")
-    return value
-
-
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``minors`` and its actions to the ``genai-compliance`` parser."""
     minors = subparsers.add_parser(
         "minors", help="minors' policy, usage and guardian controls (IM-10, MM-final)")
@@ -211,7 +199,7 @@ def register(subparsers: Any) -> None:
 
     pause = sub.add_parser("pause", help="a guardian pauses the service for a minor")
     common(pause)
-    pause.add_argument("--until", type=_time, help="end of the pause (default: until resumed)")
+    pause.add_argument("--until", type=aware_time, help="end of the pause (default: until resumed)")
     pause.add_argument("--guardian", required=True, help="the guardian's id")
     pause.set_defaults(func=_guardian_cmd)
 
@@ -222,7 +210,7 @@ def register(subparsers: Any) -> None:
     exempt.add_argument("--purpose", default="study", help="what it is for (default: study)")
     exempt.add_argument("--curfew", action="store_true",
                         help="also lift the night curfew (only if exemption_curfew = true)")
-    exempt.add_argument("--start", type=_time, help="when it starts (default: now)")
+    exempt.add_argument("--start", type=aware_time, help="when it starts (default: now)")
     exempt.add_argument("--end", action="store_true", help="end the exemption in force")
     exempt.add_argument("--guardian", required=True, help="the guardian's id")
     exempt.set_defaults(func=_guardian_cmd)
