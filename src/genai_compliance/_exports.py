@@ -16,7 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["publish", "sort_key"]
+__all__ = ["deprecated", "publish", "sort_key"]
+
+
+def deprecated(old: str, new: str) -> None:
+    """Warn (``DeprecationWarning``) that ``old`` is deprecated, naming its replacement
+    ``new``; the warning points at the code that called ``old``."""
+    import warnings
+
+    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
 
 
 def sort_key(name: str) -> tuple[int, str]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import functools
 import importlib
 import tomllib
-import warnings
 from collections.abc import Callable
 from importlib import resources
 from typing import TypeVar
 
 import attrs
 
+from ._exports import deprecated
 from .errors import ConfigurationError
 
 __all__ = ["Rule", "implementations", "implements", "load_rules", "registered", "rule_ids"]
@@ -109,8 +109,8 @@ def registered() -> dict[str, list[str]]:
 def implementations() -> dict[str, list[str]]:
     """Deprecated: use :func:`genai_compliance.reports.implementations` (the core no longer
     imports the duties to fill the table)."""
-    warnings.warn("genai_compliance.rules.implementations is deprecated; use "
-                  "genai_compliance.reports.implementations", DeprecationWarning, stacklevel=2)
+    deprecated("genai_compliance.rules.implementations",
+               "genai_compliance.reports.implementations")
     registry = importlib.import_module("genai_compliance.reports")
     table: dict[str, list[str]] = registry.implementations()
     return table

@@ -6,7 +6,6 @@ import datetime as dt
 import difflib
 import hashlib
 import json
-import warnings
 from collections.abc import Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import jinja2
 
+from .._exports import deprecated
 from ..clock import Clock
 from ..errors import ConfigurationError, MissingClause, RecordNotFound
 from ..ledger import Ledger
@@ -120,9 +120,8 @@ class Agreements:
     @classmethod
     def from_compliance(cls, compliance: HasContext) -> Agreements:
         """Deprecated: use ``compliance.agreements`` or :meth:`from_context`."""
-        warnings.warn("Agreements.from_compliance is deprecated; use compliance.agreements "
-                      "or Agreements.from_context(compliance.context, consent=...)",
-                      DeprecationWarning, stacklevel=2)
+        deprecated("Agreements.from_compliance", "compliance.agreements or "
+                   "Agreements.from_context(compliance.context, consent=...)")
         return cls.from_context(compliance.context, consent=getattr(compliance, "consent", None))
 
     def check(self) -> None:

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
+from .._exports import deprecated
 from ..checks import CallContext
 from ..errors import ConfigurationError
 from ..rules import implements
@@ -100,9 +100,8 @@ class InputStore:
 
         .. deprecated:: 0.2
         """
-        warnings.warn("InputStore.from_compliance is deprecated; use InputStore.from_context("
-                      "compliance.context, consent=compliance.consent)", DeprecationWarning,
-                      stacklevel=2)
+        deprecated("InputStore.from_compliance", "InputStore.from_context("
+                   "compliance.context, consent=compliance.consent)")
         return cls.from_context(compliance.context, consent=compliance.consent)
 
     def keep(self, subject: Subject, prompt: str, output: str | None = None, *,

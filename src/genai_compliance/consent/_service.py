@@ -32,13 +32,13 @@ import difflib
 import json
 import secrets
 import threading
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .._exports import deprecated
 from ..checks import CallContext, Check
 from ..clock import SHANGHAI, Clock, SystemClock
 from ..crypto import generate_ed25519, jws_sign, jws_verify, key_id
@@ -324,9 +324,8 @@ class ConsentService:
 
         .. deprecated:: 0.2
         """
-        warnings.warn("ConsentService.from_compliance is deprecated; use "
-                      "ConsentService.from_context(compliance.context)",
-                      DeprecationWarning, stacklevel=2)
+        deprecated("ConsentService.from_compliance",
+                   "ConsentService.from_context(compliance.context)")
         return cls.from_context(compliance.context)
 
     @property

@@ -1,6 +1,7 @@
 """Illegal content (IM-14a), illegal use (IM-14b, SR-14), complaints (IM-15), security-incident
 timers (CSL-INC) and signed reports for the authority."""
 
+from .._exports import deprecated as _deprecated
 from .._exports import publish as _publish
 from ..workdays import DEFAULT_CALENDAR, HOLIDAY_SOURCES, WorkingCalendar, add_working_days
 from ._complaints import COMPLAINT_STATUSES, OPEN_STATUSES, Complaint, Complaints
@@ -23,10 +24,8 @@ from ._reports import (
 
 def __getattr__(name: str) -> object:
     if name == "SubjectStanding":  # the earlier name of Standing
-        import warnings
-
-        warnings.warn("genai_compliance.incidents.SubjectStanding is deprecated; use "
-                      "genai_compliance.incidents.Standing", DeprecationWarning, stacklevel=2)
+        _deprecated("genai_compliance.incidents.SubjectStanding",
+                    "genai_compliance.incidents.Standing")
         return Standing
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

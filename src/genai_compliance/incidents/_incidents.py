@@ -20,12 +20,12 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._exports import deprecated
 from ..checks import CallContext, Check, Outcome
 from ..clock import SHANGHAI, Clock, SystemClock
 from ..errors import ConfigurationError, ContentBlocked, RecordNotFound, ServiceRestricted
@@ -198,9 +198,7 @@ class Incidents:
 
         .. deprecated:: 0.2
         """
-        warnings.warn("Incidents.from_compliance is deprecated; use "
-                      "Incidents.from_context(compliance.context)", DeprecationWarning,
-                      stacklevel=2)
+        deprecated("Incidents.from_compliance", "Incidents.from_context(compliance.context)")
         return cls.from_context(compliance.context)
 
     @property

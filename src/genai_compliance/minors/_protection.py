@@ -15,12 +15,12 @@ import math
 import os
 import secrets
 import uuid
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from .._exports import deprecated
 from ..clock import SHANGHAI, Clock, SystemClock, local_midnight_after
 from ..errors import (
     AgeVerificationRequired,
@@ -280,11 +280,6 @@ def _consent_from(compliance: _FacadeWithConsent) -> Callable[[Subject], bool]:
     return has_guardian_consent
 
 
-def _deprecated(old: str, new: str) -> None:
-    """Warn that ``old`` is deprecated for ``new``."""
-    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
-
-
 @implements("IM-10", "MM-final", "MM-draft", "MN-43", "MN-44", "MN-LAW", "PI-28/31", "MN-PI",
             "MM-adjust", "MM-exempt", "MM-age-unknown")
 class MinorProtection:
@@ -406,7 +401,7 @@ class MinorProtection:
 
         .. deprecated:: 0.2
         """
-        _deprecated("MinorProtection.from_compliance",
+        deprecated("MinorProtection.from_compliance",
                     "MinorProtection.from_context(compliance.context, "
                     "guardian_consent=compliance.consent.has_guardian_consent)")
         return cls.from_context(compliance.context,

@@ -16,7 +16,6 @@ import hashlib
 import inspect
 import threading
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._exports import deprecated
 from ..errors import ConfigurationError, ContentBlocked
 from ..rules import implements
 from ._library import _BATCH, Keyword, KeywordLibrary, Match, Matcher
@@ -373,9 +373,8 @@ class Moderation:
     @classmethod
     def from_compliance(cls, compliance: HasContext) -> Moderation:
         """Deprecated: use ``compliance.moderation`` or :meth:`from_context`."""
-        warnings.warn("Moderation.from_compliance is deprecated; use compliance.moderation "
-                      "or Moderation.from_context(compliance.context, on_block=...)",
-                      DeprecationWarning, stacklevel=2)
+        deprecated("Moderation.from_compliance", "compliance.moderation or "
+                   "Moderation.from_context(compliance.context, on_block=...)")
         return cls.from_context(compliance.context)
 
     def matcher(self, profile: str = "default") -> Matcher:

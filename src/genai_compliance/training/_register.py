@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from .._exports import deprecated
 from ..clock import SystemClock
 from ..errors import ConfigurationError, RecordNotFound
 from ..ledger import Ledger
@@ -183,9 +183,8 @@ class TrainingRegister:
     @classmethod
     def from_compliance(cls, compliance: HasContext) -> TrainingRegister:
         """Deprecated: use :meth:`from_context` (``compliance.context``)."""
-        warnings.warn("TrainingRegister.from_compliance is deprecated; use "
-                      "TrainingRegister.from_context(compliance.context)",
-                      DeprecationWarning, stacklevel=2)
+        deprecated("TrainingRegister.from_compliance",
+                   "TrainingRegister.from_context(compliance.context)")
         return cls.from_context(compliance.context)
 
     # -- documents -------------------------------------------------------------------
