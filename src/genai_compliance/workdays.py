@@ -230,24 +230,22 @@ class WorkingCalendar:
         """Whether ``day`` is a working day. A date listed as a holiday or working day is
         answered from its list; any other day of a year the calendar does not know is
         refused."""
+        return self._counts(day, "refuse")
+
+    def _counts(self, day: dt.date, unknown: Unknown) -> bool:
+        """:meth:`is_working_day`, except that in ``"bound"`` mode a day of an unknown year
+        counts as a working day (every day of it could be one: the bound never falls after
+        the true answer's side that matters; see :meth:`add` and :meth:`between`)."""
         holidays, workdays, years, _ = self._load()
         if day in workdays:
             return True
         if day in holidays:
             return False
         if day.year not in years:
+            if unknown == "bound":
+                return True
             raise self._refuse(day)
         return day.weekday() < 5
-
-    def _counts(self, day: dt.date, unknown: Unknown) -> bool:
-        """:meth:`is_working_day`, except that in ``"bound"`` mode a day of an unknown year
-        counts as a working day (every day of it could be one: the bound never falls after
-        the true answer's side that matters; see :meth:`add` and :meth:`between`)."""
-        if unknown == "bound":
-            holidays, workdays, years, _ = self._load()
-            if day not in workdays and day not in holidays and day.year not in years:
-                return True
-        return self.is_working_day(day)
 
     def covers(self, day: dt.date) -> bool:
         """Whether ``day``'s year is known (from the package or configured)."""
