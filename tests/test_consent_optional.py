@@ -129,7 +129,8 @@ def test_default_requiredness_follows_the_law() -> None:
     required = {p.name: p.is_required for p in DEFAULT_PURPOSES}
     assert required == {"service": True, "service-agreement": True, "training": False,
                         "personalisation": False, "third-party": False, "cross-border": True,
-                        "sensitive": True, "public-disclosure": False}
+                        "sensitive": True, "public-disclosure": False,
+                        "unlabelled-output": False}
 
 
 @pytest.mark.parametrize(("separate", "required", "expected"), [

@@ -381,16 +381,9 @@ class Compliance:
     @functools.cached_property
     def consent(self) -> ConsentService:
         """The PIPL consent ledger (:class:`genai_compliance.consent.ConsentService`)."""
-        from .checks import UNLABELLED_PURPOSE
-        from .consent import ConsentService, Purpose
+        from .consent import ConsentService
 
-        service = ConsentService.from_context(self.context)
-        if UNLABELLED_PURPOSE not in service.purposes:  # LM-9: asked for, never required
-            service.add_purpose(Purpose(
-                UNLABELLED_PURPOSE, "申请提供无显式标识的生成内容",
-                "Receiving output without the explicit label, on request",
-                legal_ref="Labelling Measures Art. 9", required=False))
-        return service
+        return ConsentService.from_context(self.context)
 
     @functools.cached_property
     def agreements(self) -> Agreements:

@@ -39,7 +39,7 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .._exports import deprecated
-from ..checks import CallContext, Check
+from ..checks import UNLABELLED_PURPOSE, CallContext, Check
 from ..clock import SHANGHAI, Clock, SystemClock
 from ..crypto import generate_ed25519, jws_sign, jws_verify, key_id
 from ..errors import (
@@ -127,6 +127,11 @@ DEFAULT_PURPOSES: tuple[Purpose, ...] = (
             legal_ref="PIPL Art. 29", required=True),
     Purpose("public-disclosure", "公开个人信息", "Public disclosure", separate=True,
             legal_ref="PIPL Art. 25"),
+    # LM-9: output without the explicit label, only on the user's request; asked for per
+    # call, so never required (genai_compliance.checks.unlabelled_output)
+    Purpose(UNLABELLED_PURPOSE, "申请提供无显式标识的生成内容",
+            "Receiving output without the explicit label, on request",
+            legal_ref="Labelling Measures Art. 9", required=False),
 )
 
 _PURPOSE_KEYS: Mapping[str, type] = {"name": str, "zh": str, "en": str, "separate": bool,
