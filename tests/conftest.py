@@ -44,16 +44,12 @@ def _need(port: int, name: str) -> None:
         pytest.skip(f"{name} on 127.0.0.1:{port} is not running")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _genai_compliance_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Key files and witnesses of PostgreSQL ledgers go to a temp folder, not ~/.local."""
-    previous = os.environ.get("GENAI_COMPLIANCE_HOME")
-    os.environ["GENAI_COMPLIANCE_HOME"] = str(tmp_path_factory.mktemp("gc-home"))
-    yield
-    if previous is None:
-        os.environ.pop("GENAI_COMPLIANCE_HOME", None)
-    else:
-        os.environ["GENAI_COMPLIANCE_HOME"] = previous
+@pytest.fixture(autouse=True)
+def _genai_compliance_home(tmp_path_factory: pytest.TempPathFactory,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default key files and witness folders of PostgreSQL ledgers (and of worker processes,
+    which inherit the variable) go to a temporary home of each test's own, not ~/.local."""
+    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
 
 
 @pytest.fixture(name="postgres_uri")

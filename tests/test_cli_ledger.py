@@ -16,14 +16,6 @@ from genai_compliance.cli import main
 from genai_compliance.crypto import generate_ed25519, public_pem
 
 
-@pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default key files and witness folders of PostgreSQL ledgers (and of worker
-    processes, which inherit the variable) go to a temporary home, not ~/.local."""
-    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
-
-
 def _ledger(tmp_path: Path, n: int = 5) -> tuple[str, Path]:
     path = tmp_path / "ledger.db"
     clock = FrozenClock("2026-02-01T00:00:00+00:00")

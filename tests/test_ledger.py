@@ -30,14 +30,6 @@ from genai_compliance.ledger import MIN_RETENTION, Entry, canonical, record_hash
 from strategies import entries
 
 
-@pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default key files and witness folders of PostgreSQL ledgers (and of worker
-    processes, which inherit the variable) go to a temporary home, not ~/.local."""
-    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
-
-
 def _fill(ledger: Ledger, n: int) -> None:
     for i in range(n):
         ledger.append("test.event", {"i": i, "text": f"record {i}"},

@@ -24,14 +24,6 @@ from genai_compliance.ledger._format import es_number, prepare_payload
 from genai_compliance.ledger._proofs import export_records
 from genai_compliance.ledger._witness import DirectoryWitness
 
-
-@pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default key files and witness folders of PostgreSQL ledgers go to a temporary home."""
-    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
-
-
 finite = st.floats(allow_nan=False, allow_infinity=False)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | finite | st.text(),

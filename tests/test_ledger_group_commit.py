@@ -21,14 +21,6 @@ from genai_compliance import FrozenClock, Ledger, LedgerError, StoreUnavailable
 from genai_compliance.ledger import Entry, ReadOnlyLedger, verify_ledger
 
 
-@pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default key files and witness folders of PostgreSQL ledgers (and of worker
-    processes, which inherit the variable) go to a temporary home, not ~/.local."""
-    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
-
-
 class Commits:
     """Counts the ledger's write transactions and slows each one down by ``delay``
     seconds, so that appends arriving meanwhile queue up behind it."""

@@ -29,14 +29,6 @@ from genai_compliance.minors._keys import subject_store_key
 from strategies_ledger import q, raw
 
 
-@pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default key files and witness folders of PostgreSQL ledgers (and of worker
-    processes, which inherit the variable) go to a temporary home, not ~/.local."""
-    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
-
-
 def _dump(uri: str) -> bytes:
     """Everything stored in the ledger's tables, as bytes."""
     out = []

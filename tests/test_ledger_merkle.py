@@ -30,14 +30,6 @@ from genai_compliance.ledger._proofs import prove_consistency, prove_inclusion
 from strategies_ledger import tree_and_index, tree_and_old_size, trees
 
 
-@pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default key files and witness folders of PostgreSQL ledgers (and of worker
-    processes, which inherit the variable) go to a temporary home, not ~/.local."""
-    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
-
-
 def _mth(leaves: list[bytes]) -> bytes:
     """RFC 6962 MTH, straight from the definition (the reference)."""
     if not leaves:

@@ -18,14 +18,6 @@ from genai_compliance.ledger import Entry, ReadOnlyLedger, verify_ledger
 from genai_compliance.stores import open_sql, parse_uri
 
 
-@pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default key files and witness folders of PostgreSQL ledgers (and of worker
-    processes, which inherit the variable) go to a temporary home, not ~/.local."""
-    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
-
-
 def _tree(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 

@@ -21,14 +21,6 @@ from strategies_ledger import fix_up, q, raw, sqlite_path, wipe
 START = "2026-03-01T00:00:00+00:00"
 
 
-@pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Default key files and witness folders of PostgreSQL ledgers (and of worker
-    processes, which inherit the variable) go to a temporary home, not ~/.local."""
-    monkeypatch.setenv("GENAI_COMPLIANCE_HOME", str(tmp_path_factory.mktemp("gc-home")))
-
-
 class Setup:
     """A ledger of 30 records with checkpoints at 10, 20, 30, its witness folder and key."""
 
