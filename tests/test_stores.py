@@ -198,6 +198,32 @@ def test_redis_outbox_is_sent_without_a_next_call(redis_uri: str, unique: str) -
 
 
 @pytest.mark.redis
+def test_redis_close_while_the_outbox_is_being_sent(redis_uri: str, unique: str) -> None:
+    """Closing a store while its background sender is mid-flush neither kills that
+    thread (a socket closed under its read) nor loses a sent script."""
+    key = f"gc-test:{unique}:close-race"
+    check = RedisStore(redis_uri)
+    failures: list[BaseException | None] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: failures.append(args.exc_value)
+    try:
+        for n in range(30):
+            store = RedisStore(redis_uri)
+            store.flush_after = 0.0005 * (n % 5)
+            incr = store.script("return redis.call('INCR', KEYS[1])")
+            for _ in range(50):
+                incr.send([key], [])
+            time.sleep(0.0003 * (n % 7))
+            store.close()
+        assert failures == []
+        assert check.get(key) == str(30 * 50).encode()
+    finally:
+        threading.excepthook = previous
+        check.delete(key)
+        check.close()
+
+
+@pytest.mark.redis
 def test_redis_script_survives_a_script_flush(redis_uri: str, unique: str) -> None:
     """A server that forgot its scripts (restart, ``SCRIPT FLUSH``) gets them again: a
     sent and a called script both run, in order."""

@@ -265,8 +265,15 @@ class RedisStore:
         return _RedisSubscription(pubsub, thread)
 
     def close(self) -> None:
-        """Send what the outbox holds, then close every connection."""
+        """Send what the outbox holds, then close every connection. The background
+        sender is stopped first, so no flush of its own is cut off mid-reply by the
+        connections closing under it."""
         self._closed = True
+        with self._queued:
+            self._queued.notify_all()
+            flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(timeout=5.0)  # wakes at once; a flush in flight is bounded by timeouts
         try:
             self.flush()
         except StoreUnavailable:
@@ -312,19 +319,26 @@ def _flush_loop(ref: weakref.ref[RedisStore]) -> None:
             if not store._outbox:
                 queued.wait(timeout=1.0)
             pending = bool(store._outbox)
-        delay = store.flush_after
-        del store  # do not keep the store alive while sleeping
+        deadline = time.monotonic() + store.flush_after
+        del store  # do not keep the store alive while waiting
         if not pending:
             continue
-        time.sleep(delay)
+        with queued:  # wait out flush_after; close() cuts the wait short
+            while not _closing(ref) and (left := deadline - time.monotonic()) > 0:
+                queued.wait(timeout=left)
         store = ref()
-        if store is None:
-            return
+        if store is None or store._closed:
+            return  # close() sends the rest itself, on its own thread
         try:
             store.flush()
         except StoreUnavailable:
             pass  # lost: those calls' leases end on their own (fail closed: charged more)
         del store
+
+
+def _closing(ref: weakref.ref[RedisStore]) -> bool:
+    store = ref()
+    return store is None or store._closed
 
 
 class _RedisSubscription:
