@@ -338,3 +338,51 @@ def test_checks_are_closed_when_a_later_check_refuses(comp: Compliance) -> None:
     with pytest.raises(ContentBlocked):
         generate("x")
     assert first.events[-1] == ("close", "refused")  # type: ignore[attr-defined]
+
+
+def test_checks_after_the_refusing_one_are_not_run_nor_closed(comp: Compliance) -> None:
+    """A refusal stops the before() hooks there: later checks neither start nor close,
+    earlier ones and the refusing one close."""
+    first = comp.add_check(Recorder())
+    refusing = comp.add_check(Recorder(refuse_before=True))
+    later = comp.add_check(Recorder())
+
+    @comp.guard
+    def generate(prompt: str) -> str:
+        return prompt
+
+    with pytest.raises(ContentBlocked):
+        generate("x")
+    assert first.events[-1] == ("close", "refused")  # type: ignore[attr-defined]
+    assert refusing.events[-1] == ("close", "refused")  # type: ignore[attr-defined]
+    assert later.events == []  # type: ignore[attr-defined]
+
+
+def test_a_check_added_after_the_first_call_runs_on_the_next(comp: Compliance) -> None:
+    """The guard works out its hooks once, but a change to the checks is seen."""
+
+    @comp.guard
+    def generate(prompt: str) -> str:
+        return prompt
+
+    assert generate("a") == "a"
+    check = comp.add_check(Recorder())
+    assert generate("b") == "b!"
+    assert check.events == [("before", "b", None), ("after", "b"),  # type: ignore[attr-defined]
+                            ("close", "served")]
+
+
+def test_every_call_id_is_a_distinct_version_4_uuid(comp: Compliance) -> None:
+    import uuid
+
+    @comp.guard
+    def generate(prompt: str) -> str:
+        return prompt
+
+    for _ in range(50):
+        generate("a")
+    ids = [c["call_id"] for c in _calls(comp)]
+    assert len(set(ids)) == 50
+    for call_id in ids:
+        parsed = uuid.UUID(hex=call_id)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and parsed.hex == call_id

@@ -24,11 +24,12 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import os
 import threading
-import uuid
 import weakref
 from collections.abc import (
     AsyncIterator,
+    Awaitable,
     Callable,
     Coroutine,
     Generator,
@@ -37,8 +38,6 @@ from collections.abc import (
     Sequence,
 )
 from typing import Any, Final, Protocol, TypeVar, final, overload
-
-import attrs
 
 from .checks import (
     UNLABELLED_PURPOSE,
@@ -144,59 +143,85 @@ _ASYNC_TWIN = {"before": "abefore", "on_chunk": "aon_chunk", "on_stream_end": "a
                "after": "aafter", "close": "aclose"}
 
 
-_TWINS: dict[tuple[type[Check], str], bool] = {}
-_USES: dict[tuple[type[Check], str], bool] = {}
+def _call_id() -> str:
+    """A random (version 4) UUID as 32 hex digits, as ``uuid.uuid4().hex`` gives, without
+    building the UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
 
 
-def _uses(check: Check, method: str) -> bool:
-    """Whether ``check`` overrides hook ``method`` (or its async twin): hooks left as the
-    base class's no-ops are skipped, so they cost nothing — not even a thread hop."""
-    key = (type(check), method)
-    found = _USES.get(key)
-    if found is None:
-        cls = type(check)
-        found = _USES[key] = (getattr(cls, method) is not getattr(Check, method)
-                              or _overrides_twin(cls, method))
-    return found
+def _overrides(cls: type[Check], method: str) -> bool:
+    return getattr(cls, method) is not getattr(Check, method)
 
 
-def _overrides_twin(cls: type[Check], method: str) -> bool:
-    key = (cls, method)
-    found = _TWINS.get(key)
-    if found is None:
+class _Hook:
+    """One check's implementation of one hook, looked up once per guard (not per call):
+    the sync method and the async twin when the check overrides it."""
+
+    __slots__ = ("afn", "check", "fn")
+
+    def __init__(self, check: Check, method: str) -> None:
         twin = _ASYNC_TWIN[method]
-        found = _TWINS[key] = getattr(cls, twin) is not getattr(Check, twin)
-    return found
+        self.check = check
+        self.fn: Callable[..., Any] = getattr(check, method)
+        self.afn: Callable[..., Awaitable[Any]] | None = (
+            getattr(check, twin) if _overrides(type(check), twin) else None)
 
 
-@attrs.frozen
+class _Plan:
+    """The checks of calls of one modality and, per hook, the checks that implement it:
+    hooks left as the base class's no-ops are skipped, so they cost nothing — not even a
+    thread hop or a lookup."""
+
+    __slots__ = ("after", "before", "checks", "close", "on_chunk", "on_chunk_at",
+                 "on_stream_end", "on_stream_end_at")
+
+    def __init__(self, checks: Sequence[Check], modality: str) -> None:
+        self.checks = [c for c in checks if c.modalities is None or modality in c.modalities]
+
+        def hooks(method: str) -> list[tuple[int, _Hook]]:
+            return [(i, _Hook(c, method)) for i, c in enumerate(self.checks)
+                    if _overrides(type(c), method) or _overrides(type(c), _ASYNC_TWIN[method])]
+
+        self.before = hooks("before")
+        self.after = hooks("after")
+        self.on_chunk = hooks("on_chunk")
+        self.on_stream_end = hooks("on_stream_end")
+        self.close = hooks("close")
+        self.on_chunk_at = {i: h for i, h in self.on_chunk}
+        self.on_stream_end_at = {i: h for i, h in self.on_stream_end}
+
+
 class _CheckOp:
-    """Call ``check.<method>(ctx, *args)``."""
+    """Call one check's hook with ``(ctx, *args)``."""
 
-    check: Check
-    method: str
-    ctx: CallContext
-    args: tuple[Any, ...] = ()
+    __slots__ = ("args", "ctx", "hook")
+
+    def __init__(self, hook: _Hook, ctx: CallContext, args: tuple[Any, ...] = ()) -> None:
+        self.hook, self.ctx, self.args = hook, ctx, args
 
     def run(self) -> Any:
-        return getattr(self.check, self.method)(self.ctx, *self.args)
+        return self.hook.fn(self.ctx, *self.args)
 
     async def arun(self) -> Any:
-        check = self.check
-        if _overrides_twin(type(check), self.method):
-            return await getattr(check, _ASYNC_TWIN[self.method])(self.ctx, *self.args)
-        if check.blocking:
+        hook = self.hook
+        if hook.afn is not None:
+            return await hook.afn(self.ctx, *self.args)
+        if hook.check.blocking:
             return await asyncio.to_thread(self.run)
-        return self.run()
+        return hook.fn(self.ctx, *self.args)
 
 
-@attrs.frozen
 class _RecordOp:
     """Append the call's record; the result is its sequence number."""
 
-    host: GuardHost
-    payload: dict[str, Any]
-    subject: Subject | None
+    __slots__ = ("host", "payload", "subject")
+
+    def __init__(self, host: GuardHost, payload: dict[str, Any], subject: Subject | None
+                 ) -> None:
+        self.host, self.payload, self.subject = host, payload, subject
 
     def run(self) -> int:
         return self.host.record("guard.call", self.payload, subject=self.subject).seq
@@ -255,61 +280,70 @@ async def _adrive(steps: _Steps[T], *, finishing: bool = False) -> T:
 class _Flow:
     """The decision flow of one call, written once; see the module docstring."""
 
-    __slots__ = ("_done", "_lock", "checks", "ctx", "guard", "inner", "ran")
+    __slots__ = ("_done", "_lock", "ctx", "guard", "inner", "plan", "ran")
 
-    def __init__(self, guard: Guard, ctx: CallContext, checks: list[Check]) -> None:
+    def __init__(self, guard: Guard, ctx: CallContext, plan: _Plan) -> None:
         self.guard = guard
         self.ctx = ctx
-        self.checks = checks
-        self.ran: list[Check] = []
+        self.plan = plan
+        #: how many checks (in order) the call reached: those are closed at its end,
+        #: including the one that refused
+        self.ran = 0
         self.inner: Any = None
         self._done = False
         self._lock = threading.Lock()
 
+    @property
+    def checks(self) -> list[Check]:
+        return self.plan.checks
+
     def before(self) -> _Steps[None]:
-        for check in self.checks:
-            self.ran.append(check)  # closed later, including the one that refuses
-            if not _uses(check, "before"):
-                continue
+        ctx = self.ctx
+        for i, hook in self.plan.before:
+            self.ran = i + 1
             try:
-                yield _CheckOp(check, "before", self.ctx)
+                yield _CheckOp(hook, ctx)
             except StoreUnavailable:
-                if not check.fail_open:
+                if not hook.check.fail_open:
                     raise
-                self.ctx.notes.setdefault("fail_open", []).append(check.name)
+                ctx.notes.setdefault("fail_open", []).append(hook.check.name)
+        self.ran = len(self.plan.checks)
 
     def after(self, result: Any) -> _Steps[Any]:
-        for check in self.checks:
-            if _uses(check, "after"):
-                result = yield _CheckOp(check, "after", self.ctx, (result,))
+        ctx = self.ctx
+        for _, hook in self.plan.after:
+            result = yield _CheckOp(hook, ctx, (result,))
         return result
 
     def chunk(self, chunk: Any) -> _Steps[list[Any]]:
-        self.ctx.last_chunk = chunk
+        ctx = self.ctx
+        ctx.last_chunk = chunk
         out = [chunk]
-        for check in self.checks:
-            if not _uses(check, "on_chunk"):
-                continue
+        for _, hook in self.plan.on_chunk:
             nxt: list[Any] = []
             for item in out:
-                nxt.extend((yield _CheckOp(check, "on_chunk", self.ctx, (item,))))
+                nxt.extend((yield _CheckOp(hook, ctx, (item,))))
             out = nxt
-        self.ctx.chunks += len(out)
+        ctx.chunks += len(out)
         return out
 
     def end(self) -> _Steps[list[Any]]:
+        ctx = self.ctx
+        plan = self.plan
         tail: list[Any] = []
-        for check in self.checks:  # held-back chunks pass each later check, then its own end
+        for i in range(len(plan.checks)):  # held-back chunks pass each later check, then
+            on_chunk = plan.on_chunk_at.get(i)  # its own end
             nxt: list[Any] = []
-            if _uses(check, "on_chunk"):
+            if on_chunk is not None:
                 for item in tail:
-                    nxt.extend((yield _CheckOp(check, "on_chunk", self.ctx, (item,))))
+                    nxt.extend((yield _CheckOp(on_chunk, ctx, (item,))))
             else:
                 nxt.extend(tail)
-            if _uses(check, "on_stream_end"):
-                nxt.extend((yield _CheckOp(check, "on_stream_end", self.ctx)))
+            on_end = plan.on_stream_end_at.get(i)
+            if on_end is not None:
+                nxt.extend((yield _CheckOp(on_end, ctx)))
             tail = nxt
-        self.ctx.chunks += len(tail)
+        ctx.chunks += len(tail)
         return tail
 
     def claim(self) -> bool:
@@ -329,11 +363,12 @@ class _Flow:
         if isinstance(error, Refusal) and error.retry_after is not None:
             ctx.response.retry_after = error.retry_after
         first: BaseException | None = None
-        for check in reversed(self.ran):
-            if not _uses(check, "close"):
+        ran = self.ran
+        for i, hook in reversed(self.plan.close):
+            if i >= ran:
                 continue
             try:
-                yield _CheckOp(check, "close", ctx, (outcome,))
+                yield _CheckOp(hook, ctx, (outcome,))
             except Exception as exc:  # keep closing the others; report the first
                 first = first or exc
         try:
@@ -493,10 +528,19 @@ class Guard:
         self.refusal = refusal
         self.options = dict(options or {})
         self.codec: ChunkCodec = chunk_codec or DEFAULT_CODEC
+        self._plans: tuple[tuple[Check, ...], _Plan] | None = None
 
     def checks(self) -> list[Check]:
         base = self.host.checks if self._checks is None else self._checks
         return [*base, *self.extra_checks]
+
+    def _plan(self) -> _Plan:
+        """The plan of this guard's calls, rebuilt only when the checks changed."""
+        checks = tuple(self.checks())
+        plan = self._plans
+        if plan is None or plan[0] != checks:
+            plan = self._plans = (checks, _Plan(checks, self.modality))
+        return plan[1]
 
     # -- context -------------------------------------------------------------------------
     def _flow(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -516,7 +560,7 @@ class Guard:
         if unlabelled and UNLABELLED_PURPOSE not in optional + self.purposes:
             optional = (*optional, UNLABELLED_PURPOSE)  # the consent check looks it up
         ctx = CallContext(
-            call_id=uuid.uuid4().hex,
+            call_id=_call_id(),
             function=f"{fn.__module__}.{fn.__qualname__}",
             modality=self.modality,
             purposes=self.purposes,
@@ -533,9 +577,7 @@ class Guard:
             unlabelled_requested=unlabelled,
             codec=self.codec,
         )
-        modality = self.modality
-        flow = _Flow(self, ctx, [c for c in self.checks()
-                                 if c.modalities is None or modality in c.modalities])
+        flow = _Flow(self, ctx, self._plan())
         ctx.abandon = flow.abandon
         self.host.inflight.add(ctx)
         collector = request_calls.get()
