@@ -611,3 +611,26 @@ def test_this_process_copy_answers_within_max_staleness(comp: Compliance, any_ur
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize(("prompt", "exits"), [
+    ("退出", True), ("  EXIT\n", True), ("Quit", True), ("再见", True), ("please exit", False),
+    ("", False), (None, False)])
+def test_exit_keywords_are_compared_trimmed_and_case_folded(prompt: str | None,
+                                                            exits: bool) -> None:
+    """AN-EXIT: a prompt that is an exit keyword (after trimming and case-folding, on both
+    sides) ends the session; a prompt merely containing one does not."""
+    settings = InteractionSettings.from_settings(
+        {"exit_keywords": ["退出", "exit", "QUIT", " 再见 "]})
+    assert settings.exit_requested(prompt) is exits
+
+
+def test_a_subject_keeps_one_store_key() -> None:
+    """The store key is the keyed HMAC of the user id: the same on every call, different
+    for another user or another secret, and never the id itself."""
+    one = Interaction(store="memory://", record=lambda *a, **k: None, keyer=b"k" * 32)
+    other = Interaction(store="memory://", record=lambda *a, **k: None, keyer=b"j" * 32)
+    alice = Subject("alice-13800000000")
+    assert one.key(alice) == one.key("alice-13800000000") == one.key(alice)
+    assert one.key(alice) != one.key(Subject("bob")) and one.key(alice) != other.key(alice)
+    assert "13800000000" not in one.key(alice)

@@ -204,6 +204,12 @@ class InteractionSettings:
     registered_users_threshold: int = 1_000_000
     monthly_active_threshold: int = 100_000
     key_prefix: str = "gc:interaction"
+    #: the exit keywords trimmed and case-folded, as prompts are compared with them
+    _exit_folded: frozenset[str] = attrs.field(
+        init=False, repr=False, eq=False,
+        default=attrs.Factory(lambda self: frozenset(k.strip().casefold()
+                                                     for k in self.exit_keywords),
+                              takes_self=True))
 
     def __attrs_post_init__(self) -> None:
         if not self.profiles:
@@ -248,8 +254,7 @@ class InteractionSettings:
         """Whether ``prompt`` is one of the exit keywords (AN-EXIT)."""
         if prompt is None:
             return False
-        text = prompt.strip().casefold()
-        return any(text == k.casefold() for k in self.exit_keywords)
+        return prompt.strip().casefold() in self._exit_folded
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> InteractionSettings:

@@ -253,6 +253,7 @@ class Interaction:
                 f"keyer must be the ledger (subject_key) or bytes, got {type(keyer).__name__}",
                 field="keyer", value=type(keyer).__name__)
         self._keyer: _Keyer | bytes = keyer if isinstance(keyer, _Keyer) else bytes(keyer)
+        self._keys: dict[str, str] = {}
 
     # -- construction the lead wires in -------------------------------------------------
     @classmethod
@@ -288,7 +289,17 @@ class Interaction:
 
     # -- who ----------------------------------------------------------------------------
     def key(self, subject: Subject | str) -> str:
-        """The store key of a subject: the ledger's keyed HMAC, never the user id."""
+        """The store key of a subject: the ledger's keyed HMAC, never the user id
+        (remembered per user id: the same key on every call)."""
+        user_id = subject.user_id if isinstance(subject, Subject) else subject
+        found = self._keys.get(user_id)
+        if found is None:
+            if len(self._keys) >= 100_000:  # bounded: forget the lot, derive again
+                self._keys.clear()
+            found = self._keys[user_id] = self._derive_key(subject)
+        return found
+
+    def _derive_key(self, subject: Subject | str) -> str:
         if isinstance(self._keyer, bytes):
             user_id = subject.user_id if isinstance(subject, Subject) else subject
             digest = hmac.new(self._keyer, b"interaction\x00" + user_id.encode(),
