@@ -278,6 +278,8 @@ class ConsentService:
         self.db = SQLDatabase(db) if isinstance(db, str) else db
         self.db.executescript(_DDL)
         self.ledger = ledger
+        self._in_memory = any(db.dialect == "sqlite" and db.uri.path == ":memory:"
+                              for db in (self.db, ledger.db))
         self.clock: Clock = clock or SystemClock()
         self.tz = tz
         self.max_staleness = max_staleness
@@ -338,8 +340,7 @@ class ConsentService:
         """Whether the consent state (or the ledger's pseudonym keys) lives in this process
         only (SQLite ``:memory:``, one database per thread): reading it is no I/O and must
         stay on the calling thread."""
-        return any(db.dialect == "sqlite" and db.uri.path == ":memory:"
-                   for db in (self.db, self.ledger.db))
+        return self._in_memory
 
     def _ref(self, subject: Subject) -> str:
         ref = self._refs.get(subject.user_id)
@@ -459,8 +460,9 @@ class ConsentService:
         self._invalidate((ref, purpose))
         return self._receipt(ref, p, notice, method, now, expires, guardian, record.seq)
 
-    def _under_14(self, subject: Subject) -> bool:
-        return bool(subject.is_under_14_on(self._today()))
+    def _under_14(self, subject: Subject, now: dt.datetime | None = None) -> bool:
+        today = self._today() if now is None else now.astimezone(self.tz).date()
+        return bool(subject.is_under_14_on(today))
 
     def withdraw(self, subject: Subject, purpose: str, *, method: str = "settings") -> bool:
         """Withdraw at once (PI-15); returns whether a grant was active."""
@@ -515,7 +517,7 @@ class ConsentService:
                 self._purpose(purpose)
             return list(purposes)
         now = self.clock.now()
-        under_14 = self._under_14(subject)
+        under_14 = self._under_14(subject, now)
         out = []
         for purpose in purposes:
             self._purpose(purpose)
@@ -559,7 +561,7 @@ class ConsentService:
         if ref is None:
             return None
         now = self.clock.now()
-        under_14 = self._under_14(subject)
+        under_14 = self._under_14(subject, now)
         missing: set[str] = set()
         for purpose in required + opt:
             found, grant = self._cached_grant((ref, purpose))
