@@ -26,6 +26,7 @@ from genai_compliance import (
     StoreUnavailable,
     Subject,
 )
+from genai_compliance.checks import request_calls
 from genai_compliance.incidents import (
     Escalation,
     EscalationPolicy,
@@ -359,6 +360,38 @@ def test_guard_enforces_the_ladder(comp: Compliance) -> None:
     err = info.value
     assert err.retry_after is not None and err.http_status == 403
     assert err.evidence["level"] == "suspended"
+
+
+async def test_async_guard_enforces_the_ladder(comp: Compliance) -> None:
+    """The same ladder through the async twins (answered from the read cache where it can
+    be): a served call breaks the run and carries the warning, a suspended user is refused."""
+    comp.add_check(IllegalUseCheck(comp.incidents))
+    comp.add_check(Blocker())
+
+    @comp.guard
+    async def generate(prompt: str) -> str:
+        return "坏" if prompt == "induce" else "ok"
+
+    user = _user()
+    assert await generate("hello", subject=user) == "ok"  # nothing known: nothing counted
+    assert comp.incidents.standing(user).level == "none"
+    with pytest.raises(ContentBlocked):
+        await generate("违禁", subject=user)
+    assert comp.incidents.standing(user).consecutive == 1
+    calls: list[CallContext] = []
+    token = request_calls.set(calls)
+    try:
+        assert await generate("hello", subject=user) == "ok"
+    finally:
+        request_calls.reset(token)
+    assert comp.incidents.standing(user).consecutive == 0
+    assert calls[0].response.warning == IllegalUseCheck.WARNING
+    for prompt in ("induce", "违禁", "违禁"):
+        with pytest.raises(ContentBlocked):
+            await generate(prompt, subject=user)
+    with pytest.raises(ServiceRestricted) as info:
+        await generate("hello", subject=user)
+    assert info.value.evidence["level"] == "suspended"
 
 
 def test_limited_refuses_limited_modalities_only(comp: Compliance) -> None:

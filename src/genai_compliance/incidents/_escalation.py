@@ -215,6 +215,10 @@ def settle(s: Standing, now: dt.datetime, policy: EscalationPolicy) -> tuple[Sta
     return s, steps
 
 
+#: the standing of a subject with no history (frozen: shared)
+_CLEAN = Standing()
+
+
 @implements("IM-14b", "SR-14")
 def transition(s: Standing, event: Event, *, now: dt.datetime, policy: EscalationPolicy,
                tz: dt.tzinfo = SHANGHAI, risk: str | None = None, reason: str = "",
@@ -396,7 +400,7 @@ class Escalation:
         found, raw = self._cached(self._key(subject))
         if not found:
             return None
-        s = Standing.from_json(raw) if raw else Standing()
+        s = Standing.from_json(raw) if raw else _CLEAN
         return settle(s, self.clock.now(), self.policy)[0]
 
     def clean_input_is_noop(self, subject: Subject | str) -> bool:
@@ -405,7 +409,7 @@ class Escalation:
         found, raw = self._cached(self._key(subject))
         if not found:
             return False
-        stored = Standing.from_json(raw) if raw else Standing()
+        stored = Standing.from_json(raw) if raw else _CLEAN
         return stored.consecutive == 0 and settle(stored, self.clock.now(),
                                                   self.policy)[0] == stored
 
@@ -413,7 +417,7 @@ class Escalation:
         """The subject's standing now (time-only changes applied, nothing written); read
         through the cache (at most ``max_staleness`` old)."""
         raw = self._load(self._key(subject))
-        s = Standing.from_json(raw) if raw else Standing()
+        s = Standing.from_json(raw) if raw else _CLEAN
         return settle(s, self.clock.now(), self.policy)[0]
 
     def _apply(self, subject: Subject | str, event: Event, **kw: Any) -> Standing:
@@ -422,7 +426,7 @@ class Escalation:
 
         def fn(current: bytes | None) -> bytes:
             raw = json.loads(current) if current else None
-            s = Standing.from_json(raw) if raw else Standing()
+            s = Standing.from_json(raw) if raw else _CLEAN
             new, found = transition(s, event, now=now, policy=self.policy, tz=self.tz, **kw)
             steps[:] = found
             return json.dumps(new.to_json()).encode()
@@ -431,11 +435,11 @@ class Escalation:
         if event == "clean":
             # the common case: most inputs are clean, so skip the write when nothing changes
             raw = self._load(key)
-            stored = Standing.from_json(raw) if raw else Standing()
+            stored = Standing.from_json(raw) if raw else _CLEAN
             if stored.consecutive == 0 and settle(stored, now, self.policy)[0] == stored:
                 return stored
         written = self.store.update(key, fn)
-        doc: dict[str, Any] = json.loads(written) if written else Standing().to_json()
+        doc: dict[str, Any] = json.loads(written) if written else _CLEAN.to_json()
         self._remember(key, doc)
         new = Standing.from_json(doc)
         if steps:

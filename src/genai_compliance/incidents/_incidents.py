@@ -426,9 +426,10 @@ class IllegalUseCheck(Check):
         self.blocking = self.escalation.blocking
 
     def before(self, ctx: CallContext) -> None:
-        if ctx.subject is None:
-            return
-        s = self.escalation.standing(ctx.subject)
+        if ctx.subject is not None:
+            self._decide(ctx, self.escalation.standing(ctx.subject))
+
+    def _decide(self, ctx: CallContext, s: Standing) -> None:
         policy = self.escalation.policy
         if s.level in ("suspended", "terminated"):
             raise ServiceRestricted(
@@ -448,17 +449,24 @@ class IllegalUseCheck(Check):
 
     # -- async: inline when the standing is known without I/O, else a worker thread ------
     async def abefore(self, ctx: CallContext) -> None:
-        if (ctx.subject is not None and self.blocking
-                and self.escalation.cached_standing(ctx.subject) is None):
+        if ctx.subject is None:
+            return
+        if not self.blocking:
+            self.before(ctx)
+            return
+        cached = self.escalation.cached_standing(ctx.subject)
+        if cached is None:
             await asyncio.to_thread(self.before, ctx)
         else:
-            self.before(ctx)
+            self._decide(ctx, cached)
 
     async def aclose(self, ctx: CallContext, outcome: Outcome) -> None:
         if ctx.subject is None:
             return
-        clean = outcome == "served" and not isinstance(ctx.refusal, ContentBlocked)
-        if self.blocking and not (clean and self.escalation.clean_input_is_noop(ctx.subject)):
+        if outcome == "served" and not isinstance(ctx.refusal, ContentBlocked) and \
+                self.escalation.clean_input_is_noop(ctx.subject):
+            return  # counting this clean input would change nothing (known from the cache)
+        if self.blocking:
             await asyncio.to_thread(self.close, ctx, outcome)
         else:
             self.close(ctx, outcome)
