@@ -37,7 +37,8 @@ PIPELINE_KINDS = ("sqlite", "postgres+redis")
 def default_pipeline(kind: str) -> Iterator[tuple[Any, Any] | None]:
     """``(compliance, subject)``: the full default pipeline on ``kind`` (the embedded
     SQLite default, or PostgreSQL + Redis), moderated with the sample keyword list, and an
-    adult who consented to ``service``; ``None`` (printed) when the backend is not running.
+    adult who consented to ``service``, warmed as a server starts (:meth:`Compliance.warm`);
+    ``None`` (printed) when the backend is not running.
     Everything it made is closed and dropped afterwards."""
     import hashlib
     import os
@@ -69,6 +70,7 @@ def default_pipeline(kind: str) -> Iterator[tuple[Any, Any] | None]:
             user = Subject("bench-user", birth_date="1990-01-01")
             comp.consent.grant(user, "service",
                                notice=NoticeRef("1", hashlib.sha256(b"notice").hexdigest()))
+            comp.warm()  # what the middleware does on lifespan startup (docs/guard.md)
             yield comp, user
         finally:
             comp.close()

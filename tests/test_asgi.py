@@ -217,6 +217,45 @@ async def test_non_http_scopes_pass_through(comp: Compliance) -> None:
     assert seen == ["websocket", "lifespan"]
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+async def test_lifespan_startup_warms_and_freezes_the_heap(comp: Compliance,
+                                                           freeze: bool) -> None:
+    """On lifespan startup the pipeline is built (and recorded) before any request, and by
+    default the heap alive then leaves the garbage collector's full collections
+    (gc.freeze); ``freeze_heap=False`` leaves the collector alone."""
+    import gc
+
+    messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # a minimal lifespan app
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+                frozen.append(gc.get_freeze_count())
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    frozen: list[int] = []
+    gc.unfreeze()
+    try:
+        await ComplianceMiddleware(app, comp, freeze_heap=freeze)(
+            {"type": "lifespan"}, receive, send)
+    finally:
+        gc.unfreeze()
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert [r.kind for r in comp.records("compliance.pipeline")] == ["compliance.pipeline"]
+    assert (frozen[0] > 0) is freeze
+
+
 def test_constructor_checks_options(comp: Compliance) -> None:
     """Bad options raise a typed error, not an assert."""
     from genai_compliance import ConfigurationError

@@ -372,3 +372,59 @@ def test_every_call_id_is_a_distinct_version_4_uuid(comp: Compliance) -> None:
     for call_id in ids:
         parsed = uuid.UUID(hex=call_id)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and parsed.hex == call_id
+
+
+class _Witness(Check):
+    """Keeps a weak reference to every call's context."""
+
+    name = "witness"
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def before(self, ctx: CallContext) -> None:
+        import weakref
+
+        self.seen.append(weakref.ref(ctx))
+
+
+@pytest.mark.parametrize("shape", ["sync", "async", "generator", "async generator"])
+async def test_a_served_call_leaves_nothing_for_the_garbage_collector(
+        comp: Compliance, shape: str) -> None:
+    """A served call's context and flow are freed by reference counting when it ends — no
+    reference cycle left for the cyclic collector (whose full passes stop every thread)."""
+    import gc
+
+    witness = comp.add_check(_Witness())
+    assert isinstance(witness, _Witness)
+
+    def f_sync(prompt: str) -> str:
+        return prompt
+
+    async def f_async(prompt: str) -> str:
+        return prompt
+
+    def f_gen(prompt: str) -> Iterator[str]:
+        yield prompt
+
+    async def f_agen(prompt: str) -> AsyncIterator[str]:
+        yield prompt
+
+    fn = {"sync": f_sync, "async": f_async, "generator": f_gen,
+          "async generator": f_agen}[shape]
+    guarded: Any = comp.guard(fn)
+    gc.collect()
+    gc.disable()
+    try:
+        if shape == "sync":
+            assert guarded("hi") == "hi"
+        elif shape == "async":
+            assert await guarded("hi") == "hi"
+        elif shape == "generator":
+            assert "".join(guarded("hi")) == "hi"
+        else:
+            assert "".join([c async for c in guarded("hi")]) == "hi"
+        assert len(witness.seen) == 1
+        assert witness.seen[0]() is None, "the call's context outlived it (a reference cycle)"
+    finally:
+        gc.enable()

@@ -29,7 +29,8 @@ Response headers come from the calls' typed :class:`~genai_compliance.CallRespon
 Every guarded call of the request ends in exactly one record: a stream the client abandoned
 (disconnect, cancelled task) is ended with a ``cancelled`` record when the request ends. On
 lifespan startup the middleware builds the pipeline (a configuration that cannot build fails
-the start, and the pipeline in force is recorded then); on shutdown it closes the compliance
+the start, and the pipeline in force is recorded then) and freezes the heap it leaves
+(:meth:`Compliance.warm <genai_compliance.Compliance.warm>`); on shutdown it closes the compliance
 object (in-flight calls recorded, final checkpoint). Other non-HTTP scopes pass straight
 through; the class keeps no per-request state (STYLE 13).
 """
@@ -134,6 +135,10 @@ class ComplianceMiddleware:
     :param subject_resolver: turns the ASGI scope into a ``Subject`` (sync or async; may
         return ``None`` for anonymous requests). It is the provider's job to authenticate.
     :param label_header: send ``X-GenAI-Label`` with the explicit label when known.
+    :param freeze_heap: on lifespan startup, after building the pipeline, keep what is
+        alive out of the garbage collector's full collections (see
+        :meth:`Compliance.warm <genai_compliance.Compliance.warm>`); ``False`` keeps
+        CPython's default.
     """
 
     def __init__(
@@ -143,6 +148,7 @@ class ComplianceMiddleware:
         subject_resolver: SubjectResolver | None = None,
         *,
         label_header: bool = True,
+        freeze_heap: bool = True,
     ) -> None:
         if not callable(app):
             raise ConfigurationError("ComplianceMiddleware needs the ASGI app as first "
@@ -155,6 +161,7 @@ class ComplianceMiddleware:
         self.compliance = compliance
         self.subject_resolver = subject_resolver
         self.label_header = label_header
+        self.freeze_heap = freeze_heap
 
     async def _subject(self, scope: Scope) -> Subject | None:
         if self.subject_resolver is None:
@@ -257,7 +264,7 @@ class ComplianceMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete":
                 try:  # build the pipeline now: a bad config fails the start, not a request
-                    await asyncio.to_thread(lambda: self.compliance.checks)
+                    await asyncio.to_thread(self._warm)
                 except ComplianceError as exc:
                     message = {"type": "lifespan.startup.failed", "message": str(exc)}
             elif message["type"] == "lifespan.shutdown.complete":
@@ -269,6 +276,9 @@ class ComplianceMiddleware:
         except BaseException:
             await self._close()
             raise
+
+    def _warm(self) -> None:
+        self.compliance.warm(freeze_heap=self.freeze_heap)
 
     async def _close(self) -> None:
         aclose = getattr(self.compliance, "aclose", None)

@@ -358,7 +358,8 @@ class _Flow:
         if not self.claim():
             return
         ctx = self.ctx
-        ctx.outcome = outcome
+        ctx.abandon = None  # ended: nothing left to abandon (and no ctx <-> flow cycle for
+        ctx.outcome = outcome  # the garbage collector to find)
         ctx.refusal = error
         if isinstance(error, Refusal) and error.retry_after is not None:
             ctx.response.retry_after = error.retry_after
