@@ -27,7 +27,7 @@ import functools
 import itertools
 import re
 from importlib import resources
-from typing import Any, cast
+from typing import Any
 
 try:
     import numpy as np
@@ -139,13 +139,121 @@ class _Chunk:
 
 
 class Folded:
-    """A text folded for matching: the normalised text, its UTF-8 for the automaton
-    (``data``) and the map back to the original.
+    """A text folded for matching: the normalised text (``norm``, ``length`` characters),
+    its UTF-8 for the automaton (``data``) and the map back to the original.
 
     ``span(s, e)`` turns a normalised span into ``(start, end)`` in the original text: from
     the first original character of ``norm[s]`` to the last one folded into ``norm[e-1]``
-    (a padded run included). The map is kept per chunk of the fold and built only for the
-    chunks a match falls in: a match costs work in its neighbourhood, not over the text."""
+    (a padded run included). Two forms: :class:`_Short` (texts up to ``_SMALL`` code
+    points) and :class:`_Stepwise` (longer ones); both build the map only when asked."""
+
+    __slots__ = ()
+
+    length: int
+    n_pre: int  # normalised characters before the padding rule
+
+    @property
+    def norm(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def data(self) -> bytes:
+        """The normalised text as UTF-8, what the automaton scans."""
+        raise NotImplementedError
+
+    def char_of(self, b: int) -> int:
+        """Character index of byte offset ``b`` of :attr:`data`."""
+        raise NotImplementedError
+
+    def byte_of(self, c: int) -> int:
+        """Byte offset in :attr:`data` of character ``c``."""
+        raise NotImplementedError
+
+    def span(self, s: int, e: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def same_origin(self, s: int) -> bool:
+        """``norm[s-1]`` and ``norm[s]`` come from one original character (a ligature …)."""
+        raise NotImplementedError
+
+
+class _Short(Folded):
+    """A short text folded by ``str.translate`` (or ``bytes.translate`` for ASCII): the
+    origin map and the character offsets of :attr:`data` are built on first use, so a text
+    with no candidate match never pays for them."""
+
+    __slots__ = ("_data", "_norm", "_origin", "_shifted", "_starts", "length", "n_pre", "text")
+
+    def __init__(self, text: str, norm: str, data: bytes, n_pre: int,
+                 drops: list[int]) -> None:
+        self.text = text
+        self._norm = norm
+        self._data = data
+        self.length = len(norm)
+        self.n_pre = n_pre
+        # drops[k] - k for the k-th character dropped as padding: pre-padding index of a
+        # normalised position is s + (number of those <= s)
+        self._shifted = [d - k for k, d in enumerate(drops)] if drops else None
+        self._origin: list[int] | None = None
+        self._starts: list[int] | None = None
+
+    @property
+    def norm(self) -> str:
+        return self._norm
+
+    @property
+    def data(self) -> bytes:
+        return self._data
+
+    def _origins(self) -> list[int]:
+        """Original index of each pre-padding normalised character."""
+        if self._origin is None:
+            table = _FOLD_MAP
+            self._origin = [i for i, ch in enumerate(self.text)
+                            for _ in range(len(table[ord(ch)]))]
+        return self._origin
+
+    def _pre(self, s: int) -> int:
+        if s >= self.length:
+            return self.n_pre
+        shifted = self._shifted
+        return s if shifted is None else s + bisect.bisect_right(shifted, s)
+
+    def _char_starts(self) -> list[int] | None:
+        """Byte offset of each character of :attr:`data` (``None``: ASCII, one byte each)."""
+        if len(self._data) == self.length:
+            return None
+        if self._starts is None:
+            self._starts = [i for i, x in enumerate(self._data) if x & 0xC0 != 0x80]
+        return self._starts
+
+    def char_of(self, b: int) -> int:
+        if b >= len(self._data):
+            return self.length
+        starts = self._char_starts()
+        return b if starts is None else bisect.bisect_left(starts, b)
+
+    def byte_of(self, c: int) -> int:
+        if c >= self.length:
+            return len(self._data)
+        starts = self._char_starts()
+        return c if starts is None else starts[c]
+
+    def span(self, s: int, e: int) -> tuple[int, int]:
+        origin = self._origins()
+        return origin[self._pre(s)], origin[self._pre(e) - 1] + 1
+
+    def same_origin(self, s: int) -> bool:
+        if s <= 0 or s >= self.length:
+            return False
+        origin = self._origins()
+        return origin[self._pre(s - 1)] == origin[self._pre(s)]
+
+
+class _Stepwise(Folded):
+    """A long text folded with numpy in steps (:func:`_fold_large`). The map back to the
+    original is kept per step and built only for the steps a match falls in: a match costs
+    work in its neighbourhood, not over the text."""
 
     __slots__ = ("_bytes_cum", "_chunks", "_data", "_norm", "_post_cum", "_pre_cum", "_vals",
                  "length", "n_pre")
@@ -240,44 +348,67 @@ class Folded:
         return self._origin(self._pre(s - 1)) == self._origin(self._pre(s))
 
 
-_REPEAT = re.compile(r"(.)\1", re.DOTALL)
+#: a padding run: the same wide character twice or more (all but the first dropped), the
+#: same other non-digit character three times or more (all but the first two dropped)
+_PADDING = re.compile("([\u2e80-\U0010ffff])\\1+|([^0-9\u2e80-\U0010ffff])\\2\\2+", re.DOTALL)
 
 
 def _collapse_py(chars: str) -> list[int]:
     """Indexes of ``chars`` dropped as repeated-character padding."""
-    if _REPEAT.search(chars) is None:
-        return []
-    dropped = []
-    for i in range(1, len(chars)):
-        c = chars[i]
-        if c != chars[i - 1]:
-            continue
-        if ord(c) >= _WIDE or (i >= 2 and chars[i - 2] == c and not ("0" <= c <= "9")):
-            dropped.append(i)
+    dropped: list[int] = []
+    for m in _PADDING.finditer(chars):
+        dropped.extend(range(m.start() + (1 if m.group(1) else 2), m.end()))
     return dropped
 
 
+class _FoldTable(dict[int, str]):
+    """Code point -> its folded form, filled on first use: ``str.translate``'s table."""
+
+    def __missing__(self, cp: int) -> str:
+        out = fold_char(chr(cp))
+        if len(self) < 100_000:  # bounded, like fold_char's cache
+            self[cp] = out
+        return out
+
+
+_FOLD_MAP = _FoldTable()
+
+
+@functools.cache
+def _ascii_tables() -> tuple[bytes, bytes] | None:
+    """``bytes.translate`` table and deletions folding ASCII text (``None`` if some ASCII
+    character folded to anything but itself lower-cased or nothing)."""
+    table = bytearray(range(256))
+    delete = bytearray()
+    for b in range(128):
+        out = fold_char(chr(b))
+        if not out:
+            delete.append(b)
+        elif len(out) == 1 and out.isascii():
+            table[b] = ord(out)
+        else:  # pragma: no cover - not so in the shipped table
+            return None
+    return bytes(table), bytes(delete)
+
+
 def _fold_small(text: str) -> Folded:
-    cache = _tables()[3]
-    get = cache.get
-    got = [get(ch) for ch in text]
-    parts: list[str] = (
-        [fold_char(ch) if p is None else p for p, ch in zip(got, text, strict=True)]
-        if None in got else cast("list[str]", got))
-    pre = "".join(parts)
-    if len(pre) == len(parts) - parts.count(""):  # no code point folds to several
-        origin = [i for i, p in enumerate(parts) if p]
+    ascii_tables = _ascii_tables() if text.isascii() else None
+    if ascii_tables is not None:
+        data = text.encode("ascii").translate(*ascii_tables)
+        pre = data.decode("ascii")
     else:
-        origin = [i for i, p in enumerate(parts) for _ in p]
-    dropped = _collapse_py(pre)
-    if dropped:
-        gone = set(dropped)
+        pre = text.translate(_FOLD_MAP)
+        data = b""
+    drops = _collapse_py(pre)
+    if drops:
+        gone = set(drops)
         norm = "".join(c for i, c in enumerate(pre) if i not in gone)
+        data = norm.encode("utf-8")
     else:
         norm = pre
-    chunk = _Chunk(0, None, np.asarray(dropped, dtype=np.int64) if dropped else None, False,
-                   origin)
-    return Folded([chunk], [len(norm)], [len(pre)], [], norm=norm)
+        if not data and norm:
+            data = norm.encode("utf-8")
+    return _Short(text, norm, data, len(pre), drops)
 
 
 def _expand(mapped: Array, expansions: list[str]) -> tuple[Array, Array]:
@@ -359,10 +490,10 @@ def _fold_large(text: str, separators: Array | None = None) -> Folded:
         pres.append(n_pre)
         nbytes.append(len(piece))
     if not chunks:
-        return Folded([_Chunk(0, codes[:0].view(np.uint8), None, False, [])], [0], [0], [0],
-                      norm="", data=b"")
+        return _Stepwise([_Chunk(0, codes[:0].view(np.uint8), None, False, [])], [0], [0],
+                         [0], norm="", data=b"")
     all_vals = np.concatenate(outs)
-    return Folded(chunks, posts, pres, nbytes, vals=all_vals, data=b"".join(data))
+    return _Stepwise(chunks, posts, pres, nbytes, vals=all_vals, data=b"".join(data))
 
 
 def fold(text: str) -> Folded:

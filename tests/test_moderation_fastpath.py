@@ -1,0 +1,112 @@
+"""Moderation's short-text fast path (issue 19): ``str.translate``/``bytes.translate`` folding
+with the origin map built only when asked, the clean-verdict shortcut and the stream's
+open-prefix early exit answer exactly like the slow paths they replace."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genai_compliance.moderation import Keyword, KeywordLibrary, Moderation, StreamScanner
+from genai_compliance.moderation._normalise import _fold_large, _fold_small, fold_char
+from genai_compliance.risks import Risk
+
+#: ASCII and not: padding runs (违违, aaa, 111), expansions (ﬁ ß ①), invisible and dropped
+#: characters, upper case, full width, traditional Chinese
+ALPHABET = "违違禁词样例 abcAB\u200b\u0301①ﬁß𝐀1,. ！ＡＢ"
+
+
+def _agree(text: str) -> None:
+    short, stepwise = _fold_small(text), _fold_large(text)
+    assert (short.norm, short.data, short.length, short.n_pre) == (
+        stepwise.norm, stepwise.data, stepwise.length, stepwise.n_pre)
+    for i in range(short.length):
+        for j in range(i + 1, min(short.length, i + 5) + 1):
+            assert short.span(i, j) == stepwise.span(i, j)
+        assert short.same_origin(i) == stepwise.same_origin(i)
+    for b in range(len(short.data) + 1):
+        assert short.char_of(b) == stepwise.char_of(b)
+    for c in range(short.length + 1):
+        assert short.byte_of(c) == stepwise.byte_of(c)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=ALPHABET, max_size=60))
+def test_short_fold_agrees_with_the_stepwise_fold(text: str) -> None:
+    """Property: the translate-based fold of short texts gives the same normalised text,
+    bytes, spans, character/byte offsets and same-origin answers as the numpy fold."""
+    _agree(text)
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet=st.characters(codec="ascii"), max_size=60))
+def test_ascii_fold_agrees_with_the_stepwise_fold(text: str) -> None:
+    """Property: the ``bytes.translate`` path for ASCII texts (padding runs, digits,
+    punctuation and controls included) agrees with the numpy fold."""
+    _agree(text)
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=40))
+def test_any_short_text_folds_like_the_stepwise_fold(text: str) -> None:
+    """Property: over any code points, the short fold agrees with the numpy fold."""
+    _agree(text)
+
+
+def test_short_fold_is_the_per_character_table() -> None:
+    """The short fold is the per-code-point table, then the padding rule."""
+    text = "違禁ＡＢ①ﬁ\u200b  goooood 1000 违违违禁"
+    folded = _fold_small(text)
+    assert folded.norm == "违禁ab1figood1000违禁"
+    assert folded.n_pre == len("".join(fold_char(c) for c in text))
+
+
+PREFIX_WORDS = ["甲乙丙丁", "甲乙", "cat", "dog term", "丙丁戊"]
+
+
+def _open_prefix_reference(norm: str, terms: list[str]) -> int:
+    """Longest suffix of ``norm`` that is a proper prefix of one of ``terms``."""
+    best = 0
+    for k in range(1, len(norm) + 1):
+        tail = norm[-k:]
+        if any(len(t) > k and t.startswith(tail) for t in terms):
+            best = k
+    return best
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="甲乙丙丁戊catdogerm ", max_size=12))
+def test_open_prefix_equals_its_definition(text: str) -> None:
+    """Property: the stream's withheld tail (with its early exit on the last character) is
+    the longest suffix that could still grow into a keyword or an allow word."""
+    library = KeywordLibrary([Keyword(w, Risk("A.1a")) for w in PREFIX_WORDS],
+                             allow=["丁戊己庚"])
+    matcher = library.matcher()
+    norm = _fold_small(text).norm
+    terms = [*matcher.terms, *matcher.allow]
+    assert matcher.open_prefix(norm) == _open_prefix_reference(norm, terms)
+
+
+def test_open_prefix_knows_keywords_added_by_an_incremental_swap() -> None:
+    """After an incremental swap, a tail that can only grow into a new keyword is
+    withheld."""
+    moderation = Moderation(KeywordLibrary([Keyword("甲乙丙丁", Risk("A.1a"))]))
+    moderation.reload(KeywordLibrary([Keyword("甲乙丙丁", Risk("A.1a")),
+                                      Keyword("戊己庚辛", Risk("A.1b"))]))
+    scanner = StreamScanner(moderation.matcher())
+    assert scanner.feed("你好戊己") == ("你好", None)
+    assert scanner.feed("庚辛")[1] is not None
+
+
+def test_a_clean_verdict_is_shared_but_immutable() -> None:
+    """A text with no keyword (and no classifier) gets the shared clean verdict, whose
+    scores cannot be changed by one caller for the next."""
+    moderation = Moderation(KeywordLibrary([Keyword("甲乙丙丁", Risk("A.1a"))]))
+    verdict = moderation.check("请介绍一下长城的历史。")
+    assert not verdict.flagged and verdict.matches == () and verdict.risk is None
+    assert verdict.to_json() == {"flagged": False, "risk": None, "matches": [], "scores": {}}
+    try:
+        verdict.scores["A.1a"] = 1.0  # type: ignore[index]
+    except TypeError:
+        pass
+    assert moderation.check("天气").scores == {}
