@@ -450,12 +450,14 @@ def _chain(items: Any, base: int, delta: list[Any]) -> Any:
 
 
 def _prepare(entries: Sequence[Keyword], word_boundaries: bool
-             ) -> tuple[list[str], list[tuple[bool, bool]], set[str], list[bytes]]:
-    """Normalised terms, boundary flags, proper prefixes and UTF-8 patterns, in batches that
-    yield the GIL between them (a build beside serving threads must not hold them up)."""
+             ) -> tuple[list[str], list[tuple[bool, bool]], set[str], set[str], list[bytes]]:
+    """Normalised terms, boundary flags, proper prefixes, the characters those prefixes end
+    with and UTF-8 patterns, in batches that yield the GIL between them (a build beside
+    serving threads must not hold them up)."""
     out_terms: list[str] = []
     bounds: list[tuple[bool, bool]] = []
     prefixes: set[str] = set()
+    lasts: set[str] = set()
     patterns: list[bytes] = []
     for lo in range(0, len(entries), _BATCH):
         batch = entries[lo:lo + _BATCH]
@@ -470,9 +472,15 @@ def _prepare(entries: Sequence[Keyword], word_boundaries: bool
         bounds.extend((_latin(t[0]), _latin(t[-1])) if word_boundaries else (False, False)
                       for t in terms)
         prefixes.update(t[:k] for t in terms for k in range(1, len(t)))
+        lasts.update(c for t in terms for c in t[:-1])
         patterns.extend(t.encode("utf-8") for t in terms)
         time.sleep(0)
-    return out_terms, bounds, prefixes, patterns
+    return out_terms, bounds, prefixes, lasts, patterns
+
+
+def _scanned(layers: list[_Layer]) -> tuple[_Layer, ...]:
+    """The layers that have an automaton (a layer of no keywords has none)."""
+    return tuple(layer for layer in layers if layer.ac is not None)
 
 
 def _automaton(patterns: list[bytes]) -> Any:
@@ -499,11 +507,13 @@ class Matcher:
         self.entries = list(entries)
         self.actions = list(actions) if actions is not None else ["block"] * len(self.entries)
         self.word_boundaries = word_boundaries
-        self.terms, self._bounds, prefixes, patterns = _prepare(self.entries, word_boundaries)
+        self.terms, self._bounds, prefixes, lasts, patterns = _prepare(self.entries,
+                                                                       word_boundaries)
         self._prefix_sets: tuple[set[str], ...] = (prefixes,)
         self.max_len = max((len(t) for t in self.terms), default=0)
         self._max_bytes = max((len(p) for p in patterns), default=0)
         self._layers = [_Layer(_automaton(patterns), 0, len(self.entries))]
+        self._scanned = _scanned(self._layers)
         self._suppressed: frozenset[int] = frozenset()
         self._index: dict[str, int] | None = None
         self.index_of()  # now, in steps: a later incremental swap then needs no big table
@@ -514,11 +524,8 @@ class Matcher:
         self._allow_max_len = max((len(a) for a in allow_terms), default=0)
         self._allow_ac = (ahocorasick_rs.BytesAhoCorasick(
             [a.encode("utf-8") for a in allow_terms]) if allow_terms else None)
-
-    @property
-    def _ac(self) -> Any:
-        """Whether there is anything to match (the first automaton, or any)."""
-        return next((layer.ac for layer in self._layers if layer.ac is not None), None)
+        self._open_sets: tuple[set[str], ...] = (self._allow_prefixes, *self._prefix_sets)
+        self._open_last = frozenset(lasts).union(c for a in allow_terms for c in a[:-1])
 
     @property
     def delta_size(self) -> int:
@@ -555,7 +562,7 @@ class Matcher:
         keep = [i for i in range(base, len(self.entries)) if self.terms[i] not in removed]
         delta = [self.entries[i] for i in keep] + list(added)
         delta_actions = [self.actions[i] for i in keep] + list(added_actions)
-        terms, bounds, prefixes, patterns = _prepare(delta, self.word_boundaries)
+        terms, bounds, prefixes, lasts, patterns = _prepare(delta, self.word_boundaries)
         new = Matcher.__new__(Matcher)
         new.word_boundaries = self.word_boundaries
         new.entries = _chain(self.entries, base, delta)
@@ -566,6 +573,7 @@ class Matcher:
         new.max_len = max(self.max_len, max((len(t) for t in terms), default=0))
         new._max_bytes = max(self._max_bytes, max((len(p) for p in patterns), default=0))
         new._layers = [self._layers[0], _Layer(_automaton(patterns), base, len(delta))]
+        new._scanned = _scanned(new._layers)
         new._suppressed = frozenset(suppressed)
         new._index = index
         new.allow = self.allow
@@ -573,19 +581,19 @@ class Matcher:
         new._allow_prefixes = self._allow_prefixes
         new._allow_max_len = self._allow_max_len
         new._allow_ac = self._allow_ac
+        new._open_sets = (self._allow_prefixes, *new._prefix_sets)
+        new._open_last = self._open_last | lasts
         return new
 
     # -- scanning ----------------------------------------------------------------------
     def scan_normalised(self, norm: str) -> list[tuple[int, int, int]]:
         """``(entry index, start, end)`` over normalised text (character offsets; no word
         boundaries or exemptions: those need the original text)."""
-        if self._ac is None or not norm:
+        if not self._scanned or not norm:
             return []
         folded = fold(norm)
         out = []
-        for layer in self._layers:
-            if layer.ac is None:
-                continue
+        for layer in self._scanned:
             for i, s, e in layer.ac.find_matches_as_indexes(folded.data):
                 idx = layer.offset + int(i)
                 if idx not in self._suppressed:
@@ -602,13 +610,11 @@ class Matcher:
         whose text may go on) a candidate whose end boundary or exemption depends on text not
         yet seen is not reported: ``pending`` is then the original offset it starts at.
         Candidates ending at or before ``skip_before`` (original offset) are ignored."""
-        if self._ac is None or not folded.length:
+        if not self._scanned or not folded.length:
             return [], None
         data = folded.data
         scan: _Scan | None = None
-        for layer in self._layers:
-            if layer.ac is None:
-                continue
+        for layer in self._scanned:
             hits = layer.ac.find_matches_as_indexes(data)
             if hits:
                 if scan is None:
@@ -622,11 +628,15 @@ class Matcher:
     def open_prefix(self, norm: str) -> int:
         """Length of the longest suffix of ``norm`` that could still grow into a keyword or
         an allow word."""
-        longest = min(len(norm), max(self.max_len, self._allow_max_len))
+        if not norm or norm[-1] not in self._open_last:
+            return 0  # no keyword or allow word goes on from its last character
+        longest = min(len(norm), max(self.max_len, self._allow_max_len) - 1)
+        sets = self._open_sets
         for k in range(longest, 0, -1):
             tail = norm[-k:]
-            if tail in self._allow_prefixes or any(tail in p for p in self._prefix_sets):
-                return k
+            for prefixes in sets:
+                if tail in prefixes:
+                    return k
         return 0
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -127,6 +128,10 @@ class StreamScanner:
     def flush(self) -> str:
         """End of stream, text only: a keyword completed by the end is withheld (``.match``)."""
         return self.finish()[0]
+
+
+#: the verdict on a text with no keyword and no classifier to ask (shared: it is immutable)
+_CLEAN = Verdict(False, (), MappingProxyType({}))
 
 
 @attrs.frozen
@@ -389,6 +394,8 @@ class Moderation:
     def check(self, text: str, *, profile: str = "default") -> Verdict:
         """Keywords and (sync) classifiers over a whole text."""
         matches = tuple(self.matcher(profile).scan(text))
+        if not matches and not self.classifiers:
+            return _CLEAN
         scores: dict[str, float] = {}
         for classifier in self.classifiers:
             result = classifier(text)
@@ -402,6 +409,8 @@ class Moderation:
     async def acheck(self, text: str, *, profile: str = "default") -> Verdict:
         """Async twin of :meth:`check` (awaits async classifiers)."""
         matches = tuple(self.matcher(profile).scan(text))
+        if not matches and not self.classifiers:
+            return _CLEAN
         scores: dict[str, float] = {}
         for classifier in self.classifiers:
             result = classifier(text)
