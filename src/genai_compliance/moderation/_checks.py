@@ -27,7 +27,10 @@ __all__ = ["InputModerationCheck", "OutputModerationCheck"]
 
 
 def _profile(ctx: CallContext) -> str:
-    return str(ctx.notes.get("moderation_profile") or "default")
+    profile = ctx.notes.get("moderation_profile")
+    if not profile:
+        return "default"
+    return profile if isinstance(profile, str) else str(profile)
 
 
 def _block(moderation: Moderation, ctx: CallContext, verdict: Verdict, content: str,

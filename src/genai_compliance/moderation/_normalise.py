@@ -399,7 +399,7 @@ def _fold_small(text: str) -> Folded:
     else:
         pre = text.translate(_FOLD_MAP)
         data = b""
-    drops = _collapse_py(pre)
+    drops = _collapse_py(pre) if _PADDING.search(pre) else []
     if drops:
         gone = set(drops)
         norm = "".join(c for i, c in enumerate(pre) if i not in gone)
