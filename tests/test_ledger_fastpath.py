@@ -185,3 +185,33 @@ def test_a_witness_read_in_process_sees_every_committed_checkpoint(tmp_path: Pat
     report = verify_ledger(uri, checkpoints=[tmp_path / "w"])
     assert report.ok and report.witnessed == 5
     ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_read_in_the_pg_pipeline_gets_its_own_result_when_writes_answer_late(
+        postgres_uri: str) -> None:
+    """In the PostgreSQL writer's pipelined transaction, a SELECT after inserts reads its
+    own rows even when the inserts' results reach the client while the SELECT is being
+    sent (what made a 1000-record batch fail under load with "the last operation didn't
+    produce records")."""
+    import select
+
+    from genai_compliance.ledger._pg import PGWriter
+    from genai_compliance.stores import parse_uri
+
+    ledger = Ledger(postgres_uri, witness_dir=False)  # creates the schema and tables
+    ledger.close()
+    writer = PGWriter(parse_uri(postgres_uri), durable=True)
+    try:
+        with writer.transaction() as tx:
+            tx.executemany("INSERT INTO gc_ledger_meta(key, value) VALUES (?, ?)",
+                           [(f"probe{i}", "x") for i in range(5)])
+            pgconn = writer._conn.pgconn
+            pgconn.send_flush_request()  # the inserts' results are now on their way
+            pgconn.flush()
+            select.select([pgconn.socket], [], [], 10)
+            row = tx.execute("SELECT COUNT(*) FROM gc_ledger_meta WHERE key LIKE ?",
+                             ("probe%",)).fetchone()
+            assert row == (5,)
+    finally:
+        writer.close()

@@ -3,7 +3,8 @@
 A commit is ``BEGIN; SELECT … FOR UPDATE`` (one round trip, the head is needed to hash the
 records), then ``INSERT …; UPDATE …; COMMIT`` (one more), using libpq's pipeline mode. The
 connection belongs to the writer thread; ``synchronous_commit`` is set once per connection
-from ``durability``. Driver errors become
+from ``durability``. Each statement runs on a cursor of its own (see :class:`PipelineTx`).
+Driver errors become
 :class:`~genai_compliance.errors.StoreUnavailable`, the connection is dropped and the next
 commit reconnects.
 """
@@ -13,16 +14,53 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import StoreUnavailable
 from ..stores import StoreURI, Tx, import_driver, scrub
 
-__all__ = ["PGWriter"]
+__all__ = ["PGWriter", "PipelineTx"]
 
 #: connections inherited through fork(): never used, never closed (see transaction())
 _INHERITED: list[Any] = []
+
+
+class PipelineTx(Tx):
+    """A transaction in pipeline mode whose every statement gets a cursor of its own.
+
+    In pipeline mode psycopg hands each statement's results to the cursor that sent it
+    whenever they arrive, and a cursor's next ``execute`` does not discard results still
+    due for its earlier statements: rows inserted on one cursor whose results arrived
+    while a later ``SELECT`` was being sent on the same cursor became what that
+    ``SELECT``'s ``fetchone`` read ("the last operation didn't produce records (command
+    status: INSERT 0 1)", seen under load with a 1000-record batch). With one cursor per
+    statement, late results land on the cursor that is done with them.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._cursors: list[Any] = []
+        super().__init__("postgresql", None)  # every statement takes its own cursor
+
+    def _cursor(self) -> Any:
+        cur = self._conn.cursor()
+        self._cursors.append(cur)
+        return cur
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Tx:
+        cur = self._cursor()
+        cur.execute(self._sql(sql), tuple(params))
+        return Tx("postgresql", cur)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cursor().executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    def close(self) -> None:
+        for cur in self._cursors:
+            with contextlib.suppress(Exception):
+                cur.close()
+        self._cursors.clear()
 
 
 class PGWriter:
@@ -77,8 +115,12 @@ class PGWriter:
         conn = self._conn
         try:
             pipeline = conn.pipeline() if self.pipelined else contextlib.nullcontext()
-            with pipeline, conn.transaction(), conn.cursor() as cur:
-                yield Tx("postgresql", cur)
+            tx = PipelineTx(conn)
+            try:
+                with pipeline, conn.transaction():
+                    yield tx
+            finally:
+                tx.close()
         except self.pg.OperationalError as exc:
             self.close()
             raise StoreUnavailable(f"{self.uri.redacted()} failed: "
