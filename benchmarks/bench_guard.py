@@ -4,8 +4,10 @@ What a provider pays: consent, minors, illegal use, input and output moderation 
 keyword list), the explicit text label and the ledger record, for an adult with consent.
 Sync (1 thread) and async (1 and 64 concurrent calls) at 1 ms and 50 ms model latency, on
 the embedded SQLite default and on PostgreSQL + Redis. Ratios are guarded/bare throughput
-measured in the same run; "loop lag" is the longest the event loop was kept from running a
-1 ms ticker while the guarded calls ran (a blocked loop shows up there).
+measured in the same run; "lag" is the longest the event loop was kept from running a 1 ms
+ticker while the guarded calls ran (queueing behind the other calls included), "step" the
+longest single callback the loop ran (what one check, the ledger, a garbage collection or
+a thread holding the GIL blocked it for).
 
 Issue 13 targets: at 64 concurrent async calls with 1 ms model latency, guarded >= 0.5x bare;
 at 50 ms, >= 0.95x.
@@ -52,9 +54,35 @@ def _sync(comp: Compliance, user: Subject, calls: int) -> None:
     print(f"  {'  per-call overhead':<58} {(g - b) / calls * 1e6:>14,.1f} µs")
 
 
+class _Steps:
+    """Times every callback the event loop runs (its steps) while active: the longest one
+    is what a check or the ledger blocked the loop for (a garbage collection pass or a
+    thread holding the GIL shows up there too). The ticker lag also counts the steps
+    queued before the ticker's."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._orig = asyncio.events.Handle._run
+
+    def __enter__(self) -> _Steps:
+        orig = self._orig
+
+        def _run(handle: asyncio.events.Handle) -> None:
+            start = time.perf_counter()
+            orig(handle)
+            self.longest = max(self.longest, time.perf_counter() - start)
+
+        setattr(asyncio.events.Handle, "_run", _run)  # noqa: B010 - a bench-only probe
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(asyncio.events.Handle, "_run", self._orig)  # noqa: B010
+
+
 async def _async_round(fn: Callable[[], Awaitable[Any]], concurrency: int,
-                       total: int) -> tuple[float, float]:
-    """(calls per second, longest loop lag in ms) for ``total`` calls at ``concurrency``."""
+                       total: int) -> tuple[float, float, float]:
+    """(calls per second, longest loop lag in ms, longest loop step in ms) for ``total``
+    calls at ``concurrency``."""
     lag = 0.0
     stop = False
 
@@ -74,12 +102,13 @@ async def _async_round(fn: Callable[[], Awaitable[Any]], concurrency: int,
             await fn()
 
     tick = asyncio.create_task(ticker())
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - start
+    with _Steps() as steps:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
     stop = True
     await tick
-    return total / elapsed, lag * 1000
+    return total / elapsed, lag * 1000, steps.longest * 1000
 
 
 def _async(comp: Compliance, user: Subject) -> None:
@@ -94,12 +123,13 @@ def _async(comp: Compliance, user: Subject) -> None:
                       guarded: Any = guarded) -> None:
             total = max(concurrency * 4, int(concurrency * 0.4 / latency))
             await guarded(PROMPT, subject=user)
-            bare, _ = await _async_round(lambda: model(PROMPT), concurrency, total)
-            wrapped, lag = await _async_round(lambda: guarded(PROMPT, subject=user),
-                                              concurrency, total)
+            bare, _, _ = await _async_round(lambda: model(PROMPT), concurrency, total)
+            wrapped, lag, step = await _async_round(lambda: guarded(PROMPT, subject=user),
+                                                    concurrency, total)
             label = f"async, {concurrency} concurrent, {latency * 1000:g} ms model"
             line(f"{label}: bare", bare, bare, "call/s")
-            line(f"{label}: guarded (loop lag {lag:.1f} ms)", wrapped, bare, "call/s")
+            line(f"{label}: guarded (lag {lag:.1f}, step {step:.1f} ms)", wrapped, bare,
+                 "call/s")
 
         for concurrency in (1, 64):
             asyncio.run(run(concurrency))
