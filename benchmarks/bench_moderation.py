@@ -242,7 +242,7 @@ def _swap_latency(moderation: Moderation, new: KeywordLibrary, label: str) -> No
             out.append(time.perf_counter() - due)
         return out
 
-    idle = sorted(probe(0.3))
+    idle = sorted(probe(0.5))
     during: list[float] = []
     worker = threading.Thread(target=lambda: during.extend(probe(3.0)))
     worker.start()
@@ -252,14 +252,17 @@ def _swap_latency(moderation: Moderation, new: KeywordLibrary, label: str) -> No
     swap = time.perf_counter() - start
     worker.join()
     during.sort()
-    base = idle[len(idle) // 2] * 1e6
+    base = _q(idle, 0.5)
     print(f"{label}, another thread checking (µs per check, from when it was due):")
-    line("idle check, p50", base, base, "µs")
-    line("idle check, max", idle[-1] * 1e6, base, "µs")
-    line("check during swap, p50", during[len(during) // 2] * 1e6, base, "µs")
-    line("check during swap, p99", during[int(len(during) * 0.99)] * 1e6, base, "µs")
-    line("check during swap, max", during[-1] * 1e6, base, "µs")
+    for name, q in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)):
+        line(f"idle check, {name}", _q(idle, q), base, "µs")
+        line(f"check during swap, {name}", _q(during, q), base, "µs")
     line(f"swap wall time (s); {len(during)} checks ran", swap, swap, "s")
+
+
+def _q(values: list[float], q: float) -> float:
+    """Quantile ``q`` of sorted ``values``, in µs."""
+    return values[min(len(values) - 1, int(len(values) * q))] * 1e6
 
 
 if __name__ == "__main__":

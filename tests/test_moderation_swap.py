@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -157,3 +159,126 @@ def test_incremental_swap_keeps_profile_keywords() -> None:
                       profiles={"minors": [shared]})
     assert not moderation.check("恐怖故事").flagged
     assert moderation.check("恐怖故事", profile="minors").flagged
+
+
+def _library_of(n: int, word: str, risk: str = "A.1a") -> KeywordLibrary:
+    """``n`` keywords ``{word}样例{i}`` (enough for the release thread to empty its tables)."""
+    return KeywordLibrary([Keyword(f"{word}样例{i:04d}", Risk(risk)) for i in range(n)])
+
+
+def test_paced_blocks_restore_the_switch_interval_and_nest() -> None:
+    """Inside a paced swap the interpreter switches threads every 100 µs; nested paced
+    blocks keep it; the interval in force before is back afterwards; outside, pace() is a
+    no-op."""
+    import sys
+
+    from genai_compliance.moderation import _pacing
+
+    before = sys.getswitchinterval()
+    assert not _pacing.is_paced()
+    _pacing.pace()  # outside a paced block: returns at once
+    with _pacing.paced():
+        assert _pacing.is_paced()
+        assert sys.getswitchinterval() == min(before, _pacing.SWITCH_INTERVAL)
+        with _pacing.paced():
+            assert sys.getswitchinterval() == min(before, _pacing.SWITCH_INTERVAL)
+        assert _pacing.is_paced()
+        _pacing.pace()
+    assert not _pacing.is_paced() and sys.getswitchinterval() == before
+
+
+def test_drain_empties_lists_sets_and_dicts() -> None:
+    """`drain` empties a container a step at a time, whatever its size."""
+    from genai_compliance.moderation import _pacing
+
+    items: list[Any] = [list(range(2000)), set(range(2000)), dict.fromkeys(range(2000)), []]
+    with _pacing.paced():
+        for container in items:
+            _pacing.drain(container)
+    assert all(len(c) == 0 for c in items)
+
+
+def test_a_swapped_out_library_is_emptied_only_after_its_last_stream(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tables of a library swapped out are emptied on the release thread, and only once
+    the last stream on them has ended: a stream started before the swap still finds the old
+    keywords afterwards."""
+    from genai_compliance.moderation import _pacing
+
+    drained: list[int] = []
+    real_drain = _pacing.drain
+
+    def spy(container: Any) -> None:
+        drained.append(len(container))
+        real_drain(container)
+
+    monkeypatch.setattr(_pacing, "drain", spy)
+    moderation = Moderation(_library_of(1200, "甲"))
+    scanner = StreamScanner(moderation.matcher())
+    full = KeywordLibrary(_library_of(1200, "乙").entries, allow=["乙样例词典"])  # allow: full
+    moderation.reload(full, reason="full")
+    assert _pacing.wait_for_releases()
+    # the old library object is gone (its three tables emptied), not the matcher's tables
+    assert drained == [1200, 1200, 1200]
+    assert scanner.feed("前文甲样例0007。")[1] is not None
+    assert moderation.check("乙样例0007").flagged and not moderation.check("甲样例0007").flagged
+    del scanner
+    assert _pacing.wait_for_releases()
+    assert drained[3:] == [1200] * 4  # now the old matcher's: entries, actions, terms, index
+    assert moderation.check("乙样例1199").flagged  # the library served is untouched
+
+
+def test_an_incremental_swap_leaves_the_shared_tables_alone() -> None:
+    """After an incremental swap, releasing the matcher swapped out leaves the automaton,
+    prefixes and index it shares with the one serving intact."""
+    from genai_compliance.moderation import _pacing
+
+    base = [Keyword(f"甲样例{i:04d}", Risk("A.1a")) for i in range(1200)]
+    moderation = Moderation(KeywordLibrary(base))
+    moderation.reload(KeywordLibrary([*base[10:], Keyword("新增样例词", Risk("A.1b"))]))
+    moderation.reload(KeywordLibrary([*base[20:], Keyword("再增样例词", Risk("A.1b"))]))
+    assert _pacing.wait_for_releases()
+    assert moderation.check("甲样例1199").flagged and moderation.check("再增样例词").flagged
+    assert not moderation.check("甲样例0015").flagged and not moderation.check("新增样例词").flagged
+    scanner = StreamScanner(moderation.matcher())
+    assert scanner.feed("你好甲样例11") == ("你好", None)  # the shared prefixes are there
+    assert scanner.feed("99。")[1] is not None
+
+
+def test_checks_during_background_swaps_answer_old_or_new_never_neither() -> None:
+    """Checks and streams on other threads while the library is swapped in the background
+    (full and incremental builds, the release thread emptying what was swapped out) each see
+    exactly the old library's keywords or exactly the new one's."""
+    from genai_compliance.moderation import _pacing
+
+    old = _library_of(600, "甲")
+    new = KeywordLibrary(_library_of(600, "乙").entries, allow=["乙样例词典"])  # old <-> new: full
+    text = "开头 甲样例0005 中间 乙样例0005 结尾"
+    expected = ({"甲样例0005"}, {"乙样例0005"})
+    moderation = Moderation(old)
+    seen: list[frozenset[str]] = []
+    stop = threading.Event()
+
+    def check() -> None:
+        while not stop.is_set():
+            seen.append(frozenset(m.keyword for m in moderation.check(text).matches))
+            scanner = StreamScanner(moderation.matcher())
+            found = {m.keyword for m in (scanner.feed(text[:9])[1], scanner.feed(text[9:])[1],
+                                         scanner.finish()[1]) if m is not None}
+            assert found <= expected[0] | expected[1] and len(found) <= 1
+
+    workers = [threading.Thread(target=check) for _ in range(2)]
+    for w in workers:
+        w.start()
+    try:
+        for i in range(12):
+            target = new if i % 2 == 0 else old
+            if i % 3 == 2:  # a small update: incremental
+                target = KeywordLibrary(target.entries[1:], allow=target.allow)
+            moderation.reload_in_background(target).result(timeout=60)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert _pacing.wait_for_releases()
+    assert seen and all(s in expected for s in seen)

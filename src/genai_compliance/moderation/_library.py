@@ -27,7 +27,6 @@ import csv
 import datetime as dt
 import io
 import random
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
@@ -47,6 +46,7 @@ from ._normalise import (
     normalise_term,
     normalise_terms,
 )
+from ._pacing import drain, pace, release_when_unused
 
 __all__ = ["ACTIONS", "SEVERITIES", "Coverage", "Keyword", "KeywordLibrary", "Match", "Matcher"]
 
@@ -55,7 +55,7 @@ ACTIONS = ("block", "review")
 CSV_COLUMNS = ("keyword", "risk", "severity", "action")
 _CSV_FORM = "keyword,risk,severity,action (risk, severity and action optional)"
 _WIDE = 0x2E80
-_BATCH = 250  # keywords per step of a build; the GIL is yielded between steps
+_BATCH = 128  # keywords per step of a build; a paced build may hand the GIL over between steps
 
 
 def _latin(ch: str) -> bool:
@@ -166,8 +166,8 @@ class KeywordLibrary:
         normalised = normalise_terms([e.term for e in entries])
         seen: dict[str, Keyword] = {}
         for n, (entry, norm) in enumerate(zip(entries, normalised, strict=True)):
-            if n % (_BATCH * 8) == 0:
-                time.sleep(0)  # yield the GIL: a library may be built beside serving threads
+            if n % _BATCH == 0:
+                pace()  # a library may be built beside serving threads (a paced swap)
             if not norm:
                 raise ConfigurationError(
                     f"keyword {entry.term!r}{_at(entry)} is empty after normalisation (only "
@@ -307,9 +307,9 @@ class KeywordLibrary:
                  today: dt.date | None = None, max_age_days: int = 7) -> Coverage:
         """Check SR-5: total size, every A.1/A.2 risk covered with its minimum, freshness."""
         counts: Counter[str] = Counter()
-        for lo in range(0, len(self.entries), _BATCH * 8):  # yields the GIL between steps
-            counts.update(e.risk.value for e in self.entries[lo:lo + _BATCH * 8])
-            time.sleep(0)
+        for lo in range(0, len(self.entries), _BATCH * 4):  # paced between steps
+            counts.update(e.risk.value for e in self.entries[lo:lo + _BATCH * 4])
+            pace()
         problems: list[str] = []
         if len(self) < minimum:
             problems.append(f"{len(self)} entries; at least {minimum:,} are required (SR-5)")
@@ -411,7 +411,7 @@ class _Chain(Sequence[Any]):
 
     __slots__ = ("base", "delta")
 
-    def __init__(self, base: Sequence[Any], delta: list[Any]) -> None:
+    def __init__(self, base: Sequence[Any], delta: Sequence[Any]) -> None:
         self.base: Sequence[Any] = base
         self.delta = delta
 
@@ -442,21 +442,28 @@ class _Layer:
         self.count = count
 
 
-def _chain(items: Any, base: int, delta: list[Any]) -> Any:
+def _chain(items: Any, base: int, delta: Sequence[Any]) -> Any:
     """The first ``base`` of ``items`` (the serving automaton's) followed by ``delta``."""
     head = items.base if isinstance(items, _Chain) else items
     assert len(head) == base
     return _Chain(head, delta)
 
 
+#: boundary flags of an entry (``Matcher._bounds``): its first / last character is Latin
+_START, _END = 1, 2
+
+
 def _prepare(entries: Sequence[Keyword], word_boundaries: bool
-             ) -> tuple[list[str], list[tuple[bool, bool]], set[str], set[str], list[bytes]]:
+             ) -> tuple[list[str], bytearray, dict[str, None], set[str], list[bytes]]:
     """Normalised terms, boundary flags, proper prefixes, the characters those prefixes end
-    with and UTF-8 patterns, in batches that yield the GIL between them (a build beside
-    serving threads must not hold them up)."""
+    with and UTF-8 patterns, in batches that a paced build hands the GIL over between.
+
+    The flags are a ``bytearray`` and the prefixes the keys of a dict of ``None``: neither
+    is traversed by the garbage collector (a set or a list of tuples of a few hundred
+    thousand items is, at every collection of its generation)."""
     out_terms: list[str] = []
-    bounds: list[tuple[bool, bool]] = []
-    prefixes: set[str] = set()
+    bounds = bytearray()
+    prefixes: dict[str, None] = {}
     lasts: set[str] = set()
     patterns: list[bytes] = []
     for lo in range(0, len(entries), _BATCH):
@@ -469,12 +476,15 @@ def _prepare(entries: Sequence[Keyword], word_boundaries: bool
                     "(only punctuation, spaces or invisible characters); remove it",
                     field="keyword", value=entry.term)
         out_terms.extend(terms)
-        bounds.extend((_latin(t[0]), _latin(t[-1])) if word_boundaries else (False, False)
-                      for t in terms)
-        prefixes.update(t[:k] for t in terms for k in range(1, len(t)))
+        if word_boundaries:
+            bounds.extend((_START if _latin(t[0]) else 0) | (_END if _latin(t[-1]) else 0)
+                          for t in terms)
+        else:
+            bounds.extend(bytes(len(terms)))
+        prefixes.update((t[:k], None) for t in terms for k in range(1, len(t)))
         lasts.update(c for t in terms for c in t[:-1])
         patterns.extend(t.encode("utf-8") for t in terms)
-        time.sleep(0)
+        pace()
     return out_terms, bounds, prefixes, lasts, patterns
 
 
@@ -509,10 +519,11 @@ class Matcher:
         self.word_boundaries = word_boundaries
         self.terms, self._bounds, prefixes, lasts, patterns = _prepare(self.entries,
                                                                        word_boundaries)
-        self._prefix_sets: tuple[set[str], ...] = (prefixes,)
+        self._prefix_sets: tuple[dict[str, None], ...] = (prefixes,)
         self.max_len = max((len(t) for t in self.terms), default=0)
         self._max_bytes = max((len(p) for p in patterns), default=0)
         self._layers = [_Layer(_automaton(patterns), 0, len(self.entries))]
+        drain(patterns)  # the automaton keeps its own copy
         self._scanned = _scanned(self._layers)
         self._suppressed: frozenset[int] = frozenset()
         self._index: dict[str, int] | None = None
@@ -520,12 +531,22 @@ class Matcher:
         allow_terms = [a for a in dict.fromkeys(normalise_terms(list(allow))) if a]
         self.allow = allow_terms
         self._allow_bytes = max((len(a.encode("utf-8")) for a in allow_terms), default=0)
-        self._allow_prefixes = {a[:k] for a in allow_terms for k in range(1, len(a))}
+        self._allow_prefixes = dict.fromkeys(a[:k] for a in allow_terms
+                                             for k in range(1, len(a)))
         self._allow_max_len = max((len(a) for a in allow_terms), default=0)
         self._allow_ac = (ahocorasick_rs.BytesAhoCorasick(
             [a.encode("utf-8") for a in allow_terms]) if allow_terms else None)
-        self._open_sets: tuple[set[str], ...] = (self._allow_prefixes, *self._prefix_sets)
+        self._open_sets: tuple[dict[str, None], ...] = (self._allow_prefixes,
+                                                        *self._prefix_sets)
         self._open_last = frozenset(lasts).union(c for a in allow_terms for c in a[:-1])
+
+    def release_when_unused(self) -> None:
+        """Once this matcher is no longer used (swapped out, every stream on it ended), empty
+        its large tables on the release thread, a step at a time; tables shared with a
+        matcher derived from it are left alone (see :mod:`._pacing`)."""
+        owned = [c.delta if isinstance(c, _Chain) else c
+                 for c in (self.entries, self.actions, self.terms, self._bounds)]
+        release_when_unused(self, [*owned, *self._prefix_sets, self._index])
 
     @property
     def delta_size(self) -> int:
@@ -540,7 +561,7 @@ class Matcher:
             terms = self.terms.base if isinstance(self.terms, _Chain) else self.terms
             for lo in range(0, base, _BATCH):
                 index.update((t, lo + i) for i, t in enumerate(terms[lo:min(base, lo + _BATCH)]))
-                time.sleep(0)
+                pace()
             self._index = index
         return self._index
 
@@ -557,9 +578,14 @@ class Matcher:
             i = index.get(term)
             if i is not None:
                 suppressed.add(i)
-            if n % (_BATCH * 8) == 0:
-                time.sleep(0)
-        keep = [i for i in range(base, len(self.entries)) if self.terms[i] not in removed]
+            if n % _BATCH == 0:
+                pace()
+        keep = []
+        for i in range(base, len(self.entries)):
+            if self.terms[i] not in removed:
+                keep.append(i)
+            if i % _BATCH == 0:
+                pace()
         delta = [self.entries[i] for i in keep] + list(added)
         delta_actions = [self.actions[i] for i in keep] + list(added_actions)
         terms, bounds, prefixes, lasts, patterns = _prepare(delta, self.word_boundaries)
@@ -573,6 +599,7 @@ class Matcher:
         new.max_len = max(self.max_len, max((len(t) for t in terms), default=0))
         new._max_bytes = max(self._max_bytes, max((len(p) for p in patterns), default=0))
         new._layers = [self._layers[0], _Layer(_automaton(patterns), base, len(delta))]
+        drain(patterns)
         new._scanned = _scanned(new._layers)
         new._suppressed = frozenset(suppressed)
         new._index = index
@@ -676,7 +703,8 @@ class _Scan:
         a, b = self.folded.span(s, e)
         if b <= self.skip_before:
             return "skipped"
-        latin_start, latin_end = self.m._bounds[idx]
+        flags = self.m._bounds[idx]
+        latin_start, latin_end = flags & _START, flags & _END
         if latin_start and not self._start_ok(s, a):
             return "rejected"
         if latin_end:

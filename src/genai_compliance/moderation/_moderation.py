@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import threading
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -29,6 +28,7 @@ from ..errors import ConfigurationError, ContentBlocked
 from ..rules import implements
 from ._library import _BATCH, Keyword, KeywordLibrary, Match, Matcher
 from ._normalise import fold, normalise_terms
+from ._pacing import pace, paced, release_when_unused
 
 if TYPE_CHECKING:
     from ..context import DutyContext, HasContext
@@ -175,7 +175,7 @@ def _diff(old: KeywordLibrary, new: KeywordLibrary
             if was is None or not _same(old, was, new, e):
                 added.append(e)
                 actions.append(new.action_of(e))
-        time.sleep(0)
+        pace()
         if len(added) > DELTA_MAX:
             return None
     removed: set[str] = set()
@@ -185,7 +185,7 @@ def _diff(old: KeywordLibrary, new: KeywordLibrary
             now = after.get(n)
             if now is None or not _same(old, e, new, now):
                 removed.add(n)
-        time.sleep(0)
+        pace()
     return added, actions, removed
 
 
@@ -196,12 +196,24 @@ def _digest(library: KeywordLibrary, profiles: Mapping[str, Sequence[Keyword]]) 
     for lo in range(0, len(entries), _BATCH):
         h.update("".join(f"{e.term}\t{e.risk.value}\t{e.severity}\t{library.action_of(e)}\n"
                          for e in entries[lo:lo + _BATCH]).encode())
-        time.sleep(0)
+        pace()
     h.update("".join(f"allow\t{word}\n" for word in library.allow).encode())
     for name in sorted(profiles):
         h.update("".join(f"{name}\t{e.term}\t{e.risk.value}\n" for e in profiles[name])
                  .encode())
     return h.hexdigest()
+
+
+def _release(previous: _Served, served: _Served) -> None:
+    """Free what only the swapped-out library used, a step at a time, once its last user is
+    gone (see :func:`._pacing.release_when_unused`)."""
+    current = {id(m) for m in served.matchers.values()}
+    for matcher in {id(m): m for m in previous.matchers.values()}.values():
+        if id(matcher) not in current:
+            matcher.release_when_unused()
+    old = previous.library
+    if old is not served.library:
+        release_when_unused(old, [old.entries, old.normalised, old._by_norm])
 
 
 @implements("MH-2026")
@@ -309,10 +321,21 @@ class Moderation:
         the last full build, same allow words and profiles) keeps the serving automaton and
         builds only the new keywords into a small one; otherwise everything is rebuilt.
         Records ``moderation.library`` (SR-5: the weekly update is evidenced in the ledger).
-        Returns the new library's digest."""
+        Returns the new library's digest.
+
+        The build is paced (:mod:`._pacing`): it hands the GIL over to the threads serving
+        checks every 100 µs of work, and the tables of the library swapped out are freed a
+        step at a time on a release thread once the last check or stream on them ends. The
+        automaton constructor alone cannot be paced (see docs/moderation.md)."""
+        with paced():
+            return self._reload(library, profiles, reason)
+
+    def _reload(self, library: KeywordLibrary,
+                profiles: Mapping[str, Sequence[Keyword]] | None, reason: str) -> str:
         served = self._build(library, profiles, self._served)
         with self._swap_lock:
             previous, self._served = self._served, served  # one assignment: atomic for readers
+        _release(previous, served)
         if self._record is not None:
             coverage = library.coverage()
             self._record("moderation.library", {
@@ -338,8 +361,9 @@ class Moderation:
             if not future.set_running_or_notify_cancel():
                 return
             try:
-                built = library() if callable(library) else library
-                future.set_result(self.reload(built, profiles, reason=reason))
+                with paced():  # the loader too: parsing the files is paced by the interpreter
+                    built = library() if callable(library) else library
+                    future.set_result(self.reload(built, profiles, reason=reason))
             except BaseException as exc:  # handed to the caller through the future
                 future.set_exception(exc)
 

@@ -35,6 +35,7 @@ except ModuleNotFoundError:  # pragma: no cover - the moderation extra; see _tab
     np = None  # type: ignore[assignment]
 
 from ..errors import ConfigurationError
+from ._pacing import pace
 
 __all__ = ["Folded", "fold", "fold_char", "is_invisible", "is_word_char", "normalise",
            "normalise_fast", "normalise_term", "normalise_terms"]
@@ -519,9 +520,23 @@ def normalise_term(term: str) -> str:
 
 
 def normalise_terms(terms: list[str]) -> list[str]:
-    """``[normalise_term(t) for t in terms]``, folded in one vectorised pass (library builds)."""
+    """``[normalise_term(t) for t in terms]``, folded in vectorised passes of
+    ``_TERMS_STEP`` terms (library builds; a paced build hands the GIL over between them)."""
     if len(terms) < 64:
         return [normalise_term(t) for t in terms]
+    if len(terms) > _TERMS_STEP:
+        out: list[str] = []
+        for lo in range(0, len(terms), _TERMS_STEP):
+            out.extend(_normalise_batch(terms[lo:lo + _TERMS_STEP]))
+            pace()
+        return out
+    return _normalise_batch(terms)
+
+
+_TERMS_STEP = 256
+
+
+def _normalise_batch(terms: list[str]) -> list[str]:
     joined = "\x01".join(terms)
     lengths = np.fromiter((len(t) + 1 for t in terms), dtype=np.int64, count=len(terms))
     separators = np.cumsum(lengths)[:-1] - 1

@@ -1,0 +1,151 @@
+"""Pacing a library swap beside the threads that serve checks (issue 19).
+
+A swap runs on its own thread, but Python runs one thread at a time: a step that keeps the
+GIL holds every check up for as long. Inside :func:`paced` (what :meth:`Moderation.reload`
+runs in):
+
+- :func:`pace`, called between the small steps of a build, hands the GIL over once the
+  thread has worked :data:`STEP` since it last did (a short sleep, long enough for a waiting
+  thread to wake and take it; ``sleep(0)`` releases the GIL too briefly for that);
+- the interpreter's switch interval is :data:`SWITCH_INTERVAL` (the backstop for work that
+  does not call :func:`pace`, e.g. parsing keyword files in a loader);
+- large containers are emptied a step at a time (:func:`drain`), and those of a library no
+  longer served are handed to one release thread when their last user drops them
+  (:func:`release_when_unused`), so that neither the builder nor a serving thread frees
+  hundreds of thousands of objects in one go.
+
+What cannot be paced is one call into a C extension that keeps the GIL: the automaton
+constructor of ``ahocorasick-rs`` keeps it for its whole build (see docs/moderation.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["HANDOVER", "STEP", "SWITCH_INTERVAL", "drain", "is_paced", "pace", "paced",
+           "release_when_unused", "wait_for_releases"]
+
+#: work a paced thread does between two hand-overs of the GIL (seconds)
+STEP = 100e-6
+#: how long a hand-over sleeps (the actual sleep is longer: the kernel's timer slack)
+HANDOVER = 20e-6
+#: the interpreter's switch interval while a paced swap runs (Python's default is 5 ms)
+SWITCH_INTERVAL = 100e-6
+#: items removed from a container between two calls of :func:`pace`
+_DRAIN_STEP = 512
+
+_local = threading.local()
+_lock = threading.Lock()
+_users = 0
+_saved = 0.0
+
+
+def pace() -> None:
+    """Hand the GIL over if this thread is in :func:`paced` and has worked :data:`STEP`
+    since it last did; otherwise return at once."""
+    if not getattr(_local, "on", False):
+        return
+    now = time.perf_counter()
+    if now - _local.last >= STEP:
+        time.sleep(HANDOVER)
+        _local.last = time.perf_counter()
+
+
+def is_paced() -> bool:
+    """Whether this thread is in :func:`paced`."""
+    return bool(getattr(_local, "on", False))
+
+
+@contextlib.contextmanager
+def paced() -> Iterator[None]:
+    """Run the block paced (see the module docstring); nests, and restores the switch
+    interval when the last paced block of the process ends."""
+    global _users, _saved
+    if is_paced():
+        yield
+        return
+    with _lock:
+        if _users == 0:
+            _saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_saved, SWITCH_INTERVAL))
+        _users += 1
+    _local.on, _local.last = True, time.perf_counter()
+    try:
+        yield
+    finally:
+        _local.on = False
+        with _lock:
+            _users -= 1
+            if _users == 0 and sys.getswitchinterval() == min(_saved, SWITCH_INTERVAL):
+                sys.setswitchinterval(_saved)
+
+
+def drain(container: Any) -> None:
+    """Empty a list, set or dict a step at a time, pacing between steps (the objects it
+    held are freed a few hundred at a time instead of all at once)."""
+    if isinstance(container, list):
+        while container:
+            del container[-_DRAIN_STEP:]
+            pace()
+    elif isinstance(container, set | dict):
+        pop = container.pop if isinstance(container, set) else container.popitem
+        while container:
+            for _ in range(min(_DRAIN_STEP, len(container))):
+                pop()
+            pace()
+
+
+_releases: queue.SimpleQueue[list[Any] | threading.Event] = queue.SimpleQueue()
+_releaser: threading.Thread | None = None
+
+
+def _release_loop() -> None:
+    while True:
+        held = _releases.get()
+        if isinstance(held, threading.Event):  # see wait_for_releases
+            held.set()
+            continue
+        with paced():
+            while held:
+                container = held.pop()
+                # ours alone: this local, the getrefcount argument (held let go of it)
+                if sys.getrefcount(container) <= 2:
+                    drain(container)
+                del container
+                pace()
+
+
+def _hand_over(held: list[Any] | threading.Event) -> None:
+    global _releaser
+    with _lock:
+        if _releaser is None or not _releaser.is_alive():
+            _releaser = threading.Thread(target=_release_loop, name="moderation-release",
+                                         daemon=True)
+            _releaser.start()
+    _releases.put(held)
+
+
+def release_when_unused(owner: object, containers: list[Any]) -> None:
+    """When ``owner`` (a matcher or library no longer served) is freed, empty those of
+    ``containers`` that nothing else holds on the release thread, paced. A container still
+    held elsewhere (shared with the library now served, or kept by the caller) is left
+    alone."""
+    big = [c for c in containers if isinstance(c, list | set | dict) and len(c) > _DRAIN_STEP]
+    if big:
+        finalizer = weakref.finalize(owner, _hand_over, big)
+        finalizer.atexit = False
+
+
+def wait_for_releases(timeout: float = 30.0) -> bool:
+    """Wait until the release thread has emptied everything handed to it so far (tests,
+    benchmarks); ``False`` on timeout."""
+    done = threading.Event()
+    _hand_over(done)
+    return done.wait(timeout)
