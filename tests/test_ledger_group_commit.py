@@ -229,3 +229,177 @@ def test_in_memory_sqlite_writes_on_the_callers_thread() -> None:
     assert asyncio.run(ledger.aappend("y", {})).seq == 4
     assert ledger.verify().ok
     ledger.close()
+
+
+class Gate:
+    """Holds the ledger's first write transaction until :meth:`open`, so that appends
+    queue up behind it and make one batch; ``fail_next`` makes the next one fail."""
+
+    def __init__(self, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.ledger = ledger
+        self.entered = threading.Event()
+        self.released = threading.Event()
+        self.fail_next = False
+        self.held = False
+        original = ledger.db.transaction
+
+        @contextlib.contextmanager
+        def gated(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            if kwargs.get("write"):
+                if not self.held:
+                    self.held = True
+                    self.entered.set()
+                    self.released.wait(30)
+                elif self.fail_next:
+                    self.fail_next = False
+                    raise StoreUnavailable("injected failure")
+            with original(*args, **kwargs) as tx:
+                yield tx
+
+        monkeypatch.setattr(ledger.db, "transaction", gated)
+
+    def hold(self) -> threading.Thread:
+        """A thread whose append takes the commit token and waits at the gate."""
+        thread = threading.Thread(target=self.ledger.append, args=("blocker", {}))
+        thread.start()
+        assert self.entered.wait(30)
+        return thread
+
+    def wait_queued(self, count: int) -> None:
+        """Until ``count`` requests wait behind the gate (no timing assumption: polls)."""
+        while len(self.ledger._writer.queue) < count:
+            time.sleep(0.001)
+
+    def open(self) -> None:
+        self.released.set()
+
+
+def _in_thread(fn: Any) -> tuple[threading.Thread, list[Any]]:
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:  # handed to the test
+            out.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def test_appends_from_two_event_loops_in_two_threads_all_settle(tmp_path: Path) -> None:
+    """Two threads, each with its own event loop, 300 concurrent ``aappend`` calls each:
+    every call gets its own record, each loop's in its order of submission, and the chain
+    of 600 verifies."""
+    ledger = _ledger(tmp_path, checkpoint_every=50)
+
+    def loop(name: str) -> list[int]:
+        async def main() -> list[int]:
+            records = await asyncio.gather(*(ledger.aappend("a", {"loop": name, "i": i},
+                                                            subject=f"{name}-{i % 7}")
+                                             for i in range(300)))
+            assert [r.payload["i"] for r in records] == list(range(300))
+            return [r.seq for r in records]
+        return asyncio.run(main())
+
+    (ta, a), (tb, b) = _in_thread(lambda: loop("a")), _in_thread(lambda: loop("b"))
+    ta.join()
+    tb.join()
+    assert sorted(a[0] + b[0]) == list(range(1, 601))
+    assert a[0] == sorted(a[0]) and b[0] == sorted(b[0])
+    ledger.close()
+    report = verify_ledger(ledger.uri)
+    assert report.ok and report.records == 600
+
+
+def test_one_batch_wakes_each_event_loop_once(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """50 ``aappend`` calls committed in one batch are settled with one wake-up of their
+    event loop, not one per record."""
+    ledger = _ledger(tmp_path)
+    gate = Gate(ledger, monkeypatch)
+    blocker = gate.hold()
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        wakeups = 0
+        original = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakeups
+            wakeups += 1
+            return original(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        tasks = [asyncio.create_task(ledger.aappend("a", {"i": i})) for i in range(50)]
+        await asyncio.sleep(0)  # every task has handed its record to the writer
+        gate.wait_queued(50)
+        gate.open()
+        seqs = [r.seq for r in await asyncio.gather(*tasks)]
+        assert wakeups == 1
+        return seqs
+
+    assert asyncio.run(main()) == list(range(2, 52))
+    blocker.join()
+    ledger.close()
+
+
+def test_a_loop_closed_meanwhile_does_not_break_the_writer(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """A coroutine's loop closes while its record waits in the queue (the task cancelled):
+    the record is still appended (cancelling does not withdraw it), the other loop's caller
+    in the same batch gets its record, and the ledger goes on."""
+    ledger = _ledger(tmp_path)
+    gate = Gate(ledger, monkeypatch)
+    blocker = gate.hold()
+
+    async def abandoned() -> None:
+        task = asyncio.create_task(ledger.aappend("abandoned", {}))
+        await asyncio.sleep(0)  # queued behind the gate
+        task.cancel()  # asyncio.run returns and closes the loop
+
+    asyncio.run(abandoned())
+    other, out = _in_thread(lambda: asyncio.run(ledger.aappend("awaited", {})))
+    gate.wait_queued(2)
+    gate.open()
+    other.join()
+    blocker.join()
+    assert out[0].kind == "awaited" and out[0].seq == 3
+    assert ledger.append("after", {}).seq == 4
+    assert [r.kind for r in ledger.records()] == ["blocker", "abandoned", "awaited", "after"]
+    ledger.close()
+    assert verify_ledger(ledger.uri).ok
+
+
+def test_a_failed_commit_reaches_every_awaiting_caller(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
+    """A batch of 80 ``aappend`` calls from two event loops fails to commit: every caller
+    gets the error (fail closed, none acknowledged), nothing of it is written, and the
+    next append succeeds."""
+    ledger = _ledger(tmp_path)
+    gate = Gate(ledger, monkeypatch)
+    blocker = gate.hold()
+
+    def loop(name: str) -> list[Any]:
+        async def main() -> list[Any]:
+            return await asyncio.gather(*(ledger.aappend("lost", {"loop": name, "i": i})
+                                          for i in range(40)), return_exceptions=True)
+        return asyncio.run(main())
+
+    (ta, a), (tb, b) = _in_thread(lambda: loop("a")), _in_thread(lambda: loop("b"))
+    gate.wait_queued(80)
+    gate.fail_next = True
+    gate.open()
+    ta.join()
+    tb.join()
+    blocker.join()
+    outcomes = a[0] + b[0]
+    assert len(outcomes) == 80
+    assert all(isinstance(o, StoreUnavailable) for o in outcomes), outcomes
+    assert ledger.append("after", {}).seq == 2
+    assert [r.kind for r in ledger.records()] == ["blocker", "after"]
+    ledger.close()
+    assert verify_ledger(ledger.uri).ok

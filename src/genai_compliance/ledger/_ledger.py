@@ -45,6 +45,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -219,7 +220,11 @@ _Item = tuple[str, str, "str | None", "str | None", dict[str, Any], str]
 
 
 class _Request:
-    __slots__ = ("callback", "done", "error", "items", "op", "result")
+    """Records (or an operation) for the writer, and how its caller learns the outcome:
+    a thread blocks on ``waiter`` (a lock held until :func:`_settle` releases it); a
+    coroutine awaits ``future``, settled on its own event loop."""
+
+    __slots__ = ("error", "future", "items", "loop", "op", "result", "waiter")
 
     def __init__(self, items: list[_Item] | None = None,
                  op: Callable[[Any, _State], Any] | None = None) -> None:
@@ -227,19 +232,71 @@ class _Request:
         self.op = op
         self.result: Any = None
         self.error: BaseException | None = None
-        self.done = threading.Event()
-        self.callback: Callable[[_Request], None] | None = None
+        self.waiter: Any = None  # a held _thread.lock, for blocking callers
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.future: asyncio.Future[Any] | None = None
 
-    def finish(self) -> None:
-        self.done.set()
-        if self.callback is not None:
-            self.callback(self)
+    @classmethod
+    def blocking(cls, items: list[_Item] | None = None,
+                 op: Callable[[Any, _State], Any] | None = None) -> _Request:
+        """A request whose caller will :meth:`wait` in this thread."""
+        request = cls(items, op)
+        waiter = request.waiter = _allocate_lock()
+        waiter.acquire()
+        return request
 
     def wait(self) -> Any:
-        self.done.wait()
+        self.waiter.acquire()
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def _settle(requests: Sequence[_Request]) -> None:
+    """Tell the callers of finished requests: each waiting thread through its lock, the
+    coroutines with one ``call_soon_threadsafe`` per event loop for the whole lot (not one
+    self-pipe write per record)."""
+    loop: asyncio.AbstractEventLoop | None = None
+    mine: list[_Request] = []
+    others: dict[asyncio.AbstractEventLoop, list[_Request]] | None = None
+    for request in requests:
+        waiter = request.waiter
+        if waiter is not None:
+            waiter.release()
+            continue
+        target = request.loop
+        if target is None:
+            continue
+        if target is loop or loop is None:
+            loop = target
+            mine.append(request)
+        else:
+            if others is None:
+                others = {}
+            others.setdefault(target, []).append(request)
+    if loop is None:
+        return
+    batches = [(loop, mine)]
+    if others:
+        batches.extend(others.items())
+    for target, settled in batches:
+        try:
+            target.call_soon_threadsafe(_settle_futures, settled)
+        except RuntimeError:  # the loop was closed meanwhile: nobody awaits these any more
+            pass
+
+
+def _settle_futures(requests: list[_Request]) -> None:
+    """On the event loop: settle the futures of finished requests (not the cancelled ones:
+    a record handed to the writer stays appended)."""
+    for request in requests:
+        future = request.future
+        if future is None or future.done():
+            continue
+        if request.error is not None:
+            future.set_exception(request.error)
+        else:
+            future.set_result(request.result)
 
 
 class _State:
@@ -263,7 +320,10 @@ class _Writer:
     """The queue and thread of one ledger in one process (rebuilt after ``fork``)."""
 
     def __init__(self, max_batch: int = 1000) -> None:
-        self.cond = threading.Condition(threading.Lock())
+        #: guards every field; ``cond`` waits on it (``with writer.lock`` is the same as
+        #: ``with writer.cond``, without a Python-level call)
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
         self.queue: collections.deque[_Request] = collections.deque()
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
@@ -271,6 +331,8 @@ class _Writer:
         self.max_batch = max_batch
         #: someone (a calling thread or the writer thread) is committing: the commit token
         self.busy = False
+        #: the writer thread waits on ``cond`` (so a new request must wake it)
+        self.sleeping = False
 
     def take(self) -> list[_Request]:
         """The next batch: every queued request up to ``max_batch`` records (under cond)."""
@@ -769,32 +831,34 @@ class Ledger:
 
     # -- appending ---------------------------------------------------------------------
     def _prepare(self, entries: Iterable[Entry]) -> list[_Item]:
-        items: list[_Item] = []
-        cache = self._pseudonyms
-        kinds = self._kind_json
-        for entry in entries:
-            kind = entry.kind
-            kind_json = kinds.get(kind) if type(kind) is str else None
-            if kind_json is None:
-                if not kind or not isinstance(kind, str):
-                    raise LedgerError(f"a record needs a non-empty kind, got {kind!r}",
-                                      value=kind)
-                kind_json = json_str(kind)
-                try:
-                    kind_json.encode("utf-8")
-                except UnicodeEncodeError as exc:
-                    raise LedgerError("a record kind must be valid Unicode text",
-                                      value=repr(kind)) from exc
-                if len(kinds) < 1000:
-                    kinds[kind] = kind_json
-            payload, body = prepare_payload(entry.payload)
-            subject = entry.subject
-            if subject is None:
-                items.append((kind, kind_json, None, None, payload, body))
-            else:
-                uid = subject if type(subject) is str and subject else _user_id(subject)
-                items.append((kind, kind_json, uid, cache.get(uid), payload, body))
-        return items
+        item = self._item
+        return [item(e.kind, e.payload, e.subject) for e in entries]
+
+    def _item(self, kind: str, payload: Mapping[str, Any],
+              subject: Subject | str | None) -> _Item:
+        """One record made ready for the writer (its kind and payload canonicalised and
+        checked here, in the caller's thread, so a bad record never fails a batch)."""
+        kind_json = self._kind_json.get(kind) if type(kind) is str else None
+        if kind_json is None:
+            kind_json = self._new_kind(kind)
+        value, body = prepare_payload(payload)
+        if subject is None:
+            return (kind, kind_json, None, None, value, body)
+        uid = subject if type(subject) is str and subject else _user_id(subject)
+        return (kind, kind_json, uid, self._pseudonyms.get(uid), value, body)
+
+    def _new_kind(self, kind: Any) -> str:
+        if not kind or not isinstance(kind, str):
+            raise LedgerError(f"a record needs a non-empty kind, got {kind!r}", value=kind)
+        kind_json = json_str(kind)
+        try:
+            kind_json.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise LedgerError("a record kind must be valid Unicode text",
+                              value=repr(kind)) from exc
+        if len(self._kind_json) < 1000:
+            self._kind_json[kind] = kind_json
+        return kind_json
 
     def append(
         self, kind: str, payload: Mapping[str, Any] | None = None, *,
@@ -802,14 +866,17 @@ class Ledger:
     ) -> Record:
         """Append one record; it is durable (as ``durability`` says) when this returns.
         Thread-safe: appends from many threads share one transaction."""
-        return self.append_many([Entry(kind, payload or {}, subject)])[0]
+        request = _Request.blocking([self._item(kind, payload or {}, subject)])
+        self._submit(request)
+        record: Record = request.wait()[0]
+        return record
 
     def append_many(self, entries: Iterable[Entry]) -> list[Record]:
         """Append records in one transaction (all or none); durable when this returns."""
         items = self._prepare(entries)
         if not items:
             return []
-        request = _Request(items)
+        request = _Request.blocking(items)
         self._submit(request)
         result: list[Record] = request.wait()
         return result
@@ -822,7 +889,9 @@ class Ledger:
 
         .. versionadded:: 0.2
         """
-        return (await self.aappend_many([Entry(kind, payload or {}, subject)]))[0]
+        records: list[Record] = await self._asubmit([self._item(kind, payload or {},
+                                                                 subject)])
+        return records[0]
 
     async def aappend_many(self, entries: Iterable[Entry]) -> list[Record]:
         """Async twin of :meth:`append_many`.
@@ -832,25 +901,18 @@ class Ledger:
         items = self._prepare(entries)
         if not items:
             return []
+        records: list[Record] = await self._asubmit(items)
+        return records
+
+    def _asubmit(self, items: list[_Item]) -> asyncio.Future[Any]:
+        """Queue ``items`` for the writer thread; the future is settled on this event loop
+        once they are committed (or failed)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Record]] = loop.create_future()
-
-        def settle(req: _Request) -> None:
-            if future.done():
-                return
-            if req.error is not None:
-                future.set_exception(req.error)
-            else:
-                future.set_result(req.result)
-
-        def callback(req: _Request) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(settle, req)
-
         request = _Request(items)
-        request.callback = callback
+        request.loop = loop
+        future = request.future = loop.create_future()
         self._submit(request, lead=False)
-        return await future
+        return future
 
     def _submit(self, request: _Request, *, lead: bool = True) -> None:
         """Queue ``request`` for the next group commit.
@@ -872,20 +934,20 @@ class Ledger:
         if writer.pid != os.getpid():
             _after_fork()
             writer = self._writer
-        with writer.cond:
+        with writer.lock:
             if self._closed or writer.stopping:
                 raise LedgerError("the ledger is closed; open a new one to append")
             writer.queue.append(request)
             leader = lead and not writer.busy
             if leader:
                 writer.busy = True
+            elif writer.sleeping:  # alive and idle: wake it (a busy one looks again)
+                writer.cond.notify_all()
             elif writer.thread is None or not writer.thread.is_alive():
                 writer.thread = threading.Thread(
                     target=_writer_loop, args=(weakref.ref(self), writer), daemon=True,
                     name="genai-compliance-ledger-writer")
                 writer.thread.start()
-            else:
-                writer.cond.notify_all()
         if request.items:
             self._wrote = True
         if leader:
@@ -915,19 +977,20 @@ class Ledger:
 
     def _run(self, op: Callable[[Any, _State], Any]) -> Any:
         """Run a write operation in the writer (serialised with appends)."""
-        request = _Request(op=op)
+        request = _Request.blocking(op=op)
         self._submit(request)
         return request.wait()
 
     def _run_direct(self, op: Callable[[Any, _State], Any]) -> Any:
         """Run a write operation in this thread (only before the writer exists)."""
-        request = _Request(op=op)
+        request = _Request.blocking(op=op)
         self._execute([request])
         return request.wait()
 
     # -- the writer's work ---------------------------------------------------------------
     def _execute(self, batch: list[_Request]) -> None:
-        """Commit ``batch``: appends share one transaction; each operation has its own."""
+        """Commit ``batch``: appends share one transaction; each operation has its own.
+        Every request is settled, whatever happens."""
         i = 0
         while i < len(batch):
             if batch[i].op is not None:
@@ -937,9 +1000,17 @@ class Ledger:
                 j = i
                 while j < len(batch) and batch[j].op is None:
                     j += 1
-                group = batch[i:j]
+                group = batch if i == 0 and j == len(batch) else batch[i:j]
                 i = j
-            self._commit(group)
+            try:
+                self._commit(group)
+            except BaseException as exc:  # interrupted: what was not attempted fails
+                rest = batch[i:]
+                for request in rest:
+                    request.error = LedgerError("not appended: the ledger's writer was "
+                                                f"interrupted ({type(exc).__name__})")
+                _settle(rest)
+                raise
 
     def _commit(self, group: list[_Request]) -> None:
         local = isinstance(self._signer, Ed25519PrivateKey)
@@ -961,32 +1032,42 @@ class Ledger:
             self._state = None
             for request in group:
                 request.error = exc
-                request.finish()
+            _settle(group)
             if not isinstance(exc, Exception):
                 raise
             return
         self._state = work
-        sign_error: Exception | None = None
-        if work.heads and not local:  # a KMS/HSM callback: never while holding the lock
-            try:
-                signed = self._sign_heads(work.heads)
-            except Exception as exc:  # the records are committed all the same
-                sign_error = exc
-                log.error("ledger %s: signing checkpoint %d failed: %s", self.reader.uri,
-                          work.heads[-1][0], exc)
-        if signed:
-            self._signed(signed, work.heads[-1][2])
-        for request, result in zip(group, results, strict=True):
-            if isinstance(result, _Deferred):
-                found = next((cp for cp in signed if cp.size == result.size), None)
-                if found is None:
-                    found = self.reader.checkpoint_at(result.size)
-                if found is None:
-                    request.error = sign_error or LedgerError(
-                        "the checkpoint could not be signed (see the log)")
-                result = found
-            request.result = result
-            request.finish()
+        told = 0
+        try:
+            sign_error: Exception | None = None
+            if work.heads and not local:  # a KMS/HSM callback: never while holding the lock
+                try:
+                    signed = self._sign_heads(work.heads)
+                except Exception as exc:  # the records are committed all the same
+                    sign_error = exc
+                    log.error("ledger %s: signing checkpoint %d failed: %s", self.reader.uri,
+                              work.heads[-1][0], exc)
+            if signed:
+                self._signed(signed, work.heads[-1][2])
+            for request, result in zip(group, results, strict=True):
+                if isinstance(result, _Deferred):
+                    found = next((cp for cp in signed if cp.size == result.size), None)
+                    if found is None:
+                        found = self.reader.checkpoint_at(result.size)
+                    if found is None:
+                        request.error = sign_error or LedgerError(
+                            "the checkpoint could not be signed (see the log)")
+                    result = found
+                request.result = result
+                told += 1
+        except BaseException as exc:  # committed, but the outcome could not be told
+            for request in group[told:]:
+                request.error = LedgerError(f"the outcome of this write is unknown "
+                                            f"({type(exc).__name__}); run `genai-compliance "
+                                            "ledger verify`")
+            raise
+        finally:
+            _settle(group)
 
     def _optimistic(self, group: list[_Request], local: bool
                     ) -> tuple[_State, list[Any], list[Checkpoint]] | None:
@@ -1423,7 +1504,7 @@ class Ledger:
         statement = rotation_statement(payload)
         payload["old_signature"] = _std_b64(old.sign(statement))
         payload["new_signature"] = _std_b64(new.sign(statement))
-        request = _Request(self._prepare([Entry(ROTATION_KIND, payload)]))
+        request = _Request(self._prepare([Entry(ROTATION_KIND, payload)]))  # not queued
         results = self._append_locked(tx, st, [request])
         self._insert_meta(tx, f"pubkey:{new_id}", public_pem(new.public_key()).decode())
         self._insert_meta(tx, "current_key", new_id)
@@ -1651,9 +1732,13 @@ def _writer_loop(ref: weakref.ReferenceType[Ledger], writer: _Writer) -> None:
     checkpoint."""
     idle_since = time.monotonic()
     while True:
-        with writer.cond:
+        with writer.lock:
             if (not writer.queue or writer.busy) and not writer.stopping:
-                writer.cond.wait(1.0)
+                writer.sleeping = True
+                try:
+                    writer.cond.wait(1.0)
+                finally:
+                    writer.sleeping = False
             batch: list[_Request] = []
             if not writer.busy:
                 batch = writer.take()
@@ -1664,7 +1749,7 @@ def _writer_loop(ref: weakref.ReferenceType[Ledger], writer: _Writer) -> None:
         if ledger is None:
             for request in batch:
                 request.error = LedgerError("the ledger was garbage-collected")
-                request.finish()
+            _settle(batch)
             return
         try:
             if batch:
