@@ -3,8 +3,9 @@ IM-14a, SR-5, SR-11).
 
 ``Moderation`` holds one matcher per profile (``default``, ``minors`` …), swapped atomically
 when the library is reloaded (built aside, on a thread of its own with
-``reload_in_background``, incrementally for a small update; each swap is one ledger record,
-SR-5's weekly update): a request keeps the matcher it started with. The ``StreamScanner``
+``reload_in_background``, incrementally for a small update, paced so that serving threads
+keep the GIL (:mod:`._pacing`); each swap is one ledger record, SR-5's weekly update): a
+request keeps the matcher it started with. The ``StreamScanner``
 keeps state across chunk boundaries: it withholds only the tail that could still become a
 keyword, and stops the moment a match completes, so the caller never receives a keyword —
 not even its first characters — nor anything after it (IM-14a).

@@ -13,10 +13,12 @@ Then repeated-character padding is folded: a run of the same CJK (or other non-a
 letter counts twice (``goooood`` → ``good``); digits are never folded (``1000`` stays).
 
 The fold is per code point, so text and keywords fold alike and no insertion of a dropped
-character between a keyword's characters can hide it. Long texts are folded with numpy in
-cache-sized steps (one gather, one compress, the padding rule); :class:`Folded` keeps what is
-needed to map any normalised span back to the original text exactly, built only for the
-steps a match falls in.
+character between a keyword's characters can hide it. Short texts (prompts, replies, stream
+chunks) are folded by ``str.translate`` through the same table (``bytes.translate`` for
+ASCII); long texts with numpy in cache-sized steps (one gather, one compress, the padding
+rule). :class:`Folded` keeps what is needed to map any normalised span back to the original
+text exactly, built only when a match asks for it (for a long text, only for the steps the
+match falls in).
 """
 
 from __future__ import annotations
