@@ -93,9 +93,14 @@ def fast_ok(value: Any) -> bool:
     sorts by UTF-16 code units, Python by code points; they agree inside the BMP)."""
     t = type(value)
     if t is dict:
-        for k, v in value.items():
-            if type(k) is not str:
+        if value:
+            try:
+                keys = "".join(value)  # fails unless every key is a str
+            except TypeError:
                 return False
+            if not keys.isascii() and max(keys) > "\uffff":
+                return False
+        for v in value.values():
             tv = type(v)
             if tv is str or v is None or tv is bool:
                 continue
@@ -107,10 +112,6 @@ def fast_ok(value: Any) -> bool:
                     if type(x) is not str and not fast_ok(x):
                         return False
             elif not fast_ok(v):
-                return False
-        if value:
-            keys = "".join(value)
-            if not keys.isascii() and max(keys) > "\uffff":
                 return False
         return True
     if t is str or value is None or t is bool:
@@ -236,14 +237,19 @@ def _jcs(value: Any, out: list[str], path: str, exact: bool) -> None:
                           "an id)", value=repr(value)[:200])
 
 
+def _utf8(text: str) -> bytes:
+    """``text`` in UTF-8; a :class:`LedgerError` for a lone surrogate."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LedgerError(f"{_PLAIN}; it holds a lone surrogate ({exc.object[exc.start]!r}"
+                          "), which is not Unicode text: decode the bytes it came from "
+                          "properly", value=repr(exc.object)[:200]) from None
+
+
 def _utf8_checked(text: str) -> str:
     if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise LedgerError(f"{_PLAIN}; it holds a lone surrogate ({exc.object[exc.start]!r}"
-                              "), which is not Unicode text: decode the bytes it came from "
-                              "properly", value=repr(exc.object)[:200]) from None
+        _utf8(text)
     return text
 
 
@@ -376,12 +382,20 @@ def prepare_payload(payload: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
 
     .. versionchanged:: 0.2 floats no longer take a JSON round trip.
     """
+    value, text, _ = prepare_body(payload)
+    return value, text
+
+
+def prepare_body(payload: Mapping[str, Any]) -> tuple[dict[str, Any], str, bytes]:
+    """:func:`prepare_payload` and the text's UTF-8 bytes (what the record's hashes cover;
+    checking the text is valid Unicode encodes it anyway)."""
     raw = payload if type(payload) is dict else dict(payload)
     try:
         if fast_ok(raw):
             text = _fast_encode(raw)
-            return raw, text if text.isascii() else _utf8_checked(text)
+            return raw, text, text.encode() if text.isascii() else _utf8(text)
     except RecursionError as exc:
         raise LedgerError(f"{_PLAIN}; this one is circular or nested too deeply",
                           value=repr(payload)[:200]) from exc
-    return raw, canonical_text(raw, exact=True)
+    text = canonical_text(raw, exact=True)
+    return raw, text, text.encode("utf-8")

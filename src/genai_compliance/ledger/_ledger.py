@@ -82,7 +82,7 @@ from ._format import (
     json_str,
     new_record,
     parse_iso,
-    prepare_payload,
+    prepare_body,
     record_hash,
 )
 from ._merkle import CompactRange
@@ -215,8 +215,10 @@ def legacy_anchor_message(seq: int, digest: str, kid: str) -> bytes:
 
 
 # -- writer requests ---------------------------------------------------------------------
-# prepared entry: (kind, kind as JSON, user id or None, pseudonym or None, payload, body)
-_Item = tuple[str, str, "str | None", "str | None", dict[str, Any], str]
+# prepared entry: (kind, user id or None, pseudonym or None, payload, body (its canonical
+# JSON text), the envelope's bytes up to the previous hash: b'{"kind":…,"payload":…,
+# "prev_hash":"')
+_Item = tuple[str, "str | None", "str | None", dict[str, Any], str, bytes]
 
 
 class _Request:
@@ -482,7 +484,8 @@ class Ledger:
         self._closed = False
         self._wrote = False
         self._pseudonyms: dict[str, str] = {}
-        self._kind_json: dict[str, str] = {}
+        #: kind -> the envelope's first bytes, b'{"kind":"…","payload":'
+        self._kind_json: dict[str, bytes] = {}
         self._state: _State | None = None
         self._writer = _Writer(max_batch)
         self._lock = threading.Lock()
@@ -838,27 +841,27 @@ class Ledger:
               subject: Subject | str | None) -> _Item:
         """One record made ready for the writer (its kind and payload canonicalised and
         checked here, in the caller's thread, so a bad record never fails a batch)."""
-        kind_json = self._kind_json.get(kind) if type(kind) is str else None
-        if kind_json is None:
-            kind_json = self._new_kind(kind)
-        value, body = prepare_payload(payload)
+        start = self._kind_json.get(kind) if type(kind) is str else None
+        if start is None:
+            start = self._new_kind(kind)
+        value, body, data = prepare_body(payload)
+        env = start + data + b',"prev_hash":"'
         if subject is None:
-            return (kind, kind_json, None, None, value, body)
+            return (kind, None, None, value, body, env)
         uid = subject if type(subject) is str and subject else _user_id(subject)
-        return (kind, kind_json, uid, self._pseudonyms.get(uid), value, body)
+        return (kind, uid, self._pseudonyms.get(uid), value, body, env)
 
-    def _new_kind(self, kind: Any) -> str:
+    def _new_kind(self, kind: Any) -> bytes:
         if not kind or not isinstance(kind, str):
             raise LedgerError(f"a record needs a non-empty kind, got {kind!r}", value=kind)
-        kind_json = json_str(kind)
         try:
-            kind_json.encode("utf-8")
+            start = b'{"kind":' + json_str(kind).encode("utf-8") + b',"payload":'
         except UnicodeEncodeError as exc:
             raise LedgerError("a record kind must be valid Unicode text",
                               value=repr(kind)) from exc
         if len(self._kind_json) < 1000:
-            self._kind_json[kind] = kind_json
-        return kind_json
+            self._kind_json[kind] = start
+        return start
 
     def append(
         self, kind: str, payload: Mapping[str, Any] | None = None, *,
@@ -943,15 +946,23 @@ class Ledger:
                 writer.busy = True
             elif writer.sleeping:  # alive and idle: wake it (a busy one looks again)
                 writer.cond.notify_all()
-            elif writer.thread is None or not writer.thread.is_alive():
-                writer.thread = threading.Thread(
-                    target=_writer_loop, args=(weakref.ref(self), writer), daemon=True,
-                    name="genai-compliance-ledger-writer")
-                writer.thread.start()
+            elif writer.thread is None:  # (a writer thread clears it when it leaves)
+                self._start_writer(writer)
         if request.items:
             self._wrote = True
         if leader:
             self._lead(writer)
+
+    def _start_writer(self, writer: _Writer) -> None:
+        """Start the writer thread (under ``writer.lock``)."""
+        thread = writer.thread = threading.Thread(
+            target=_writer_loop, args=(weakref.ref(self), writer), daemon=True,
+            name="genai-compliance-ledger-writer")
+        try:
+            thread.start()
+        except BaseException:
+            writer.thread = None
+            raise
 
     def _lead(self, writer: _Writer) -> None:
         """Hold the commit token: commit batches until the queue is empty."""
@@ -967,11 +978,8 @@ class Ledger:
         except BaseException:  # interrupted: hand what others queued to the writer thread
             with writer.cond:
                 writer.busy = False
-                if writer.queue and (writer.thread is None or not writer.thread.is_alive()):
-                    writer.thread = threading.Thread(
-                        target=_writer_loop, args=(weakref.ref(self), writer), daemon=True,
-                        name="genai-compliance-ledger-writer")
-                    writer.thread.start()
+                if writer.queue and writer.thread is None:
+                    self._start_writer(writer)
                 writer.cond.notify_all()
             raise
 
@@ -1085,7 +1093,7 @@ class Ledger:
         names = self._pseudonyms
         for request in group:
             for item in request.items or ():
-                if item[2] is not None and item[3] is None and item[2] not in names:
+                if item[1] is not None and item[2] is None and item[1] not in names:
                     return None
         work = cached.copy()
         old_head = work.head_text
@@ -1213,18 +1221,27 @@ class Ledger:
     def _append_locked(self, tx: Any, st: _State, group: Sequence[_Request]) -> list[Any]:
         """Append every request's records inside the locked transaction ``tx``; tree heads
         that are due go to ``st.heads``."""
-        names = dict(self._pseudonyms) if len(self._pseudonyms) < 1000 else self._pseudonyms
+        names = self._pseudonyms
+        # pseudonyms of the subjects not known when their records were prepared: from the
+        # cache now, else from (or into) the subject keys table
+        local: dict[str, str] = {}
         wanted: dict[str, str] = {}
+        asked: set[str] = set()
         for request in group:
             for item in request.items or ():
-                uid = item[2]
-                if uid is not None and item[3] is None and uid not in names:
-                    wanted[self._ref(uid)] = uid
+                uid = item[1]
+                if uid is not None and item[2] is None and uid not in local and uid not in asked:
+                    name = names.get(uid)
+                    if name is not None:
+                        local[uid] = name
+                    else:
+                        asked.add(uid)
+                        wanted[self._ref(uid)] = uid
         resolved: dict[str, str] = {}
         if wanted:
             stored = self._subject_keys(tx, wanted)
             for ref, uid in wanted.items():
-                resolved[uid] = self._name(stored[ref], uid)
+                local[uid] = resolved[uid] = self._name(stored[ref], uid)
         when = self.clock.now()
         now = iso(when)
         now_dt = parse_iso(now)
@@ -1239,17 +1256,23 @@ class Ledger:
         frontier = rng.nodes
         size = rng.size
         prev = bytes.fromhex(head)
+        head_b = head.encode()
+        # the envelope (see _format.envelope) after the previous hash
+        tail = b'","seq":%d,"subject":%b,"time":"' + now.encode() + b'"}'
+        subjects: dict[str | None, bytes] = {None: b"null"}
         for request in group:
             out: list[Record] = []
-            for kind, kind_json, uid, name, payload, body in request.items or ():
+            for kind, uid, name, payload, body, start in request.items or ():
                 if uid is not None and name is None:
-                    name = resolved.get(uid) or names[uid]
+                    name = local[uid]
                 seq += 1
-                subj = "null" if name is None else f'"{name}"'
-                env = (f'{{"kind":{kind_json},"payload":{body},"prev_hash":"{head}",'
-                       f'"seq":{seq},"subject":{subj},"time":"{now}"}}').encode()
+                subj = subjects.get(name)
+                if subj is None:
+                    subj = subjects[name] = f'"{name}"'.encode()
+                env = start + head_b + tail % (seq, subj)
                 prev = sha(prev + env).digest()
                 digest = prev.hex()
+                head_b = digest.encode()
                 # the compact range grows by one leaf (CompactRange.append, inlined)
                 h = sha(b"\x00" + env).digest()
                 bits, level = size, 0
@@ -1726,6 +1749,17 @@ class _OneTx:
 
 
 def _writer_loop(ref: weakref.ReferenceType[Ledger], writer: _Writer) -> None:
+    """The writer thread: see :func:`_writer_work`; however it leaves, ``writer.thread``
+    no longer names it, so the next request starts another."""
+    try:
+        _writer_work(ref, writer)
+    finally:
+        with writer.lock:
+            if writer.thread is threading.current_thread():
+                writer.thread = None
+
+
+def _writer_work(ref: weakref.ReferenceType[Ledger], writer: _Writer) -> None:
     """Commit for coroutines (and whatever else is queued when no caller leads), and sign
     idle checkpoints. Holds the ledger only while working, so an unclosed ledger can still
     be garbage-collected; leaves after 30 idle seconds when no record waits for a
