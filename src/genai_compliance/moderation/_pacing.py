@@ -44,7 +44,7 @@ _DRAIN_STEP = 512
 _local = threading.local()
 _lock = threading.Lock()
 _users = 0
-_saved = 0.0
+_saved = _ours = 0.0
 
 
 def pace() -> None:
@@ -67,7 +67,7 @@ def is_paced() -> bool:
 def paced() -> Iterator[None]:
     """Run the block paced (see the module docstring); nests, and restores the switch
     interval when the last paced block of the process ends."""
-    global _users, _saved
+    global _users, _saved, _ours
     if is_paced():
         yield
         return
@@ -75,6 +75,7 @@ def paced() -> Iterator[None]:
         if _users == 0:
             _saved = sys.getswitchinterval()
             sys.setswitchinterval(min(_saved, SWITCH_INTERVAL))
+            _ours = sys.getswitchinterval()  # as stored (whole microseconds)
         _users += 1
     _local.on, _local.last = True, time.perf_counter()
     try:
@@ -83,7 +84,8 @@ def paced() -> Iterator[None]:
         _local.on = False
         with _lock:
             _users -= 1
-            if _users == 0 and sys.getswitchinterval() == min(_saved, SWITCH_INTERVAL):
+            # restore unless someone else set another interval meanwhile
+            if _users == 0 and sys.getswitchinterval() == _ours:
                 sys.setswitchinterval(_saved)
 
 
@@ -112,24 +114,43 @@ def _release_loop() -> None:
         if isinstance(held, threading.Event):  # see wait_for_releases
             held.set()
             continue
-        with paced():
-            while held:
-                container = held.pop()
-                # ours alone: this local, the getrefcount argument (held let go of it)
-                if sys.getrefcount(container) <= 2:
-                    drain(container)
-                del container
-                pace()
+        try:
+            with paced():
+                while held:
+                    container = held.pop()
+                    # ours alone: this local, the getrefcount argument (held let go of it)
+                    if sys.getrefcount(container) <= 2:
+                        drain(container)
+                    del container
+                    pace()
+        except Exception:  # pragma: no cover - never lose the thread; the rest is freed as usual
+            held.clear()
 
 
-def _hand_over(held: list[Any] | threading.Event) -> None:
+_releaser_lock = threading.Lock()
+
+
+def _ensure_releaser() -> None:
+    """Start the release thread if it is not running (also after a fork). Never waits: it
+    may run in a finalizer, on any thread, at any allocation."""
     global _releaser
-    with _lock:
+    if _releaser is not None and _releaser.is_alive():
+        return
+    if not _releaser_lock.acquire(blocking=False):
+        return  # another thread is starting it
+    try:
         if _releaser is None or not _releaser.is_alive():
             _releaser = threading.Thread(target=_release_loop, name="moderation-release",
                                          daemon=True)
             _releaser.start()
+    finally:
+        _releaser_lock.release()
+
+
+def _hand_over(held: list[Any] | threading.Event) -> None:
+    """Queue ``held`` for the release thread (a finalizer: no lock is waited for)."""
     _releases.put(held)
+    _ensure_releaser()
 
 
 def release_when_unused(owner: object, containers: list[Any]) -> None:
@@ -139,6 +160,7 @@ def release_when_unused(owner: object, containers: list[Any]) -> None:
     alone."""
     big = [c for c in containers if isinstance(c, list | set | dict) and len(c) > _DRAIN_STEP]
     if big:
+        _ensure_releaser()
         finalizer = weakref.finalize(owner, _hand_over, big)
         finalizer.atexit = False
 
