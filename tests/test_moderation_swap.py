@@ -106,31 +106,54 @@ def test_from_context_reads_allow_pinyin_actions_and_boundaries(tmp_path: Path) 
 POOL = [f"{a}{b}样例词{n}" for n, (a, b) in enumerate(
     (a, b) for a in "甲乙丙丁戊己" for b in "子丑寅卯辰")] + ["cat", "dog term", "市长"]
 RISKS = [Risk("A.1a"), Risk("A.1b"), Risk("A.2c")]
+#: allow words that exempt some pool words (and one that exempts none)
+ALLOW = ["甲子样例词0号", "前乙丑样例词", "南京市长江大桥", "catalogue", "无关词"]
+TEXTS = [" ".join(POOL), "前文 " + " ".join(reversed(POOL)) + " 后文", "a cat.",
+         "甲子样例词0号 前乙丑样例词6 南京市长江大桥 catalogue cat"]
+
+
+def _streamed(moderation: Moderation, text: str) -> tuple[str, Any]:
+    """``text`` streamed in 7-character chunks: what was emitted, and the blocking match."""
+    scanner = StreamScanner(moderation.matcher())
+    emitted = ""
+    for i in range(0, len(text), 7):
+        safe, match = scanner.feed(text[i:i + 7])
+        emitted += safe
+        if match is not None:
+            return emitted, (match.keyword, match.start, match.end)
+    rest, match = scanner.finish()
+    return emitted + rest, match and (match.keyword, match.start, match.end)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sets(st.sampled_from(POOL)), st.sampled_from(RISKS)),
+@given(st.lists(st.tuples(st.sets(st.sampled_from(POOL)), st.sampled_from(RISKS),
+                          st.sets(st.sampled_from(ALLOW))),
                 min_size=1, max_size=4))
-def test_incremental_swaps_answer_like_a_full_build(updates: list[tuple[set[str], Risk]]
-                                                    ) -> None:
-    """Property: after any sequence of library updates applied as incremental swaps, every
-    check answers exactly as a moderation built from scratch on the last library."""
+def test_incremental_swaps_answer_like_a_full_build(
+        updates: list[tuple[set[str], Risk, set[str]]]) -> None:
+    """Property: after any sequence of library updates (keywords, risks and allow words)
+    applied as incremental swaps, every check and stream answers exactly as a moderation
+    built from scratch on the last library."""
     moderation = Moderation(KeywordLibrary([Keyword(w, Risk("A.1h")) for w in POOL[:10]]))
-    for words, risk in updates:
+    for words, risk, allow in updates:
         library = KeywordLibrary([Keyword(w, risk if i % 2 else Risk("A.1h"))
-                                  for i, w in enumerate(sorted(words))])
+                                  for i, w in enumerate(sorted(words))], allow=sorted(allow))
         moderation.reload(library)
         fresh = Moderation(library)
-        for text in [" ".join(POOL), "前文 " + " ".join(reversed(POOL)) + " 后文", "a cat."]:
+        for text in TEXTS:
             got = [(m.keyword, m.risk, m.start, m.end) for m in moderation.check(text).matches]
             want = [(m.keyword, m.risk, m.start, m.end) for m in fresh.check(text).matches]
             assert got == want
+            # streamed: the same text emitted and the same match (a removed keyword's prefix
+            # may still hold a tail back for a chunk: withheld longer, never leaked)
+            assert _streamed(moderation, text) == _streamed(fresh, text)
         assert moderation.digest == fresh.digest
 
 
-def test_small_update_is_incremental_large_or_allow_change_is_full(tmp_path: Path) -> None:
+def test_small_update_is_incremental_large_or_profile_change_is_full(tmp_path: Path) -> None:
     """A weekly update of a few keywords keeps the serving automaton (`build: incremental`
-    with the counts in the ledger record); a change of allow words rebuilds everything."""
+    with the counts in the ledger record), and so does a change of allow words (only their
+    small automaton is rebuilt); a change of profiles rebuilds everything."""
     comp = make_compliance(tmp_path)
     try:
         base = [Keyword(f"词样例{i:04d}", Risk("A.1a")) for i in range(300)]
@@ -141,10 +164,14 @@ def test_small_update_is_incremental_large_or_allow_change_is_full(tmp_path: Pat
         assert moderation.matcher()._layers[0] is first._layers[0]
         assert moderation.check("新增样例").flagged and not moderation.check("词样例0003").flagged
         moderation.reload(KeywordLibrary(update, allow=["新增样例词典"]))
+        assert moderation.matcher()._layers[0] is first._layers[0]
+        assert not moderation.check("新增样例词典").flagged and moderation.check("新增样例").flagged
+        moderation.reload(KeywordLibrary(update), profiles={"minors": [base[0]]})
         assert moderation.matcher()._layers[0] is not first._layers[0]
+        assert moderation.check("新增样例词典").flagged  # the allow word is gone again
         records = [r.payload for r in comp.records("moderation.library")]
         assert [(r["build"], r["added"], r["removed"]) for r in records] == [
-            ("incremental", 1, 10), ("full", 0, 0)]
+            ("incremental", 1, 10), ("incremental", 0, 0), ("full", 0, 0)]
     finally:
         comp.close()
 
@@ -218,8 +245,8 @@ def test_a_swapped_out_library_is_emptied_only_after_its_last_stream(
     monkeypatch.setattr(_pacing, "drain", spy)
     moderation = Moderation(_library_of(1200, "甲"))
     scanner = StreamScanner(moderation.matcher())
-    full = KeywordLibrary(_library_of(1200, "乙").entries, allow=["乙样例词典"])  # allow: full
-    moderation.reload(full, reason="full")
+    # a change of profiles: a full build
+    moderation.reload(_library_of(1200, "乙"), {"minors": [Keyword("档案样例", Risk("A.4a"))]})
     assert _pacing.wait_for_releases()
     # the old library object is gone (its three tables emptied), not the matcher's tables
     assert drained == [1200, 1200, 1200]
@@ -254,8 +281,7 @@ def test_checks_during_background_swaps_answer_old_or_new_never_neither() -> Non
     exactly the old library's keywords or exactly the new one's."""
     from genai_compliance.moderation import _pacing
 
-    old = _library_of(600, "甲")
-    new = KeywordLibrary(_library_of(600, "乙").entries, allow=["乙样例词典"])  # old <-> new: full
+    old, new = _library_of(600, "甲"), _library_of(600, "乙")
     text = "开头 甲样例0005 中间 乙样例0005 结尾"
     expected = ({"甲样例0005"}, {"乙样例0005"})
     moderation = Moderation(old)
@@ -274,11 +300,14 @@ def test_checks_during_background_swaps_answer_old_or_new_never_neither() -> Non
     for w in workers:
         w.start()
     try:
+        profiles = None
         for i in range(12):
             target = new if i % 2 == 0 else old
-            if i % 3 == 2:  # a small update: incremental
-                target = KeywordLibrary(target.entries[1:], allow=target.allow)
-            moderation.reload_in_background(target).result(timeout=60)
+            if i % 3 == 2:  # the same profiles as before: incremental
+                target = KeywordLibrary(target.entries[1:], allow=["无关样例词"])
+            else:  # other profiles: a full build
+                profiles = {"minors": [Keyword(f"档案样例{i}", Risk("A.4a"))]}
+            moderation.reload_in_background(target, profiles).result(timeout=60)
     finally:
         stop.set()
         for w in workers:

@@ -512,8 +512,6 @@ class Matcher:
 
     def __init__(self, entries: Sequence[Keyword], *, allow: Sequence[str] = (),
                  actions: Sequence[str] | None = None, word_boundaries: bool = True) -> None:
-        import ahocorasick_rs
-
         self.entries = list(entries)
         self.actions = list(actions) if actions is not None else ["block"] * len(self.entries)
         self.word_boundaries = word_boundaries
@@ -528,6 +526,13 @@ class Matcher:
         self._suppressed: frozenset[int] = frozenset()
         self._index: dict[str, int] | None = None
         self.index_of()  # now, in steps: a later incremental swap then needs no big table
+        self._key_last = frozenset(lasts)
+        self._set_allow(allow)
+
+    def _set_allow(self, allow: Sequence[str]) -> None:
+        """The allow words and what is derived from them (a small automaton of their own)."""
+        import ahocorasick_rs
+
         allow_terms = [a for a in dict.fromkeys(normalise_terms(list(allow))) if a]
         self.allow = allow_terms
         self._allow_bytes = max((len(a.encode("utf-8")) for a in allow_terms), default=0)
@@ -538,7 +543,7 @@ class Matcher:
             [a.encode("utf-8") for a in allow_terms]) if allow_terms else None)
         self._open_sets: tuple[dict[str, None], ...] = (self._allow_prefixes,
                                                         *self._prefix_sets)
-        self._open_last = frozenset(lasts).union(c for a in allow_terms for c in a[:-1])
+        self._open_last = self._key_last.union(c for a in allow_terms for c in a[:-1])
 
     def release_when_unused(self) -> None:
         """Once this matcher is no longer used (swapped out, every stream on it ended), empty
@@ -566,10 +571,11 @@ class Matcher:
         return self._index
 
     def extended(self, added: Sequence[Keyword], added_actions: Sequence[str],
-                 removed: Iterable[str]) -> Matcher:
+                 removed: Iterable[str], *, allow: Sequence[str] | None = None) -> Matcher:
         """A matcher with ``added`` keywords and without the normalised terms ``removed``,
         sharing this matcher's first automaton: only the keywords added since the last full
-        build are built into a new, small automaton."""
+        build are built into a new, small automaton. ``allow``: new allow words (their own
+        small automaton is rebuilt), else this matcher's."""
         removed = set(removed)
         base = self._layers[0].count
         index = self.index_of()
@@ -603,6 +609,10 @@ class Matcher:
         new._scanned = _scanned(new._layers)
         new._suppressed = frozenset(suppressed)
         new._index = index
+        new._key_last = self._key_last | lasts
+        if allow is not None:
+            new._set_allow(allow)
+            return new
         new.allow = self.allow
         new._allow_bytes = self._allow_bytes
         new._allow_prefixes = self._allow_prefixes

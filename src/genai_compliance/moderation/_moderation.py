@@ -149,7 +149,7 @@ class _Served:
 
 
 #: at most this many keywords in the small automata of incremental updates; past it, or when
-#: the allow words, actions or profiles change, a swap builds everything anew
+#: the profiles change, a swap builds everything anew
 DELTA_MAX = 5_000
 
 
@@ -164,8 +164,6 @@ def _diff(old: KeywordLibrary, new: KeywordLibrary
     (a changed risk, severity or action is both), or ``None`` when too much changed for an
     incremental update. Looks entries up in the libraries' own tables, in steps that yield
     the GIL: no large table is built or freed while checks are being served."""
-    if old.allow != new.allow:
-        return None
     before, after = old.by_normalised, new.by_normalised
     added: list[Keyword] = []
     actions: list[str] = []
@@ -301,7 +299,9 @@ class Moderation:
         default = previous.matchers["default"]
         if default.delta_size + len(added) > DELTA_MAX:
             return None
-        matchers: dict[str, Matcher] = {"default": default.extended(added, actions, removed)}
+        allow = library.allow if library.allow != previous.library.allow else None
+        matchers: dict[str, Matcher] = {
+            "default": default.extended(added, actions, removed, allow=allow)}
         for name, old in previous.matchers.items():
             if name == "default":
                 continue
@@ -309,7 +309,7 @@ class Moderation:
                 matchers[name] = matchers["default"]
                 continue
             own = set(normalise_terms([e.term for e in extras.get(name, ())]))
-            matchers[name] = old.extended(added, actions, removed - own)
+            matchers[name] = old.extended(added, actions, removed - own, allow=allow)
         return _Served(library, matchers, digest, extras, "incremental", len(added),
                        len(removed))
 
@@ -319,8 +319,9 @@ class Moderation:
         """Build new automata in this thread, then swap them in with one assignment: a
         check or stream already running finishes on the old ones, every later one uses the
         new ones. A small update (at most :data:`DELTA_MAX` keywords added or changed since
-        the last full build, same allow words and profiles) keeps the serving automaton and
-        builds only the new keywords into a small one; otherwise everything is rebuilt.
+        the last full build, same profiles; the allow words may change) keeps the serving
+        automaton and builds only the new keywords into a small one (and the allow words,
+        when they changed, into theirs); otherwise everything is rebuilt.
         Records ``moderation.library`` (SR-5: the weekly update is evidenced in the ledger).
         Returns the new library's digest.
 
