@@ -403,3 +403,38 @@ def test_a_failed_commit_reaches_every_awaiting_caller(tmp_path: Path,
     assert [r.kind for r in ledger.records()] == ["blocker", "after"]
     ledger.close()
     assert verify_ledger(ledger.uri).ok
+
+
+def test_a_leader_hands_the_commit_token_to_a_waiting_thread(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A thread that committed its own batch returns, handing the commit token to the
+    first thread waiting, which commits everything queued behind it in one transaction."""
+    ledger = _ledger(tmp_path)
+    gate = Gate(ledger, monkeypatch)
+    committers: list[str] = []
+    gated = ledger.db.transaction
+
+    @contextlib.contextmanager
+    def recorded(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        if kwargs.get("write"):
+            committers.append(threading.current_thread().name)
+        with gated(*args, **kwargs) as tx:
+            yield tx
+
+    monkeypatch.setattr(ledger.db, "transaction", recorded)
+    leader = threading.Thread(target=ledger.append, args=("a", {}), name="A")
+    leader.start()
+    assert gate.entered.wait(30)
+    followers = []
+    for count, name in enumerate(("B", "C", "D"), 1):
+        thread = threading.Thread(target=ledger.append, args=(name.lower(), {}), name=name)
+        thread.start()
+        gate.wait_queued(count)
+        followers.append(thread)
+    gate.open()
+    for thread in (leader, *followers):
+        thread.join()
+    assert committers == ["A", "B"]
+    assert [r.kind for r in ledger.records()] == ["a", "b", "c", "d"]
+    ledger.close()

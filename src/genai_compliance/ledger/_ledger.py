@@ -223,10 +223,11 @@ _Item = tuple[str, "str | None", "str | None", dict[str, Any], str, bytes]
 
 class _Request:
     """Records (or an operation) for the writer, and how its caller learns the outcome:
-    a thread blocks on ``waiter`` (a lock held until :func:`_settle` releases it); a
-    coroutine awaits ``future``, settled on its own event loop."""
+    a thread blocks on ``waiter`` (a lock held until :func:`_settle` releases it, or until
+    the commit token is handed to it: ``promoted``); a coroutine awaits ``future``, settled
+    on its own event loop."""
 
-    __slots__ = ("error", "future", "items", "loop", "op", "result", "waiter")
+    __slots__ = ("error", "future", "items", "loop", "op", "promoted", "result", "waiter")
 
     def __init__(self, items: list[_Item] | None = None,
                  op: Callable[[Any, _State], Any] | None = None) -> None:
@@ -237,6 +238,7 @@ class _Request:
         self.waiter: Any = None  # a held _thread.lock, for blocking callers
         self.loop: asyncio.AbstractEventLoop | None = None
         self.future: asyncio.Future[Any] | None = None
+        self.promoted = False
 
     @classmethod
     def blocking(cls, items: list[_Item] | None = None,
@@ -871,7 +873,7 @@ class Ledger:
         Thread-safe: appends from many threads share one transaction."""
         request = _Request.blocking([self._item(kind, payload or {}, subject)])
         self._submit(request)
-        record: Record = request.wait()[0]
+        record: Record = self._wait(request)[0]
         return record
 
     def append_many(self, entries: Iterable[Entry]) -> list[Record]:
@@ -881,7 +883,7 @@ class Ledger:
             return []
         request = _Request.blocking(items)
         self._submit(request)
-        result: list[Record] = request.wait()
+        result: list[Record] = self._wait(request)
         return result
 
     async def aappend(self, kind: str, payload: Mapping[str, Any] | None = None, *,
@@ -921,10 +923,12 @@ class Ledger:
         """Queue ``request`` for the next group commit.
 
         Leader/follower: a calling thread that finds nobody committing takes the commit
-        token and commits everything queued (its own request and whatever arrives
-        meanwhile) until the queue is empty; threads arriving while a commit runs just wait
-        for it. Coroutines (``lead=False``) never commit on the event loop: the writer thread
-        does it for them.
+        token and commits everything queued (its own request and whatever arrived before),
+        then hands the token to the first thread waiting in the queue, which commits the
+        next batch (see :meth:`_wait`) — so every thread goes back to its work as soon as
+        its own batch is committed, instead of one committing for the others until the
+        queue runs dry. Coroutines (``lead=False``) never commit on the event loop: the
+        writer thread does it for them.
         """
         if self._inline:
             if self._closed:
@@ -965,29 +969,60 @@ class Ledger:
             raise
 
     def _lead(self, writer: _Writer) -> None:
-        """Hold the commit token: commit batches until the queue is empty."""
+        """Hold the commit token: commit one batch, then hand the token on."""
         try:
-            while True:
-                with writer.cond:
-                    batch = writer.take()
-                    if not batch:
-                        writer.busy = False
-                        writer.cond.notify_all()
-                        return
+            with writer.lock:
+                batch = writer.take()
+            if batch:
                 self._execute(batch)
         except BaseException:  # interrupted: hand what others queued to the writer thread
-            with writer.cond:
-                writer.busy = False
-                if writer.queue and writer.thread is None:
-                    self._start_writer(writer)
-                writer.cond.notify_all()
+            with writer.lock:
+                self._release_token(writer)
             raise
+        with writer.lock:
+            for request in writer.queue:  # the first thread waiting leads next
+                waiter = request.waiter
+                if waiter is not None:
+                    request.promoted = True
+                    waiter.release()
+                    return
+            self._release_token(writer)
+
+    def _release_token(self, writer: _Writer) -> None:
+        """Nobody commits now (under ``writer.lock``): what coroutines queued goes to the
+        writer thread."""
+        writer.busy = False
+        if writer.queue and not writer.sleeping and writer.thread is None:
+            self._start_writer(writer)
+        writer.cond.notify_all()
+
+    def _wait(self, request: _Request) -> Any:
+        """Block until ``request`` (submitted by this thread) is settled; commit the next
+        batch whenever the token is handed here meanwhile."""
+        writer = self._writer
+        waiter = request.waiter
+        try:
+            waiter.acquire()
+            while request.promoted:
+                request.promoted = False
+                self._lead(writer)
+                waiter.acquire()
+        except BaseException:  # interrupted: nobody may hand the token here any more
+            with writer.lock:
+                request.waiter = None
+                if request.promoted:
+                    request.promoted = False
+                    self._release_token(writer)
+            raise
+        if request.error is not None:
+            raise request.error
+        return request.result
 
     def _run(self, op: Callable[[Any, _State], Any]) -> Any:
         """Run a write operation in the writer (serialised with appends)."""
         request = _Request.blocking(op=op)
         self._submit(request)
-        return request.wait()
+        return self._wait(request)
 
     def _run_direct(self, op: Callable[[Any, _State], Any]) -> Any:
         """Run a write operation in this thread (only before the writer exists)."""
