@@ -91,6 +91,9 @@ class RedisStore:
         self._outbox: list[_Command] = []
         self._queued = threading.Condition(threading.Lock())
         self._flusher: threading.Thread | None = None
+        #: the sender waits for the outbox to fill (only then is it woken: a wake-up per
+        #: send would cost a thread switch per call)
+        self._idle = False
         self._closed = False
         self.flush_after = 0.02
 
@@ -178,9 +181,8 @@ class RedisStore:
         conn = lane.conn
         errors = self._redis.exceptions
         try:
-            conn.send_packed_command(conn.pack_commands(
-                [("EVALSHA", script.sha, len(keys), *keys, *args)
-                 for script, keys, args in commands]))
+            conn.send_packed_command([b"".join(  # one write: every command, then replies
+                script.packed(keys, args) for script, keys, args in commands)])
             replies: list[Any] = []
             again: list[int] = []
             failure: BaseException | None = None
@@ -221,7 +223,8 @@ class RedisStore:
                     target=_flush_loop, args=(weakref.ref(self),), daemon=True,
                     name="genai-compliance-redis-outbox")
                 self._flusher.start()
-            self._queued.notify()
+            if self._idle:
+                self._queued.notify()
         if full:
             self.flush()
 
@@ -295,6 +298,18 @@ class RedisScript:
         self.store = store
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # Redis names scripts so
+        self._sha = self.sha.encode()
+
+    def packed(self, keys: Sequence[str], args: Sequence[str | bytes]) -> bytes:
+        """``EVALSHA`` of this script as the protocol writes it (RESP), without the
+        driver's general-purpose packer: a fraction of its cost per call."""
+        parts = [b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % (3 + len(keys) + len(args),
+                                                             self._sha),
+                 b"$%d\r\n%d\r\n" % (len(str(len(keys))), len(keys))]
+        for item in (*keys, *args):
+            raw = item.encode() if isinstance(item, str) else bytes(item)
+            parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+        return b"".join(parts)
 
     def __call__(self, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
         store = self.store
@@ -316,9 +331,13 @@ def _flush_loop(ref: weakref.ref[RedisStore]) -> None:
             return
         queued = store._queued
         with queued:
-            if not store._outbox:
-                queued.wait(timeout=1.0)
             pending = bool(store._outbox)
+            if not pending:
+                store._idle = True
+                # woken by a send: wait out flush_after even if a call took it meanwhile
+                # (else every send would wake this thread again)
+                pending = queued.wait(timeout=1.0) or bool(store._outbox)
+                store._idle = False
         deadline = time.monotonic() + store.flush_after
         del store  # do not keep the store alive while waiting
         if not pending:
