@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genai_compliance.minors import MinorPolicy, MinorProtection
-from genai_compliance.minors._machine import LUA, apply, pack, unpack
+from genai_compliance.minors._machine import LUA, apply, fmt, pack, unpack
 from genai_compliance.stores import RedisStore
 from genai_compliance.subject import AgeBand, Subject
 from genai_compliance.testing import FrozenClock
@@ -89,9 +89,16 @@ def test_overlapping_calls_charge_their_union(intervals: list[tuple[int, int]]) 
     assert prot.usage(kid, at=at_end).used_minutes * 60 == pytest.approx(union, abs=1e-6)
 
 
+def _fin(call_id: str, at: dt.datetime, seen: float) -> list[str]:
+    """The arguments of ``fin``: the end of ``call_id`` at ``at`` noted (last heard of at
+    ``seen``), as a release riding with the next call sends it."""
+    return ["fin", call_id, fmt(at.timestamp()), fmt(seen), "259200000"]
+
+
 ops = st.lists(
     st.tuples(
-        st.sampled_from(["start", "start", "end", "end", "beat", "snapshot", "control"]),
+        st.sampled_from(["start", "start", "end", "end", "fin", "beat", "snapshot",
+                         "control"]),
         st.integers(0, 3),           # which call
         st.integers(0, 5000),        # seconds to move on
         st.booleans(),               # curfew flag for start
@@ -120,11 +127,13 @@ def test_lua_script_matches_python_machine(ops: list[tuple[str, int, int, bool,
     try:
         for op, call, step, curfew, control in ops:
             at += dt.timedelta(seconds=step)
+            seen = (at - dt.timedelta(seconds=step / 2)).timestamp()
             if op == "control":
                 argv = ["control", *control]
+            elif op == "fin":
+                argv = _fin(f"call{call}", at, seen)
             else:
-                argv = prot._argv(op, f"call{call}", at, x=(at - dt.timedelta(
-                    seconds=step / 2)).timestamp(), limit=3600, curfew=curfew)
+                argv = prot._argv(op, f"call{call}", at, x=seen, limit=3600, curfew=curfew)
             expected = apply(state, argv)
             got = unpack(script([key], [pack(argv)]))
             if op == "snapshot":
@@ -136,3 +145,67 @@ def test_lua_script_matches_python_machine(ops: list[tuple[str, int, int, bool,
     finally:
         client.delete(key)
         store.close()
+
+
+deferred_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["start", "start", "end", "end", "beat", "snapshot", "control"]),
+        st.integers(0, 3),           # which call
+        st.integers(0, 5000),        # seconds to move on
+        st.booleans(),               # curfew flag for start
+        st.sampled_from([("glimit", "600"), ("glimit", ""), ("pause", "0"), ("pause", ""),
+                         ("win", "28800-36000,57600-3600"), ("win", ""),
+                         ("exempt", "900"), ("exempt", "4000"), ("exempt", "")]),
+        st.booleans(),               # an end noted (fin) instead of run
+    ),
+    max_size=40,
+)
+
+
+@given(ops=deferred_ops)
+@settings(max_examples=200)
+def test_a_noted_end_charges_what_the_end_would_have(
+        ops: list[tuple[str, int, int, bool, tuple[str, str], bool]]) -> None:
+    """An end noted (``fin``, how a release rides with the next call on Redis) and charged
+    by the next operation leaves the state, and that operation's reply, exactly as the
+    ``end`` run in its place — leases that ran out meanwhile, reminders and several noted
+    ends included."""
+    prot = MinorProtection(MinorPolicy(lease_seconds=1800, history_days=2),
+                           clock=FrozenClock(START), guardian_consent=lambda s: True)
+    now: dict[str, str] = {}    # every end run at once
+    later: dict[str, str] = {}  # some ends noted, charged by the next operation
+    at = START
+    noted = 0
+    for op, call, step, curfew, control, defer in ops:
+        at += dt.timedelta(seconds=step)
+        if op == "control" and control[0] == "exempt":  # as a guardian grants or ends one
+            until = "" if not control[1] else fmt(at.timestamp() + float(control[1]))
+            argv = ["control", "xfrom", until and fmt(at.timestamp()), "xuntil", until,
+                    "xcurfew", "", "xpurpose", until and "study"]
+        elif op == "control":
+            argv = ["control", *control]
+        else:
+            seen = (at - dt.timedelta(seconds=step / 2)).timestamp()
+            argv = prot._argv(op, f"call{call}", at, x=seen, limit=3600, curfew=curfew)
+        # as a release told from its admission: an end on the state's own day, one per call
+        if (op == "end" and defer and now.get("day", "") >= argv[3]
+                and f"e:call{call}" not in later):
+            apply(now, argv)
+            assert apply(later, _fin(f"call{call}", at, seen)) == ["0"]
+            noted += 1
+            continue
+        got_now, got_later = apply(now, argv), apply(later, argv)
+        if op == "control":
+            continue
+        if op == "snapshot":
+            assert dict(zip(got_later[::2], got_later[1::2], strict=True)) == dict(
+                zip(got_now[::2], got_now[1::2], strict=True))
+        else:
+            assert got_later == got_now, argv
+        assert later == now
+        noted = 0
+    if noted:  # still noted: the next operation (here a snapshot) charges them
+        argv = prot._argv("snapshot", "-", at)
+        apply(now, argv)
+        apply(later, argv)
+        assert later == now

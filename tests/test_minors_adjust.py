@@ -31,7 +31,7 @@ from genai_compliance.minors import (
     MinorProtection,
     MinorsCheck,
 )
-from genai_compliance.minors._machine import LUA, apply, pack, unpack
+from genai_compliance.minors._machine import LUA, apply, fmt, pack, unpack
 from genai_compliance.rules import load_rules
 from genai_compliance.schemas import validate
 from genai_compliance.stores import RedisStore, open_store
@@ -567,7 +567,7 @@ def test_an_exemption_ends_when_it_says(offset: int, minutes: int,
 
 exempt_ops = st.lists(
     st.tuples(
-        st.sampled_from(["start", "start", "end", "beat", "snapshot", "control"]),
+        st.sampled_from(["start", "start", "end", "fin", "beat", "snapshot", "control"]),
         st.integers(0, 3),
         st.integers(0, 3000),
         st.booleans(),
@@ -604,8 +604,10 @@ def test_lua_matches_python_with_bounds_and_exemptions(
                     value = repr(at.timestamp() + float(value[1:]))
                 argv = ["control", field, value]
             else:
-                argv = prot._argv(op, f"c{call}", at, x=at.timestamp(), limit=3600,
-                                  curfew=curfew, ceiling=ceiling)
+                argv = (["fin", f"c{call}", fmt(at.timestamp()), fmt(at.timestamp()),
+                         "259200000"] if op == "fin" else
+                        prot._argv(op, f"c{call}", at, x=at.timestamp(), limit=3600,
+                                   curfew=curfew, ceiling=ceiling))
             expected = apply(state, argv)
             got = unpack(script([key], [pack(argv)]))
             if op == "snapshot":

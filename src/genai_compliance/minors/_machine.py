@@ -18,6 +18,9 @@ A minor's state is a flat map of strings (a Redis hash; JSON in SQLite; a dict i
     pause    paused until this instant (optional)
     win      guardian's allowed windows, "a-b,c-d" in local seconds of day (optional)
     c:<id>   one in-flight call: when it was last heard of (started or renewed)
+    e:<id>   that call ended: "t,x" (when, and when it was last heard of), not yet charged;
+             the next operation on the state (any but ``control``) charges it first, as an
+             ``end`` at ``t`` would have (``fin``, below)
     h:<day>  seconds used on an earlier day
 
 Time is charged as the *union* of the intervals in which at least one call of the minor was
@@ -34,6 +37,17 @@ Arguments (``argv``): op, call id, t, day, day_start, lease, history cutoff day,
 x (seconds of day for ``start``; for ``end`` when the call was last renewed), limit, curfew (0/1),
 rest break, reminder interval and (optional) the ceiling a guardian's limit is held to
 (default: the limit). ``control`` takes field/value pairs ("" deletes) instead.
+
+``fin`` (call id, t, x, ttl ms) is ``end`` deferred: it only notes the end (``e:<id>``) and
+replies ``0``; what ``end`` would have charged is charged by the next operation, before its
+own, in time order with the leases that ran out — the state comes out the same as with the
+``end`` in its place, which the tests check, for an end on the state's day (an ``end`` on a
+later day would first close the day; a release told from its admission never is one). It is
+how a release rides with the next call on Redis at the cost of one hash write (the next
+operation reads the state anyway).
+
+On Redis the state expires no sooner than ``ttl`` ms after its last operation (the expiry
+is moved, a write, only when less is left: then to an hour more).
 
 Replies (but ``control``'s and ``snapshot``'s): code, used, limit ("" for none), streak,
 reminder due (0/1), calls in flight, pause, windows, day, reminders given (``rl``), and the
@@ -102,8 +116,12 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
             else:
                 s[field] = value
         return ["0"]
+    if op == "fin":
+        s["e:" + argv[1]] = argv[2] + "," + argv[3]
+        return ["0"]
     cid = argv[1]
-    t = float(argv[2])
+    ts = argv[2]
+    t = float(ts)
     day = argv[3]
     day_start = float(argv[4])
     lease = float(argv[5])
@@ -115,8 +133,16 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
         sday, used, last = s["day"], float(s["used"]), float(s["last"])
         streak, rl = float(s["streak"]), int(s["rl"])
         idle = float(s["idle"]) if "idle" in s else None
-    calls = [f for f in s if f.startswith("c:")]
+    calls: list[str] = []
+    marks: list[tuple[str, str]] = []
+    for f, v in s.items():  # one pass: the calls in flight and those noted ended
+        if f[1:2] == ":":
+            if f[0] == "c":
+                calls.append(f)
+            elif f[0] == "e":
+                marks.append((f, v))
     n = len(calls)
+    remind_every = float(argv[12]) if len(argv) > 12 else 0.0
 
     def accrue(x: float) -> None:
         nonlocal used, streak, last
@@ -136,17 +162,52 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
         used = 0.0
         sday = day
 
-    expired = sorted((float(s[f]) + lease, f) for f in calls if float(s[f]) + lease <= t)
+    def finish(key: str, at: float, seen: float) -> None:
+        """What ``end`` does at ``at`` once use is charged up to it."""
+        nonlocal n, idle, used, streak, rl
+        if key in s:
+            del s[key]
+            n -= 1
+            if n == 0:
+                idle = at
+        elif n == 0:  # expired while running: charge what the lease did not cover
+            base = seen + lease
+            if idle is not None and idle > base:
+                base = idle
+            extra = at - base
+            if extra > 0:
+                used += extra
+                streak += extra
+            idle = at
+
+    # the calls noted ended (``fin``) and the leases that ran out, in time order; a noted
+    # end later than ``t`` (another replica's clock) also lets the leases run out until it
+    events = []
+    horizon = t
+    for f, v in marks:
+        at_text, seen_text = v.split(",", 1)
+        events.append((float(at_text), f, float(seen_text)))
+        horizon = max(horizon, float(at_text))
+    events += [(float(s[f]) + lease, f, 0.0) for f in calls if float(s[f]) + lease <= horizon]
+    if len(events) > 1:
+        events.sort(key=lambda e: (e[0], e[1]))
     pending = sday < day
-    for e, f in expired:
+    for e, f, seen in events:
+        if f.startswith("c:") and f not in s:
+            continue  # its noted end came first
         if pending and e >= day_start:
             roll()
             pending = False
         accrue(e)
         del s[f]
-        n -= 1
-        if n == 0:
-            idle = e
+        if f.startswith("e:"):  # as ``end`` at e: the call ends, a reminder level is taken
+            finish("c:" + f[2:], e, seen)
+            if remind_every > 0:
+                rl = max(rl, math.floor(streak / remind_every))
+        else:  # the lease ran out
+            n -= 1
+            if n == 0:
+                idle = e
     if pending:
         roll()
     accrue(t)
@@ -155,12 +216,11 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
     if "glimit" in s:
         ceiling = float(argv[13]) if len(argv) > 13 else limit
         limit = min(float(s["glimit"]), ceiling)
-    if "xuntil" in s and float(s["xuntil"]) <= t:
+    if "xuntil" in s and float(s["xuntil"]) <= horizon:  # (as a noted end would have)
         for f in EXEMPTION_FIELDS:
             s.pop(f, None)
     exempt = "xuntil" in s and "xfrom" in s and float(s["xfrom"]) <= t
     exempt_curfew = exempt and s.get("xcurfew") == "1"
-    remind_every = float(argv[12]) if len(argv) > 12 else 0.0
     code = OK
     remind = 0
     key = "c:" + cid
@@ -177,45 +237,46 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
         else:
             if n == 0 and (idle is None or t - idle >= float(argv[11])):
                 streak, rl = 0.0, 0
-            s[key] = fmt(t)
+            s[key] = ts
             n += 1
     elif op == "end":
-        if key in s:
-            del s[key]
-            n -= 1
-            if n == 0:
-                idle = t
-        elif n == 0:  # expired while running: charge what the lease did not cover
-            base = float(argv[8]) + lease
-            if idle is not None and idle > base:
-                base = idle
-            extra = t - base
-            if extra > 0:
-                used += extra
-                streak += extra
-            idle = t
+        finish(key, t, float(argv[8]))
     elif op == "beat" and key in s:
-        s[key] = fmt(t)
+        s[key] = ts
     if op in ("start", "end") and code == OK and remind_every > 0:
         level = math.floor(streak / remind_every)
         if level > rl:
             remind, rl = 1, level
-    s["day"], s["used"], s["last"] = sday, fmt(used), fmt(last)
+    last_text = ts if last == t else fmt(last)
+    s["day"], s["used"], s["last"] = sday, fmt(used), last_text
     s["streak"], s["rl"] = fmt(streak), str(rl)
     if idle is not None:
-        s["idle"] = fmt(idle)
+        s["idle"] = ts if idle == t else fmt(idle)
     if op == "snapshot":
         out: list[str] = []
         for f, v in s.items():
             out += [f, v]
         return out
-    return [str(code), fmt(used), fmt(limit) if limit != math.inf else "", fmt(streak),
-            str(remind), str(n), s.get("pause", ""), s.get("win", ""), sday, str(rl), fmt(last),
+    return [str(code), s["used"], fmt(limit) if limit != math.inf else "", s["streak"],
+            str(remind), str(n), s.get("pause", ""), s.get("win", ""), sday, str(rl), last_text,
             s.get("xfrom", ""), s.get("xuntil", ""), s.get("xcurfew", ""), s.get("xpurpose", "")]
 
 
 LUA = r"""
 local key = KEYS[1]
+-- keep the state at least ttl ms past each operation; PEXPIRE (a write, as dear as the
+-- operation's own) only when less is left, then with an hour to spare
+local function keep(ttl)
+  if ttl and ttl > 0 and redis.call('PTTL', key) < ttl then
+    redis.call('PEXPIRE', key, ttl + 3600000)
+  end
+end
+if string.sub(ARGV[1], 1, 4) == 'fin|' then
+  local fcid, fts, fx, fttl = string.match(ARGV[1], '^fin|(.*)|([^|]*)|([^|]*)|([^|]*)$')
+  redis.call('HSET', key, 'e:' .. fcid, fts .. ',' .. fx)
+  keep(tonumber(fttl))
+  return '0'
+end
 local A = {}
 for f in string.gmatch(ARGV[1] .. '|', '([^|]*)|') do A[#A + 1] = f end
 local op = A[1]
@@ -228,15 +289,38 @@ if op == 'control' then
   return '0'
 end
 local cid = A[2]
-local t = tonumber(A[3])
+local ts = A[3]
+local t = tonumber(ts)
 local day = A[4]
 local day_start = tonumber(A[5])
 local lease = tonumber(A[6])
 local cutoff = A[7]
 local ttl = tonumber(A[8])
+local remind_every = 0
+if #A >= 13 then remind_every = tonumber(A[13]) end
 local raw = redis.call('HGETALL', key)
 local s = {}
-for i = 1, #raw, 2 do s[raw[i]] = raw[i + 1] end
+local calls = {}
+local events = {}
+local horizon = t
+local n = 0
+for i = 1, #raw, 2 do
+  local f, v = raw[i], raw[i + 1]
+  s[f] = v
+  local c1, c2 = string.byte(f, 1, 2)
+  if c2 == 58 then  -- 'c:' a call in flight, 'e:' a call noted ended
+    if c1 == 99 then n = n + 1; calls[n] = f
+    elseif c1 == 101 then
+      local at_text, seen_text = string.match(v, '^([^,]*),(.*)$')
+      local at = tonumber(at_text)
+      events[#events + 1] = {at, f, tonumber(seen_text)}
+      if at > horizon then horizon = at end
+    end
+  end
+end
+-- fields changed, written (or deleted: s[f] == nil) in one go at the end
+local dirty = {}
+local function put(f, v) s[f] = v; dirty[f] = true end
 local sday, used, last, streak, rl, idle
 if s['day'] == nil then
   sday = day; used = 0; last = t; streak = 0; rl = 0; idle = nil
@@ -244,11 +328,6 @@ else
   sday = s['day']; used = tonumber(s['used']); last = tonumber(s['last'])
   streak = tonumber(s['streak']); rl = tonumber(s['rl'])
   if s['idle'] then idle = tonumber(s['idle']) else idle = nil end
-end
-local n = 0
-local calls = {}
-for f, v in pairs(s) do
-  if string.sub(f, 1, 2) == 'c:' then n = n + 1; table.insert(calls, f) end
 end
 local function accrue(x)
   if x > last then
@@ -259,32 +338,54 @@ end
 local function roll()
   accrue(day_start)
   for f, v in pairs(s) do
-    if string.sub(f, 1, 2) == 'h:' and string.sub(f, 3) < cutoff then
-      redis.call('HDEL', key, f); s[f] = nil
-    end
+    if string.sub(f, 1, 2) == 'h:' and string.sub(f, 3) < cutoff then put(f, nil) end
   end
-  if sday >= cutoff then
-    redis.call('HSET', key, 'h:' .. sday, fmt(used)); s['h:' .. sday] = fmt(used)
-  end
+  if sday >= cutoff then put('h:' .. sday, fmt(used)) end
   used = 0
   sday = day
 end
-local expired = {}
+local function finish(ck, at, seen)
+  if s[ck] then
+    put(ck, nil)
+    n = n - 1
+    if n == 0 then idle = at end
+  elseif n == 0 then
+    local base = seen + lease
+    if idle ~= nil and idle > base then base = idle end
+    local extra = at - base
+    if extra > 0 then used = used + extra; streak = streak + extra end
+    idle = at
+  end
+end
 for _, f in ipairs(calls) do
   local e = tonumber(s[f]) + lease
-  if e <= t then table.insert(expired, {e, f}) end
+  if e <= horizon then events[#events + 1] = {e, f, 0} end
 end
-table.sort(expired, function(a, b)
-  if a[1] == b[1] then return a[2] < b[2] end
-  return a[1] < b[1]
-end)
+if #events > 1 then
+  table.sort(events, function(a, b)
+    if a[1] == b[1] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end)
+end
 local pending = sday < day
-for _, item in ipairs(expired) do
-  if pending and item[1] >= day_start then roll(); pending = false end
-  accrue(item[1])
-  redis.call('HDEL', key, item[2]); s[item[2]] = nil
-  n = n - 1
-  if n == 0 then idle = item[1] end
+for _, item in ipairs(events) do
+  local e, f = item[1], item[2]
+  local mark = string.byte(f, 1) == 101
+  if mark or s[f] ~= nil then
+    if pending and e >= day_start then roll(); pending = false end
+    accrue(e)
+    put(f, nil)
+    if mark then
+      finish('c:' .. string.sub(f, 3), e, item[3])
+      if remind_every > 0 then
+        local level = math.floor(streak / remind_every)
+        if level > rl then rl = level end
+      end
+    else
+      n = n - 1
+      if n == 0 then idle = e end
+    end
+  end
 end
 if pending then roll() end
 accrue(t)
@@ -296,14 +397,11 @@ if s['glimit'] then
   if #A >= 14 then ceiling = tonumber(A[14]) end
   if ceiling == nil or g < ceiling then limit = g else limit = ceiling end
 end
-if s['xuntil'] and tonumber(s['xuntil']) <= t then
-  redis.call('HDEL', key, 'xfrom', 'xuntil', 'xcurfew', 'xpurpose')
-  s['xfrom'] = nil; s['xuntil'] = nil; s['xcurfew'] = nil; s['xpurpose'] = nil
+if s['xuntil'] and tonumber(s['xuntil']) <= horizon then
+  put('xfrom', nil); put('xuntil', nil); put('xcurfew', nil); put('xpurpose', nil)
 end
 local exempt = s['xuntil'] ~= nil and s['xfrom'] ~= nil and tonumber(s['xfrom']) <= t
 local exempt_curfew = exempt and s['xcurfew'] == '1'
-local remind_every = 0
-if #A >= 13 then remind_every = tonumber(A[13]) end
 local code = 0
 local remind = 0
 local ck = 'c:' .. cid
@@ -327,37 +425,44 @@ if op == 'start' then
   elseif limit ~= nil and used >= limit and not exempt then code = 4
   else
     if n == 0 and (idle == nil or t - idle >= tonumber(A[12])) then streak = 0; rl = 0 end
-    redis.call('HSET', key, ck, fmt(t)); s[ck] = fmt(t)
+    put(ck, ts)
     n = n + 1
   end
 elseif op == 'end' then
-  if s[ck] then
-    redis.call('HDEL', key, ck); s[ck] = nil
-    n = n - 1
-    if n == 0 then idle = t end
-  elseif n == 0 then
-    local base = tonumber(A[9]) + lease
-    if idle ~= nil and idle > base then base = idle end
-    local extra = t - base
-    if extra > 0 then used = used + extra; streak = streak + extra end
-    idle = t
-  end
+  finish(ck, t, tonumber(A[9]))
 elseif op == 'beat' then
-  if s[ck] then redis.call('HSET', key, ck, fmt(t)); s[ck] = fmt(t) end
+  if s[ck] then put(ck, ts) end
 end
 if (op == 'start' or op == 'end') and code == 0 and remind_every > 0 then
   local level = math.floor(streak / remind_every)
   if level > rl then remind = 1; rl = level end
 end
-redis.call('HSET', key, 'day', sday, 'used', fmt(used), 'last', fmt(last),
-           'streak', fmt(streak), 'rl', string.format('%d', rl))
-if idle ~= nil then redis.call('HSET', key, 'idle', fmt(idle)) end
-if ttl and ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+local used_s, streak_s, rl_s = fmt(used), fmt(streak), string.format('%d', rl)
+local last_s = ts
+if last ~= t then last_s = fmt(last) end
+if s['day'] ~= sday then put('day', sday) end
+if s['used'] ~= used_s then put('used', used_s) end
+if s['last'] ~= last_s then put('last', last_s) end
+if s['streak'] ~= streak_s then put('streak', streak_s) end
+if s['rl'] ~= rl_s then put('rl', rl_s) end
+if idle ~= nil then
+  local idle_s = ts
+  if idle ~= t then idle_s = fmt(idle) end
+  if s['idle'] ~= idle_s then put('idle', idle_s) end
+end
+local gone, set = {}, {}
+for f, _ in pairs(dirty) do
+  local v = s[f]
+  if v == nil then gone[#gone + 1] = f else set[#set + 1] = f; set[#set + 1] = v end
+end
+if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+if #set > 0 then redis.call('HSET', key, unpack(set)) end
+keep(ttl)
 if op == 'snapshot' then return redis.call('HGETALL', key) end
 local lim = ''
 if limit ~= nil then lim = fmt(limit) end
-return table.concat({tostring(code), fmt(used), lim, fmt(streak), tostring(remind),
+return table.concat({tostring(code), used_s, lim, streak_s, tostring(remind),
                      tostring(n), s['pause'] or '', s['win'] or '', sday,
-                     string.format('%d', rl), fmt(last), s['xfrom'] or '',
+                     rl_s, last_s, s['xfrom'] or '',
                      s['xuntil'] or '', s['xcurfew'] or '', s['xpurpose'] or ''}, '|')
 """
