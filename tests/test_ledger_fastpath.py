@@ -124,18 +124,20 @@ def test_a_payload_that_is_not_plain_json_is_refused_naming_where(
 
 
 def _count_transactions(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts transactions: ``transaction()`` blocks, and the PostgreSQL writer's
+    one-statement commits (each a transaction of its own)."""
     count = [0]
-    targets: list[Any] = [ledger.db]
+    targets: list[tuple[Any, str]] = [(ledger.db, "transaction")]
     if ledger._pg_writer is not None:
-        targets.append(ledger._pg_writer)
-    for target in targets:
-        inner = target.transaction
+        targets += [(ledger._pg_writer, "transaction"), (ledger._pg_writer, "execute")]
+    for target, name in targets:
+        inner = getattr(target, name)
 
         def counted(*args: Any, _inner: Any = inner, **kwargs: Any) -> Any:
             count[0] += 1
             return _inner(*args, **kwargs)
 
-        monkeypatch.setattr(target, "transaction", counted)
+        monkeypatch.setattr(target, name, counted)
     return count
 
 
@@ -215,3 +217,24 @@ def test_a_read_in_the_pg_pipeline_gets_its_own_result_when_writes_answer_late(
             assert row == (5,)
     finally:
         writer.close()
+
+
+def test_two_writers_taking_turns_keep_one_chain(sql_uri: str) -> None:
+    """Two ledgers on one database append in turn, so each commit finds the head moved by
+    the other (the optimistic commit writes nothing and the locked one takes over), across
+    cached tree nodes and checkpoints: one chain of every record, in order, that verifies."""
+    first = Ledger(sql_uri, checkpoint_every=64, witness_dir=False)
+    second = Ledger(sql_uri, checkpoint_every=64, witness_dir=False)
+    seqs: list[int] = []
+    for turn in range(12):
+        ledger = (first, second)[turn % 2]
+        batch = ledger.append_many([Entry("t", {"turn": turn, "i": i}, f"u{i % 4}")
+                                    for i in range(50)])
+        seqs += [r.seq for r in batch]
+        seqs.append(ledger.append("one", {"turn": turn}, subject="u1").seq)
+    assert seqs == list(range(1, 12 * 51 + 1))
+    assert [r.seq for r in first.records()] == seqs
+    second.close()
+    report = first.verify()
+    assert report.ok and report.records == len(seqs)
+    first.close()

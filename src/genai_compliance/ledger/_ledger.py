@@ -1116,10 +1116,11 @@ class Ledger:
                     ) -> tuple[_State, list[Any], list[Checkpoint]] | None:
         """When this process wrote the head last and knows every pseudonym: the records
         are hashed from the cached state before the transaction, and the head row is
-        compare-and-set as the transaction's first statement (PostgreSQL: in the same
-        pipelined round trip; SQLite: inside ``BEGIN IMMEDIATE``, in place of reading the
-        head). If another process moved the head, the transaction is rolled back and the
-        caller retries the locked way. ``None``: not attempted or lost the race."""
+        compare-and-set as the transaction's first statement (PostgreSQL: one statement
+        doing it all, :data:`_PG_COMMIT`, or pipelined statements when a checkpoint is due;
+        SQLite: inside ``BEGIN IMMEDIATE``, in place of reading the head). If another
+        process moved the head, the transaction is rolled back and the caller retries the
+        locked way. ``None``: not attempted or lost the race."""
         cached = self._state
         if cached is None or group[0].op is not None:
             return None
@@ -1134,7 +1135,10 @@ class Ledger:
         old_head = work.head_text
         signed: list[Checkpoint] = []
         deferred = _Deferring(self.db.dialect)
-        results = self._append_locked(deferred, work, group)  # hashes computed, rows held
+        try:
+            results = self._append_locked(deferred, work, group)  # hashed, rows held
+        except _Stale:
+            return None
         head_text = f"{work.seq}:{work.head}"
         tree_text = self._tree_text(work)
         if self._pg_writer is None:
@@ -1153,21 +1157,34 @@ class Ledger:
             return work, results, signed
         pg = self._pg_writer.pg
         try:
-            with self._pg_writer.transaction() as tx:
-                # the head row first: every writer locks it before anything else
-                tx.execute("WITH moved AS (UPDATE gc_ledger_meta SET value = ? WHERE key = "
-                           "'head' AND value = ? RETURNING 1) SELECT 1 / (SELECT COUNT(*) "
-                           "FROM moved)", (head_text, old_head))
-                deferred.replay(tx)
-                if work.heads and local:
-                    signed = self._sign_heads(work.heads, tx)
-                tx.execute("UPDATE gc_ledger_meta SET value = ? WHERE key = 'tree'",
-                           (tree_text,))
+            if not work.heads:  # the common case: one statement
+                self._pg_writer.execute(*_pg_commit(head_text, old_head, deferred.rows,
+                                                    deferred.nodes, tree_text))
+            else:  # a checkpoint is due: sign it inside the transaction
+                self._pg_optimistic_signing(work, deferred, head_text, old_head, tree_text,
+                                            local, signed)
         except (pg.errors.DivisionByZero, pg.errors.UniqueViolation):
             self._state = None
             return None
         work.head_text, work.tree_text = head_text, tree_text
         return work, results, signed
+
+    def _pg_optimistic_signing(self, work: _State, deferred: _Deferring, head_text: str,
+                               old_head: str, tree_text: str, local: bool,
+                               signed: list[Checkpoint]) -> None:
+        """The optimistic PostgreSQL commit when tree heads are due: pipelined statements,
+        the checkpoints signed (a local key) and stored in the same transaction."""
+        assert self._pg_writer is not None
+        with self._pg_writer.transaction() as tx:
+            # the head row first: every writer locks it before anything else
+            tx.execute("WITH moved AS (UPDATE gc_ledger_meta SET value = ? WHERE key = "
+                       "'head' AND value = ? RETURNING 1) SELECT 1 / (SELECT COUNT(*) "
+                       "FROM moved)", (head_text, old_head))
+            deferred.replay(tx)
+            if local:
+                signed[:] = self._sign_heads(work.heads, tx)
+            tx.execute("UPDATE gc_ledger_meta SET value = ? WHERE key = 'tree'",
+                       (tree_text,))
 
     def _write_transaction(self) -> Any:
         """The writer's transaction: SQLite ``BEGIN IMMEDIATE``; PostgreSQL on its own
@@ -1274,6 +1291,8 @@ class Ledger:
                         wanted[self._ref(uid)] = uid
         resolved: dict[str, str] = {}
         if wanted:
+            if type(tx) is _Deferring:  # a pseudonym left the cache meanwhile
+                raise _Stale
             stored = self._subject_keys(tx, wanted)
             for ref, uid in wanted.items():
                 local[uid] = resolved[uid] = self._name(stored[ref], uid)
@@ -1327,11 +1346,11 @@ class Ledger:
                     st.heads.append((size, rng.root(), when))
             results.append(out)
         rng.size = size
-        _insert_records(tx, rows)
-        if nodes:
-            tx.executemany("INSERT INTO gc_ledger_tree_nodes(level, idx, hash) VALUES (?, ?, ?) "
-                           "ON CONFLICT (level, idx) DO NOTHING",
-                           [(lv, ix, h.hex()) for lv, ix, h in nodes])
+        node_rows = [(lv, ix, h.hex()) for lv, ix, h in nodes]
+        if type(tx) is _Deferring:
+            tx.rows, tx.nodes = rows, node_rows
+        else:
+            _write_rows(tx, rows, node_rows)
         st.seq, st.head = seq, head
         if base + rng.size != seq:  # pragma: no cover - guarded by _lock_state
             raise LedgerError("the ledger's tree and chain disagree")
@@ -1743,27 +1762,54 @@ class _Deferred:
 
 
 class _Deferring:
-    """Stands in for a transaction: holds the rows :meth:`Ledger._append_locked` writes, so
-    the optimistic commit can lock the head row before inserting them."""
+    """Stands in for a transaction: holds the rows :meth:`Ledger._append_locked` writes
+    (records and cached tree nodes), so the optimistic commit can lock the head row before
+    inserting them."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
-        self.calls: list[tuple[bool, str, Any]] = []
-
-    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        self.calls.append((True, sql, rows))
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        if not sql.startswith("INSERT"):  # pragma: no cover - the optimistic path only inserts
-            raise AssertionError(sql)
-        self.calls.append((False, sql, params))
+        self.rows: list[tuple[Any, ...]] = []
+        self.nodes: list[tuple[int, int, str]] = []
 
     def replay(self, tx: Any) -> None:
-        for many, sql, params in self.calls:
-            if many:
-                tx.executemany(sql, params)
-            else:
-                tx.execute(sql, params)
+        _write_rows(tx, self.rows, self.nodes)
+
+
+def _write_rows(tx: Any, rows: list[tuple[Any, ...]], nodes: list[tuple[int, int, str]]
+                ) -> None:
+    _insert_records(tx, rows)
+    if nodes:
+        tx.executemany("INSERT INTO gc_ledger_tree_nodes(level, idx, hash) VALUES (?, ?, ?) "
+                       "ON CONFLICT (level, idx) DO NOTHING", nodes)
+
+
+# PostgreSQL: an optimistic commit as one statement, so one round trip and (autocommit) its
+# own transaction. The head row is compare-and-set first (``moved``; every writer locks it
+# before anything else), the records and tree nodes are inserted and the tree row set only
+# if it moved; if it did not, the division fails and nothing is written. The columns go as
+# binary arrays, whatever the number of records.
+_PG_COMMIT = (
+    "WITH moved AS (UPDATE gc_ledger_meta SET value = %s WHERE key = 'head' AND value = %s "
+    "RETURNING 1), records AS (INSERT INTO gc_ledger_records(seq, time, kind, subject, "
+    "payload, prev_hash, hash) SELECT * FROM unnest(%b::bigint[], %b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::text[]) WHERE EXISTS (SELECT 1 FROM moved)), "
+    "{nodes}tree AS (UPDATE gc_ledger_meta SET value = %s WHERE key = 'tree' AND EXISTS "
+    "(SELECT 1 FROM moved)) SELECT 1 / (SELECT COUNT(*) FROM moved)")
+_PG_COMMIT_ROWS = _PG_COMMIT.format(nodes="")
+_PG_COMMIT_NODES = _PG_COMMIT.format(nodes=(
+    "nodes AS (INSERT INTO gc_ledger_tree_nodes(level, idx, hash) SELECT * FROM "
+    "unnest(%b::integer[], %b::bigint[], %b::text[]) WHERE EXISTS (SELECT 1 FROM moved) "
+    "ON CONFLICT (level, idx) DO NOTHING), "))
+
+
+def _pg_commit(head_text: str, old_head: str, rows: list[tuple[Any, ...]],
+               nodes: list[tuple[int, int, str]], tree_text: str) -> tuple[str, list[Any]]:
+    """The statement and parameters of :data:`_PG_COMMIT`."""
+    params: list[Any] = [head_text, old_head, *(list(c) for c in zip(*rows, strict=True))]
+    if nodes:
+        params.extend(list(c) for c in zip(*nodes, strict=True))
+    params.append(tree_text)
+    return (_PG_COMMIT_NODES if nodes else _PG_COMMIT_ROWS), params
 
 
 class _TxReader(LedgerReader):

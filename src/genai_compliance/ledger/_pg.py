@@ -1,7 +1,9 @@
-"""The PostgreSQL connection of the ledger's writer: one group commit in two round trips.
+"""The PostgreSQL connection of the ledger's writer.
 
-A commit is ``BEGIN; SELECT … FOR UPDATE`` (one round trip, the head is needed to hash the
-records), then ``INSERT …; UPDATE …; COMMIT`` (one more), using libpq's pipeline mode. The
+A group commit of a process that wrote the head last is one statement (:meth:`PGWriter.
+execute`, autocommit: one round trip). Otherwise it is ``BEGIN; SELECT … FOR UPDATE`` (one
+round trip, the head is needed to hash the records), then ``INSERT …; UPDATE …; COMMIT``
+(one more), using libpq's pipeline mode. The
 connection belongs to the writer thread; ``synchronous_commit`` is set once per connection
 from ``durability``. Each statement runs on a cursor of its own (see :class:`PipelineTx`).
 Driver errors become
@@ -102,9 +104,7 @@ class PGWriter:
                 uri=self.uri.redacted()) from exc
         return conn
 
-    @contextlib.contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
-        """One pipelined transaction; commits on success, rolls back on error."""
+    def _connection(self) -> Any:
         if os.getpid() != self._pid:  # forked: never share a connection across processes;
             # keep the parent's alive here, as closing it would end the parent's session
             _INHERITED.extend(self._held)
@@ -112,7 +112,24 @@ class PGWriter:
             self._pid = os.getpid()
         if self._conn is None:
             self._conn = self._connect()
-        conn = self._conn
+        return self._conn
+
+    def execute(self, sql: str, params: Sequence[Any]) -> None:
+        """Run one statement (psycopg placeholders) as a transaction of its own: committed
+        (with the connection's ``synchronous_commit``) when this returns, or rolled back."""
+        conn = self._connection()
+        try:
+            conn.execute(sql, params)
+        except self.pg.OperationalError as exc:
+            self.close()
+            raise StoreUnavailable(f"{self.uri.redacted()} failed: "
+                                   f"{scrub(str(exc), self.uri.raw)}",
+                                   uri=self.uri.redacted()) from exc
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        """One pipelined transaction; commits on success, rolls back on error."""
+        conn = self._connection()
         try:
             pipeline = conn.pipeline() if self.pipelined else contextlib.nullcontext()
             tx = PipelineTx(conn)
