@@ -3,7 +3,8 @@
 ``before`` admits or refuses (curfew, quota, pause, windows, guardian consent); ``on_chunk``
 ends a stream at its deadline (the chunk that arrives at or after it is not delivered);
 ``close`` charges the call's real duration (start to end or cancellation, on the clock's
-monotonic time), without waiting for the store's reply (one round trip per call on Redis).
+monotonic time), without waiting for the store's reply (one round trip per call on Redis,
+and no worker thread for the async close there: the end only joins the store's outbox).
 Reminders and the remaining quota go to ``ctx.response`` (what the caller is shown) and in
 detail to ``ctx.metadata``; the band and the moderation profile to
 ``ctx.notes`` (so they reach the ``guard.call`` record and the moderation check that runs
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ..checks import CallContext, Check, Outcome
+from ..subject import AgeBand
 from ._protection import Admission, MinorProtection
 
 __all__ = ["MinorsCheck"]
@@ -43,44 +46,59 @@ class MinorsCheck(Check):
         self.fail_open = fail_open
         #: store I/O: the async driver runs before/close in a worker thread (not for memory)
         self.blocking = bool(protection.blocking)
+        #: this check's per-call state in ``ctx.state`` (the key ``ctx.state_for`` uses)
+        self._key = f"{self.name}:{id(self)}"
 
     # -- helpers ------------------------------------------------------------------------
     def _now(self, ctx: CallContext, adm: Admission) -> dt.datetime:
         return adm.started + dt.timedelta(seconds=ctx.elapsed())
 
+    def _band(self, ctx: CallContext) -> tuple[AgeBand, dt.datetime]:
+        """The band the call is served under and its start in the zone (pure: no I/O); an
+        unknown age is stated in the notes on every such call, "adult" included: the policy
+        is never silent (MM-age-unknown). Raises :class:`AgeVerificationRequired` when the
+        policy refuses unknown ages."""
+        p = self.protection
+        local = ctx.started_at.astimezone(p.tz)
+        subject = ctx.subject
+        band = None if subject is None else subject.band_on(local.date())
+        if band is None:
+            ctx.notes["age_unknown"] = p.policy.unknown_age  # MM-age-unknown
+            band = p._unknown_band(subject)
+        return band, local
+
     # -- sync ---------------------------------------------------------------------------
     def before(self, ctx: CallContext) -> None:
+        band, local = self._band(ctx)
+        if band.is_minor:
+            self._admit(ctx, band, local)
+
+    def _admit(self, ctx: CallContext, band: AgeBand, local: dt.datetime) -> None:
         p = self.protection
-        if ctx.subject is None or ctx.subject.band_on(
-                ctx.started_at.astimezone(p.tz).date()) is None:
-            # stated on every such call, "adult" included: the policy is never silent
-            ctx.notes["age_unknown"] = p.policy.unknown_age  # MM-age-unknown
-        band = p.band(ctx.subject, ctx.started_at)
-        if not band.is_minor:
-            return
-        ctx.notes["age_band"] = band.value
+        notes = ctx.notes
+        notes["age_band"] = band.value
         if p.policy.moderation_profile:
-            ctx.notes["moderation_profile"] = p.policy.moderation_profile
-        adm = p.admit(ctx.subject, call_id=ctx.call_id, at=ctx.started_at,
-                      purposes=ctx.purposes)
-        if adm is None:  # pragma: no cover - band said minor
-            return
-        ctx.state_for(self, lambda: (adm, [0.0]))
-        ctx.response.remaining_minutes = int(adm.remaining_seconds // 60)
-        ctx.metadata["minor_quota"] = {
+            notes["moderation_profile"] = p.policy.moderation_profile
+        assert ctx.subject is not None  # a minor's band is known only for a subject
+        adm = p._admit(ctx.subject, band, ctx.started_at, local,
+                       ctx.call_id or uuid.uuid4().hex, ctx.purposes)
+        ctx.state[self._key] = (adm, [0.0])
+        remaining = adm.remaining_seconds
+        ctx.response.remaining_minutes = int(remaining // 60)
+        quota: dict[str, Any] = {
             "band": band.value,
             "used_minutes": round(adm.used_seconds / 60, 3),
             "limit_minutes": round(adm.limit_seconds / 60, 3),
-            "remaining_minutes": round(adm.remaining_seconds / 60, 3),
+            "remaining_minutes": round(remaining / 60, 3),
         }
+        ctx.metadata["minor_quota"] = quota
         if adm.exemption is not None and adm.exemption.active(ctx.started_at):
-            ctx.metadata["minor_quota"]["exempt_until"] = adm.exemption.until.isoformat(
-                ).replace("+00:00", "Z")
-            ctx.notes["minor_exempt_until"] = ctx.metadata["minor_quota"]["exempt_until"]
+            quota["exempt_until"] = adm.exemption.until.isoformat().replace("+00:00", "Z")
+            notes["minor_exempt_until"] = quota["exempt_until"]
         if adm.reminder is not None:
             ctx.metadata["minor_reminder"] = dict(adm.reminder)
             ctx.response.reminder = str(adm.reminder.get("message", ""))
-            ctx.notes["minor_reminder"] = adm.reminder["continuous_minutes"]
+            notes["minor_reminder"] = adm.reminder["continuous_minutes"]
 
     def _due(self, ctx: CallContext) -> tuple[Admission, dt.datetime] | None:
         """Check the stream's deadline (pure); return what a heartbeat needs when one is
@@ -112,14 +130,24 @@ class MinorsCheck(Check):
         return (chunk,)
 
     def close(self, ctx: CallContext, outcome: Outcome) -> None:
-        entry: tuple[Admission, list[float]] | None = ctx.pop_state(self)
-        if entry is None:
-            return
+        entry: tuple[Admission, list[float]] | None = ctx.state.pop(self._key, None)
+        if entry is not None:
+            self._release(ctx, entry)
+
+    def _release(self, ctx: CallContext, entry: tuple[Admission, list[float]]) -> None:
+        # the charge is pipelined: on Redis it rides with the store's next operation
+        self._charged(ctx, self.protection.release(entry[0], ctx.elapsed(),
+                                                   self._renewed(entry), wait=False))
+
+    @staticmethod
+    def _renewed(entry: tuple[Admission, list[float]]) -> dt.datetime | None:
+        """When the call was last heard of: its last heartbeat (``None``: its start)."""
         adm, beat = entry
-        # the charge is pipelined: on Redis it rides with this thread's next operation
-        usage = self.protection.release(adm, ctx.elapsed(),
-                                        adm.started + dt.timedelta(seconds=beat[0]),
-                                        wait=False)
+        return adm.started + dt.timedelta(seconds=beat[0]) if beat[0] else None
+
+    def _charged(self, ctx: CallContext, usage: dict[str, Any]) -> None:
+        """Show the usage after the call (what the release told) to the caller and the
+        call's record."""
         quota = ctx.metadata.get("minor_quota")
         if isinstance(quota, dict):
             quota["used_minutes"] = usage["used_minutes"]
@@ -136,23 +164,27 @@ class MinorsCheck(Check):
 
     # -- async: store I/O in a worker thread; adults (pure band check) stay on the loop ---
     async def abefore(self, ctx: CallContext) -> None:
-        if self.blocking and self._is_minor(ctx):
-            await asyncio.to_thread(self.before, ctx)
+        band, local = self._band(ctx)  # pure; an unknown age refused right here
+        if not band.is_minor:
+            return
+        if self.blocking:
+            await asyncio.to_thread(self._admit, ctx, band, local)
         else:
-            self.before(ctx)
+            self._admit(ctx, band, local)
 
     async def aclose(self, ctx: CallContext, outcome: Outcome) -> None:
-        if self.blocking and self._key in ctx.state:
-            await asyncio.to_thread(self.close, ctx, outcome)
-        else:
-            self.close(ctx, outcome)
-
-    def _is_minor(self, ctx: CallContext) -> bool:
-        """Whether ``before`` will touch the store (a minor: quota, curfew, guardian)."""
-        try:
-            return bool(self.protection.band(ctx.subject, ctx.started_at).is_minor)
-        except Exception:  # e.g. age verification required: let ``before`` say so
-            return False
+        entry: tuple[Admission, list[float]] | None = ctx.state.pop(self._key, None)
+        if entry is None:
+            return
+        if not self.blocking:
+            self._release(ctx, entry)
+            return
+        # on a "script" store the charge goes to the outbox (no I/O): no thread hop
+        told = self.protection._release_told(entry[0], ctx.elapsed(), self._renewed(entry))
+        if told is not None:
+            self._charged(ctx, told)
+        else:  # only the store can tell (another day, a lease run out) or no scripts
+            await asyncio.to_thread(self._release, ctx, entry)
 
     async def aon_chunk(self, ctx: CallContext, chunk: Any) -> Sequence[Any]:
         due = self._due(ctx)  # pure: inline; the heartbeat (store I/O) off the loop
@@ -162,7 +194,3 @@ class MinorsCheck(Check):
             else:
                 self._beat(ctx, *due)
         return (chunk,)
-
-    @property
-    def _key(self) -> str:
-        return f"{self.name}:{id(self)}"

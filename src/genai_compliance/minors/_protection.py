@@ -61,10 +61,49 @@ _CONSENT_RULES = ("PI-28/31", "MN-PI")
 _VERIFY_RULES = ("IM-10", "MM-final", "MM-age-unknown")
 _ADJUST_RULES = ("MN-43", "MM-final", "MM-adjust")
 _EXEMPT_RULES = ("MN-43", "MM-final", "MM-exempt")
+#: subjects' store keys remembered per user id, at most this many (then derived again)
+_MAX_KEYS = 100_000
 
 
+class _Day:
+    """What a local day means to the machine, worked out once per day (not per call): its
+    ISO name, start and end (the next local midnight, epoch seconds), the history cutoff,
+    the middle of an operation's arguments (day .. ttl, see :mod:`._machine`) and when the
+    curfew starts on it and on the next day."""
+
+    __slots__ = ("curfew_next", "curfew_today", "cutoff", "date", "end", "iso", "middle",
+                 "start")
+
+    def __init__(self, date: dt.date, tz: dt.tzinfo, policy: MinorPolicy,
+                 constants: tuple[str, str, str, str]) -> None:
+        start = dt.datetime.combine(date, dt.time(0), tzinfo=tz)
+        self.date = date
+        self.iso = date.isoformat()
+        self.start = start.timestamp()
+        self.end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(0),
+                                       tzinfo=tz).timestamp()  # local_midnight_after
+        self.cutoff = (date - dt.timedelta(days=policy.history_days)).isoformat()
+        lease, ttl, _brk, _remind = constants
+        self.middle = f"|{self.iso}|{m.fmt(self.start)}|{lease}|{self.cutoff}|{ttl}|"
+        self.curfew_today: dt.datetime | None = None
+        self.curfew_next: dt.datetime | None = None
+        if policy.curfew is not None:
+            self.curfew_today = dt.datetime.combine(date, policy.curfew[0],
+                                                    tzinfo=tz).astimezone(dt.UTC)
+            self.curfew_next = dt.datetime.combine(date + dt.timedelta(days=1),
+                                                   policy.curfew[0],
+                                                   tzinfo=tz).astimezone(dt.UTC)
 
 
+def _clean_id(call_id: str) -> str:
+    """A call id as the machine takes it: ``|`` is the script's field separator."""
+    return call_id.replace("|", "%7C") if "|" in call_id else call_id
+
+
+def _sod(local: dt.datetime) -> float:
+    """Local second of day of ``local`` (as :func:`._policy.seconds_of_day`)."""
+    return (local.hour * 3600 + local.minute * 60 + local.second
+            + local.microsecond / 1e6)
 
 
 @attrs.frozen
@@ -355,7 +394,16 @@ class MinorProtection:
         p = self.policy
         self._constants = (m.fmt(p.lease_seconds), str(int((p.history_days + 2) * 86_400_000)),
                            m.fmt(p.rest_break_minutes * 60), m.fmt(p.rest_reminder_minutes * 60))
-        self._days: dict[dt.date, tuple[str, float, str]] = {}
+        self._days: dict[dt.date, _Day] = {}
+        #: per band: the end of an operation's arguments (limit .. ceiling) without and with
+        #: the curfew flag, worked out once (the policy is frozen), not per call
+        self._tails: dict[AgeBand, tuple[str, str]] = {}
+        for band in MINOR_BANDS:
+            limit, ceiling = p.limit_seconds(band), p.guardian_max_seconds(band)
+            rest = f"|{self._constants[2]}|{self._constants[3]}" + (
+                f"|{m.fmt(ceiling)}" if math.isfinite(ceiling) else "")
+            self._tails[band] = (f"|{m.fmt(limit)}|0{rest}", f"|{m.fmt(limit)}|1{rest}")
+        self._keys: dict[str, str] = {}
 
     @classmethod
     def from_context(cls, ctx: DutyContext, *,
@@ -411,14 +459,19 @@ class MinorProtection:
     def _run(self, key: str, argv: Sequence[str]) -> list[str]:
         """Run one :mod:`._machine` operation on ``key`` atomically: the registered script
         on a ``"script"`` store, else :func:`._machine.apply` inside ``Store.update``."""
+        return self._run_line(key, m.pack(argv))
+
+    def _run_line(self, key: str, line: str) -> list[str]:
+        """:meth:`_run` with the arguments already packed (:func:`._machine.pack`)."""
         if self._script is not None:
-            return m.unpack(self._script([key], [m.pack(argv)]))
+            return m.unpack(self._script([key], [line]))
         out: list[str] = []
+        argv = line.split("|")
 
         def step(current: bytes | None) -> bytes:
-            state: dict[str, str] = json.loads(current) if current else {}
+            state: dict[str, str] = json.loads(current.decode()) if current else {}
             out[:] = m.apply(state, argv)
-            return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+            return json.dumps(state, separators=(",", ":")).encode()
 
         self.store.update(key, step)
         return out
@@ -426,8 +479,16 @@ class MinorProtection:
     # -- who --------------------------------------------------------------------------
     def key(self, subject: Subject | str) -> str:
         """The store key of a subject: the ledger's keyed HMAC of the user id (or of the
-        configured secret), never the id itself nor an unkeyed hash (issue 15)."""
-        return subject_store_key(self._keyer, subject, prefix=self.key_prefix)
+        configured secret), never the id itself nor an unkeyed hash (issue 15). Derived
+        once per user id and remembered (bounded)."""
+        user_id = subject.user_id if isinstance(subject, Subject) else subject
+        found = self._keys.get(user_id)
+        if found is None:
+            found = subject_store_key(self._keyer, subject, prefix=self.key_prefix)
+            if len(self._keys) >= _MAX_KEYS:  # bounded: forget the lot, derive again
+                self._keys.clear()
+            self._keys[user_id] = found
+        return found
 
     def band(self, subject: Subject | None, at: dt.datetime | None = None) -> AgeBand:
         """The band whose rules apply to ``subject`` now, after the unknown-age setting.
@@ -440,6 +501,10 @@ class MinorProtection:
         band = None if subject is None else subject.band_on(day)
         if band is not None:
             return band
+        return self._unknown_band(subject)
+
+    def _unknown_band(self, subject: Subject | None) -> AgeBand:
+        """The band a subject of unknown age is served under (or the refusal)."""
         mode = self.policy.unknown_age
         if mode == "adult":
             return AgeBand.ADULT
@@ -461,35 +526,28 @@ class MinorProtection:
         return self.policy.moderation_profile if band.is_minor else None
 
     # -- time helpers -----------------------------------------------------------------
-    def _when(self, at: dt.datetime) -> tuple[dt.datetime, str, float, float, str]:
-        """``(local time, local day, day start (epoch s), second of day, history cutoff)``."""
-        local = at.astimezone(self.tz)
-        date = local.date()
-        cached = self._days.get(date)
-        if cached is None:
-            start = dt.datetime.combine(date, dt.time(0), tzinfo=self.tz)
-            cutoff = (date - dt.timedelta(days=self.policy.history_days)).isoformat()
-            cached = (date.isoformat(), start.timestamp(), cutoff)
+    def _day(self, date: dt.date) -> _Day:
+        """The :class:`_Day` of local ``date`` (a few kept)."""
+        found = self._days.get(date)
+        if found is None:
+            found = _Day(date, self.tz, self.policy, self._constants)
             if len(self._days) > 8:
                 self._days.clear()
-            self._days[date] = cached
-        day, day_start, cutoff = cached
-        sod = (local.hour * 3600 + local.minute * 60 + local.second
-               + local.microsecond / 1e6)
-        return local, day, day_start, sod, cutoff
+            self._days[date] = found
+        return found
 
     def _argv(self, op: str, call_id: str, at: dt.datetime, *, x: float = 0.0,
               limit: float = 0.0, curfew: bool = False,
               ceiling: float | None = None) -> list[str]:
         """The machine's arguments; ``ceiling`` is the most a guardian's limit may reach for
-        the subject's band (``guardian_max_daily_minutes``, MM-adjust)."""
-        _local, day, day_start, sod, cutoff = self._when(at)
+        the subject's band (``guardian_max_daily_minutes``, MM-adjust). (The call path
+        writes the same arguments as one string from per-day and per-band parts.)"""
         lease, ttl, brk, remind = self._constants
-        if "|" in call_id:  # the script's field separator
-            call_id = call_id.replace("|", "%7C")
-        argv = [op, call_id, m.fmt(at.timestamp()), day, m.fmt(day_start), lease, cutoff, ttl,
-                m.fmt(sod if op == "start" else x), m.fmt(limit), "1" if curfew else "0",
-                brk, remind]
+        local = at.astimezone(self.tz)
+        day = self._day(local.date())
+        argv = [op, _clean_id(call_id), m.fmt(at.timestamp()), day.iso, m.fmt(day.start),
+                lease, day.cutoff, ttl, m.fmt(_sod(local) if op == "start" else x),
+                m.fmt(limit), "1" if curfew else "0", brk, remind]
         if ceiling is not None and math.isfinite(ceiling):
             argv.append(m.fmt(ceiling))
         return argv
@@ -530,12 +588,20 @@ class MinorProtection:
         (:class:`MinorQuotaExhausted`). Admitted calls must be :meth:`release`\\ d.
         """
         at = at or self.clock.now()
-        band = self.band(subject, at)
+        local = at.astimezone(self.tz)
+        band = None if subject is None else subject.band_on(local.date())
+        if band is None:
+            band = self._unknown_band(subject)
         if not band.is_minor:
             return None
         assert subject is not None
-        day = at.astimezone(self.tz).date()
-        if subject.is_under_14_on(day):
+        return self._admit(subject, band, at, local, call_id or uuid.uuid4().hex, purposes)
+
+    def _admit(self, subject: Subject, band: AgeBand, at: dt.datetime, local: dt.datetime,
+               call_id: str, purposes: Sequence[str]) -> Admission:
+        """:meth:`admit` for a minor whose band is known (``local``: ``at`` in the zone)."""
+        day = self._day(local.date())
+        if subject.is_under_14_on(day.date):
             consent = self.guardian_consent
             if consent is None or not consent(subject):
                 raise GuardianConsentRequired(
@@ -544,21 +610,19 @@ class MinorProtection:
                     "flow" + ("" if consent is not None else
                               " (no guardian_consent lookup is configured)"),
                     rules=_CONSENT_RULES, purposes=tuple(purposes), band=band.value)
-        call_id = call_id or uuid.uuid4().hex
-        limit = self.policy.limit_seconds(band)
-        local_time = at.astimezone(self.tz).time()
-        curfew = self.policy.in_curfew(local_time)
+        tail, tail_curfew = self._tails[band]
+        curfew = self.policy.in_curfew(local.time())
         key = self.key(subject)
-        out = self._run(key, self._argv("start", call_id, at, limit=limit, curfew=curfew,
-                                        ceiling=self.policy.guardian_max_seconds(band)))
-        code = int(out[0])
+        t = at.timestamp()
+        out = self._run_line(key, f"start|{_clean_id(call_id)}|{t:.17g}{day.middle}"
+                                  f"{_sod(local):.17g}{tail_curfew if curfew else tail}")
         used, eff = float(out[1]), float(out[2])
+        if out[0] != "0":
+            self._refuse(int(out[0]), at, band, used, eff, out[6], out[7])
         streak = float(out[3])
-        if code != m.OK:
-            self._refuse(code, at, band, used, eff, out[6], out[7])
         reminder = self._reminder(streak) if out[4] == "1" else None
-        exemption = _exemption(out[11:15])
-        deadline, reason = self._deadline(at, used, eff, out[7], exemption)
+        exemption = _exemption(out[11:15]) if out[12] else None
+        deadline, reason = self._deadline(at, used, eff, out[7], exemption, day=day, t=t)
         return Admission(subject=subject, key=key, call_id=call_id, band=band, started=at,
                          used_seconds=used, limit_seconds=eff, continuous_seconds=streak,
                          deadline=deadline, deadline_reason=reason, reminder=reminder,
@@ -571,13 +635,18 @@ class MinorProtection:
                 "rules": ["MM-final", "MN-44"]}
 
     def _deadline(self, at: dt.datetime, used: float, limit: float, win: str,
-                  exemption: Exemption | None = None) -> tuple[dt.datetime | None, str | None]:
+                  exemption: Exemption | None = None, *, day: _Day | None = None,
+                  t: float | None = None) -> tuple[dt.datetime | None, str | None]:
         """When a call admitted at ``at`` must stop if it runs on: the quota, the curfew, the
         end of the guardian's window; an exemption (MM-exempt) moves each of the limits it
-        lifts to the exemption's end (or later, when the limit is not reached by then)."""
-        t = at.timestamp()
+        lifts to the exemption's end (or later, when the limit is not reached by then).
+        ``day``: the local day of ``at``, ``t``: its timestamp (when the caller has them)."""
+        if t is None:
+            t = at.timestamp()
+        if day is None:
+            day = self._day(at.astimezone(self.tz).date())
         candidates: list[tuple[float, str]] = []
-        midnight = local_midnight_after(at, self.tz).timestamp()
+        midnight = day.end
         quota_end = t + max(0.0, limit - used)
         if quota_end > midnight:  # a new day brings a new quota
             quota_end = midnight + limit
@@ -592,8 +661,9 @@ class MinorProtection:
                 until = exemption.until
                 stop = (until if self.policy.in_curfew(until.astimezone(self.tz).time())
                         else self._next_local(until, self.policy.curfew[0]))
-            else:
-                stop = self._next_local(at, self.policy.curfew[0])
+            else:  # the next curfew start after ``at`` (as _next_local, from the day)
+                assert day.curfew_today is not None and day.curfew_next is not None
+                stop = day.curfew_today if day.curfew_today > at else day.curfew_next
             candidates.append((stop.timestamp(), "curfew"))
         if win:
             # the end of the window in force; under an exemption, of the one in force when
@@ -688,27 +758,24 @@ class MinorProtection:
         :meth:`heartbeat`); returns the minor's usage after it (``used_minutes``,
         ``remaining_minutes``, ``reminder`` when one is due).
 
-        ``wait=False`` (what :class:`MinorsCheck` does) sends the charge to a ``"script"``
-        store without waiting for its reply — it is read with the next operation of this
-        thread, so a call costs one round trip (issue 19) — and tells the usage from what
-        the store replied at admission: use accrues one second per second while the call
-        is in flight, so the figures are the store's own as long as the call ended on the
-        day it started and within its lease (otherwise this waits for the store). A
-        reminder another call of the same minor gave meanwhile may be given again.
+        ``wait=False`` (what :class:`MinorsCheck` does) notes the call's end on a
+        ``"script"`` store without waiting: it goes to the store's outbox and leaves with
+        its next call (any thread's), within ``flush_after`` when none comes, or at
+        ``close``; the next operation on the minor's state charges it, exactly as a
+        waited-for release would have. So a call costs one round trip (issue 19). The
+        usage is told from what the store replied at admission: use accrues one second per
+        second while the call is in flight, so the figures are the store's own as long as
+        the call ended on the day it started and within its lease (otherwise this waits for
+        the store). A reminder another call of the same minor gave meanwhile may be given
+        again.
 
         .. versionchanged:: 0.2 ``wait``.
         """
-        end = admission.started + dt.timedelta(seconds=max(0.0, duration))
-        seen = (renewed_at or admission.started).timestamp()
-        argv = self._argv("end", admission.call_id, end, x=seen,
-                          limit=self.policy.limit_seconds(admission.band),
-                          ceiling=self.policy.guardian_max_seconds(admission.band))
-        if not wait and self._script is not None:
-            told = self._told(admission, end, seen, argv[3])
+        if not wait:
+            told = self._release_told(admission, duration, renewed_at)
             if told is not None:
-                self._script.send([admission.key], [m.pack(argv)])
                 return told
-        out = self._run(admission.key, argv)
+        out = self._run_line(admission.key, self._end_line(admission, duration, renewed_at))
         used = float(out[1])
         limit = float(out[2]) if out[2] else math.inf
         result: dict[str, Any] = {
@@ -719,13 +786,45 @@ class MinorProtection:
             result["reminder"] = self._reminder(float(out[3]))
         return result
 
-    def _told(self, admission: Admission, end: dt.datetime, seen: float,
+    def _end_line(self, admission: Admission, duration: float,
+                  renewed_at: dt.datetime | None) -> str:
+        """The packed ``end`` operation of ``admission`` after ``duration`` seconds."""
+        end = admission.started + dt.timedelta(seconds=max(0.0, duration))
+        seen = (renewed_at or admission.started).timestamp()
+        tails = self._tails.get(admission.band)
+        if tails is None:  # not a minor's band (an Admission made by hand)
+            return m.pack(self._argv("end", admission.call_id, end, x=seen,
+                                     limit=self.policy.limit_seconds(admission.band),
+                                     ceiling=self.policy.guardian_max_seconds(
+                                         admission.band)))
+        day = self._day(end.astimezone(self.tz).date())
+        return (f"end|{_clean_id(admission.call_id)}|{end.timestamp():.17g}{day.middle}"
+                f"{seen:.17g}{tails[0]}")
+
+    def _release_told(self, admission: Admission, duration: float,
+                      renewed_at: dt.datetime | None = None) -> dict[str, Any] | None:
+        """``release(wait=False)`` when it needs no reply: the end noted (``fin``) in the
+        ``"script"`` store's outbox — no I/O here, but when the outbox is full or the store
+        closed — and the usage told from the admission; ``None`` (nothing sent) when only
+        the store can tell, or the store runs no scripts."""
+        if self._script is None:
+            return None
+        end = admission.started + dt.timedelta(seconds=max(0.0, duration))
+        t = end.timestamp()
+        seen = (renewed_at or admission.started).timestamp()
+        told = self._told(admission, t, seen, self._day(end.astimezone(self.tz).date()).iso)
+        if told is not None:  # the end noted (``fin``): charged by the next operation
+            self._script.send([admission.key], [
+                f"fin|{_clean_id(admission.call_id)}|{t:.17g}|{seen:.17g}|"
+                f"{self._constants[1]}"])
+        return told
+
+    def _told(self, admission: Admission, t: float, seen: float,
               day: str) -> dict[str, Any] | None:
-        """The usage after ``admission`` ends at ``end``, from the admission's reply (as
+        """The usage after ``admission`` ends at ``t``, from the admission's reply (as
         :func:`._machine.apply` would compute it); ``None`` when only the store can tell
         (another day, or the lease ran out so the store may have let the call go)."""
         basis = admission._basis
-        t = end.timestamp()
         if basis is None or basis[2] != day or t >= seen + self.policy.lease_seconds:
             return None
         last, given, _day = basis

@@ -1,0 +1,231 @@
+"""A release that rides with the next call on Redis (issue 19): the end is noted in the
+store's outbox (``fin``) and charged by the next operation on the minor's state. It is still
+charged when no next call comes (within ``flush_after``, and at ``close``), replicas see each
+other's use and share one quota, and the async check needs no worker thread to release."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genai_compliance.compliance import Compliance
+from genai_compliance.errors import MinorQuotaExhausted
+from genai_compliance.minors import MINOR_BANDS, MinorPolicy, MinorProtection, MinorsCheck
+from genai_compliance.stores import RedisStore
+from genai_compliance.subject import Subject
+from genai_compliance.testing import FrozenClock, make_compliance
+
+pytestmark = pytest.mark.redis
+
+#: the secret that keys the minors' store (shared stores refuse to run without one)
+SECRET = b"test-minors-secret-0123456789"
+SH = dt.timezone(dt.timedelta(hours=8))
+KID = Subject("kid-d", birth_date="2012-06-01")
+
+
+@pytest.fixture(name="clock")
+def _clock() -> FrozenClock:
+    return FrozenClock(dt.datetime(2026, 3, 2, 9, 0, tzinfo=SH))
+
+
+@pytest.fixture(name="replica")
+def _replica(redis_uri: str, unique: str,
+             clock: FrozenClock) -> Iterator[Callable[..., MinorProtection]]:
+    """Makes replicas: each a MinorProtection with its own Redis connection and outbox."""
+    made: list[MinorProtection] = []
+
+    def make(minutes: float = 60) -> MinorProtection:
+        policy = MinorPolicy(daily_minutes={b: minutes for b in MINOR_BANDS})
+        prot = MinorProtection(policy, key_secret=SECRET, store=redis_uri, clock=clock,
+                               key_prefix=f"test:{unique}", guardian_consent=lambda s: True,
+                               replicas=2)
+        made.append(prot)
+        return prot
+
+    yield make
+    for prot in made:
+        prot.store.close()
+
+
+def _until(done: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Wait for ``done()`` (an event, not a duration: no timing is asserted)."""
+    end = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def _raw(prot: MinorProtection, subject: Subject) -> dict[str, str]:
+    store = prot.store
+    assert isinstance(store, RedisStore)
+    return {k.decode(): v.decode() for k, v in store.client.hgetall(prot.key(subject)).items()}
+
+
+def test_a_release_with_no_next_call_is_charged_within_flush_after(
+        replica: Callable[..., MinorProtection], clock: FrozenClock) -> None:
+    """No further call on the replica: its outbox still sends the end within flush_after;
+    another replica then sees the call ended and charged, and no more accrues."""
+    a, b = replica(), replica()
+    assert isinstance(a.store, RedisStore)
+    a.store.flush_after = 0.05
+    adm = a.admit(KID)
+    assert adm is not None
+    clock.advance(90)
+    told = a.release(adm, 90, wait=False)
+    assert told["used_minutes"] == 1.5
+    # the end reaches the store without a next call: the call is noted ended there
+    assert _until(lambda: f"e:{adm.call_id}" in _raw(b, KID))
+    clock.advance(600)  # long after: nothing more is charged for the ended call
+    seen = b.usage(KID)
+    assert seen.in_flight == 0
+    assert seen.used_minutes == pytest.approx(1.5)
+    assert not any(f.startswith(("c:", "e:")) for f in _raw(b, KID))  # charged, gone
+
+
+def test_a_release_is_sent_at_close(replica: Callable[..., MinorProtection],
+                                    clock: FrozenClock) -> None:
+    """The replica shuts down right after the call: close() sends the noted end, so the
+    call is charged its real duration, not until its lease runs out."""
+    a, b = replica(), replica()
+    assert isinstance(a.store, RedisStore)
+    a.store.flush_after = 3600.0  # the background sender would not send it in time
+    adm = a.admit(KID)
+    assert adm is not None
+    clock.advance(45)
+    a.release(adm, 45, wait=False)
+    assert f"e:{adm.call_id}" not in _raw(b, KID)  # still in a's outbox
+    a.store.close()
+    clock.advance(3600)  # beyond the lease: a lost end would show as 10 minutes charged
+    seen = b.usage(KID)
+    assert seen.in_flight == 0
+    assert seen.used_minutes == pytest.approx(0.75)
+
+
+def test_replicas_see_each_others_use_and_share_one_quota(
+        replica: Callable[..., MinorProtection], clock: FrozenClock) -> None:
+    """Two replicas take turns serving one minor (3 minutes a day), each release noted in
+    its own outbox: each admission counts the other replica's calls, and the fourth is
+    refused whichever replica gets it."""
+    a, b = replica(3), replica(3)
+    used = []
+    for prot in (a, b, a):
+        adm = prot.admit(KID)
+        assert adm is not None
+        used.append(adm.used_seconds)
+        clock.advance(60)
+        prot.release(adm, 60, wait=False)
+    assert used == [0, 60, 120]
+    for prot in (b, a):
+        with pytest.raises(MinorQuotaExhausted):
+            prot.admit(KID)
+    assert a.usage(KID).used_minutes == pytest.approx(3)
+
+
+def test_concurrent_calls_on_two_replicas_charge_their_union(
+        replica: Callable[..., MinorProtection], clock: FrozenClock) -> None:
+    """Two tabs of one minor on two replicas, overlapping (0-60 s and 30-100 s): 100 s are
+    charged, once, whatever order the noted ends arrive in."""
+    a, b = replica(), replica()
+    first = a.admit(KID)
+    clock.advance(30)
+    second = b.admit(KID)
+    assert first is not None and second is not None
+    clock.advance(30)
+    a.release(first, 60, wait=False)
+    clock.advance(40)
+    b.release(second, 70, wait=False)
+    assert isinstance(b.store, RedisStore) and isinstance(a.store, RedisStore)
+    b.store.flush()  # the later end reaches the store first
+    a.store.flush()
+    clock.advance(300)
+    seen = a.usage(KID)
+    assert seen.in_flight == 0
+    assert seen.used_minutes == pytest.approx(100 / 60)
+
+
+def test_a_release_only_the_store_can_tell_waits_for_it(
+        replica: Callable[..., MinorProtection]) -> None:
+    """A call that ends on the next local day is not told from its admission: the release
+    waits for the store, which splits it at midnight."""
+    a = replica()
+    start = dt.datetime(2026, 3, 2, 15, 59, tzinfo=dt.UTC)  # 23:59 in Shanghai
+    assert isinstance(a.clock, FrozenClock)
+    a.clock.set(start)
+    policy_free = MinorPolicy(daily_minutes={b: 1440 for b in MINOR_BANDS}, curfew=None)
+    late = MinorProtection(policy_free, key_secret=SECRET, store=a.store, clock=a.clock,
+                           key_prefix=a.key_prefix, guardian_consent=lambda s: True)
+    adm = late.admit(KID, at=start)
+    assert adm is not None
+    a.clock.advance(120)
+    assert late.release(adm, 120, wait=False)["used_minutes"] == 1  # today's minute
+    summary = late.usage(KID, days=2)
+    assert [round(d.used_minutes, 3) for d in summary.history] == [1, 1]
+
+
+def _twin(tmp_path: Path, name: str, clock: FrozenClock, redis_uri: str,
+          unique: str) -> Compliance:
+    """A replica of the service: its own ledger, the shared Redis for minors."""
+    comp = make_compliance(tmp_path / name, clock=clock, checks=(),
+                           stores={"minors": redis_uri},
+                           settings={"minors": {"key_prefix": f"test:{unique}",
+                                                "key_secret_env": "GC_TEST_MINORS_SECRET",
+                                                "daily_minutes": {b.value: 3 for b in
+                                                                  MINOR_BANDS}}})
+    comp.add_check(MinorsCheck(MinorProtection.from_context(
+        comp.context, guardian_consent=lambda s: True)))
+    return comp
+
+
+async def test_two_guarded_replicas_share_the_quota_sync_and_async(
+        tmp_path: Path, clock: FrozenClock, redis_uri: str, unique: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the guard: replica A serves a sync call, replica B an async one, A another;
+    each record states the minor's day so far across both, and the fourth call is refused
+    on either. The async check releases without a worker thread (the charge is only
+    queued), while its admission still runs in one (it waits for Redis)."""
+    monkeypatch.setenv("GC_TEST_MINORS_SECRET", "s" * 32)
+    a = _twin(tmp_path, "a", clock, redis_uri, unique)
+    b = _twin(tmp_path, "b", clock, redis_uri, unique)
+    hops: list[str] = []
+    real = asyncio.to_thread
+
+    async def counting(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(fn, "__name__", "?"))
+        return await real(fn, *args, **kwargs)
+
+    try:
+        @a.guard
+        def sync_call(prompt: str) -> str:
+            clock.advance(60)
+            return "ok"
+
+        @b.guard
+        async def async_call(prompt: str) -> str:
+            clock.advance(60)
+            return "ok"
+
+        assert sync_call("x", subject=KID) == "ok"
+        monkeypatch.setattr(asyncio, "to_thread", counting)
+        assert await async_call("x", subject=KID) == "ok"
+        monkeypatch.setattr(asyncio, "to_thread", real)
+        assert sync_call("x", subject=KID) == "ok"
+        with pytest.raises(MinorQuotaExhausted):
+            await async_call("x", subject=KID)
+        with pytest.raises(MinorQuotaExhausted):
+            sync_call("x", subject=KID)
+        used = [r.payload["notes"].get("minor_used_minutes")
+                for comp in (a, b) for r in comp.records("guard.call")
+                if r.payload["outcome"] == "served"]
+        assert sorted(used) == [1, 2, 3]
+        assert "_admit" in hops and "_release" not in hops and "close" not in hops
+    finally:
+        a.close()
+        b.close()
