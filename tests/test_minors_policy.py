@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from genai_compliance.clock import local_midnight_after, zone
 from genai_compliance.errors import ComplianceError, ConfigurationError, MinorCurfew
 from genai_compliance.minors import MINOR_BANDS, PROFILES, MinorPolicy, MinorProtection
 from genai_compliance.minors import __all__ as public
@@ -125,3 +128,27 @@ def test_curfew_that_does_not_wrap() -> None:
     assert policy.in_curfew(dt.time(13, 30))
     assert not policy.in_curfew(dt.time(14, 0))
     assert not policy.in_curfew(dt.time(12, 59, 59))
+
+
+@given(minutes=st.integers(0, 26 * 1440), used=st.integers(0, 3600),
+       curfew=st.sampled_from([("22:00", "06:00"), ("13:00", "14:00"), None]),
+       zone_name=st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "America/New_York"]))
+def test_a_deadline_is_the_quota_or_the_next_curfew_start(
+        minutes: int, used: int, curfew: tuple[str, str] | None, zone_name: str) -> None:
+    """An admitted call's deadline is the earlier of its quota's end (a new day brings a new
+    quota) and the first instant after its start whose local time is the curfew's start;
+    daylight-saving dates of other zones included."""
+    tz = zone(zone_name)
+    prot = MinorProtection(MinorPolicy(curfew=curfew), tz=tz, clock=FrozenClock(),
+                           guardian_consent=lambda s: True)
+    at = dt.datetime(2026, 3, 6, 5, 0, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)
+    limit = 3600.0
+    deadline, reason = prot._deadline(at, float(used), limit, "")
+    quota_end = at.timestamp() + limit - used
+    midnight = local_midnight_after(at, tz).timestamp()
+    candidates = [(midnight + limit if quota_end > midnight else quota_end, "quota")]
+    if curfew is not None:
+        start = dt.time.fromisoformat(curfew[0])
+        candidates.append((prot._next_local(at, start).timestamp(), "curfew"))
+    end, why = min(candidates)
+    assert deadline == dt.datetime.fromtimestamp(end, dt.UTC) and reason == why

@@ -85,14 +85,12 @@ class _Day:
         self.cutoff = (date - dt.timedelta(days=policy.history_days)).isoformat()
         lease, ttl, _brk, _remind = constants
         self.middle = f"|{self.iso}|{m.fmt(self.start)}|{lease}|{self.cutoff}|{ttl}|"
-        self.curfew_today: dt.datetime | None = None
-        self.curfew_next: dt.datetime | None = None
+        self.curfew_today = self.curfew_next = math.inf  # epoch seconds
         if policy.curfew is not None:
             self.curfew_today = dt.datetime.combine(date, policy.curfew[0],
-                                                    tzinfo=tz).astimezone(dt.UTC)
+                                                    tzinfo=tz).timestamp()
             self.curfew_next = dt.datetime.combine(date + dt.timedelta(days=1),
-                                                   policy.curfew[0],
-                                                   tzinfo=tz).astimezone(dt.UTC)
+                                                   policy.curfew[0], tzinfo=tz).timestamp()
 
 
 def _clean_id(call_id: str) -> str:
@@ -661,10 +659,10 @@ class MinorProtection:
                 until = exemption.until
                 stop = (until if self.policy.in_curfew(until.astimezone(self.tz).time())
                         else self._next_local(until, self.policy.curfew[0]))
+                candidates.append((stop.timestamp(), "curfew"))
             else:  # the next curfew start after ``at`` (as _next_local, from the day)
-                assert day.curfew_today is not None and day.curfew_next is not None
-                stop = day.curfew_today if day.curfew_today > at else day.curfew_next
-            candidates.append((stop.timestamp(), "curfew"))
+                candidates.append((day.curfew_today if day.curfew_today > t
+                                   else day.curfew_next, "curfew"))
         if win:
             # the end of the window in force; under an exemption, of the one in force when
             # the exemption ends, or the exemption's end when that is outside every window
