@@ -1,5 +1,6 @@
 """Hypothesis strategies for moderation: invisible characters, combining marks, keywords,
-surrounding text and chunkings (shared by the moderation property tests)."""
+surrounding text and chunkings (shared by the moderation property tests), and the check
+that two folds of one text agree."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import unicodedata
 
 from hypothesis import strategies as st
 
-from genai_compliance.moderation._normalise import _tables
+from genai_compliance.moderation._normalise import Folded, _tables
 
 
 @functools.cache
@@ -52,3 +53,18 @@ keyword_terms = st.text(alphabet="甲乙丙丁戊己庚辛样例词abcxyz ,", mi
 risk_codes = st.sampled_from(["A.1a", "A.1h", "A.2c", "A.3e", "A.4g", "A.5b"])
 severities = st.sampled_from(["low", "medium", "high"])
 actions = st.sampled_from(["", "block", "review"])
+
+
+def assert_same_fold(got: Folded, expected: Folded) -> None:
+    """``got`` folds like ``expected``: normalised text, bytes, lengths, spans (up to five
+    characters), same-origin answers and character/byte offsets."""
+    assert (got.norm, got.data, got.length, got.n_pre) == (
+        expected.norm, expected.data, expected.length, expected.n_pre)
+    for i in range(got.length):
+        for j in range(i + 1, min(got.length, i + 5) + 1):
+            assert got.span(i, j) == expected.span(i, j)
+        assert got.same_origin(i) == expected.same_origin(i)
+    for b in range(len(got.data) + 1):
+        assert got.char_of(b) == expected.char_of(b)
+    for c in range(got.length + 1):
+        assert got.byte_of(c) == expected.byte_of(c)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from genai_compliance.moderation import Keyword, KeywordLibrary, Moderation, StreamScanner
 from genai_compliance.moderation._normalise import _fold_large, _fold_small, fold_char
 from genai_compliance.risks import Risk
+from strategies_moderation import assert_same_fold
 
 #: ASCII and not: padding runs (违违, aaa, 111), expansions (ﬁ ß ①), invisible and dropped
 #: characters, upper case, full width, traditional Chinese
@@ -17,17 +18,7 @@ ALPHABET = "违違禁词样例 abcAB\u200b\u0301①ﬁß𝐀1,. ！ＡＢ"
 
 
 def _agree(text: str) -> None:
-    short, stepwise = _fold_small(text), _fold_large(text)
-    assert (short.norm, short.data, short.length, short.n_pre) == (
-        stepwise.norm, stepwise.data, stepwise.length, stepwise.n_pre)
-    for i in range(short.length):
-        for j in range(i + 1, min(short.length, i + 5) + 1):
-            assert short.span(i, j) == stepwise.span(i, j)
-        assert short.same_origin(i) == stepwise.same_origin(i)
-    for b in range(len(short.data) + 1):
-        assert short.char_of(b) == stepwise.char_of(b)
-    for c in range(short.length + 1):
-        assert short.byte_of(c) == stepwise.byte_of(c)
+    assert_same_fold(_fold_small(text), _fold_large(text))
 
 
 @settings(max_examples=300)
