@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._args import config_or_ledger
+
 if TYPE_CHECKING:
     from ..config import Provider
     from ..crypto import Ed25519Signer
@@ -147,13 +149,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def _source(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--config", default="compliance.toml",
-                       help="compliance.toml (default: ./compliance.toml)")
-    group.add_argument("--ledger", help="a ledger URI instead of a config (sqlite:///…, "
-                       "postgresql://…); the provider block is then left empty")
-    p.add_argument("--timezone", default="Asia/Shanghai",
-                   help="zone for local days with --ledger (default Asia/Shanghai)")
+    config_or_ledger(p, with_ledger="the provider block is then left empty")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

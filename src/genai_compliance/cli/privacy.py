@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from ._args import aware_time, iso_date
+from ._args import aware_time, config_or_ledger, iso_date
 from ._open import open_compliance
 
 if TYPE_CHECKING:
@@ -68,14 +68,8 @@ def _print(doc: Any) -> int:
 
 
 def _source(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--config", default="compliance.toml",
-                       help="compliance.toml (default: ./compliance.toml)")
-    group.add_argument("--ledger", help="a ledger URI instead of a config (sqlite:///…, "
-                       "postgresql://…); the tables live in its database")
+    config_or_ledger(p, with_ledger="the tables live in its database")
     p.add_argument("--settings", help="with --ledger: a TOML file with the [privacy] section")
-    p.add_argument("--timezone", default="Asia/Shanghai",
-                   help="zone of local dates with --ledger (default Asia/Shanghai)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
