@@ -91,11 +91,8 @@ def _sql_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_uri"))
 
 
-@pytest.fixture(name="any_uri", params=["memory", "sqlite",
-                                        pytest.param("postgresql", marks=pytest.mark.postgres),
-                                        pytest.param("redis", marks=pytest.mark.redis)])
-def _any_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every key-value backend: memory://, SQLite, the real PostgreSQL and Redis."""
+def _backend_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The key-value store URI of the backend named by ``request.param``."""
     if request.param == "memory":
         return "memory://"
     if request.param == "sqlite":
@@ -105,12 +102,16 @@ def _any_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("redis_uri"))
 
 
+@pytest.fixture(name="any_uri", params=["memory", "sqlite",
+                                        pytest.param("postgresql", marks=pytest.mark.postgres),
+                                        pytest.param("redis", marks=pytest.mark.redis)])
+def _any_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every key-value backend: memory://, SQLite, the real PostgreSQL and Redis."""
+    return _backend_uri(request, tmp_path)
+
+
 @pytest.fixture(name="kv_uri", params=["memory", "sqlite",
                                        pytest.param("redis", marks=pytest.mark.redis)])
 def _kv_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Runs the test on memory://, SQLite and the real Redis."""
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'kv.db'}"
-    return str(request.getfixturevalue("redis_uri"))
+    return _backend_uri(request, tmp_path)
