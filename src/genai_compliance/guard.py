@@ -293,10 +293,6 @@ class _Flow:
         self._done = False
         self._lock = threading.Lock()
 
-    @property
-    def checks(self) -> list[Check]:
-        return self.plan.checks
-
     def before(self) -> _Steps[None]:
         ctx = self.ctx
         for i, hook in self.plan.before:
