@@ -221,10 +221,10 @@ async def test_two_guarded_replicas_share_the_quota_sync_and_async(
             await async_call("x", subject=KID)
         with pytest.raises(MinorQuotaExhausted):
             sync_call("x", subject=KID)
-        used = [r.payload["notes"].get("minor_used_minutes")
+        used = [r.payload["notes"].get("minor_used_ms")
                 for comp in (a, b) for r in comp.records("guard.call")
                 if r.payload["outcome"] == "served"]
-        assert sorted(used) == [1, 2, 3]
+        assert sorted(used) == [60_000, 120_000, 180_000]
         assert "_admit" in hops and "_release" not in hops and "close" not in hops
     finally:
         a.close()

@@ -263,6 +263,71 @@ def test_guard_non_streaming(comp: Compliance, clock: FrozenClock) -> None:
     assert "notes" not in rows[3] or "age_band" not in rows[3]["notes"]
 
 
+def _floats(value: Any, path: str = "payload") -> list[str]:
+    """Where ``value`` (a record's payload) holds a float."""
+    if isinstance(value, float):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _floats(v, f"{path}.{k}")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in _floats(v, f"{path}[{i}]")]
+    return []
+
+
+def test_a_minors_call_record_holds_no_float(comp: Compliance, clock: FrozenClock) -> None:
+    """A minor's guard.call records hold no float (use, limit and reminder are whole
+    milliseconds, so the ledger canonicalises them on its fast path), sync, async and
+    streamed, and the report reads them back as minutes."""
+    import asyncio
+
+    from genai_compliance.reports import build_report
+
+    prot = MinorProtection.from_context(comp.context, guardian_consent=lambda s: True)
+    comp.add_check(MinorsCheck(prot))
+    kid = Subject("nf1", birth_date="2012-06-01")
+
+    @comp.guard
+    def generate(prompt: str) -> str:
+        clock.advance(1200.25)
+        return "ok"
+
+    @comp.guard
+    async def agenerate(prompt: str) -> str:
+        clock.advance(600.5)
+        return "ok"
+
+    @comp.guard
+    def stream(prompt: str) -> Iterator[str]:
+        for _ in range(3):
+            clock.advance(300.125)
+            yield "x"
+
+    assert generate("hi", subject=kid) == "ok"
+    assert asyncio.run(agenerate("hi", subject=kid)) == "ok"  # 30 min: a reminder is due
+    assert list(stream("hi", subject=kid)) == ["x", "x", "x"]
+    rows = [r.payload for r in comp.records("guard.call")]
+    assert [r["outcome"] for r in rows] == ["served"] * 3
+    assert [p for r in rows for p in _floats(r)] == []
+    notes = [r["notes"] for r in rows]
+    assert [n["minor_used_ms"] for n in notes] == [1_200_250, 1_800_750, 2_701_125]
+    assert all(n["minor_limit_ms"] == 3_600_000 for n in notes)
+    assert notes[1]["minor_reminder_ms"] == 1_800_750 and "minor_reminder_ms" not in notes[0]
+    _page, data = build_report(comp.ledger)
+    (usage,) = data.minors.values()
+    assert usage == {"used_minutes": 2_701_125 / 60_000, "limit_minutes": 60.0}
+
+
+def test_report_reads_minutes_of_records_written_before_0_2() -> None:
+    """Records written before the notes became milliseconds (``minor_used_minutes``) are
+    still read by the report."""
+    from genai_compliance.reports._report import _minor_minutes
+
+    assert _minor_minutes({"minor_used_minutes": 2.5}, "used") == 2.5
+    assert _minor_minutes({"minor_used_ms": 150_000}, "used") == 2.5
+    assert _minor_minutes({"minor_limit_ms": True}, "limit") is None
+    assert _minor_minutes({}, "used") is None
+
+
 def test_stream_is_ended_at_the_limit(comp: Compliance, clock: FrozenClock) -> None:
     """A stream reaching the limit ends there: no chunk at or after it; charged = duration."""
     prot = MinorProtection.from_context(comp.context, guardian_consent=lambda s: True)
@@ -454,7 +519,7 @@ def test_check_on_redis_takes_one_round_trip_per_call(tmp_path: Path, clock: Fro
                 generate("hi", subject=kid)
         assert len(calls) == 3  # three admits; the releases rode along
         rows = [r.payload for r in comp.records("guard.call")]
-        assert [r["notes"]["minor_used_minutes"] for r in rows] == [2, 4, 6]
+        assert [r["notes"]["minor_used_ms"] for r in rows] == [120_000, 240_000, 360_000]
         assert prot.usage(kid).used_minutes == 6
     finally:
         comp.close()

@@ -8,13 +8,16 @@ and no worker thread for the async close there: the end only joins the store's o
 Reminders and the remaining quota go to ``ctx.response`` (what the caller is shown) and in
 detail to ``ctx.metadata``; the band and the moderation profile to
 ``ctx.notes`` (so they reach the ``guard.call`` record and the moderation check that runs
-after this one). Per-call state lives on the context (``ctx.state``), never on the check.
+after this one). The figures in the notes are whole milliseconds (``minor_used_ms``,
+``minor_limit_ms``, ``minor_reminder_ms``): a record holding no float is canonicalised on the
+ledger's fast path. Per-call state lives on the context (``ctx.state``), never on the check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -26,6 +29,11 @@ from ._protection import Admission, MinorProtection
 __all__ = ["MinorsCheck"]
 
 
+def _ms(seconds: float) -> int:
+    """Seconds as whole milliseconds, the unit of the figures in a call's notes."""
+    return round(seconds * 1000)
+
+
 class MinorsCheck(Check):
     """Minors' curfew, daily quota, rest reminders and guardian controls in the guard.
 
@@ -35,6 +43,16 @@ class MinorsCheck(Check):
     ``message``) — a reminder is information, never a refusal (MM-final); ``exempt_until``
     in ``minor_quota`` while a guardian's exemption is in force (MM-exempt). A user of
     unknown age gets ``ctx.notes["age_unknown"]`` = the policy applied (MM-age-unknown).
+
+    Notes (they reach the ``guard.call`` record): ``age_band``, ``moderation_profile``,
+    ``minor_used_ms`` (the day's use after the call), ``minor_limit_ms`` (the day's limit),
+    ``minor_reminder_ms`` (the continuous use a reminder was given at), all integers of
+    milliseconds, and ``minor_exempt_until`` / ``minor_stream_ended`` (text).
+
+    .. versionchanged:: 0.2 the notes ``minor_used_minutes``, ``minor_limit_minutes`` and
+       ``minor_reminder`` (floats of minutes) became ``minor_used_ms``, ``minor_limit_ms``
+       and ``minor_reminder_ms`` (integers): a float sent every minor's record down the
+       ledger's slow canonical-JSON path.
     """
 
     name: ClassVar[str] = "minors"
@@ -98,7 +116,7 @@ class MinorsCheck(Check):
         if adm.reminder is not None:
             ctx.metadata["minor_reminder"] = dict(adm.reminder)
             ctx.response.reminder = str(adm.reminder.get("message", ""))
-            notes["minor_reminder"] = adm.reminder["continuous_minutes"]
+            notes["minor_reminder_ms"] = _ms(adm.continuous_seconds)
 
     def _due(self, ctx: CallContext) -> tuple[Admission, dt.datetime] | None:
         """Check the stream's deadline (pure); return what a heartbeat needs when one is
@@ -136,8 +154,8 @@ class MinorsCheck(Check):
 
     def _release(self, ctx: CallContext, entry: tuple[Admission, list[float]]) -> None:
         # the charge is pipelined: on Redis it rides with the store's next operation
-        self._charged(ctx, self.protection.release(entry[0], ctx.elapsed(),
-                                                   self._renewed(entry), wait=False))
+        self._charged(ctx, entry[0], self.protection.release(
+            entry[0], ctx.elapsed(), self._renewed(entry), wait=False))
 
     @staticmethod
     def _renewed(entry: tuple[Admission, list[float]]) -> dt.datetime | None:
@@ -145,22 +163,23 @@ class MinorsCheck(Check):
         adm, beat = entry
         return adm.started + dt.timedelta(seconds=beat[0]) if beat[0] else None
 
-    def _charged(self, ctx: CallContext, usage: dict[str, Any]) -> None:
+    def _charged(self, ctx: CallContext, adm: Admission, usage: dict[str, Any]) -> None:
         """Show the usage after the call (what the release told) to the caller and the
         call's record."""
         quota = ctx.metadata.get("minor_quota")
         if isinstance(quota, dict):
             quota["used_minutes"] = usage["used_minutes"]
             quota["remaining_minutes"] = usage["remaining_minutes"]
-        ctx.notes["minor_used_minutes"] = usage["used_minutes"]
-        if isinstance(quota, dict) and quota.get("limit_minutes") is not None:
-            ctx.notes["minor_limit_minutes"] = quota["limit_minutes"]
+        notes = ctx.notes
+        notes["minor_used_ms"] = _ms(usage["used_seconds"])
+        if math.isfinite(adm.limit_seconds):
+            notes["minor_limit_ms"] = _ms(adm.limit_seconds)
         if usage.get("remaining_minutes") is not None:
             ctx.response.remaining_minutes = int(usage["remaining_minutes"])
         if "reminder" in usage:
             ctx.metadata["minor_reminder"] = usage["reminder"]
             ctx.response.reminder = str(usage["reminder"].get("message", ""))
-            ctx.notes["minor_reminder"] = usage["reminder"]["continuous_minutes"]
+            notes["minor_reminder_ms"] = _ms(usage["continuous_seconds"])
 
     # -- async: store I/O in a worker thread; adults (pure band check) stay on the loop ---
     async def abefore(self, ctx: CallContext) -> None:
@@ -182,7 +201,7 @@ class MinorsCheck(Check):
         # on a "script" store the charge goes to the outbox (no I/O): no thread hop
         told = self.protection._release_told(entry[0], ctx.elapsed(), self._renewed(entry))
         if told is not None:
-            self._charged(ctx, told)
+            self._charged(ctx, entry[0], told)
         else:  # only the store can tell (another day, a lease run out) or no scripts
             await asyncio.to_thread(self._release, ctx, entry)
 

@@ -754,7 +754,8 @@ class MinorProtection:
                 renewed_at: dt.datetime | None = None, *, wait: bool = True) -> dict[str, Any]:
         """Charge an admitted call that ran ``duration`` seconds (``renewed_at``: its last
         :meth:`heartbeat`); returns the minor's usage after it (``used_minutes``,
-        ``remaining_minutes``, ``reminder`` when one is due).
+        ``remaining_minutes``, ``used_seconds``; ``reminder`` and ``continuous_seconds``
+        when one is due).
 
         ``wait=False`` (what :class:`MinorsCheck` does) notes the call's end on a
         ``"script"`` store without waiting: it goes to the store's outbox and leaves with
@@ -767,7 +768,7 @@ class MinorProtection:
         the store). A reminder another call of the same minor gave meanwhile may be given
         again.
 
-        .. versionchanged:: 0.2 ``wait``.
+        .. versionchanged:: 0.2 ``wait``; ``used_seconds`` and ``continuous_seconds``.
         """
         if not wait:
             told = self._release_told(admission, duration, renewed_at)
@@ -779,9 +780,12 @@ class MinorProtection:
         result: dict[str, Any] = {
             "used_minutes": round(used / 60, 3),
             "remaining_minutes": round(max(0.0, limit - used) / 60, 3),
+            "used_seconds": used,
         }
         if out[4] == "1":
-            result["reminder"] = self._reminder(float(out[3]))
+            streak = float(out[3])
+            result["reminder"] = self._reminder(streak)
+            result["continuous_seconds"] = streak
         return result
 
     def _end_line(self, admission: Admission, duration: float,
@@ -832,10 +836,12 @@ class MinorProtection:
         result: dict[str, Any] = {
             "used_minutes": round(used / 60, 3),
             "remaining_minutes": round(max(0.0, admission.limit_seconds - used) / 60, 3),
+            "used_seconds": used,
         }
         every = self.policy.rest_reminder_minutes * 60
         if every > 0 and math.floor(streak / every) > given:
             result["reminder"] = self._reminder(streak)
+            result["continuous_seconds"] = streak
         return result
 
     # -- guardian controls ----------------------------------------------------------------

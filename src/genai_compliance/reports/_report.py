@@ -62,6 +62,18 @@ def _day(record: Record, tz: dt.tzinfo) -> str:
     return record.time.astimezone(tz).date().isoformat()
 
 
+def _minor_minutes(notes: Mapping[str, Any], what: str) -> float | None:
+    """A minor's figure in a call's notes, in minutes: ``minor_<what>_ms`` (integer
+    milliseconds, since 0.2) or, in records written before, ``minor_<what>_minutes``."""
+    ms = notes.get(f"minor_{what}_ms")
+    if isinstance(ms, int) and not isinstance(ms, bool):
+        return ms / 60_000
+    minutes = notes.get(f"minor_{what}_minutes")
+    if isinstance(minutes, int | float) and not isinstance(minutes, bool):
+        return float(minutes)
+    return None
+
+
 def collect(records: Iterable[Record], integrity: VerifyReport, *, now: dt.datetime,
             tz: dt.tzinfo = SHANGHAI) -> ReportData:
     """Aggregate the records into :class:`ReportData`."""
@@ -87,15 +99,15 @@ def collect(records: Iterable[Record], integrity: VerifyReport, *, now: dt.datet
             totals["calls"] += 1
         if rec.kind == "guard.call" and rec.subject:
             notes = p.get("notes") or {}
-            used = notes.get("minor_used_minutes") if isinstance(notes, dict) else None
-            if isinstance(used, int | float):
+            used = _minor_minutes(notes, "used") if isinstance(notes, dict) else None
+            if used is not None:
                 day = _day(rec, tz)
                 key = f"{rec.subject[2:10]} {notes.get('age_band', '')} {day}"
                 entry = minors.setdefault(key, {"used_minutes": 0.0, "limit_minutes": 0.0})
-                entry["used_minutes"] = max(entry["used_minutes"], float(used))
-                limit = notes.get("minor_limit_minutes")
-                if isinstance(limit, int | float):
-                    entry["limit_minutes"] = float(limit)
+                entry["used_minutes"] = max(entry["used_minutes"], used)
+                limit = _minor_minutes(notes, "limit")
+                if limit is not None:
+                    entry["limit_minutes"] = limit
         if rec.kind.startswith("consent.") and rec.subject:
             purpose = p.get("purpose")
             if isinstance(purpose, str):
