@@ -160,7 +160,7 @@ class _Hook:
     """One check's implementation of one hook, looked up once per guard (not per call):
     the sync method and the async twin when the check overrides it."""
 
-    __slots__ = ("afn", "check", "fn")
+    __slots__ = ("afn", "check", "fn", "inline")
 
     def __init__(self, check: Check, method: str) -> None:
         twin = _ASYNC_TWIN[method]
@@ -168,6 +168,8 @@ class _Hook:
         self.fn: Callable[..., Any] = getattr(check, method)
         self.afn: Callable[..., Awaitable[Any]] | None = (
             getattr(check, twin) if _overrides(type(check), twin) else None)
+        #: the async driver calls ``fn`` right on the loop (no twin, no store I/O)
+        self.inline = self.afn is None and not check.blocking
 
 
 class _Plan:
@@ -194,24 +196,21 @@ class _Plan:
         self.on_stream_end_at = {i: h for i, h in self.on_stream_end}
 
 
-class _CheckOp:
-    """Call one check's hook with ``(ctx, *args)``."""
+#: one check hook to run: ``(hook, ctx, args)`` — called as ``hook.fn(ctx, *args)`` (a plain
+#: tuple: the flow makes one per check and hook of every call)
+_CheckOp = tuple[_Hook, CallContext, tuple[Any, ...]]
+_NO_ARGS: tuple[Any, ...] = ()
 
-    __slots__ = ("args", "ctx", "hook")
 
-    def __init__(self, hook: _Hook, ctx: CallContext, args: tuple[Any, ...] = ()) -> None:
-        self.hook, self.ctx, self.args = hook, ctx, args
-
-    def run(self) -> Any:
-        return self.hook.fn(self.ctx, *self.args)
-
-    async def arun(self) -> Any:
-        hook = self.hook
-        if hook.afn is not None:
-            return await hook.afn(self.ctx, *self.args)
-        if hook.check.blocking:
-            return await asyncio.to_thread(self.run)
-        return hook.fn(self.ctx, *self.args)
+async def _arun(op: _CheckOp) -> Any:
+    """Run a check op in the async driver: its async twin, a worker thread (``blocking``), or
+    inline."""
+    hook, ctx, args = op
+    if hook.afn is not None:
+        return await hook.afn(ctx, *args)
+    if hook.check.blocking:
+        return await asyncio.to_thread(hook.fn, ctx, *args)
+    return hook.fn(ctx, *args)
 
 
 class _RecordOp:
@@ -246,7 +245,11 @@ def _drive(steps: _Steps[T]) -> T:
             return result
         value, error = None, None
         try:
-            value = op.run()
+            if isinstance(op, tuple):
+                hook, ctx, args = op
+                value = hook.fn(ctx, *args)
+            else:
+                value = op.run()
         except BaseException as exc:
             error = exc
 
@@ -268,7 +271,14 @@ async def _adrive(steps: _Steps[T], *, finishing: bool = False) -> T:
             return result
         value, error = None, None
         try:
-            value = op.run() if cancelled is not None else await op.arun()
+            if isinstance(op, tuple):
+                hook, ctx, args = op
+                if hook.inline or cancelled is not None:  # no coroutine for a plain hook
+                    value = hook.fn(ctx, *args)
+                else:
+                    value = await _arun(op)
+            else:
+                value = op.run() if cancelled is not None else await op.arun()
         except asyncio.CancelledError as exc:
             if not finishing:
                 raise
@@ -298,7 +308,7 @@ class _Flow:
         for i, hook in self.plan.before:
             self.ran = i + 1
             try:
-                yield _CheckOp(hook, ctx)
+                yield (hook, ctx, _NO_ARGS)
             except StoreUnavailable:
                 if not hook.check.fail_open:
                     raise
@@ -308,7 +318,7 @@ class _Flow:
     def after(self, result: Any) -> _Steps[Any]:
         ctx = self.ctx
         for _, hook in self.plan.after:
-            result = yield _CheckOp(hook, ctx, (result,))
+            result = yield (hook, ctx, (result,))
         return result
 
     def chunk(self, chunk: Any) -> _Steps[list[Any]]:
@@ -318,7 +328,7 @@ class _Flow:
         for _, hook in self.plan.on_chunk:
             nxt: list[Any] = []
             for item in out:
-                nxt.extend((yield _CheckOp(hook, ctx, (item,))))
+                nxt.extend((yield (hook, ctx, (item,))))
             out = nxt
         ctx.chunks += len(out)
         return out
@@ -332,12 +342,12 @@ class _Flow:
             nxt: list[Any] = []
             if on_chunk is not None:
                 for item in tail:
-                    nxt.extend((yield _CheckOp(on_chunk, ctx, (item,))))
+                    nxt.extend((yield (on_chunk, ctx, (item,))))
             else:
                 nxt.extend(tail)
             on_end = plan.on_stream_end_at.get(i)
             if on_end is not None:
-                nxt.extend((yield _CheckOp(on_end, ctx)))
+                nxt.extend((yield (on_end, ctx, _NO_ARGS)))
             tail = nxt
         ctx.chunks += len(tail)
         return tail
@@ -365,7 +375,7 @@ class _Flow:
             if i >= ran:
                 continue
             try:
-                yield _CheckOp(hook, ctx, (outcome,))
+                yield (hook, ctx, (outcome,))
             except Exception as exc:  # keep closing the others; report the first
                 first = first or exc
         try:
