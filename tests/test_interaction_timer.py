@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genai_compliance import FrozenClock, Subject
@@ -130,3 +130,40 @@ def test_service_matches_the_pure_timer_on_sqlite(tmp_path_factory: Any,
     service.close()
     assert got == expected
     assert len(records) == sum(len(g) for g in got)
+
+
+
+_ago = st.sampled_from([0.0, 30.0, 600.0, 1799.0, 1800.0, 7200.0, 10800.0]) | st.floats(
+    0, 5 * 3600)
+#: a subject's state as the stores hold it, each time some seconds before the call
+states = st.fixed_dictionaries(
+    {"cs": _ago, "ls": _ago, "sid": st.sampled_from(["a", "a", "b"]), "p": st.dictionaries(
+        st.sampled_from([CN.name, EU.name]),
+        st.fixed_dictionaries({}, optional={"d": _ago, "ds": st.sampled_from(["a", "b"]),
+                                            "r": _ago}))},
+    optional={"dep": _ago})
+
+
+@settings(max_examples=400)
+@given(state=states, interval=st.sampled_from([30.0, 120.0, 180.0]),
+       gap=st.sampled_from([60.0, 900.0, 1800.0]), session=st.sampled_from(["a", "a", "b"]),
+       eu=st.booleans(), remind=st.booleans(), disclose=st.booleans())
+def test_quiet_only_when_begin_shows_and_changes_nothing(
+        state: dict[str, Any], interval: float, gap: float, session: str, eu: bool,
+        remind: bool, disclose: bool) -> None:
+    """The quick admission's shortcut (``quiet``) may answer "quiet" only for a call that
+    ``begin`` would give no notice and whose state it would change in ``ls`` alone: else a
+    due reminder or disclosure would be skipped. And the common quiet call takes it."""
+    at = 1_800_000_000.0
+    state = {k: (at - v if isinstance(v, float) else v) for k, v in state.items()}
+    state["p"] = {name: {k: (at - v if isinstance(v, float) else v) for k, v in mine.items()}
+                  for name, mine in state.get("p", {}).items()}
+    profile = attrs.evolve(CN, reminder_minutes=interval)
+    chosen = [(profile, disclose, remind)] + ([(EU, True, False)] if eu else [])
+    quiet = timer.quiet(state, at, session, chosen, gap)
+    new, due = timer.begin(state, at, session, chosen, gap)
+    changed = {k for k in set(new) | set(state) if k != "ls" and new.get(k) != state.get(k)}
+    if quiet:
+        assert due == [] and changed == set()
+    elif not due and not changed:  # the shortcut is conservative only past the idle gap
+        assert at - state["ls"] > gap

@@ -453,12 +453,14 @@ class Interaction:
         if timer.is_exited(view, session):
             raise self.exited_refusal(session, "earlier")
         ts = at.timestamp()
-        new, due = timer.begin(view, ts, session, chosen, self.settings.idle_gap_seconds)
-        if due or {k: v for k, v in new.items() if k != "ls"} != {
-                k: v for k, v in view.items() if k != "ls"}:
-            return None
+        gap = self.settings.idle_gap_seconds
+        if not timer.quiet(view, ts, session, chosen, gap):  # the common case skips begin
+            new, due = timer.begin(view, ts, session, chosen, gap)
+            if due or {k: v for k, v in new.items() if k != "ls"} != {
+                    k: v for k, v in view.items() if k != "ls"}:
+                return None
         self._defer(key, ts)
-        return Admission(subject, key, session, at, (), max(0.0, ts - float(new["cs"])))
+        return Admission(subject, key, session, at, (), max(0.0, ts - float(view["cs"])))
 
     def _remember(self, key: str, state: dict[str, Any], at: float | None = None) -> None:
         if len(self._seen) > 100_000:  # bounded: forget the lot, re-read as needed

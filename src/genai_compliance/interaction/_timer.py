@@ -28,7 +28,7 @@ import attrs
 
 from ._profiles import Profile
 
-__all__ = ["Due", "begin", "end", "is_exited", "mark_exit", "signal"]
+__all__ = ["Due", "begin", "end", "is_exited", "mark_exit", "quiet", "signal"]
 
 #: how many ended sessions a subject's state remembers
 MAX_EXITED = 16
@@ -95,6 +95,34 @@ def begin(state: dict[str, Any] | None, at: float, session: str,
                 due.append(Due(profile.name, "reminder", "continuous-use", continuous))
     new["p"] = per
     return new, due
+
+
+def quiet(state: dict[str, Any], at: float, session: str,
+          profiles: Sequence[tuple[Profile, bool, bool]], idle_gap: float) -> bool:
+    """True only when :func:`begin` would show nothing and change nothing but ``ls`` (most
+    calls: same session, within the idle gap, every notice shown and no reminder due) —
+    decided without copying the state. False means "ask :func:`begin`", never "something
+    is due": it may be False for a call that is quiet after all (property-tested against
+    :func:`begin`)."""
+    last = state.get("ls")
+    cs = state.get("cs")
+    if (last is None or cs is None or at - last > idle_gap or state.get("sid") != session
+            or "dep" in state):
+        return False
+    per = state.get("p")
+    if per is None:
+        return False
+    for profile, disclose, remind in profiles:
+        mine = per.get(profile.name)
+        if mine is None:
+            return False
+        if disclose and mine.get("d") is None:
+            return False
+        if remind and profile.reminder_minutes is not None:
+            since = max(cs, mine.get("r", cs))
+            if at - since >= profile.reminder_minutes * 60:
+                return False
+    return True
 
 
 def end(state: dict[str, Any] | None, at: float) -> dict[str, Any]:
