@@ -13,12 +13,13 @@ blocked); a row's ``action`` column overrides it. Coverage is checked against SR
 10,000 entries, 200 per A.1 risk and 100 per A.2 risk; the per-risk figures are unverified
 [K] and configurable) and weekly staleness.
 
-The matcher is one ``ahocorasick_rs`` automaton (leftmost-longest) over the UTF-8 of the
-normalised keywords; scans fold the text (:mod:`._normalise`), run the automaton over the
-folded bytes, and only for candidate matches map offsets back to the original text, check
-Latin word boundaries (a Latin keyword inside a longer word is not a match, configurable)
-and exemptions. A candidate that is turned down is re-scanned from its next character, in its
-neighbourhood only, so an overlapping keyword is not hidden by it.
+The matcher is one ``daachorse`` automaton (leftmost-longest) over the UTF-8 of the
+normalised keywords (built off the serving threads during a swap: :mod:`._automaton`);
+scans fold the text (:mod:`._normalise`), run the automaton over the folded bytes, and only
+for candidate matches map offsets back to the original text, check Latin word boundaries
+(a Latin keyword inside a longer word is not a match, configurable) and exemptions. A
+candidate that is turned down is re-scanned from its next character, in its neighbourhood
+only, so an overlapping keyword is not hidden by it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import attrs
 from ..errors import ConfigurationError
 from ..risks import Risk
 from ..rules import implements
+from ._automaton import STANDARD, automaton
 from ._normalise import (
     Folded,
     fold,
@@ -451,19 +453,51 @@ def _chain(items: Any, base: int, delta: Sequence[Any]) -> Any:
 
 #: boundary flags of an entry (``Matcher._bounds``): its first / last character is Latin
 _START, _END = 1, 2
+#: keys a prefix table's dict holds at most (about): resizing a dict copies all its keys in
+#: one go, holding the GIL (a dict of 900,000 prefixes: ~16 ms at its last resize, ~0.15 ms
+#: at 8,192 keys)
+_SHARD_KEYS = 8192
+
+
+class _Prefixes:
+    """A set of strings (the proper prefixes of some terms) split by hash over dicts of at
+    most about :data:`_SHARD_KEYS` keys each, so that building it never resizes a large
+    dict. Lookups pick the dict by the string's hash: ``s in shards[hash(s) & mask]``."""
+
+    __slots__ = ("mask", "shards")
+
+    def __init__(self, expected: int) -> None:
+        n = 1
+        while n * _SHARD_KEYS < expected:
+            n *= 2
+        self.shards: tuple[dict[str, None], ...] = tuple({} for _ in range(n))
+        self.mask = n - 1
+
+    def add_prefixes_of(self, terms: Iterable[str]) -> None:
+        shards, mask = self.shards, self.mask
+        for t in terms:
+            for k in range(1, len(t)):
+                p = t[:k]
+                shards[hash(p) & mask][p] = None
+
+    def __contains__(self, s: str) -> bool:
+        return s in self.shards[hash(s) & self.mask]
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.shards)
 
 
 def _prepare(entries: Sequence[Keyword], word_boundaries: bool
-             ) -> tuple[list[str], bytearray, dict[str, None], set[str], list[bytes]]:
+             ) -> tuple[list[str], bytearray, _Prefixes, set[str], list[bytes]]:
     """Normalised terms, boundary flags, proper prefixes, the characters those prefixes end
     with and UTF-8 patterns, in batches that a paced build hands the GIL over between.
 
-    The flags are a ``bytearray`` and the prefixes the keys of a dict of ``None``: neither
-    is traversed by the garbage collector (a set or a list of tuples of a few hundred
-    thousand items is, at every collection of its generation)."""
+    The flags are a ``bytearray`` and the prefixes the keys of dicts of ``None``
+    (:class:`_Prefixes`): neither is traversed by the garbage collector (a set or a list of
+    tuples of a few hundred thousand items is, at every collection of its generation)."""
     out_terms: list[str] = []
     bounds = bytearray()
-    prefixes: dict[str, None] = {}
+    prefixes = _Prefixes(sum(len(e.term) for e in entries))
     lasts: set[str] = set()
     patterns: list[bytes] = []
     for lo in range(0, len(entries), _BATCH):
@@ -481,7 +515,7 @@ def _prepare(entries: Sequence[Keyword], word_boundaries: bool
                           for t in terms)
         else:
             bounds.extend(bytes(len(terms)))
-        prefixes.update((t[:k], None) for t in terms for k in range(1, len(t)))
+        prefixes.add_prefixes_of(terms)
         lasts.update(c for t in terms for c in t[:-1])
         patterns.extend(t.encode("utf-8") for t in terms)
         pace()
@@ -493,13 +527,12 @@ def _scanned(layers: list[_Layer]) -> tuple[_Layer, ...]:
     return tuple(layer for layer in layers if layer.ac is not None)
 
 
-def _automaton(patterns: list[bytes]) -> Any:
-    import ahocorasick_rs
+def _open_sets(tables: Iterable[_Prefixes]
+               ) -> tuple[tuple[tuple[dict[str, None], ...], int], ...]:
+    """``(shards, mask)`` of each non-empty prefix table, for :meth:`Matcher.open_prefix`."""
+    return tuple((p.shards, p.mask) for p in tables if len(p))
 
-    if not patterns:
-        return None
-    return ahocorasick_rs.BytesAhoCorasick(patterns,
-                                           matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+
 
 
 class Matcher:
@@ -517,32 +550,26 @@ class Matcher:
         self.word_boundaries = word_boundaries
         self.terms, self._bounds, prefixes, lasts, patterns = _prepare(self.entries,
                                                                        word_boundaries)
-        self._prefix_sets: tuple[dict[str, None], ...] = (prefixes,)
+        self._prefix_sets: tuple[_Prefixes, ...] = (prefixes,)
         self.max_len = max((len(t) for t in self.terms), default=0)
         self._max_bytes = max((len(p) for p in patterns), default=0)
-        self._layers = [_Layer(_automaton(patterns), 0, len(self.entries))]
+        self._layers = [_Layer(automaton(patterns), 0, len(self.entries))]
         drain(patterns)  # the automaton keeps its own copy
         self._scanned = _scanned(self._layers)
         self._suppressed: frozenset[int] = frozenset()
-        self._index: dict[str, int] | None = None
-        self.index_of()  # now, in steps: a later incremental swap then needs no big table
         self._key_last = frozenset(lasts)
         self._set_allow(allow)
 
     def _set_allow(self, allow: Sequence[str]) -> None:
         """The allow words and what is derived from them (a small automaton of their own)."""
-        import ahocorasick_rs
-
         allow_terms = [a for a in dict.fromkeys(normalise_terms(list(allow))) if a]
         self.allow = allow_terms
         self._allow_bytes = max((len(a.encode("utf-8")) for a in allow_terms), default=0)
-        self._allow_prefixes = dict.fromkeys(a[:k] for a in allow_terms
-                                             for k in range(1, len(a)))
+        self._allow_prefixes = _Prefixes(sum(len(a) for a in allow_terms))
+        self._allow_prefixes.add_prefixes_of(allow_terms)
         self._allow_max_len = max((len(a) for a in allow_terms), default=0)
-        self._allow_ac = (ahocorasick_rs.BytesAhoCorasick(
-            [a.encode("utf-8") for a in allow_terms]) if allow_terms else None)
-        self._open_sets: tuple[dict[str, None], ...] = (self._allow_prefixes,
-                                                        *self._prefix_sets)
+        self._allow_ac = automaton([a.encode("utf-8") for a in allow_terms], STANDARD)
+        self._open_sets = _open_sets((self._allow_prefixes, *self._prefix_sets))
         self._open_last = self._key_last.union(c for a in allow_terms for c in a[:-1])
 
     def release_when_unused(self) -> None:
@@ -551,24 +578,26 @@ class Matcher:
         matcher derived from it are left alone (see :mod:`._pacing`)."""
         owned = [c.delta if isinstance(c, _Chain) else c
                  for c in (self.entries, self.actions, self.terms, self._bounds)]
-        release_when_unused(self, [*owned, *self._prefix_sets, self._index])
+        release_when_unused(self, [*owned, *(d for p in self._prefix_sets for d in p.shards)])
 
     @property
     def delta_size(self) -> int:
         """Keywords in automata added by :meth:`extended` since the last full build."""
         return sum(layer.count for layer in self._layers[1:])
 
-    def index_of(self) -> dict[str, int]:
-        """Normalised term -> entry index of the first automaton (built once, in batches)."""
-        if self._index is None:
-            index: dict[str, int] = {}
-            base = self._layers[0].count
-            terms = self.terms.base if isinstance(self.terms, _Chain) else self.terms
-            for lo in range(0, base, _BATCH):
-                index.update((t, lo + i) for i, t in enumerate(terms[lo:min(base, lo + _BATCH)]))
-                pace()
-            self._index = index
-        return self._index
+    def _base_index(self, term: str) -> int | None:
+        """The entry index of ``term`` (normalised) in the first automaton, if it is one of
+        its keywords: the leftmost-longest match over the term's own UTF-8 spans all of it
+        exactly when the term is a pattern (no table of all terms is needed)."""
+        ac = self._layers[0].ac
+        if ac is None:
+            return None
+        data = term.encode("utf-8")
+        for s, e, i in ac.find(data):
+            if s == 0 and e == len(data):
+                return int(i)
+            break
+        return None
 
     def extended(self, added: Sequence[Keyword], added_actions: Sequence[str],
                  removed: Iterable[str], *, allow: Sequence[str] | None = None) -> Matcher:
@@ -578,10 +607,9 @@ class Matcher:
         small automaton is rebuilt), else this matcher's."""
         removed = set(removed)
         base = self._layers[0].count
-        index = self.index_of()
         suppressed = set(self._suppressed)
         for n, term in enumerate(removed):
-            i = index.get(term)
+            i = self._base_index(term)
             if i is not None:
                 suppressed.add(i)
             if n % _BATCH == 0:
@@ -604,11 +632,10 @@ class Matcher:
         new._prefix_sets = (self._prefix_sets[0], prefixes)
         new.max_len = max(self.max_len, max((len(t) for t in terms), default=0))
         new._max_bytes = max(self._max_bytes, max((len(p) for p in patterns), default=0))
-        new._layers = [self._layers[0], _Layer(_automaton(patterns), base, len(delta))]
+        new._layers = [self._layers[0], _Layer(automaton(patterns), base, len(delta))]
         drain(patterns)
         new._scanned = _scanned(new._layers)
         new._suppressed = frozenset(suppressed)
-        new._index = index
         new._key_last = self._key_last | lasts
         if allow is not None:
             new._set_allow(allow)
@@ -618,7 +645,7 @@ class Matcher:
         new._allow_prefixes = self._allow_prefixes
         new._allow_max_len = self._allow_max_len
         new._allow_ac = self._allow_ac
-        new._open_sets = (self._allow_prefixes, *new._prefix_sets)
+        new._open_sets = _open_sets((self._allow_prefixes, *new._prefix_sets))
         new._open_last = self._open_last | lasts
         return new
 
@@ -631,7 +658,7 @@ class Matcher:
         folded = fold(norm)
         out = []
         for layer in self._scanned:
-            for i, s, e in layer.ac.find_matches_as_indexes(folded.data):
+            for s, e, i in layer.ac.find(folded.data):
                 idx = layer.offset + int(i)
                 if idx not in self._suppressed:
                     out.append((idx, folded.char_of(s), folded.char_of(e)))
@@ -652,7 +679,7 @@ class Matcher:
         data = folded.data
         scan: _Scan | None = None
         for layer in self._scanned:
-            hits = layer.ac.find_matches_as_indexes(data)
+            hits = layer.ac.find(data)
             if hits:
                 if scan is None:
                     scan = _Scan(self, text, folded, data, final, skip_before)
@@ -671,8 +698,9 @@ class Matcher:
         sets = self._open_sets
         for k in range(longest, 0, -1):
             tail = norm[-k:]
-            for prefixes in sets:
-                if tail in prefixes:
+            h = hash(tail)
+            for shards, mask in sets:
+                if tail in shards[h & mask]:
                     return k
         return 0
 
@@ -694,15 +722,15 @@ class _Scan:
         self._allow_cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
     def run(self, hits: Sequence[tuple[int, int, int]], base: int, layer: _Layer) -> None:
-        for idx, bs, be in hits:
+        """Judge ``(start, end, entry)`` hits, byte offsets ``base`` into the folded text."""
+        for bs, be, idx in hits:
             bs, be = bs + base, be + base
             verdict = self.judge(layer.offset + int(idx), bs, be)
             if verdict == "rejected":
                 nxt = self.folded.byte_of(self.conv(bs) + 1)
                 hi = min(len(self.data), be + self.m._max_bytes)
                 window = self.data[nxt:hi]
-                sub = [(i, s, e) for i, s, e in layer.ac.find_matches_as_indexes(window)
-                       if s + nxt < be]
+                sub = [(s, e, i) for s, e, i in layer.ac.find(window) if s + nxt < be]
                 if sub:
                     self.run(sub, nxt, layer)
 
@@ -781,7 +809,7 @@ class _Scan:
         hits = self._allow_cache.get(key)
         if hits is None:
             assert self.m._allow_ac is not None
-            hits = [(s + lo, e + lo) for _, s, e in
-                    self.m._allow_ac.find_matches_as_indexes(self.data[lo:hi], overlapping=True)]
+            hits = [(s + lo, e + lo) for s, e, _ in
+                    self.m._allow_ac.find_overlapping(self.data[lo:hi])]
             self._allow_cache[key] = hits
         return hits
