@@ -45,11 +45,14 @@ _HEADER = struct.Struct(">I4s")
 
 
 def _header_reader(src: BinaryIO) -> Callable[[int], bytes]:
-    """``read(offset) -> 8 bytes``: one ``pread`` on a read-only file (no seek, no 8 KiB
-    buffer refill per chunk), else seek and read."""
-    if type(src) is io.BufferedReader:
+    """``read(offset) -> 8 bytes``: one ``pread`` on a file (no seek, no 8 KiB buffer
+    refill per chunk; a file being written, as when label_file reads its output back, is
+    flushed first), else seek and read."""
+    if type(src) in (io.BufferedReader, io.BufferedRandom):
         try:
             fd = src.fileno()
+            if type(src) is io.BufferedRandom:
+                src.flush()
         except (OSError, io.UnsupportedOperation):
             pass
         else:
