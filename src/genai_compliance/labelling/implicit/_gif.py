@@ -14,6 +14,8 @@ reads (the packet split into length-prefixed sub-blocks, reassembled here).
 
 from __future__ import annotations
 
+import io
+import os
 from typing import Any, BinaryIO, overload
 
 from genai_compliance.errors import MalformedMedia
@@ -30,21 +32,57 @@ _MAGIC = b"\x01" + bytes(range(255, -1, -1)) + b"\x00"
 
 class _Window:
     """The file as a byte sequence read through a 1 MiB sliding window: the block walk
-    touches every sub-block length byte but never holds the frames."""
+    touches every sub-block length byte but never holds the frames.
 
-    def __init__(self, f: BinaryIO) -> None:
+    With a ``sink``, the window also copies the file to it as the walk moves forward: every
+    byte from ``emitted`` up to the start of each new window is written from the window
+    already read (or, for the few bytes a walk steps over, read again), so labelling reads
+    the frames once instead of walking them and then copying them."""
+
+    def __init__(self, f: BinaryIO, sink: BinaryIO | None = None, emitted: int = 0) -> None:
         self.f = f
         self.n = file_size(f)
         self.start = 0
-        self.buf = b""
+        self.buf: bytes | bytearray = b""
+        self.sink = sink
+        self.emitted = emitted
+        try:  # a real file is read into one reused buffer (no 1 MiB allocation per window)
+            self._fd: int | None = f.fileno() if hasattr(os, "preadv") else None
+            if isinstance(f, io.BufferedRandom):
+                f.flush()  # a file being written (read back by label_file): reads see it all
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            self._fd = None
+        self._store = bytearray(_WINDOW if self._fd is not None else 0)
 
     def __len__(self) -> int:
         return self.n
 
+    def emit(self, upto: int) -> None:
+        """Write the file's bytes from ``emitted`` up to ``upto`` to the sink."""
+        if self.sink is None or upto <= self.emitted:
+            return
+        lo, end = self.emitted, self.start + len(self.buf)
+        if self.start <= lo < end:
+            hi = min(upto, end)
+            self.sink.write(memoryview(self.buf)[lo - self.start:hi - self.start])
+            lo = hi
+        if lo < upto:
+            copy_range(self.f, self.sink, lo, upto - lo, _FMT)
+        self.emitted = upto
+
     def _load(self, pos: int, need: int) -> None:
         if not (self.start <= pos and pos + need <= self.start + len(self.buf)):
+            self.emit(pos)
             self.start = pos
-            self.buf = read_at(self.f, pos, min(max(need, 1 << 20), self.n - pos), _FMT)
+            size = min(max(need, _WINDOW), self.n - pos)
+            if self._fd is None or size != _WINDOW or pos + need > self.n:
+                self.buf = read_at(self.f, pos, size, _FMT)
+                return
+            got = os.preadv(self._fd, [self._store], pos)
+            if got != size:
+                raise MalformedMedia(f"gif file is truncated: {size} bytes needed at offset "
+                                     f"{pos}, {got} present", format=_FMT, offset=pos)
+            self.buf = self._store
 
     @overload
     def __getitem__(self, key: int) -> int: ...
@@ -61,7 +99,7 @@ class _Window:
                 raise MalformedMedia("GIF extension larger than 16 MiB", format=_FMT,
                                      offset=a)
             self._load(a, b - a)
-            return self.buf[a - self.start:b - self.start]
+            return bytes(self.buf[a - self.start:b - self.start])
         if not 0 <= key < self.n:
             raise IndexError(key)
         self._load(key, 1)
@@ -69,6 +107,7 @@ class _Window:
 
 
 _MAX_PACKET = 16 << 20
+_WINDOW = 1 << 20
 
 
 def _sub_blocks(data: Any, pos: int) -> int:
@@ -98,13 +137,22 @@ def _sub_blocks(data: Any, pos: int) -> int:
         pos = base + rel
 
 
-def blocks(data: Any) -> tuple[int, list[tuple[int, int, bool]], int]:
-    """(end of header+LSD+GCT, [(offset, end, is XMP extension)], offset of the trailer)."""
+class _HasXmp(Exception):
+    """The streamed write met an XMP extension: the label goes there, merged (two passes)."""
+
+
+def _head_end(head: bytes) -> int:
+    """End of the header, logical screen descriptor and global colour table."""
+    flags = head[10]
+    return 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+
+
+def blocks(data: Any, stop_at_xmp: bool = False) -> tuple[int, list[tuple[int, int, bool]], int]:
+    """(end of header+LSD+GCT, [(offset, end, is XMP extension)], offset of the trailer);
+    ``stop_at_xmp`` raises :class:`_HasXmp` at the first XMP extension instead."""
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
         raise MalformedMedia("not a GIF header", format=_FMT, offset=0)
-    flags = data[10]
-    pos = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
-    head_end = pos
+    pos = head_end = _head_end(data[:13])
     out: list[tuple[int, int, bool]] = []
     while True:
         if pos >= len(data):
@@ -118,7 +166,10 @@ def blocks(data: Any) -> tuple[int, list[tuple[int, int, bool]], int]:
             end = _sub_blocks(data, pos + 2)
             # identifier "XMP Data"; the authentication code is "XMP" in the XMP
             # specification's layout, other bytes in other writers' (AigcTotal's fixtures)
-            out.append((pos, end, data[pos:pos + 11] == _APP[:11]))
+            is_xmp = data[pos:pos + 11] == _APP[:11]
+            if is_xmp and stop_at_xmp:
+                raise _HasXmp
+            out.append((pos, end, is_xmp))
             pos = end
         elif b == 0x2C:
             if pos + 10 > len(data):
@@ -161,7 +212,11 @@ class GifHandler:
 
     def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
         """Copy with one XMP application extension carrying ``TC260:AIGC`` (frames copied
-        in pieces)."""
+        in pieces). A file without XMP is walked and copied in one pass (the label goes
+        right after the header); one with XMP, or a target that cannot be rewound, takes two
+        (walk, then copy with the merged packet where the old one was)."""
+        if dst.seekable() and self._streamed(src, dst, aigc_json):
+            return
         data = _Window(src)
         head_end, table, trailer = blocks(data)
         old: bytes | None = None
@@ -169,15 +224,8 @@ class GifHandler:
         for start, end, is_xmp in table:
             if is_xmp and old is None:
                 old, at = _packet(data, start, end), start
-        packet = merge_xmp(old, aigc_json, _FMT)
-        if b"\x00" in packet:
-            raise MalformedMedia("XMP packet holds a NUL byte, which GIF cannot carry",
-                                 format=_FMT, offset=at)
-        new = _APP + packet + _MAGIC
-        header = bytearray(data[:head_end])
-        if header[:6] == b"GIF87a":
-            header[:6] = b"GIF89a"  # extensions need the 89a version
-        dst.write(bytes(header))
+        new = self._extension(old, aigc_json, at)
+        dst.write(self._header(data[:head_end]))
         if at == head_end:
             dst.write(new)
         for start, end, is_xmp in table:
@@ -186,6 +234,45 @@ class GifHandler:
             if not is_xmp:
                 copy_range(src, dst, start, end - start, _FMT)
         copy_range(src, dst, trailer, len(data) - trailer, _FMT)
+
+    def _streamed(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> bool:
+        """Header, new extension, then the rest of the file written while it is walked;
+        False (``dst`` rewound and cut back) when an XMP extension turns up. A damaged file
+        leaves ``dst`` as it was, as the two-pass path does."""
+        mark = dst.tell()
+        head = read_at(src, 0, min(13, file_size(src)), _FMT)
+        if head[:6] not in (b"GIF87a", b"GIF89a") or len(head) < 13:
+            raise MalformedMedia("not a GIF header", format=_FMT, offset=0)
+        head_end = _head_end(head)
+        new = self._extension(None, aigc_json, head_end)
+        data = _Window(src, dst, emitted=head_end)
+        try:
+            dst.write(self._header(read_at(src, 0, head_end, _FMT)))
+            dst.write(new)
+            blocks(data, stop_at_xmp=True)
+            data.emit(len(data))
+        except BaseException as exc:
+            dst.seek(mark)
+            dst.truncate()
+            if isinstance(exc, _HasXmp):
+                return False
+            raise
+        return True
+
+    @staticmethod
+    def _extension(old: bytes | None, aigc_json: str, at: int) -> bytes:
+        packet = merge_xmp(old, aigc_json, _FMT)
+        if b"\x00" in packet:
+            raise MalformedMedia("XMP packet holds a NUL byte, which GIF cannot carry",
+                                 format=_FMT, offset=at)
+        return _APP + packet + _MAGIC
+
+    @staticmethod
+    def _header(head: bytes) -> bytes:
+        header = bytearray(head)
+        if header[:6] == b"GIF87a":
+            header[:6] = b"GIF89a"  # extensions need the 89a version
+        return bytes(header)
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every ``TC260:AIGC`` value in XMP application extensions."""
