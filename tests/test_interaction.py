@@ -634,3 +634,37 @@ def test_a_subject_keeps_one_store_key() -> None:
     assert one.key(alice) == one.key("alice-13800000000") == one.key(alice)
     assert one.key(alice) != one.key(Subject("bob")) and one.key(alice) != other.key(alice)
     assert "13800000000" not in one.key(alice)
+
+
+def test_a_call_racing_the_flusher_still_sees_the_last_call(comp: Compliance,
+                                                             tmp_path: Path) -> None:
+    """AN-PAUSE: a call's start and end are deferred and written by the background flush.
+    A call admitted while that write is still in flight must still count the last call
+    (else the continuous period restarts and the 2-hour pause reminder is missed): the end
+    stays pending until its write has landed."""
+    interaction = _build(comp, f"sqlite:///{tmp_path / 'race.db'}", idle_gap_minutes=15)
+    user = Subject("racer", birth_date="1990-01-01", session_id="s")
+    clock = _clock(comp)
+    first = interaction.admit(user)  # first use: disclosed, written at once
+    interaction.release(first, clock.now(), wait=False)
+    clock.advance(minutes=10)
+    second = interaction.admit(user)  # nothing due: deferred
+    interaction.release(second, clock.now(), wait=False)
+    clock.advance(minutes=10)
+    real_update = interaction.state.update
+    raced: list[float] = []
+    busy: list[bool] = []
+
+    def update(key: str, fn: Any) -> Any:
+        if not busy:  # the flush's write, before it lands: the next call comes in
+            busy.append(True)
+            raced.append(interaction.admit(user).continuous_seconds)
+        return real_update(key, fn)
+
+    interaction.state.update = update  # type: ignore[method-assign]
+    interaction.flush()
+    interaction.state.update = real_update  # type: ignore[method-assign]
+    assert raced == [20 * 60.0]  # 10 min after the last call: the same continuous period
+    third = interaction.admit(user)
+    assert third.continuous_seconds == 20 * 60.0
+    interaction.close()

@@ -11,13 +11,17 @@ import contextlib
 import contextvars
 import datetime as dt
 import enum
+import hashlib
+import hmac
 from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
 
 import attrs
 
 from .errors import ConfigurationError
 
-__all__ = ["AgeBand", "Guardian", "Subject", "current_subject", "use_subject"]
+__all__ = ["AgeBand", "Guardian", "Subject", "SubjectKeyer", "SubjectKeys",
+           "current_subject", "use_subject"]
 
 
 class AgeBand(enum.Enum):
@@ -142,3 +146,68 @@ def use_subject(subject: Subject) -> Iterator[Subject]:
         yield subject
     finally:
         current_subject.reset(token)
+
+
+@runtime_checkable
+class SubjectKeyer(Protocol):
+    """What keys subjects for a duty's store: the ledger
+    (:meth:`genai_compliance.Ledger.subject_key`)."""
+
+    def subject_key(self, subject: Subject | str, *, purpose: str) -> str: ...
+
+
+#: how many user ids a :class:`SubjectKeys` remembers before it forgets them all
+MAX_REMEMBERED = 100_000
+
+
+class SubjectKeys:
+    """The store keys of one duty's subjects: ``prefix:`` + a keyed HMAC of the user id —
+    the ledger's :meth:`~genai_compliance.Ledger.subject_key` under ``purpose`` or, for a
+    duty built without a ledger, HMAC-SHA256 under a standalone secret of at least 16 bytes.
+    Never the user id and never an unkeyed hash (a phone number is recovered from one in
+    under a second). Each user id's key is derived once and remembered (bounded).
+
+    ``setting`` names the configuration key of the secret, for the error a bad one gets.
+
+    .. versionadded:: 0.2
+    """
+
+    __slots__ = ("_keyer", "_memo", "prefix", "purpose")
+
+    def __init__(self, keyer: SubjectKeyer | bytes, *, purpose: str, prefix: str,
+                 setting: str) -> None:
+        if isinstance(keyer, bytes | bytearray):
+            if len(keyer) < 16:
+                raise ConfigurationError(
+                    f"the {purpose} subject-key secret must be at least 16 bytes (got "
+                    f"{len(keyer)}); use the ledger's (build the duty from its context) or "
+                    f"set {setting}", field=setting, value=len(keyer))
+            keyer = bytes(keyer)
+        elif not isinstance(keyer, SubjectKeyer):
+            raise ConfigurationError(
+                f"the {purpose} duty keys subjects with the ledger (subject_key) or a secret "
+                f"(bytes); got {type(keyer).__name__}", field=setting,
+                value=type(keyer).__name__)
+        self._keyer: SubjectKeyer | bytes = keyer
+        self.purpose = purpose
+        self.prefix = prefix
+        self._memo: dict[str, str] = {}
+
+    def digest(self, subject: Subject | str) -> str:
+        """The keyed HMAC of the subject's user id (32 hex digits), without the prefix."""
+        keyer = self._keyer
+        if isinstance(keyer, bytes):
+            user_id = subject.user_id if isinstance(subject, Subject) else subject
+            return hmac.new(keyer, self.purpose.encode() + b"\x00" + user_id.encode(),
+                            hashlib.sha256).hexdigest()[:32]
+        return keyer.subject_key(subject, purpose=self.purpose)
+
+    def __call__(self, subject: Subject | str) -> str:
+        """The subject's store key (remembered per user id)."""
+        user_id = subject.user_id if isinstance(subject, Subject) else subject
+        found = self._memo.get(user_id)
+        if found is None:
+            if len(self._memo) >= MAX_REMEMBERED:  # bounded: forget the lot, derive again
+                self._memo.clear()
+            found = self._memo[user_id] = f"{self.prefix}:{self.digest(subject)}"
+        return found

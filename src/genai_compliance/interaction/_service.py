@@ -14,7 +14,6 @@ import asyncio
 import datetime as dt
 import functools
 import hashlib
-import hmac
 import secrets
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,7 +30,7 @@ from ..errors import (
 )
 from ..rules import implements
 from ..stores import SQLDatabase, Store
-from ..subject import Subject
+from ..subject import Subject, SubjectKeyer, SubjectKeys
 from . import _timer as timer
 from ._profiles import InteractionSettings, Profile
 from ._state import StateStore, open_state
@@ -62,11 +61,6 @@ class GuardianConsent(Protocol):
     def has_guardian_consent(self, subject: Subject) -> bool: ...
 
     def missing(self, subject: Subject | None, purposes: Sequence[str]) -> list[str]: ...
-
-
-@runtime_checkable
-class _Keyer(Protocol):
-    def subject_key(self, subject: Subject | str, *, purpose: str) -> str: ...
 
 
 @attrs.frozen
@@ -215,7 +209,7 @@ class Interaction:
         record: Recorder,
         arecord: ARecorder | None = None,
         consent: GuardianConsent | None = None,
-        keyer: _Keyer | bytes | None = None,
+        keyer: SubjectKeyer | bytes | None = None,
         tz: dt.tzinfo = SHANGHAI,
     ) -> None:
         if not callable(record):
@@ -232,6 +226,9 @@ class Interaction:
         self.flush_after = 0.5
         #: this process's copy of recently seen states: key -> (monotonic time read, state)
         self._seen: dict[str, tuple[float, dict[str, Any]]] = {}
+        #: bumped whenever a write lands (under ``_pending_lock``): a copy read before it is
+        #: not kept
+        self._gen = 0
         self.clock: Clock = clock or SystemClock()
         self._record = record
         self._arecord = arecord
@@ -245,22 +242,15 @@ class Interaction:
                     "keyer=compliance.ledger, or build with Interaction.from_context",
                     field="interaction.key_secret", value=None)
             keyer = secrets.token_bytes(32)
-        if isinstance(keyer, bytes | bytearray) and len(keyer) < 16:
-            raise ConfigurationError("the interaction key secret must be at least 16 bytes",
-                                     field="interaction.key_secret", value=len(keyer))
-        if not isinstance(keyer, bytes | bytearray | _Keyer):
-            raise ConfigurationError(
-                f"keyer must be the ledger (subject_key) or bytes, got {type(keyer).__name__}",
-                field="keyer", value=type(keyer).__name__)
-        self._keyer: _Keyer | bytes = keyer if isinstance(keyer, _Keyer) else bytes(keyer)
-        self._keys: dict[str, str] = {}
+        self._keys = SubjectKeys(keyer, purpose="interaction",
+                                 prefix=self.settings.key_prefix, setting="interaction.key_secret")
 
     # -- construction the lead wires in -------------------------------------------------
     @classmethod
     def from_settings(
         cls, settings: Mapping[str, Any] | None, *, store: str | Store | SQLDatabase,
         record: Recorder, arecord: ARecorder | None = None, clock: Clock | None = None,
-        consent: GuardianConsent | None = None, keyer: _Keyer | bytes | None = None,
+        consent: GuardianConsent | None = None, keyer: SubjectKeyer | bytes | None = None,
         tz: dt.tzinfo = SHANGHAI,
     ) -> Interaction:
         """Build from the ``[interaction]`` mapping (validated against
@@ -291,22 +281,7 @@ class Interaction:
     def key(self, subject: Subject | str) -> str:
         """The store key of a subject: the ledger's keyed HMAC, never the user id
         (remembered per user id: the same key on every call)."""
-        user_id = subject.user_id if isinstance(subject, Subject) else subject
-        found = self._keys.get(user_id)
-        if found is None:
-            if len(self._keys) >= 100_000:  # bounded: forget the lot, derive again
-                self._keys.clear()
-            found = self._keys[user_id] = self._derive_key(subject)
-        return found
-
-    def _derive_key(self, subject: Subject | str) -> str:
-        if isinstance(self._keyer, bytes):
-            user_id = subject.user_id if isinstance(subject, Subject) else subject
-            digest = hmac.new(self._keyer, b"interaction\x00" + user_id.encode(),
-                              hashlib.sha256).hexdigest()[:32]
-        else:
-            digest = self._keyer.subject_key(subject, purpose="interaction")
-        return f"{self.settings.key_prefix}:{digest}"
+        return self._keys(subject)
 
     def _day(self, at: dt.datetime) -> dt.date:
         return at.astimezone(self.tz).date()
@@ -400,7 +375,7 @@ class Interaction:
             return quick
         found: dict[str, Any] = {}
         with self._pending_lock:
-            ended = self._pending.pop(key, None)  # this key's last call end rides along
+            ended = self._pending.get(key)  # this key's last call end rides along
 
         def step(state: dict[str, Any] | None) -> dict[str, Any]:
             found.clear()
@@ -414,13 +389,8 @@ class Interaction:
             found["cs"] = float(new["cs"])
             return new
 
-        try:
-            written = self.state.update(key, step)
-        except BaseException:
-            if ended is not None:  # not written: keep it for the next try
-                self._defer(key, ended)
-            raise
-        self._remember(key, written)
+        written = self.state.update(key, step)  # not written: the end stays pending
+        self._landed(key, ended, written)
         if found.get("exited"):
             raise self.exited_refusal(session, "earlier")
         return Admission(subject, key, session, at, tuple(found["due"]),
@@ -436,20 +406,23 @@ class Interaction:
         atomic path (``None``), so no notice is missed or shown twice. With
         ``cached_only``, ``None`` also when the copy is missing or stale."""
         now = self.clock.monotonic()
-        seen = self._seen.get(key)
+        with self._pending_lock:  # one snapshot: the copy with the ends not yet in it
+            seen = self._seen.get(key)
+            ended = self._pending.get(key)
+            gen = self._gen
         if seen is not None and now - seen[0] < self.settings.max_staleness:
             state: dict[str, Any] | None = seen[1]
         elif cached_only:
             return None
         else:
             state = self.state.load(key)
-            if state is not None:
-                self._remember(key, state, now)
         if state is None:
             return None
-        with self._pending_lock:
-            ended = self._pending.get(key)
         view = state if ended is None else timer.end(state, ended)
+        if seen is None or state is not seen[1]:
+            with self._pending_lock:  # keep the copy unless a write landed since the snapshot
+                if self._gen == gen:
+                    self._remember(key, view, now)
         if timer.is_exited(view, session):
             raise self.exited_refusal(session, "earlier")
         ts = at.timestamp()
@@ -461,6 +434,16 @@ class Interaction:
                 return None
         self._defer(key, ts)
         return Admission(subject, key, session, at, (), max(0.0, ts - float(view["cs"])))
+
+    def _landed(self, key: str, ended: float | None, written: dict[str, Any]) -> None:
+        """A write that carried the pending end ``ended`` landed: the copy becomes
+        ``written`` and the end stops being pending (if no later one came meanwhile), both
+        under the lock that the quick admission reads them under."""
+        with self._pending_lock:
+            self._gen += 1
+            self._remember(key, written)
+            if ended is not None and self._pending.get(key) == ended:
+                del self._pending[key]
 
     def _remember(self, key: str, state: dict[str, Any], at: float | None = None) -> None:
         if len(self._seen) > 100_000:  # bounded: forget the lot, re-read as needed
@@ -550,19 +533,21 @@ class Interaction:
                 self._flusher.start()
 
     def flush(self) -> None:
-        """Write every pending call end now (the background flusher and close call it)."""
+        """Write every pending call end now (the background flusher and close call it).
+
+        An end stays pending until its write has landed, and then leaves together with the
+        new copy of the state (:meth:`_landed`), so an admission racing the flush always
+        sees it: still pending, or in the copy or the store (writing an end twice changes
+        nothing)."""
         with self._pending_lock:
-            pending, self._pending = self._pending, {}
+            pending = dict(self._pending)
             self._flusher = None
-        failed: dict[str, float] = {}
         for key, ts in pending.items():
             try:
-                self.state.update(key, functools.partial(_end_at, ts))
+                written = self.state.update(key, functools.partial(_end_at, ts))
             except Exception:  # a store down: kept for the next admission or flush
-                failed[key] = ts
-        for key, ts in failed.items():
-            with self._pending_lock:
-                self._pending[key] = max(ts, self._pending.get(key, ts))
+                continue
+            self._landed(key, ts, written)
 
     def exited_since(self, admission: Admission) -> bool:
         """Whether the user ended the call's session after it started (one store read)."""
@@ -585,7 +570,7 @@ class Interaction:
         session = session_id if session_id is not None else subject.session_id or ""
         ts = at.timestamp()
         key = self.key(subject)
-        self._remember(key, self.state.update(key, lambda state: timer.mark_exit(
+        self._landed(key, None, self.state.update(key, lambda state: timer.mark_exit(
             state, ts, session)))
         return self._record("interaction.exit", {
             "via": via, "at": _iso(at), "rules": ["AN-EXIT"],
@@ -603,7 +588,8 @@ class Interaction:
         at = at or self.clock.now()
         ts = at.timestamp()
         key = self.key(subject)
-        self._remember(key, self.state.update(key, lambda state: timer.signal(state, ts)))
+        self._landed(key, None, self.state.update(key, lambda state: timer.signal(state,
+                                                                                    ts)))
         return self._record("interaction.dependence", {"reason": reason, "at": _iso(at),
                                                        "rules": ["AN-DISCLOSE"]},
                             subject=subject)
