@@ -1,5 +1,7 @@
-"""Implicit label on a ~20 MB JPEG (LM-5): our byte-level writer beside a plain file copy
-(the floor) and exiftool writing the same XMP-TC260:AIGC property, all in this run."""
+"""Implicit label on a ~20 MB JPEG and a ~20 MB PNG (LM-5, issue 19): label_file beside a
+plain file copy and the atomic floor (bench_implicit_floor: temp file, insertion, rename,
+no fsync, as label_file), into a fresh and an existing target, and exiftool writing the
+same XMP-TC260:AIGC property, all in this run."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from _util import line, rate
+from bench_implicit_floor import atomic_floor, both, compare, plain_copy, report
 from PIL import Image
 
 from genai_compliance.labelling.aigc import AIGCLabel
@@ -31,29 +33,24 @@ _CONFIG = """%Image::ExifTool::UserDefined = (
 
 
 def main() -> None:
-    """Print MB/s of labelling vs copy vs exiftool."""
+    """Print each writer beside the plain copy and the atomic floor, then exiftool."""
     label = AIGCLabel(content_producer="001191110108MA01ABCDE1A1B2", produce_id="bench-1")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        src = d / "big.jpg"
-        Image.frombytes("RGB", (4200, 3400), os.urandom(4200 * 3400 * 3)).save(
-            src, "JPEG", quality=97)
-        mb = src.stat().st_size / 1e6
-        print(f"  JPEG of {mb:.1f} MB")
+        pixels = Image.frombytes("RGB", (4200, 3400), os.urandom(4200 * 3400 * 3))
+        jpeg = d / "big.jpg"
+        pixels.save(jpeg, "JPEG", quality=97)
+        png = d / "big.png"
+        pixels.crop((0, 0, 2600, 2600)).save(png, "PNG", compress_level=1)
+        del pixels
 
-        def copy() -> int:
-            shutil.copyfile(src, d / "copy.jpg")
-            return 1
+        def ours(s: Path, t: Path) -> None:
+            label_file(s, t, label)
 
-        def ours() -> int:
-            label_file(src, d / "ours.jpg", label)
-            return 1
-
-        floor = rate(copy, 3) * mb
-        line("plain file copy (floor)", floor, floor, "MB/s")
-        value = rate(ours, 3) * mb
-        line("label_file (APP1 XMP, byte level) vs copy", value, floor, "MB/s")
-        assert [r.text for r in read_labels(d / "ours.jpg")] == [label.to_json()]
+        for name, src in (("JPEG", jpeg), ("PNG", png)):
+            both(f"{name} (Pillow, random pixels)", src, d, ours)
+            label_file(src, d / "check", label)
+            assert [r.text for r in read_labels(d / "check")] == [label.to_json()]
         exiftool = shutil.which("exiftool")
         if exiftool is None:
             print("  exiftool not installed: no comparison")
@@ -61,15 +58,15 @@ def main() -> None:
         cfg = d / "tc260.config"
         cfg.write_text(_CONFIG)
 
-        def theirs() -> int:
-            subprocess.run([exiftool, "-config", str(cfg), "-q", "-o",
-                            str(d / f"ex{os.urandom(4).hex()}.jpg"),
-                            f"-XMP-TC260:AIGC={label.to_json()}", str(src)], check=True)
-            return 1
+        def theirs(s: Path, t: Path) -> None:
+            t.unlink(missing_ok=True)
+            subprocess.run([exiftool, "-config", str(cfg), "-q", "-o", str(t),
+                            f"-XMP-TC260:AIGC={label.to_json()}", str(s)], check=True)
 
-        ex = rate(theirs, 2) * mb
-        line("exiftool -XMP-TC260:AIGC= (same property) vs copy", ex, floor, "MB/s")
-        line("label_file vs exiftool", value, ex, "MB/s")
+        mb = jpeg.stat().st_size / 1e6
+        report(f"JPEG, {mb:.0f} MB, against exiftool writing the same property", mb,
+               compare(jpeg, d, {"copy": plain_copy, "atomic": atomic_floor,
+                                 "label_file": ours, "exiftool": theirs}, repeat=3))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,16 @@
 1x, 2x and 4x file of PNG, JPEG, GIF, WebP, TIFF, HEIC, MP4, WAV, MP3, MKV, FLAC, Ogg Opus,
 AVI, PDF (a sound file: incremental update; a damaged one: the streamed repair rewrite) and
 DOCX, each beside a plain copy of the same file measured in this run (the formats made by
-ffmpeg are skipped without it). Label and copy runs alternate and the medians are printed
-(the machine is shared, so single runs are noisy); ``label/copy`` is the median of the
-per-pair ratios, the figure the "at most 1.5x a file copy" target is read from.
-``atomic/copy`` is the same for the floor every safe writer pays on top of a copy: the
-bytes written to a temp file beside the target with one insertion, then renamed over it
-(label_file's pattern, the atomic replace and the shifted kernel copy, without parsing).
-Linear cost shows as a steady ratio and a time that doubles with the size; the
+ffmpeg are skipped without it). Label, copy and floor runs go in shuffled rounds and the
+medians are printed (the machine is shared, so single runs are noisy). Every run writes a
+fresh target (the old one is removed untimed; bench_implicit_floor shows what replacing an
+existing one adds). ``label/copy`` is the median of the per-round ratios, the figure the
+"at most 1.5x a file copy" target is read from; ``atomic/copy`` is the floor every safe
+writer pays on top of a copy, measured as in bench_implicit_floor (temp file beside the
+target, 1.5 KB inserted after 20 bytes, the rest through a 1 MiB buffer, renamed; no fsync,
+as label_file does none), ``label/atomic`` the writer against it, and ``cfr/copy`` the
+same floor with the rest copied by ``copy_file_range`` (the writers' copy before issue
+19). Linear cost shows as a steady ratio and a time that doubles with the size; the
 hostile-input tests cover the pathological inputs. ``GC_BENCH_REPEAT`` sets the runs per
 size (default 7)."""
 
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from _util import big_png as _png
+from bench_implicit_floor import atomic_floor, compare, plain_copy, ratio
 
 from genai_compliance.labelling.aigc import AIGCLabel
 from genai_compliance.labelling.implicit import label_file
@@ -215,44 +219,18 @@ def _best(fn: Callable[[], None], repeat: int = 3) -> float:
     return best
 
 
-def _atomic_insert(src: Path, dst: Path) -> None:
-    """The floor of a safe labelling writer: a temp file beside ``dst`` (mkstemp), the
-    first 20 bytes, 1.5 KB inserted, the rest copied in the kernel, renamed over ``dst``."""
-    n = src.stat().st_size
-    fd, tmp = tempfile.mkstemp(prefix=".floor.", dir=dst.parent)
-    with src.open("rb") as fin, os.fdopen(fd, "wb") as fout:
-        i, o = fin.fileno(), fout.fileno()
-        off = 0
-        while off < min(20, n):
-            off += os.copy_file_range(i, o, min(20, n) - off, off)
-        os.write(o, b" " * 1500)
-        while off < n:
-            off += os.copy_file_range(i, o, n - off, off)
-    os.replace(tmp, dst)
-
-
-def _pairs(label: Callable[[], object], copy: Callable[[], object],
-           atomic: Callable[[], object],
-           repeat: int = REPEAT) -> tuple[float, float, float, float]:
-    """(median label s, median copy s, median label/copy, median atomic/copy) over
-    alternating runs."""
-    labels, copies, ratios, floors = [], [], [], []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        copy()
-        c = time.perf_counter() - start
-        start = time.perf_counter()
-        label()
-        lab = time.perf_counter() - start
-        start = time.perf_counter()
-        atomic()
-        floor = time.perf_counter() - start
-        labels.append(lab)
-        copies.append(c)
-        ratios.append(lab / c)
-        floors.append(floor / c)
-    return (statistics.median(labels), statistics.median(copies), statistics.median(ratios),
-            statistics.median(floors))
+def _rounds(src: Path, work: Path) -> tuple[float, float, float, float, float, float]:
+    """(median label s, median copy s, label/copy, atomic/copy, label/atomic,
+    atomic-cfr/copy), the ratios as medians of the per-round ones (fresh targets)."""
+    times = compare(src, work, {
+        "copy": plain_copy,
+        "atomic": atomic_floor,
+        "cfr": lambda s, d: atomic_floor(s, d, kernel=True),
+        "label": lambda s, d: label_file(s, d, LABEL),
+    }, repeat=REPEAT)
+    return (statistics.median(times["label"]), statistics.median(times["copy"]),
+            ratio(times, "label", "copy"), ratio(times, "atomic", "copy"),
+            ratio(times, "label", "atomic"), ratio(times, "cfr", "copy"))
 
 
 def _hostile() -> None:
@@ -307,9 +285,9 @@ def main() -> None:
         "avi": _ffmpeg_sized("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:d=3600",
                              "-c:v", "mjpeg", "-q:v", "1", "-f", "avi"),
     }
-    print(f"  {'format':<7} {'size':>7} {'label s':>9} {'copy s':>9} {'MB/s':>9} "
-          f"{'label/copy':>11} {'atomic/copy':>12} {'time vs 1x':>11}   (medians of {REPEAT}"
-          " alternating runs)")
+    print(f"  {'format':<7} {'size':>7} {'label s':>9} {'copy s':>9} {'MB/s':>8} "
+          f"{'label/copy':>10} {'atomic/copy':>11} {'label/atomic':>12} {'cfr/copy':>9} "
+          f"{'time vs 1x':>10}   (medians of {REPEAT} shuffled rounds, fresh targets)")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         for name, make in makers.items():
@@ -321,13 +299,11 @@ def main() -> None:
                 src = d / f"in-{name}-{factor}.{name}"
                 make(src, BASE * factor)
                 mb = src.stat().st_size / 1e6
-                took, copy, ratio, floor = _pairs(
-                    lambda s=src: label_file(s, d / "out", LABEL),  # type: ignore[misc]
-                    lambda s=src: shutil.copyfile(s, d / "copy"),  # type: ignore[misc]
-                    lambda s=src: _atomic_insert(s, d / "floor"))  # type: ignore[misc]
+                took, copy, ratio_copy, floor, ratio_floor, cfr = _rounds(src, d)
                 first = first or took
-                print(f"  {name:<7} {mb:>6.1f}M {took:>9.4f} {copy:>9.4f} {mb / took:>9.1f} "
-                      f"{ratio:>11.2f} {floor:>12.2f} {took / first:>11.2f}")
+                print(f"  {name:<7} {mb:>6.1f}M {took:>9.4f} {copy:>9.4f} {mb / took:>8.1f} "
+                      f"{ratio_copy:>10.2f} {floor:>11.2f} {ratio_floor:>12.2f} {cfr:>9.2f} "
+                      f"{took / first:>10.2f}")
                 src.unlink()
     _hostile()
 
