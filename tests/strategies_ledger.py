@@ -51,6 +51,14 @@ payload_values = st.recursive(
                                                                 max_size=3),
     max_leaves=6)
 ledger_payloads = st.dictionaries(st.text(min_size=1, max_size=8), payload_values, max_size=4)
+#: payloads the shaped encoder may take: exact str/int/bool/None, lists, tuples and dicts,
+#: with keys from all of Unicode (outside the BMP it must decline: JCS sorts those by UTF-16)
+shaped_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=8),
+    lambda inner: (st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+                   | st.dictionaries(st.text(max_size=4), inner, max_size=4)),
+    max_leaves=10)
+shaped_payloads = st.dictionaries(st.text(max_size=6), shaped_values, max_size=6)
 
 
 # -- raw access to a ledger's tables ----------------------------------------------------

@@ -20,9 +20,16 @@ from hypothesis import strategies as st
 from genai_compliance import FrozenClock, Ledger, LedgerError
 from genai_compliance.crypto import generate_ed25519
 from genai_compliance.ledger import Entry, ReadOnlyLedger, canonical, verify_ledger, verify_proof
-from genai_compliance.ledger._format import es_number, prepare_payload
+from genai_compliance.ledger._format import (
+    _jcs,
+    es_number,
+    prepare_body,
+    prepare_payload,
+    shaped_text,
+)
 from genai_compliance.ledger._proofs import export_records
 from genai_compliance.ledger._witness import DirectoryWitness
+from strategies_ledger import shaped_payloads, shaped_values
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 json_values = st.recursive(
@@ -43,6 +50,69 @@ def test_canonical_bytes_are_those_of_rfc8785(value: Any) -> None:
     """Property: any plain JSON value (floats, non-BMP keys, escapes) canonicalises to the
     bytes the rfc8785 package — which wrote the 0.1 ledgers — gives."""
     assert canonical(value) == rfc8785.dumps(value)
+
+
+def _general(value: Any) -> str:
+    """The general encoder's text (the slow path: no C encoder, no shapes)."""
+    out: list[str] = []
+    _jcs(value, out, "", True)
+    return "".join(out)
+
+
+def _bmp_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        return (all(max(k, default="a") <= "\uffff" for k in value)
+                and all(_bmp_keys(v) for v in value.values()))
+    if isinstance(value, list | tuple):
+        return all(_bmp_keys(v) for v in value)
+    return True
+
+
+@given(payload=shaped_payloads, others=st.lists(shaped_values, min_size=6, max_size=6))
+def test_the_shaped_path_writes_the_bytes_of_the_general_one(payload: dict[str, Any],
+                                                             others: list[Any]) -> None:
+    """Property: a payload of str, int, bool, None, lists, tuples and dicts takes the
+    one-walk shaped path unless a key is outside the BMP, and writes byte for byte what the
+    general RFC 8785 encoder and the rfc8785 package write — also for a second payload with
+    the same keys and other values (its shape then comes from the cache)."""
+    for value in (payload, dict(zip(payload, others, strict=False))):
+        text = shaped_text(value)
+        if not _bmp_keys(value):
+            assert text is None or text == _general(value)
+            continue
+        assert text is not None
+        assert text == _general(value) == rfc8785.dumps(value).decode()
+        assert prepare_body(value)[1:] == (text, text.encode("utf-8"))
+
+
+@pytest.mark.parametrize("payload", [
+    {"a": 1.5}, {"a": [1, 2.0]}, {"a": 2**53}, {"a": -(2**53)}, {"a": {"b": 1e21}},
+    {1: "x"}, {"\U0001f600": 1, "\uffff": 2}, {"a": __import__("enum").IntEnum("E", "X").X},
+    {"a": type("S", (str,), {})("s")}, {"a": {"b": type("D", (dict,), {})(c=1)}},
+])
+def test_the_shaped_path_declines_what_it_does_not_write(payload: dict[Any, Any]) -> None:
+    """Floats, integers beyond 2**53, non-str keys, keys outside the BMP and subclasses
+    are left to the other paths, whose text (or error) is what it was before."""
+    assert shaped_text(payload) is None
+    try:
+        expected = rfc8785.dumps(payload).decode()
+    except Exception:  # not plain JSON: the ledger refuses it
+        with pytest.raises(LedgerError):
+            prepare_body(payload)
+        return
+    if any(type(v) is int and abs(v) >= 2**53 for v in payload.values()):
+        with pytest.raises(LedgerError):
+            prepare_body(payload)
+        return
+    assert canonical(payload).decode() == expected
+
+
+def test_a_circular_payload_is_refused_by_the_shaped_path() -> None:
+    """A dict that contains itself is a LedgerError, not a RecursionError."""
+    payload: dict[str, Any] = {"a": 1}
+    payload["self"] = payload
+    with pytest.raises(LedgerError, match="circular"):
+        prepare_body(payload)
 
 
 @settings(max_examples=50)

@@ -142,6 +142,116 @@ def fast_ok(value: Any) -> bool:
     return False
 
 
+# -- the shaped path: dicts of str, int, bool, None, lists and dicts ---------------------
+#: a dict's keys in insertion order -> the keys in JCS order, each with its encoded prefix
+#: (``{"a":`` for the first, ``,"b":`` after), or None (a key that is not a str, or is
+#: outside the BMP: the other paths decide). Payloads of one kind share their keys, so a
+#: dict is neither sorted nor are its keys encoded again.
+_SHAPES: dict[tuple[Any, ...], tuple[tuple[str, str], ...] | None] = {}
+_SHAPES_MAX = 4096
+_MISSING: Any = object()
+
+
+def _shape(keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...] | None:
+    try:
+        joined = "".join(keys)
+    except TypeError:
+        return None
+    if not joined.isascii() and max(joined) > "\uffff":
+        return None  # JCS sorts by UTF-16 code units, sorted() by code points
+    return tuple((key, ("," if i else "{") + _encode_str(key) + ":")
+                 for i, key in enumerate(sorted(keys)))
+
+
+def _shaped_dict(value: dict[Any, Any], add: Callable[[str], None]) -> bool:
+    """Append the RFC 8785 text of ``value`` to a list through ``add``; False (the list is
+    then garbage) as soon as something is not an exact str, int within ±(2**53-1), bool,
+    None, list, tuple or dict, or a key is not a BMP str. What it writes is what the C
+    encoder of the fast path writes (the same string escaper, ``int.__repr__``, sorted
+    keys, compact separators)."""
+    keys = tuple(value)
+    shape = _SHAPES.get(keys, _MISSING)
+    if shape is _MISSING:
+        shape = _shape(keys)
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        _SHAPES[keys] = shape
+    if shape is None:
+        return False
+    if not shape:
+        add("{}")
+        return True
+    for key, prefix in shape:
+        add(prefix)
+        v = value[key]
+        t = type(v)  # (the same dispatch as in _shaped_list, inlined: this is per value)
+        if t is str:
+            add(_encode_str(v))
+        elif t is int:
+            if not -_SAFE_INT <= v <= _SAFE_INT:
+                return False
+            add(int.__repr__(v))
+        elif t is bool:
+            add("true" if v else "false")
+        elif v is None:
+            add("null")
+        elif t is dict:
+            if not _shaped_dict(v, add):
+                return False
+        elif t is list or t is tuple:
+            if not _shaped_list(v, add):
+                return False
+        else:
+            return False
+    add("}")
+    return True
+
+
+def _shaped_list(value: list[Any] | tuple[Any, ...], add: Callable[[str], None]) -> bool:
+    """:func:`_shaped_dict` for a list or tuple."""
+    if not value:
+        add("[]")
+        return True
+    sep = "["
+    for v in value:
+        add(sep)
+        sep = ","
+        t = type(v)
+        if t is str:
+            add(_encode_str(v))
+        elif t is int:
+            if not -_SAFE_INT <= v <= _SAFE_INT:
+                return False
+            add(int.__repr__(v))
+        elif t is bool:
+            add("true" if v else "false")
+        elif v is None:
+            add("null")
+        elif t is dict:
+            if not _shaped_dict(v, add):
+                return False
+        elif t is list or t is tuple:
+            if not _shaped_list(v, add):
+                return False
+        else:
+            return False
+    add("]")
+    return True
+
+
+def shaped_text(value: Any) -> str | None:
+    """The RFC 8785 text of a dict of str, int, bool, None, lists and dicts (exact types,
+    BMP keys), one walk for checking and writing; ``None`` for anything else (the fast or
+    the general path then decides). Raises ``RecursionError`` for a circular value.
+
+    .. versionadded:: 0.2
+    """
+    if type(value) is not dict:
+        return None
+    parts: list[str] = []
+    return "".join(parts) if _shaped_dict(value, parts.append) else None
+
+
 # -- the general path: floats, big ints, keys outside the BMP, errors --------------------
 def es_number(f: float) -> str:
     """RFC 8785 §3.2.2.3: a double the way ECMAScript's ``Number.prototype.toString``
@@ -262,6 +372,9 @@ def canonical_text(value: Any, *, exact: bool = False) -> str:
     .. versionchanged:: 0.2 no longer goes through the ``rfc8785`` package (same output).
     """
     try:
+        text = shaped_text(value)
+        if text is not None:
+            return _utf8_checked(text)
         if fast_ok(value):
             return _utf8_checked(_fast_encode(value))
         out: list[str] = []
@@ -391,6 +504,10 @@ def prepare_body(payload: Mapping[str, Any]) -> tuple[dict[str, Any], str, bytes
     checking the text is valid Unicode encodes it anyway)."""
     raw = payload if type(payload) is dict else dict(payload)
     try:
+        parts: list[str] = []
+        if _shaped_dict(raw, parts.append):  # the common payload: one walk
+            text = "".join(parts)
+            return raw, text, text.encode() if text.isascii() else _utf8(text)
         if fast_ok(raw):
             text = _fast_encode(raw)
             return raw, text, text.encode() if text.isascii() else _utf8(text)
