@@ -438,3 +438,49 @@ def test_a_leader_hands_the_commit_token_to_a_waiting_thread(tmp_path: Path,
     assert committers == ["A", "B"]
     assert [r.kind for r in ledger.records()] == ["a", "b", "c", "d"]
     ledger.close()
+
+
+def test_threads_queued_behind_a_leader_leave_the_writer_thread_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread that waits behind a leader is handed the token in turn, so it neither
+    starts the writer thread (which commits for coroutines) nor wakes it: one futile
+    thread switch per append before. The writer thread is only woken for coroutines or
+    when nobody is left to hand the token to."""
+    ledger = _ledger(tmp_path)
+    gate = Gate(ledger, monkeypatch)
+    blocker = gate.hold()
+    threads = [threading.Thread(target=ledger.append, args=(f"t{i}", {})) for i in range(4)]
+    for count, thread in enumerate(threads, 1):
+        thread.start()
+        gate.wait_queued(count)
+    gate.open()
+    for thread in (blocker, *threads):
+        thread.join()
+    assert ledger._writer.thread is None  # never started
+    assert ledger.head()[0] == 5
+
+    asyncio.run(ledger.aappend("coroutine", {}))  # now it runs, asleep between batches
+    writer = ledger._writer
+    assert writer.thread is not None
+    wakes = [0]
+    notify_all = writer.cond.notify_all
+
+    def counted() -> None:
+        if threading.current_thread() is not writer.thread:  # (it notifies itself too)
+            wakes[0] += 1
+        notify_all()
+
+    monkeypatch.setattr(writer.cond, "notify_all", counted)
+    gate.held, gate.released = False, threading.Event()
+    gate.entered.clear()
+    blocker = gate.hold()
+    threads = [threading.Thread(target=ledger.append, args=(f"u{i}", {})) for i in range(4)]
+    for count, thread in enumerate(threads, 1):
+        thread.start()
+        gate.wait_queued(count)
+    gate.open()
+    for thread in (blocker, *threads):
+        thread.join()
+    assert wakes[0] <= 1  # at most once, when the token is put down at the end
+    assert [r.kind for r in ledger.records()][-5:] == ["blocker", "u0", "u1", "u2", "u3"]
+    ledger.close()

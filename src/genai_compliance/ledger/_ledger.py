@@ -948,10 +948,14 @@ class Ledger:
             leader = lead and not writer.busy
             if leader:
                 writer.busy = True
-            elif writer.sleeping:  # alive and idle: wake it (a busy one looks again)
-                writer.cond.notify_all()
-            elif writer.thread is None:  # (a writer thread clears it when it leaves)
-                self._start_writer(writer)
+            elif not lead:  # a coroutine's: the writer thread commits it
+                if writer.sleeping:  # alive and idle: wake it (a busy one looks again)
+                    writer.cond.notify_all()
+                elif writer.thread is None:  # (a writer thread clears it when it leaves)
+                    self._start_writer(writer)
+            # (a thread that waits behind a leader is handed the token when its turn
+            # comes, see _lead, or is committed by the writer thread holding it: neither
+            # needs the writer thread woken)
         if request.items:
             self._wrote = True
         if leader:
@@ -994,7 +998,8 @@ class Ledger:
         writer.busy = False
         if writer.queue and not writer.sleeping and writer.thread is None:
             self._start_writer(writer)
-        writer.cond.notify_all()
+        if writer.sleeping or writer.stopping:  # only they wait on cond
+            writer.cond.notify_all()
 
     def _wait(self, request: _Request) -> Any:
         """Block until ``request`` (submitted by this thread) is settled; commit the next
@@ -1298,7 +1303,9 @@ class Ledger:
                 local[uid] = resolved[uid] = self._name(stored[ref], uid)
         when = self.clock.now()
         now = iso(when)
-        now_dt = parse_iso(now)
+        # (the time read back from the text: the same datetime when it already is UTC)
+        now_dt = (when if type(when) is dt.datetime and when.tzinfo is dt.UTC
+                  else parse_iso(now))
         seq, head, rng, base = st.seq, st.head, st.rng, st.base
         every = self.checkpoint_every
         rows: list[tuple[Any, ...]] = []
