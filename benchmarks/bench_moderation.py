@@ -1,18 +1,20 @@
 """Keyword scanning beside the raw automaton, in the same run (issue 17, SR-5).
 
-- 10 MB of mixed Chinese/English text, 20,000 and 100,000 keywords: the raw ``ahocorasick-rs``
-  automaton (leftmost-longest, no normalisation, the same word list; ``str`` API) against our
-  normalised scan (fold + automaton + Latin word boundaries); interleaved, median of 5.
+- 10 MB of mixed Chinese/English text, 20,000 and 100,000 keywords: the raw automata
+  (leftmost-longest, no normalisation, the same word list: ``daachorse``, which we use, over
+  the text's UTF-8, and ``ahocorasick-rs``'s ``str`` API, the floor before issue 19) against
+  our normalised scan (fold + automaton + Latin word boundaries); interleaved, median of 5.
 - the same text with 20 keywords hidden in it (evasion forms): the cost of the match path.
-- automaton build for 100,000 words (ours against the raw automaton's own build).
+- automaton build for 100,000 words (ours against the raw automata's own builds).
 - the added latency per 20-character stream chunk (StreamScanner.feed against str.upper).
 - per guarded call, the CPU the moderation checks add for a short prompt and a 30-character
   reply (``before``/``abefore``, ``after``/``aafter``, a streamed reply chunk by chunk),
   beside the raw automaton on the same text (``time.process_time``, best of 5).
 - hot swaps while another thread checks short texts: check latency (from when the check was
   due, waiting for the GIL included) during the swap against idle, for a full swap to
-  100,000 words (the ahocorasick-rs constructor holds the GIL for its whole build: that is the
-  max) and for a weekly update of 300 words into 100,000 (incremental: a small automaton).
+  100,000 words (its automata built in a process of their own) and for a weekly update of 300
+  words into 100,000 (incremental: a small automaton); the last lines put the worst stall of
+  a concurrent check during the full swap beside the idle check latency.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def _drive(make: Callable[[], Coroutine[Any, Any, object]]) -> Callable[[], None
 
 def per_call() -> None:
     """CPU µs per guarded call that the moderation checks add, by hook."""
-    import ahocorasick_rs
+    import daachorse
 
     from genai_compliance.checks import CallContext
     from genai_compliance.moderation import InputModerationCheck, OutputModerationCheck
@@ -131,10 +133,10 @@ def per_call() -> None:
         moderation = Moderation(library)
         inp, out = InputModerationCheck(moderation), OutputModerationCheck(moderation)
         ctx = context()
-        raw = ahocorasick_rs.BytesAhoCorasick([t.encode() for t in library.normalised],
-                                              matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+        raw = daachorse.DoubleArrayAhoCorasick([t.encode() for t in library.normalised],
+                                               daachorse.MATCH_KIND_LEFTMOST_LONGEST)
         data = PROMPT.encode()
-        floor = _cpu_us(lambda: raw.find_matches_as_indexes(data))  # noqa: B023
+        floor = _cpu_us(lambda: raw.find(data))  # noqa: B023
         fresh = _cpu_us(context)
 
         def stream() -> None:
@@ -160,7 +162,9 @@ def per_call() -> None:
 
 
 def main() -> None:
-    sections = sys.argv[1:] or ["scan", "per-call", "swap"]
+    known = ["scan", "per-call", "swap"]
+    # run directly: `bench_moderation.py swap`; through run.py argv holds its own arguments
+    sections = [a for a in sys.argv[1:] if a in known] or known
     if "scan" in sections:
         scanning()
     if "per-call" in sections:
@@ -172,6 +176,7 @@ def main() -> None:
 def scanning() -> None:
     """Throughput beside the raw automaton, the build, the stream chunk latency."""
     import ahocorasick_rs
+    import daachorse
 
     ll = ahocorasick_rs.MatchKind.LeftmostLongest
     text10 = _text(10_000_000)
@@ -183,10 +188,18 @@ def scanning() -> None:
         raw = ahocorasick_rs.AhoCorasick(terms, matchkind=ll)
         raw_build = time.perf_counter() - start
         start = time.perf_counter()
+        daa = daachorse.DoubleArrayAhoCorasick([t.encode() for t in terms],
+                                               daachorse.MATCH_KIND_LEFTMOST_LONGEST)
+        daa_build = time.perf_counter() - start
+        start = time.perf_counter()
         matcher = library.matcher()
         our_build = time.perf_counter() - start
         print(f"scanning 10 MB mixed zh/en with {n:,} keywords (MB/s; ratio to the raw automaton):")
-        _side_by_side("10 MB", lambda: raw.find_matches_as_indexes(text10),  # noqa: B023
+        _side_by_side("10 MB (raw: daachorse, text.encode() included)",
+                      lambda: daa.find(text10.encode()),  # noqa: B023
+                      lambda: matcher.scan(text10), size10)  # noqa: B023
+        _side_by_side("10 MB (raw: ahocorasick-rs str API)",
+                      lambda: raw.find_matches_as_indexes(text10),  # noqa: B023
                       lambda: matcher.scan(text10), size10)  # noqa: B023
         standard = ahocorasick_rs.AhoCorasick(terms)
         _side_by_side("10 MB (raw: standard match kind)",
@@ -194,12 +207,13 @@ def scanning() -> None:
                       lambda: matcher.scan(text10), size10)  # noqa: B023
         hidden = _hidden(text10, terms)
         found = len(matcher.scan(hidden))
-        _side_by_side(f"10 MB, 20 evasive keywords ({found} found)",
-                      lambda: raw.find_matches_as_indexes(hidden),  # noqa: B023
+        _side_by_side(f"10 MB, 20 evasive keywords ({found} found; raw: daachorse)",
+                      lambda: daa.find(hidden.encode()),  # noqa: B023
                       lambda: matcher.scan(hidden), len(hidden.encode()))  # noqa: B023
         print(f"automaton build, {n:,} keywords (s):")
-        line("raw ahocorasick-rs build", raw_build, raw_build, "s")
-        line("ours (normalise, prefixes, automaton)", our_build, raw_build, "s")
+        line("raw daachorse build", daa_build, daa_build, "s")
+        line("raw ahocorasick-rs build", raw_build, daa_build, "s")
+        line("ours (normalise, prefixes, automaton)", our_build, daa_build, "s")
 
     library = KeywordLibrary.synthetic(20_000)
     matcher = library.matcher()
@@ -217,17 +231,32 @@ def scanning() -> None:
 
 def swaps() -> None:
     """Check latency on another thread during hot swaps."""
+    from genai_compliance.moderation import _automaton
+
     library = KeywordLibrary.synthetic(20_000)
     big = KeywordLibrary.synthetic(100_000, seed=1)
-    _swap_latency(Moderation(library), big, "full swap to 100,000 keywords")
+    moderation = Moderation(library)
+    before = dict(_automaton.built_aside)
+    idle, during = _swap_latency(moderation, big, "full swap to 100,000 keywords")
+    aside = {k: v - before[k] for k, v in _automaton.built_aside.items()}
     weekly = KeywordLibrary([*big.entries[100:],
                              *KeywordLibrary.synthetic(200, seed=9).entries])
     _swap_latency(Moderation(big), weekly,
                   "weekly update of 100,000 keywords (100 removed, 200 added; incremental)")
+    print(f"full swap to 100,000 keywords: worst stall of a concurrent check beside idle (µs; "
+          f"automata built in their own process {aside['process']}, here {aside['here']}, "
+          f"fallback {aside['fallback']}):")
+    base = _q(idle, 0.5)
+    line("idle check latency, p50", base, base, "µs")
+    line("idle check latency, max", _q(idle, 1.0), base, "µs")
+    line("check during the full swap, p50", _q(during, 0.5), base, "µs")
+    line("check during the full swap, max (the worst stall)", _q(during, 1.0), base, "µs")
 
 
-def _swap_latency(moderation: Moderation, new: KeywordLibrary, label: str) -> None:
-    """Check latency on another thread while ``moderation`` swaps to ``new``."""
+def _swap_latency(moderation: Moderation, new: KeywordLibrary, label: str
+                  ) -> tuple[list[float], list[float]]:
+    """Check latency on another thread while ``moderation`` swaps to ``new``: the sorted
+    latencies idle and during the swap (seconds)."""
     probe_text = "请帮我写一封求职信, please summarise this article about renewable energy."
 
     def probe(seconds: float) -> list[float]:
@@ -258,6 +287,7 @@ def _swap_latency(moderation: Moderation, new: KeywordLibrary, label: str) -> No
         line(f"idle check, {name}", _q(idle, q), base, "µs")
         line(f"check during swap, {name}", _q(during, q), base, "µs")
     line(f"swap wall time (s); {len(during)} checks ran", swap, swap, "s")
+    return idle, during
 
 
 def _q(values: list[float], q: float) -> float:

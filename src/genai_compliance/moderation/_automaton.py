@@ -28,7 +28,7 @@ from typing import Any
 
 from ._pacing import is_paced, pace
 
-__all__ = ["LONGEST", "OWN_PROCESS_MIN", "STANDARD", "BuildFailed", "automaton", "built_aside"]
+__all__ = ["BuildFailed", "LONGEST", "OWN_PROCESS_MIN", "STANDARD", "automaton", "built_aside"]
 
 #: match kinds (daachorse's values): leftmost-longest for keywords, standard (overlapping
 #: search) for allow words

@@ -326,9 +326,13 @@ class Moderation:
         Returns the new library's digest.
 
         The build is paced (:mod:`._pacing`): it hands the GIL over to the threads serving
-        checks every 100 µs of work, and the tables of the library swapped out are freed a
-        step at a time on a release thread once the last check or stream on them ends. The
-        automaton constructor alone cannot be paced (see docs/moderation.md)."""
+        checks every 100 µs of work, a large automaton is built in a process of its own
+        (:mod:`._automaton`), and the tables of the library swapped out are freed a step at a
+        time on a release thread once the last check or stream on them ends.
+
+        .. versionchanged:: 0.2 automata of 2,048 keywords or more are built in a process of
+           their own during a swap (the ``ahocorasick-rs`` constructor kept the GIL for its
+           whole build; issue 19)."""
         with paced():
             return self._reload(library, profiles, reason)
 
