@@ -9,7 +9,7 @@ scans the file once, front to back, for ``N G obj`` definitions and ``trailer``
 dictionaries, the later definition of an object winning (incremental updates append).
 Stream data is never read into memory: a stream's extent comes from its direct ``/Length``
 when ``endstream`` follows it, else from the ``endstream`` keyword, and the data is copied
-in the kernel (or in 1 MiB pieces) to the output. Objects inside object streams
+in bounded pieces to the output (:func:`._riff.copy_range`). Objects inside object streams
 (``/Type /ObjStm``, structural dictionaries only) are decoded one object stream at a time
 and written as plain objects; old cross-reference streams are dropped.
 
