@@ -227,3 +227,41 @@ def test_damaged_gif_leaves_the_target_as_it_was() -> None:
     with pytest.raises(MalformedMedia):
         label_stream(io.BytesIO(data), out, LABEL)
     assert out.getvalue() == b"kept"
+
+
+def _prefixed_cases(tmp_path: Path) -> dict[str, bytes]:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(buf, "JPEG")
+    return {"png": _png(tmp_path / "p.png", 2), "pdf": _pdf(tmp_path / "p.pdf", 2),
+            "gif": _gif(), "jpeg": buf.getvalue()}
+
+
+def test_output_after_a_prefix_is_read_back_in_place(tmp_path: Path) -> None:
+    """label_stream into a file that already holds other bytes: the output is the prefix
+    plus exactly what label_bytes gives, read back (and checked) where it lies."""
+    for name, data in _prefixed_cases(tmp_path).items():
+        path = tmp_path / f"out-{name}"
+        with path.open("w+b") as out:
+            out.write(b"archive header " * 7)
+            assert label_stream(io.BytesIO(data), out, LABEL) == name
+        assert path.read_bytes() == b"archive header " * 7 + label_bytes(data, LABEL), name
+
+
+def test_read_back_after_a_prefix_does_not_load_the_output(tmp_path: Path) -> None:
+    """Reading back an output written after a prefix holds no copy of it (the check used to
+    read the whole output into memory): the traced peak stays far below the file's size."""
+    import tracemalloc
+
+    src = tmp_path / "in.png"
+    _png(src, 12)
+    with src.open("rb") as fin, (tmp_path / "out.png").open("w+b") as out:
+        out.write(b"x" * 100)
+        tracemalloc.start()
+        try:
+            label_stream(fin, out, LABEL)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * MIB

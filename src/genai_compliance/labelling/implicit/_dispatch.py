@@ -164,11 +164,47 @@ def _call(handler: FormatHandler, fn: Any, *args: Any) -> Any:
                              offset=None) from None
 
 
+class _Region(io.RawIOBase):
+    """Bytes ``[start, end)`` of a seekable stream as a file of their own, read in place:
+    the output written after other data (``label_stream`` into an archive, a stream with a
+    prefix) is read back without copying it into memory (issue 19)."""
+
+    def __init__(self, f: BinaryIO, start: int, end: int) -> None:
+        super().__init__()
+        self._f, self._start, self._size, self._pos = f, start, end - start, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        n = max(0, min(len(buffer), self._size - self._pos))
+        if n == 0:
+            return 0
+        self._f.seek(self._start + self._pos)
+        data = self._f.read(n)
+        buffer[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
 def _verify(handler: FormatHandler, dst: BinaryIO, start: int, aigc: str) -> None:
     """Read the label back from the written bytes, in the same carrier (issue 16)."""
     end = dst.tell()
     dst.seek(start)
-    window: BinaryIO = dst if start == 0 else io.BytesIO(dst.read(end - start))
+    window: BinaryIO = dst if start == 0 else io.BufferedReader(_Region(dst, start, end))
     try:
         found = [r for r in _call(handler, handler.read, window) if r.text.strip()]
     finally:
