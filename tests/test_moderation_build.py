@@ -17,6 +17,7 @@ from genai_compliance.moderation import (
     StreamScanner,
     _automaton,
     _pacing,
+    normalise,
 )
 from genai_compliance.risks import Risk
 
@@ -139,3 +140,84 @@ def test_a_removed_keyword_is_found_in_the_serving_automaton_without_an_index() 
         "词样例0002", "新样例词"]
     assert matcher._base_index("词样例0005") == 5
     assert matcher._base_index("词样例") is None and matcher._base_index("词样例00050") is None
+
+
+def test_the_collector_is_off_during_paced_blocks_and_back_on_after() -> None:
+    """Inside paced blocks (nested too) the automatic garbage collector is off; when the last
+    ends it is on again, and what was created meanwhile is in the oldest generation (moved
+    there, not collected: a cycle made during the swap is still found by a full collection)."""
+    import gc
+
+    assert _pacing.wait_for_releases()  # the release thread's paced blocks have ended
+    assert gc.isenabled()
+    with _pacing.paced():
+        assert not gc.isenabled()
+        with _pacing.paced():
+            assert not gc.isenabled()
+        cycle: list[object] = []
+        cycle.append(cycle)
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert gc.is_tracked(cycle) and gc.get_count()[0] < 50  # the young generation is empty
+    del cycle
+    assert gc.collect() >= 1  # the cycle is still collectable
+
+
+def test_an_application_s_collector_settings_are_left_alone() -> None:
+    """A collector the application switched off stays off after a paced block, and objects it
+    froze (before forking) stay frozen."""
+    import gc
+
+    assert _pacing.wait_for_releases()
+    gc.disable()
+    try:
+        with _pacing.paced():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with _pacing.paced():
+            assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_the_collector_comes_back_after_gc_pause_max(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A paced block that runs longer than GC_PAUSE_MAX gets the collector back while it
+    still runs."""
+    import gc
+    import time
+
+    assert _pacing.wait_for_releases()
+    monkeypatch.setattr(_pacing, "GC_PAUSE_MAX", 0.05)
+    with _pacing.paced():
+        assert not gc.isenabled()
+        deadline = time.monotonic() + 10
+        while not gc.isenabled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_the_hold_back_automaton_answers_like_the_prefix_tables() -> None:
+    """A large matcher built during a swap answers the stream's hold-back (the longest tail
+    that could still grow into a keyword or an allow word) from an automaton built in its own
+    process, exactly as the prefix tables of a matcher built at start-up do."""
+    import random
+
+    library = _library_of("戊")
+    with _pacing.paced():
+        aside = library.matcher()
+    here = library.matcher()
+    assert aside._open_ac is not None and here._open_ac is None
+    rng = random.Random(7)
+    words = [e.term for e in library.entries[:200]] + library.allow + ["戊 term 12", "其他"]
+    for _ in range(2000):
+        word = rng.choice(words)
+        cut = rng.randrange(1, len(word) + 1)
+        folded = normalise(rng.choice(["", "前文", "戊样例", "ab "]) + word[:cut])[0]
+        assert aside.open_prefix(folded) == here.open_prefix(folded), folded

@@ -11,6 +11,11 @@ checked by daachorse). If that process cannot be started or fails, the automaton
 here instead: the same automaton, with the longer stall. A small automaton (fewer than
 :data:`OWN_PROCESS_MIN` patterns) and any automaton built outside a swap (at start-up) are
 built here.
+
+:func:`prefix_automaton` builds, the same way, the automaton over the reversed proper prefixes
+of the keywords that answers a stream's hold-back after such a swap, in place of the
+prefix tables a start-up build fills in this process (~460,000 prefixes for 100,000
+keywords: the largest part of the Python work a swap did here).
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from typing import Any
 
 from ._pacing import is_paced, pace
 
-__all__ = ["BuildFailed", "LONGEST", "OWN_PROCESS_MIN", "STANDARD", "automaton", "built_aside"]
+__all__ = ["LONGEST", "OWN_PROCESS_MIN", "REVERSED_PREFIXES", "STANDARD", "BuildFailed",
+           "automaton", "built_aside", "prefix_automaton"]
 
 #: match kinds (daachorse's values): leftmost-longest for keywords, standard (overlapping
-#: search) for allow words
-LONGEST, STANDARD = 1, 0
+#: search) for allow words; and what the build process makes of the patterns for
+#: :func:`prefix_automaton`
+LONGEST, STANDARD, REVERSED_PREFIXES = 1, 0, 2
 #: patterns from which a paced build runs in a process of its own (reading fewer in this
 #: process keeps the GIL for less than ~150 µs)
 OWN_PROCESS_MIN = 2048
@@ -71,6 +78,25 @@ def automaton(patterns: list[bytes], kind: int = LONGEST) -> Any:
             return built
     _count("here")
     return daachorse.DoubleArrayAhoCorasick(patterns, kind)
+
+
+def prefix_automaton(patterns: list[bytes]) -> Any:
+    """A leftmost-longest automaton over the reversed proper prefixes of the UTF-8
+    ``patterns`` (``None`` when it cannot be built in a process of its own: outside a paced
+    swap, too few patterns, or that process failed). A match at 0 in a reversed tail is the
+    longest suffix of the text that is a proper prefix of a pattern (see
+    :meth:`Matcher.open_prefix`): the stream's hold-back without a table of hundreds of
+    thousands of prefixes built in this process."""
+    if not (is_paced() and len(patterns) >= OWN_PROCESS_MIN and _WORKER.exists()
+            and sys.executable):
+        return None
+    try:
+        built = _in_process_of_its_own(patterns, REVERSED_PREFIXES)
+    except (BuildFailed, OSError, ValueError):
+        _count("fallback")
+        return None
+    _count("process")
+    return built
 
 
 def _count(key: str) -> None:

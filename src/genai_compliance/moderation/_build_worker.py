@@ -1,6 +1,7 @@
 """Build one automaton in a process of its own (run by :mod:`._automaton` as a script).
 
-Reads from stdin the match kind and the number of patterns, every pattern's length (native
+Reads from stdin the match kind (or ``2``: build over the reversed proper prefixes of the
+patterns) and the number of patterns, every pattern's length (native
 ``uint32``) and the patterns; writes to stdout the size of the serialized ``daachorse``
 automaton, its SHA-256 and the automaton. Runs at the lowest priority (see
 :func:`_step_back`). Imports nothing of this package (it starts in a few tens of milliseconds).
@@ -16,6 +17,7 @@ from array import array
 from typing import BinaryIO
 
 _HEADER = struct.Struct("<BQ")
+_LONGEST, _REVERSED_PREFIXES = 1, 2  # as in _automaton
 _REPLY = struct.Struct("<Q32s")
 
 
@@ -54,6 +56,12 @@ def main() -> None:
         patterns.append(data[pos:pos + length])
         pos += length
     del data
+    if kind == _REVERSED_PREFIXES:  # the reversed proper prefixes, leftmost-longest
+        prefixes: set[bytes] = set()
+        for pattern in patterns:
+            term = pattern.decode("utf-8")
+            prefixes.update(term[:k][::-1].encode("utf-8") for k in range(1, len(term)))
+        patterns, kind = sorted(prefixes), _LONGEST
     serialized = daachorse.DoubleArrayAhoCorasick(patterns, kind).serialize()
     out = sys.stdout.buffer
     out.write(_REPLY.pack(len(serialized), hashlib.sha256(serialized).digest()))

@@ -40,7 +40,7 @@ import attrs
 from ..errors import ConfigurationError
 from ..risks import Risk
 from ..rules import implements
-from ._automaton import STANDARD, automaton
+from ._automaton import OWN_PROCESS_MIN, STANDARD, automaton, prefix_automaton
 from ._normalise import (
     Folded,
     fold,
@@ -49,7 +49,7 @@ from ._normalise import (
     normalise_term,
     normalise_terms,
 )
-from ._pacing import copied, drain, pace, release_when_unused
+from ._pacing import copied, drain, is_paced, pace, release_when_unused
 
 __all__ = ["ACTIONS", "SEVERITIES", "Coverage", "Keyword", "KeywordLibrary", "Match", "Matcher"]
 
@@ -488,7 +488,7 @@ class _Prefixes:
         return sum(len(d) for d in self.shards)
 
 
-def _prepare(entries: Sequence[Keyword], word_boundaries: bool
+def _prepare(entries: Sequence[Keyword], word_boundaries: bool, *, with_prefixes: bool = True
              ) -> tuple[list[str], bytearray, _Prefixes, set[str], list[bytes]]:
     """Normalised terms, boundary flags, proper prefixes, the characters those prefixes end
     with and UTF-8 patterns, in batches that a paced build hands the GIL over between.
@@ -498,7 +498,7 @@ def _prepare(entries: Sequence[Keyword], word_boundaries: bool
     tuples of a few hundred thousand items is, at every collection of its generation)."""
     out_terms: list[str] = []
     bounds = bytearray()
-    prefixes = _Prefixes(sum(len(e.term) for e in entries))
+    prefixes = _Prefixes(sum(len(e.term) for e in entries) if with_prefixes else 0)
     lasts: set[str] = set()
     patterns: list[bytes] = []
     for lo in range(0, len(entries), _BATCH):
@@ -516,7 +516,8 @@ def _prepare(entries: Sequence[Keyword], word_boundaries: bool
                           for t in terms)
         else:
             bounds.extend(bytes(len(terms)))
-        prefixes.add_prefixes_of(terms)
+        if with_prefixes:
+            prefixes.add_prefixes_of(terms)
         lasts.update(c for t in terms for c in t[:-1])
         patterns.extend(t.encode("utf-8") for t in terms)
         pace()
@@ -549,13 +550,22 @@ class Matcher:
         self.entries = copied(entries)
         self.actions = copied(actions) if actions is not None else ["block"] * len(self.entries)
         self.word_boundaries = word_boundaries
-        self.terms, self._bounds, prefixes, lasts, patterns = _prepare(self.entries,
-                                                                       word_boundaries)
-        self._prefix_sets: tuple[_Prefixes, ...] = (prefixes,)
+        # a large automaton built during a swap comes from a process of its own, and so does
+        # the one answering the stream's hold-back (see open_prefix)
+        aside = is_paced() and len(self.entries) >= OWN_PROCESS_MIN
+        self.terms, self._bounds, prefixes, lasts, patterns = _prepare(
+            self.entries, word_boundaries, with_prefixes=not aside)
         self.max_len = max((len(t) for t in self.terms), default=0)
         self._max_bytes = max((len(p) for p in patterns), default=0)
         self._layers = [_Layer(automaton(patterns), 0, len(self.entries))]
-        drain(patterns)  # the automaton keeps its own copy
+        self._open_ac = prefix_automaton(patterns) if aside else None
+        if aside and self._open_ac is None:  # its process failed: the table here, paced
+            prefixes = _Prefixes(sum(len(t) for t in self.terms))
+            for lo in range(0, len(self.terms), _BATCH):
+                prefixes.add_prefixes_of(self.terms[lo:lo + _BATCH])
+                pace()
+        self._prefix_sets: tuple[_Prefixes, ...] = (prefixes,)
+        drain(patterns)  # the automata keep their own copies
         self._scanned = _scanned(self._layers)
         self._suppressed: frozenset[int] = frozenset()
         self._key_last = frozenset(lasts)
@@ -631,6 +641,7 @@ class Matcher:
         new.terms = _chain(self.terms, base, terms)
         new._bounds = _chain(self._bounds, base, bounds)
         new._prefix_sets = (self._prefix_sets[0], prefixes)
+        new._open_ac = self._open_ac
         new.max_len = max(self.max_len, max((len(t) for t in terms), default=0))
         new._max_bytes = max(self._max_bytes, max((len(p) for p in patterns), default=0))
         new._layers = [self._layers[0], _Layer(automaton(patterns), base, len(delta))]
@@ -692,18 +703,27 @@ class Matcher:
 
     def open_prefix(self, norm: str) -> int:
         """Length of the longest suffix of ``norm`` that could still grow into a keyword or
-        an allow word."""
+        an allow word. For a matcher built during a swap the first automaton's keywords are
+        answered by an automaton over their reversed proper prefixes (a leftmost-longest
+        match at 0 in the reversed tail), the others by the prefix tables."""
         if not norm or norm[-1] not in self._open_last:
             return 0  # no keyword or allow word goes on from its last character
         longest = min(len(norm), max(self.max_len, self._allow_max_len) - 1)
+        found = 0
+        if self._open_ac is not None:  # the first automaton's keywords
+            rev = norm[-longest:][::-1].encode("utf-8")
+            for s, e, _ in self._open_ac.find(rev):
+                if s == 0:
+                    found = len(rev[:e].decode("utf-8"))
+                break
         sets = self._open_sets
-        for k in range(longest, 0, -1):
+        for k in range(longest, found, -1):
             tail = norm[-k:]
             h = hash(tail)
             for shards, mask in sets:
                 if tail in shards[h & mask]:
                     return k
-        return 0
+        return found
 
 
 class _Scan:
