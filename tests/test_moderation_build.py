@@ -221,3 +221,40 @@ def test_the_hold_back_automaton_answers_like_the_prefix_tables() -> None:
         cut = rng.randrange(1, len(word) + 1)
         folded = normalise(rng.choice(["", "前文", "戊样例", "ab "]) + word[:cut])[0]
         assert aside.open_prefix(folded) == here.open_prefix(folded), folded
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_child_forked_during_a_swap_gets_its_collector_back() -> None:
+    """A process forked while another thread is in a paced block (a swap) has the collector
+    on and Python's switch interval again: the swap's thread did not come along."""
+    import gc
+    import os
+
+    assert _pacing.wait_for_releases()
+    before = sys.getswitchinterval()
+    inside, leave = threading.Event(), threading.Event()
+
+    def swap() -> None:
+        with _pacing.paced():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=swap)
+    thread.start()
+    try:
+        assert inside.wait(10) and not gc.isenabled()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            ok = gc.isenabled() and sys.getswitchinterval() == before
+            os.write(write, b"1" if ok else b"0")
+            os._exit(0)
+        os.close(write)
+        answer = os.read(read, 1)
+        os.close(read)
+        os.waitpid(pid, 0)
+        assert answer == b"1"
+    finally:
+        leave.set()
+        thread.join()
+    assert gc.isenabled()

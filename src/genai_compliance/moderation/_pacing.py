@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import os
 import queue
 import sys
 import threading
@@ -139,6 +140,23 @@ def _resume_gc() -> None:
         gc.freeze()
         gc.unfreeze()
     gc.enable()
+
+
+def _after_fork_in_child() -> None:
+    """Only the thread that forked comes along: forget the paced blocks of the others (the
+    collector and the switch interval are restored when none is left)."""
+    global _users, _gc_timer, _lock
+    _lock = threading.Lock()
+    _gc_timer = None  # its thread did not come along
+    _users = 1 if is_paced() else 0
+    if _users == 0:
+        if sys.getswitchinterval() == _ours:
+            sys.setswitchinterval(_saved)
+        _resume_gc()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _resume_gc_late() -> None:
