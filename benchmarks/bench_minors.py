@@ -3,11 +3,14 @@ moving-window limiter (one ``hit`` per call) on the same backend in the same run
 
 One "check" here is what a guarded call costs the minors' duty: ``admit`` (curfew, pause,
 windows, quota, register the call) and ``release`` (charge its duration), as MinorsCheck
-runs them: on Redis the release is noted with the next admit (one round trip per call: the
-admission's script and, in the same write, the previous call's end, a one-field write that
-the admission then charges), where ``limits`` runs one script. Printed ratios are against
-``limits`` on the same store; the CPU line is this process's CPU time per call (less noisy
-than throughput on a shared machine; it leaves out the Redis server's).
+runs them: on Redis the release is noted with the next admit (one round trip and one
+script run per call: the admission and the previous call's end, an append the admission's
+state then charges), where ``limits`` runs one script. Printed ratios are against
+``limits`` on the same store; the CPU line is this process's CPU time per call (it leaves
+out the Redis server's). On Redis the two take turns in :data:`ROUNDS` rounds of
+:data:`CHUNK` calls each (the order swapped every round, the first round dropped as a
+warm-up), so that both meet the same load on a shared machine, and the medians are printed
+(the ratio's is the median of the rounds' ratios, with their range).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import statistics
 import tempfile
 import time
 import uuid
@@ -31,16 +35,6 @@ SECRET = b"test-minors-secret-0123456789"
 
 REDIS = os.environ.get("GC_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 N = 2000
-
-
-def _cpu(fn: Callable[[], int], repeat: int = 3) -> float:
-    """Least CPU time of this process per operation of ``fn``, in µs."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        ops = fn()
-        best = min(best, (time.process_time() - start) / ops * 1e6)
-    return best
 
 
 def _cpu_line(label: str, ours: float, theirs: float) -> None:
@@ -112,19 +106,85 @@ def main() -> None:
 
     client = redis.Redis.from_url(REDIS)
     try:
-        base = rate(lambda: _limits(REDIS, prefix))
         prot = _protection(REDIS, prefix)
-        print("redis:// (shared by every replica)")
-        line("limits MovingWindowRateLimiter.hit (baseline)", base, base, "calls/s")
-        line("MinorProtection admit + release (1 round trip)", rate(lambda: _ours(prot)), base,
+        runs = _interleaved({"limits": _limits_calls(REDIS, prefix), "ours": _ours_calls(prot)})
+        print(f"redis:// (shared by every replica; {ROUNDS} interleaved rounds of {CHUNK} "
+              "calls each, medians)")
+        rate_limits = statistics.median(r for r, _ in runs["limits"])
+        ratios = [o[0] / b[0] for o, b in zip(runs["ours"], runs["limits"], strict=True)]
+        line("limits MovingWindowRateLimiter.hit (baseline)", rate_limits, rate_limits,
              "calls/s")
-        _cpu_line("MinorProtection admit + release, client CPU", _cpu(lambda: _ours(prot)),
-                  _cpu(lambda: _limits(REDIS, prefix)))
+        print(f"  {'MinorProtection admit + release (1 round trip)':<58} "
+              f"{statistics.median(r for r, _ in runs['ours']):>14,.1f} calls/s ratio "
+              f"{statistics.median(ratios):8.3f} (rounds {min(ratios):.2f}-{max(ratios):.2f})")
+        _cpu_line("MinorProtection admit + release, client CPU",
+                  statistics.median(c for _, c in runs["ours"]),
+                  statistics.median(c for _, c in runs["limits"]))
         prot.store.close()
     finally:
         for key in client.scan_iter(match=f"*{prefix}*", count=1000):
             client.delete(key)
         client.close()
+
+
+#: interleaved rounds on Redis, and calls per side per round
+ROUNDS, CHUNK = 9, 600
+
+
+def _ours_calls(prot: MinorProtection, users: int = 50) -> Callable[[int], None]:
+    """``n`` admit + release of 50 minors in turn, as MinorsCheck runs them."""
+    kids = [Subject(f"kid{i}", birth_date="2010-01-01") for i in range(users)]
+    clock = prot.clock
+    assert isinstance(clock, FrozenClock)
+    turn = [0]
+
+    def run(n: int) -> None:
+        i = turn[0]
+        for _ in range(n):
+            adm = prot.admit(kids[i % users])
+            assert adm is not None
+            clock.advance(0.001)
+            prot.release(adm, 0.001, wait=False)  # as MinorsCheck does: pipelined
+            i += 1
+        turn[0] = i
+
+    return run
+
+
+def _limits_calls(uri: str, prefix: str, users: int = 50) -> Callable[[int], None]:
+    import limits
+    import limits.storage
+    import limits.strategies
+
+    limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.storage_from_string(uri))
+    item = limits.RateLimitItemPerDay(10**9)
+    keys = [f"{prefix}:kid{i}" for i in range(users)]
+    turn = [0]
+
+    def run(n: int) -> None:
+        i = turn[0]
+        for _ in range(n):
+            limiter.hit(item, keys[i % users])
+            i += 1
+        turn[0] = i
+
+    return run
+
+
+def _interleaved(sides: dict[str, Callable[[int], None]]) -> dict[str, list[tuple[float, float]]]:
+    """Per side, per round: (calls per second, client CPU µs per call). The sides take
+    turns in each round (the order swapped every round), so that both meet the same load
+    on a shared machine; the first round warms up and is dropped."""
+    out: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
+    for r in range(ROUNDS + 1):
+        names = list(sides) if r % 2 else list(reversed(sides))
+        for name in names:
+            wall, cpu = time.perf_counter(), time.process_time()
+            sides[name](CHUNK)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            if r:
+                out[name].append((CHUNK / wall, cpu / CHUNK * 1e6))
+    return out
 
 
 if __name__ == "__main__":

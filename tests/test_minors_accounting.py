@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genai_compliance.minors import MinorPolicy, MinorProtection
-from genai_compliance.minors._machine import LUA, apply, fmt, pack, unpack
+from genai_compliance.minors._machine import LUA, apply, fmt, pack, state_of, unpack
 from genai_compliance.stores import RedisStore
+from genai_compliance.stores._redis import _merged
 from genai_compliance.subject import AgeBand, Subject
 from genai_compliance.testing import FrozenClock
 
@@ -140,7 +142,7 @@ def test_lua_script_matches_python_machine(ops: list[tuple[str, int, int, bool,
                 assert dict(zip(got[::2], got[1::2], strict=True)) == state
             else:
                 assert got == expected, argv
-            stored = {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+            stored = state_of(client.get(key))
             assert stored == state
     finally:
         client.delete(key)
@@ -209,3 +211,110 @@ def test_a_noted_end_charges_what_the_end_would_have(
         apply(now, argv)
         apply(later, argv)
         assert later == now
+
+
+batched_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["start", "start", "end", "fin", "fin", "beat", "snapshot",
+                         "control"]),
+        st.integers(0, 2),           # which state (key)
+        st.integers(0, 3),           # which call
+        st.integers(0, 5000),        # seconds to move on
+        st.booleans(),               # sent (queued) rather than called: fins only
+    ),
+    max_size=30,
+)
+
+
+@pytest.mark.redis
+@given(ops=batched_ops)
+@settings(max_examples=40)
+def test_batched_runs_match_the_python_machine_in_order(
+        ops: list[tuple[str, int, int, int, bool]], redis_uri: str, unique: str) -> None:
+    """Noted ends queued in the outbox (for the same state or others) and the call they
+    leave with run as one script (one EVALSHA): every state, and the call's reply, are
+    exactly what the Python machine gives running the operations one by one in order."""
+    store = RedisStore(redis_uri)
+    store.flush_after = 60.0  # only the calls (and the final flush) send what is queued
+    script = store.script(LUA, batched=True)
+    keys = [f"test:{unique}:batch:{next(_ids)}:{i}" for i in range(3)]
+    prot = MinorProtection(MinorPolicy(lease_seconds=1800, history_days=2),
+                           clock=FrozenClock(START), guardian_consent=lambda s: True)
+    states: list[dict[str, str]] = [{}, {}, {}]
+    at = START
+    runs = []
+    real = store._execute
+
+    def counting(commands: list[Any]) -> Any:
+        runs.append(len(_merged(commands)))  # the commands written (EVALSHAs)
+        return real(commands)
+
+    store._execute = counting  # type: ignore[method-assign]
+    try:
+        for op, which, call, step, queued in ops:
+            at += dt.timedelta(seconds=step)
+            seen = (at - dt.timedelta(seconds=step / 2)).timestamp()
+            if op == "fin":
+                argv = _fin(f"call{call}", at, seen)
+            elif op == "control":
+                argv = ["control", "glimit", "600" if call % 2 else ""]
+            else:
+                argv = prot._argv(op, f"call{call}", at, x=seen, limit=3600)
+            expected = apply(states[which], argv)
+            if op == "fin" and queued:
+                script.send([keys[which]], [pack(argv)])
+                continue
+            got = unpack(script([keys[which]], [pack(argv)]))
+            assert runs[-1] == 1  # the queued ends and the call: one script run
+            if op == "snapshot":
+                assert dict(zip(got[::2], got[1::2], strict=True)) == states[which]
+            else:
+                assert got == expected, argv
+            for key, state in zip(keys, states, strict=True):
+                assert state_of(store.client.get(key)) == state
+        store.flush()
+        for key, state in zip(keys, states, strict=True):
+            assert state_of(store.client.get(key)) == state
+    finally:
+        store._execute = real  # type: ignore[method-assign]
+        for key in keys:
+            store.client.delete(key)
+        store.close()
+
+
+@pytest.mark.redis
+def test_a_state_kept_as_a_hash_is_rewritten_as_a_string(redis_uri: str, unique: str) -> None:
+    """A state an earlier version kept as a Redis hash (history as h:<day> fields) is read
+    by the first operation on it, rewritten as one string with its expiry, and charged on:
+    by an admission, and by a noted end appended to it."""
+    store = RedisStore(redis_uri)
+    script = store.script(LUA, batched=True)
+    client = store.client
+    prot = MinorProtection(MinorPolicy(lease_seconds=1800, history_days=2),
+                           clock=FrozenClock(START), guardian_consent=lambda s: True)
+    old = {"day": START.date().isoformat(), "used": "600", "last": fmt(START.timestamp()),
+           "streak": "0", "rl": "0", "h:2026-03-01": "1200.5", "glimit": "3000"}
+    keys = [f"test:{unique}:hash:{i}" for i in range(2)]
+    try:
+        for key in keys:
+            client.hset(key, mapping=old)
+            client.pexpire(key, 3_600_000)
+        state = dict(old)
+        argv = prot._argv("start", "c1", START, limit=3600)
+        expected = apply(state, argv)
+        assert unpack(script([keys[0]], [pack(argv)])) == expected
+        assert client.type(keys[0]) == b"string"
+        assert state_of(client.get(keys[0])) == state
+        assert client.pttl(keys[0]) > 3_600_000  # kept for the state's ttl from now on
+        other = dict(old)
+        fin = _fin("c9", START, START.timestamp())
+        apply(other, fin)
+        script.send([keys[1]], [pack(fin)])
+        store.flush()
+        assert client.type(keys[1]) == b"string"
+        assert state_of(client.get(keys[1])) == other
+        assert 0 < client.pttl(keys[1]) <= 3_600_000  # its expiry carried over
+    finally:
+        for key in keys:
+            client.delete(key)
+        store.close()

@@ -31,7 +31,7 @@ from genai_compliance.minors import (
     MinorProtection,
     MinorsCheck,
 )
-from genai_compliance.minors._machine import LUA, apply, fmt, pack, unpack
+from genai_compliance.minors._machine import LUA, apply, fmt, pack, state_of, unpack
 from genai_compliance.rules import load_rules
 from genai_compliance.schemas import validate
 from genai_compliance.stores import RedisStore, open_store
@@ -614,7 +614,7 @@ def test_lua_matches_python_with_bounds_and_exemptions(
                 assert dict(zip(got[::2], got[1::2], strict=True)) == state
             else:
                 assert got == expected, argv
-            stored = {k.decode(): v.decode() for k, v in store.client.hgetall(key).items()}
+            stored = state_of(store.client.get(key))
             assert stored == state
     finally:
         store.client.delete(key)

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from genai_compliance.compliance import Compliance
-from genai_compliance.errors import MinorQuotaExhausted
+from genai_compliance.errors import MinorQuotaExhausted, StoreUnavailable
 from genai_compliance.minors import MINOR_BANDS, MinorPolicy, MinorProtection, MinorsCheck
+from genai_compliance.minors._machine import state_of
 from genai_compliance.stores import RedisStore
 from genai_compliance.subject import Subject
 from genai_compliance.testing import FrozenClock, make_compliance
@@ -66,7 +67,7 @@ def _until(done: Callable[[], bool], seconds: float = 10.0) -> bool:
 def _raw(prot: MinorProtection, subject: Subject) -> dict[str, str]:
     store = prot.store
     assert isinstance(store, RedisStore)
-    return {k.decode(): v.decode() for k, v in store.client.hgetall(prot.key(subject)).items()}
+    return state_of(store.client.get(prot.key(subject)))
 
 
 def test_a_release_with_no_next_call_is_charged_within_flush_after(
@@ -229,3 +230,27 @@ async def test_two_guarded_replicas_share_the_quota_sync_and_async(
     finally:
         a.close()
         b.close()
+
+
+def test_a_lost_connection_fails_closed_then_reconnects(
+        replica: Callable[..., MinorProtection], clock: FrozenClock) -> None:
+    """The server dropping the store's connection mid-use (a restart, a proxy) denies the
+    call in flight with StoreUnavailable (fail closed), and the next call reconnects; an
+    end lost with the connection counts as running until its lease runs out (more is
+    charged, never less)."""
+    a = replica()
+    store = a.store
+    assert isinstance(store, RedisStore)
+    adm = a.admit(KID)
+    assert adm is not None
+    a.release(adm, 60, wait=False)  # rides with the next call
+    store.client.client_kill_filter(_type="normal", skipme=True)
+    with pytest.raises(StoreUnavailable):
+        a.admit(KID)
+    again = a.admit(KID)  # a new connection
+    assert again is not None
+    a.release(again, 0)
+    assert a.usage(KID).in_flight == 1  # the first call's end went with the connection
+    clock.advance(a.policy.lease_seconds)
+    summary = a.usage(KID)
+    assert summary.in_flight == 0 and summary.used_minutes * 60 >= a.policy.lease_seconds

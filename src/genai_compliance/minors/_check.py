@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-import uuid
+import secrets
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -99,7 +99,7 @@ class MinorsCheck(Check):
             notes["moderation_profile"] = p.policy.moderation_profile
         assert ctx.subject is not None  # a minor's band is known only for a subject
         adm = p._admit(ctx.subject, band, ctx.started_at, local,
-                       ctx.call_id or uuid.uuid4().hex, ctx.purposes)
+                       ctx.call_id or secrets.token_hex(16), ctx.purposes)
         ctx.state[self._key] = (adm, [0.0])
         remaining = adm.remaining_seconds
         ctx.response.remaining_minutes = int(remaining // 60)

@@ -1,6 +1,7 @@
 """Usage accounting: one state machine, written once in Python and once in Lua for Redis.
 
-A minor's state is a flat map of strings (a Redis hash; JSON in SQLite; a dict in memory)::
+A minor's state is a flat map of strings (one string on Redis, see below; JSON in SQLite;
+a dict in memory)::
 
     day      local day the figures are for (YYYY-MM-DD)
     used     seconds of use charged on ``day``
@@ -43,11 +44,18 @@ replies ``0``; what ``end`` would have charged is charged by the next operation,
 own, in time order with the leases that ran out — the state comes out the same as with the
 ``end`` in its place, which the tests check, for an end on the state's day (an ``end`` on a
 later day would first close the day; a release told from its admission never is one). It is
-how a release rides with the next call on Redis at the cost of one hash write (the next
+how a release rides with the next call on Redis at the cost of one append (the next
 operation reads the state anyway).
 
-On Redis the state expires no sooner than ``ttl`` ms after its last operation (the expiry
-is moved, a write, only when less is left: then to an hour more).
+On Redis the state is one string (``field|value|field|value|…|``: no field or value holds a
+``|``), read with one ``GET`` and written with one ``SET … PX ttl``, so it expires ``ttl`` ms
+after its last operation; the days of history ride in one field (``h``,
+``"day=seconds,…"``), which only a day's roll reads; :func:`state_of` reads it back as the
+map above. A ``fin`` only appends its field (``APPEND``: the state is not read), and one
+script run takes several operations (``KEYS[i]``/``ARGV[i]``, every one but the last a
+``fin``): the ends waiting in the store's outbox leave with the next call in one run, those
+of the same state joined to what it reads. A state kept as a hash by an earlier version is
+rewritten as a string by the first operation on it.
 
 Replies (but ``control``'s and ``snapshot``'s): code, used, limit ("" for none), streak,
 reminder due (0/1), calls in flight, pause, windows, day, reminders given (``rl``), and the
@@ -61,7 +69,7 @@ from __future__ import annotations
 import math
 from collections.abc import MutableMapping, Sequence
 
-__all__ = ["CODES", "LUA", "apply", "fmt", "in_windows", "pack", "unpack"]
+__all__ = ["CODES", "LUA", "apply", "fmt", "in_windows", "pack", "state_of", "unpack"]
 
 #: start codes
 OK, PAUSED, CURFEW, WINDOW, QUOTA = 0, 1, 2, 3, 4
@@ -82,12 +90,31 @@ def pack(argv: Sequence[str]) -> str:
 
 
 def unpack(reply: object) -> list[str]:
-    """:data:`LUA`'s reply as :func:`apply` returns it: ``snapshot`` replies with the hash
+    """:data:`LUA`'s reply as :func:`apply` returns it: ``snapshot`` replies with the state
     (a list), every other operation with one ``|``-joined string."""
     if isinstance(reply, list):
         return [v.decode() if isinstance(v, bytes) else str(v) for v in reply]
     text = reply.decode() if isinstance(reply, bytes) else str(reply)
     return text.split("|")
+
+
+def state_of(raw: bytes | str | None) -> dict[str, str]:
+    """A state as :data:`LUA` stores it on Redis (one string), read back as the map
+    :func:`apply` keeps (``h:<day>`` fields for the history)."""
+    if raw is None:
+        return {}
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    parts = text.split("|")
+    state: dict[str, str] = {}
+    for i in range(0, len(parts) - 1, 2):
+        field, value = parts[i], parts[i + 1]
+        if field == "h":
+            for item in value.split(","):
+                day, _, used = item.partition("=")
+                state["h:" + day] = used
+        else:
+            state[field] = value
+    return state
 
 
 def in_windows(win: str, sod: float) -> bool:
@@ -263,29 +290,85 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
 
 
 LUA = r"""
-local key = KEYS[1]
--- keep the state at least ttl ms past each operation; PEXPIRE (a write, as dear as the
--- operation's own) only when less is left, then with an hour to spare
-local function keep(ttl)
-  if ttl and ttl > 0 and redis.call('PTTL', key) < ttl then
-    redis.call('PEXPIRE', key, ttl + 3600000)
+-- Operations in pairs KEYS[i] / ARGV[i], run in order; the reply is the last one's. Only
+-- ``fin`` may come before the last (the ends a store's outbox held, sent with its next call).
+-- A state is one string: field|value|field|value|... (no field or value holds '|'); the
+-- days of history (h:<day>) ride in one field, h = "day=seconds,...", read only at a roll.
+local nops = #KEYS
+local key = KEYS[nops]
+local last_op = string.sub(ARGV[nops], 1, 4)
+local fmt_ = '%.17g'
+local function fmt(x) return string.format(fmt_, x) end
+
+-- a state kept as a hash (before this format) is rewritten as a string first
+local function parse(raw, s)
+  for f, v in string.gmatch(raw, '([^|]*)|([^|]*)|') do s[f] = v end
+  return s
+end
+local function text(s)
+  local out, i = {}, 0
+  for f, v in pairs(s) do out[i + 1] = f; out[i + 2] = v; i = i + 2 end
+  if i == 0 then return nil end
+  return table.concat(out, '|') .. '|'
+end
+local function from_hash(k)
+  local raw = redis.call('HGETALL', k)
+  local s, hist = {}, {}
+  for i = 1, #raw, 2 do
+    local f, v = raw[i], raw[i + 1]
+    if string.sub(f, 1, 2) == 'h:' then hist[#hist + 1] = string.sub(f, 3) .. '=' .. v
+    else s[f] = v end
+  end
+  if #hist > 0 then s['h'] = table.concat(hist, ',') end
+  local ttl = redis.call('PTTL', k)
+  redis.call('DEL', k)
+  local t = text(s)
+  if t then
+    if ttl > 0 then redis.call('SET', k, t, 'PX', ttl) else redis.call('SET', k, t) end
+  end
+  return t or ''
+end
+local function read(k)
+  local raw = redis.pcall('GET', k)
+  if type(raw) == 'table' and raw.err then return from_hash(k) end
+  return raw or ''
+end
+
+-- the noted ends: appended to their state (``APPEND``: the state is not read), those of the
+-- last operation's state joined to what it reads instead
+local extra = ''
+for i = 1, nops - 1 + ((last_op == 'fin|') and 1 or 0) do
+  local a = ARGV[i]
+  local fcid, fts, fx, fttl_s = string.match(a, '^fin|(.*)|([^|]*)|([^|]*)|([^|]*)$')
+  if not fcid then return redis.error_reply('ERR only fin operations may precede another') end
+  local entry = 'e:' .. fcid .. '|' .. fts .. ',' .. fx .. '|'
+  local k = KEYS[i]
+  if k == key and last_op ~= 'fin|' then
+    extra = extra .. entry
+  else
+    local len = redis.pcall('APPEND', k, entry)
+    if type(len) == 'table' then
+      from_hash(k)
+      len = redis.call('APPEND', k, entry)
+    end
+    if len == #entry then  -- a new state: keep it as long as a state is kept
+      local ttl = tonumber(fttl_s)
+      if ttl and ttl > 0 then redis.call('PEXPIRE', k, ttl) end
+    end
   end
 end
-if string.sub(ARGV[1], 1, 4) == 'fin|' then
-  local fcid, fts, fx, fttl = string.match(ARGV[1], '^fin|(.*)|([^|]*)|([^|]*)|([^|]*)$')
-  redis.call('HSET', key, 'e:' .. fcid, fts .. ',' .. fx)
-  keep(tonumber(fttl))
-  return '0'
-end
+if last_op == 'fin|' then return '0' end
+
 local A = {}
-for f in string.gmatch(ARGV[1] .. '|', '([^|]*)|') do A[#A + 1] = f end
+for f in string.gmatch(ARGV[nops] .. '|', '([^|]*)|') do A[#A + 1] = f end
 local op = A[1]
-local function fmt(x) return string.format('%.17g', x) end
+local s = parse(read(key) .. extra, {})
 if op == 'control' then
   for i = 2, #A - 1, 2 do
-    if A[i + 1] == '' then redis.call('HDEL', key, A[i])
-    else redis.call('HSET', key, A[i], A[i + 1]) end
+    if A[i + 1] == '' then s[A[i]] = nil else s[A[i]] = A[i + 1] end
   end
+  local t = text(s)
+  if t then redis.call('SET', key, t, 'KEEPTTL') else redis.call('DEL', key) end
   return '0'
 end
 local cid = A[2]
@@ -295,18 +378,14 @@ local day = A[4]
 local day_start = tonumber(A[5])
 local lease = tonumber(A[6])
 local cutoff = A[7]
-local ttl = tonumber(A[8])
+local ttl = A[8]
 local remind_every = 0
 if #A >= 13 then remind_every = tonumber(A[13]) end
-local raw = redis.call('HGETALL', key)
-local s = {}
 local calls = {}
 local events = {}
 local horizon = t
 local n = 0
-for i = 1, #raw, 2 do
-  local f, v = raw[i], raw[i + 1]
-  s[f] = v
+for f, v in pairs(s) do
   local c1, c2 = string.byte(f, 1, 2)
   if c2 == 58 then  -- 'c:' a call in flight, 'e:' a call noted ended
     if c1 == 99 then n = n + 1; calls[n] = f
@@ -318,9 +397,6 @@ for i = 1, #raw, 2 do
     end
   end
 end
--- fields changed, written (or deleted: s[f] == nil) in one go at the end
-local dirty = {}
-local function put(f, v) s[f] = v; dirty[f] = true end
 local sday, used, last, streak, rl, idle
 if s['day'] == nil then
   sday = day; used = 0; last = t; streak = 0; rl = 0; idle = nil
@@ -337,27 +413,32 @@ local function accrue(x)
 end
 local function roll()
   accrue(day_start)
-  for f, v in pairs(s) do
-    if string.sub(f, 1, 2) == 'h:' and string.sub(f, 3) < cutoff then put(f, nil) end
+  local hist = {}
+  if s['h'] then
+    for d, v in string.gmatch(s['h'], '([^=,]*)=([^,]*)') do
+      if d >= cutoff and d ~= sday then hist[#hist + 1] = d .. '=' .. v end
+    end
   end
-  if sday >= cutoff then put('h:' .. sday, fmt(used)) end
+  if sday >= cutoff then hist[#hist + 1] = sday .. '=' .. fmt(used) end
+  if #hist > 0 then s['h'] = table.concat(hist, ',') else s['h'] = nil end
   used = 0
   sday = day
 end
 local function finish(ck, at, seen)
   if s[ck] then
-    put(ck, nil)
+    s[ck] = nil
     n = n - 1
     if n == 0 then idle = at end
   elseif n == 0 then
     local base = seen + lease
     if idle ~= nil and idle > base then base = idle end
-    local extra = at - base
-    if extra > 0 then used = used + extra; streak = streak + extra end
+    local extra_ = at - base
+    if extra_ > 0 then used = used + extra_; streak = streak + extra_ end
     idle = at
   end
 end
-for _, f in ipairs(calls) do
+for i = 1, n do
+  local f = calls[i]
   local e = tonumber(s[f]) + lease
   if e <= horizon then events[#events + 1] = {e, f, 0} end
 end
@@ -374,7 +455,7 @@ for _, item in ipairs(events) do
   if mark or s[f] ~= nil then
     if pending and e >= day_start then roll(); pending = false end
     accrue(e)
-    put(f, nil)
+    s[f] = nil
     if mark then
       finish('c:' .. string.sub(f, 3), e, item[3])
       if remind_every > 0 then
@@ -398,7 +479,7 @@ if s['glimit'] then
   if ceiling == nil or g < ceiling then limit = g else limit = ceiling end
 end
 if s['xuntil'] and tonumber(s['xuntil']) <= horizon then
-  put('xfrom', nil); put('xuntil', nil); put('xcurfew', nil); put('xpurpose', nil)
+  s['xfrom'] = nil; s['xuntil'] = nil; s['xcurfew'] = nil; s['xpurpose'] = nil
 end
 local exempt = s['xuntil'] ~= nil and s['xfrom'] ~= nil and tonumber(s['xfrom']) <= t
 local exempt_curfew = exempt and s['xcurfew'] == '1'
@@ -425,13 +506,13 @@ if op == 'start' then
   elseif limit ~= nil and used >= limit and not exempt then code = 4
   else
     if n == 0 and (idle == nil or t - idle >= tonumber(A[12])) then streak = 0; rl = 0 end
-    put(ck, ts)
+    s[ck] = ts
     n = n + 1
   end
 elseif op == 'end' then
   finish(ck, t, tonumber(A[9]))
 elseif op == 'beat' then
-  if s[ck] then put(ck, ts) end
+  if s[ck] then s[ck] = ts end
 end
 if (op == 'start' or op == 'end') and code == 0 and remind_every > 0 then
   local level = math.floor(streak / remind_every)
@@ -440,25 +521,24 @@ end
 local used_s, streak_s, rl_s = fmt(used), fmt(streak), string.format('%d', rl)
 local last_s = ts
 if last ~= t then last_s = fmt(last) end
-if s['day'] ~= sday then put('day', sday) end
-if s['used'] ~= used_s then put('used', used_s) end
-if s['last'] ~= last_s then put('last', last_s) end
-if s['streak'] ~= streak_s then put('streak', streak_s) end
-if s['rl'] ~= rl_s then put('rl', rl_s) end
+s['day'] = sday; s['used'] = used_s; s['last'] = last_s; s['streak'] = streak_s; s['rl'] = rl_s
 if idle ~= nil then
-  local idle_s = ts
-  if idle ~= t then idle_s = fmt(idle) end
-  if s['idle'] ~= idle_s then put('idle', idle_s) end
+  if idle == t then s['idle'] = ts else s['idle'] = fmt(idle) end
 end
-local gone, set = {}, {}
-for f, _ in pairs(dirty) do
-  local v = s[f]
-  if v == nil then gone[#gone + 1] = f else set[#set + 1] = f; set[#set + 1] = v end
+redis.call('SET', key, text(s), 'PX', ttl)
+if op == 'snapshot' then
+  local out, i = {}, 0
+  for f, v in pairs(s) do
+    if f == 'h' then
+      for d, u in string.gmatch(v, '([^=,]*)=([^,]*)') do
+        out[i + 1] = 'h:' .. d; out[i + 2] = u; i = i + 2
+      end
+    else
+      out[i + 1] = f; out[i + 2] = v; i = i + 2
+    end
+  end
+  return out
 end
-if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
-if #set > 0 then redis.call('HSET', key, unpack(set)) end
-keep(ttl)
-if op == 'snapshot' then return redis.call('HGETALL', key) end
 local lim = ''
 if limit ~= nil then lim = fmt(limit) end
 return table.concat({tostring(code), used_s, lim, streak_s, tostring(remind),

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import secrets
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -146,10 +145,11 @@ class Admission:
     windows: str = ""
     #: the guardian's exemption in force when the call was admitted (MM-exempt)
     exemption: Exemption | None = None
-    #: (charged up to, reminders given, local day) as the store replied: what a release
-    #: needs to tell its result without asking the store (``release(wait=False)``)
-    _basis: tuple[float, int, str] | None = attrs.field(default=None, repr=False, eq=False,
-                                                         kw_only=True)
+    #: (charged up to, reminders given, local day) as the store replied, and the start
+    #: (epoch seconds) and end of the local day it was admitted on: what a release needs
+    #: to tell its result without asking the store (``release(wait=False)``)
+    _basis: tuple[float, int, str, float, float] | None = attrs.field(
+        default=None, repr=False, eq=False, kw_only=True)
 
     @property
     def remaining_seconds(self) -> float:
@@ -335,7 +335,7 @@ class MinorProtection:
     :param replicas: how many serving processes share the limits; above 1 the store must
         declare the ``shared`` capability.
 
-    State is one map per subject: a Redis hash updated by one registered script (one
+    State is one map per subject: a Redis string updated by one registered script (one
     ``EVALSHA`` per operation), elsewhere a JSON document changed by the store's atomic
     :meth:`~genai_compliance.stores.Store.update`.
 
@@ -366,7 +366,8 @@ class MinorProtection:
         if isinstance(self.store, SQLStore):  # state kept before 0.2 (issue 14)
             self.store.adopt_table("gc_minors_state", key_column="key", value_column="state")
         script_store = scripting(self.store)
-        self._script = None if script_store is None else script_store.script(m.LUA)
+        self._script = (None if script_store is None
+                        else script_store.script(m.LUA, batched=True))
         #: whether an operation does I/O (the async check leaves the event loop for it)
         self.blocking = self.store.blocking
         self.clock: Clock = clock or SystemClock()
@@ -593,7 +594,7 @@ class MinorProtection:
         if not band.is_minor:
             return None
         assert subject is not None
-        return self._admit(subject, band, at, local, call_id or uuid.uuid4().hex, purposes)
+        return self._admit(subject, band, at, local, call_id or secrets.token_hex(16), purposes)
 
     def _admit(self, subject: Subject, band: AgeBand, at: dt.datetime, local: dt.datetime,
                call_id: str, purposes: Sequence[str]) -> Admission:
@@ -625,7 +626,8 @@ class MinorProtection:
                          used_seconds=used, limit_seconds=eff, continuous_seconds=streak,
                          deadline=deadline, deadline_reason=reason, reminder=reminder,
                          windows=out[7], exemption=exemption,
-                         basis=(float(out[10]), int(out[9]), out[8]))
+                         basis=(float(out[10]), int(out[9]), out[8], t,
+                                day.end if out[8] == day.iso else -math.inf))
 
     def _reminder(self, streak: float) -> dict[str, Any]:
         return {"continuous_minutes": round(streak / 60, 1),
@@ -811,10 +813,17 @@ class MinorProtection:
         the store can tell, or the store runs no scripts."""
         if self._script is None:
             return None
-        end = admission.started + dt.timedelta(seconds=max(0.0, duration))
-        t = end.timestamp()
-        seen = (renewed_at or admission.started).timestamp()
-        told = self._told(admission, t, seen, self._day(end.astimezone(self.tz).date()).iso)
+        basis = admission._basis
+        if basis is not None and renewed_at is None:  # worked out from the admission
+            seen = basis[3]  # as the datetime arithmetic below: in whole microseconds
+            t = (round(seen * 1e6) + round(max(0.0, duration) * 1e6)) / 1e6
+            day = basis[2] if t < basis[4] else ""  # "": another day, only the store can tell
+        else:
+            end = admission.started + dt.timedelta(seconds=max(0.0, duration))
+            t = end.timestamp()
+            seen = (renewed_at or admission.started).timestamp()
+            day = self._day(end.astimezone(self.tz).date()).iso
+        told = self._told(admission, t, seen, day)
         if told is not None:  # the end noted (``fin``): charged by the next operation
             self._script.send([admission.key], [
                 f"fin|{_clean_id(admission.call_id)}|{t:.17g}|{seen:.17g}|"
@@ -829,7 +838,7 @@ class MinorProtection:
         basis = admission._basis
         if basis is None or basis[2] != day or t >= seen + self.policy.lease_seconds:
             return None
-        last, given, _day = basis
+        last, given = basis[0], basis[1]
         extra = t - last if t > last else 0.0
         used = admission.used_seconds + extra
         streak = admission.continuous_seconds + extra

@@ -97,8 +97,10 @@ class Subscription(Protocol):
 class ScriptStore(Store, Protocol):
     """A store with the ``"script"`` capability."""
 
-    def script(self, source: str) -> Script:
-        """``source`` registered once with the server; run it by calling the result."""
+    def script(self, source: str, *, batched: bool = False) -> Script:
+        """``source`` registered once with the server; run it by calling the result.
+        ``batched``: it takes one key and one argument per operation and runs them in
+        order, so that queued sends and the call after them may leave as one run."""
         ...
 
 

@@ -6,7 +6,10 @@ client's pool on the hot path). A script may be :meth:`~RedisScript.send`-ed ins
 called: it goes into the store's outbox, which leaves with the next script call of any
 thread — in the same write, before that call's own command, so one round trip carries both —
 or, when no call comes, within :attr:`RedisStore.flush_after` seconds from a background
-thread; :meth:`RedisStore.close` sends what is left. Every ``redis`` exception becomes
+thread; :meth:`RedisStore.close` sends what is left. A *batched* script
+(``script(source, batched=True)``) takes its operations as pairs ``KEYS[i]``/``ARGV[i]`` and
+runs them in order: the sends of it that wait next to each other in the outbox, and the call
+after them, leave as one ``EVALSHA``. Every ``redis`` exception becomes
 :class:`~genai_compliance.errors.StoreUnavailable` here, with the URI redacted (STYLE 8).
 """
 
@@ -56,14 +59,102 @@ def _ms(ttl: float) -> int:
     return max(1, math.ceil(ttl * 1000))
 
 
-class _Lane:
-    """One thread's connection to the server."""
+class _ServerError(Exception):
+    """An error reply (``-ERR …``) read on a lane."""
 
-    __slots__ = ("conn", "pid")
+
+class _Lane:
+    """One thread's connection to the server, which the driver opens (connect, ``AUTH``,
+    ``HELLO``) and this module then writes and reads itself: the socket directly, with a
+    reply reader for what scripts answer (RESP2 and RESP3), a fraction of the driver's
+    general-purpose parser's cost per call."""
+
+    __slots__ = ("buf", "conn", "pid", "pos", "sock")
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.pid = os.getpid()
+        self.sock: Any = None
+        self.buf = b""
+        self.pos = 0
+
+    def socket(self) -> Any:
+        """The connected socket (connected again, by the driver, after a failure)."""
+        sock = getattr(self.conn, "_sock", None)
+        if sock is None:
+            self.conn.connect()
+            sock = self.conn._sock
+            self.buf, self.pos = b"", 0
+        self.sock = sock
+        return sock
+
+    def drop(self) -> None:
+        """Forget the connection's state: what was in flight is unknown."""
+        self.conn.disconnect()
+        self.sock, self.buf, self.pos = None, b"", 0
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buf = self.buf[self.pos:] + chunk
+        self.pos = 0
+
+    def _line(self) -> bytes:
+        i = self.buf.find(b"\r\n", self.pos)
+        while i < 0:
+            self._fill()
+            i = self.buf.find(b"\r\n", self.pos)
+        line = self.buf[self.pos:i]
+        self.pos = i + 2
+        return line
+
+    def _exactly(self, n: int) -> bytes:
+        while len(self.buf) - self.pos < n + 2:
+            self._fill()
+        data = self.buf[self.pos:self.pos + n]
+        self.pos += n + 2
+        return data
+
+    def reply(self) -> Any:
+        """One reply; an error reply is returned as a :class:`_ServerError`."""
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exactly(n)
+        if kind == b":" or kind == b"(":
+            return int(rest)
+        if kind == b"-":
+            return _ServerError(rest.decode(errors="replace"))
+        if kind in (b"*", b"~", b">"):
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        if kind == b"+":
+            return rest
+        if kind == b"_":
+            return None
+        if kind == b"%":
+            flat = [self.reply() for _ in range(2 * int(rest))]
+            return dict(zip(flat[::2], flat[1::2], strict=True))
+        if kind == b"#":
+            return rest == b"t"
+        if kind == b",":
+            return float(rest)
+        if kind == b"=":
+            return self._exactly(int(rest))[4:]
+        if kind == b"!":
+            return _ServerError(self._exactly(int(rest)).decode(errors="replace"))
+        raise ConnectionError(f"unexpected reply from the server: {line[:40]!r}")
+
+
+def _pack(*parts: str | bytes) -> bytes:
+    """A command as the protocol writes it (RESP)."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        raw = part.encode() if isinstance(part, str) else part
+        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(out)
 
 
 class RedisStore:
@@ -89,7 +180,11 @@ class RedisStore:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._outbox: list[_Command] = []
-        self._queued = threading.Condition(threading.Lock())
+        self._outbox_empty: list[_Command] = []  # never appended to
+        #: the outbox's lock (taken directly on the hot path: ``with`` on a Condition runs
+        #: Python code) and the condition the background sender waits on
+        self._outbox_lock = threading.Lock()
+        self._queued = threading.Condition(self._outbox_lock)
         self._flusher: threading.Thread | None = None
         #: the sender waits for the outbox to fill (only then is it woken: a wake-up per
         #: send would cost a thread switch per call)
@@ -148,13 +243,24 @@ class RedisStore:
                 return new
 
     # -- scripts -----------------------------------------------------------------------
-    def script(self, source: str) -> RedisScript:
+    def script(self, source: str, *, batched: bool = False) -> RedisScript:
         """The script ``source``, registered once per store (``SCRIPT LOAD`` on first use
-        and again whenever the server forgot it) and run by its SHA-1."""
+        and again whenever the server forgot it) and run by its SHA-1.
+
+        ``batched``: the script takes one key and one argument per operation
+        (``KEYS[i]``/``ARGV[i]``), runs the operations in order and replies with the last
+        one's reply; sends of it queued next to each other in the outbox, and a call right
+        after them, are merged into one ``EVALSHA`` (one script run instead of one each).
+
+        .. versionchanged:: 0.2 ``batched``.
+        """
         with self._lock:
             found = self._scripts.get(source)
             if found is None:
-                found = self._scripts[source] = RedisScript(self, source)
+                found = self._scripts[source] = RedisScript(self, source, batched=batched)
+            elif batched and not found.batched:
+                raise ValueError("this script was registered unbatched; register it "
+                                 "batched=True the first time")
             return found
 
     def _lane(self) -> _Lane:
@@ -169,45 +275,56 @@ class RedisStore:
         return lane
 
     def _take_outbox(self) -> list[_Command]:
-        with self._queued:
+        if not self._outbox:
+            return self._outbox_empty
+        with self._outbox_lock:
             taken, self._outbox = self._outbox, []
         return taken
 
     def _execute(self, commands: list[_Command]) -> Any:
         """Write ``commands`` in one go on this thread's lane and read every reply; a
         script the server had forgotten (``NOSCRIPT``) is loaded and its commands run
-        again, in order. Returns the last reply."""
+        again, in order. Consecutive operations of a batched script are merged into one
+        command. Returns the last reply."""
+        if len(commands) > 1:
+            commands = _merged(commands)
         lane = self._lane()
-        conn = lane.conn
-        errors = self._redis.exceptions
         try:
-            conn.send_packed_command([b"".join(  # one write: every command, then replies
-                script.packed(keys, args) for script, keys, args in commands)])
+            sock = lane.socket()
+            sock.sendall(b"".join(  # one write: every command, then the replies
+                [script.packed(keys, args) for script, keys, args in commands])
+                if len(commands) > 1 else commands[0][0].packed(commands[0][1],
+                                                                commands[0][2]))
             replies: list[Any] = []
             again: list[int] = []
-            failure: BaseException | None = None
+            failure: _ServerError | None = None
             for i in range(len(commands)):
-                try:
-                    replies.append(conn.read_response())
-                except errors.NoScriptError:
-                    replies.append(None)
-                    again.append(i)
-                except errors.ResponseError as exc:
-                    replies.append(None)
-                    failure = failure or exc
+                reply = lane.reply()
+                if isinstance(reply, _ServerError):
+                    if str(reply).startswith("NOSCRIPT"):
+                        again.append(i)
+                    else:
+                        failure = failure or reply
+                    reply = None
+                replies.append(reply)
             loaded: set[str] = set()
             for i in again:
                 script, keys, args = commands[i]
                 if script.sha not in loaded:
-                    conn.send_command("SCRIPT", "LOAD", script.source)
-                    conn.read_response()
+                    sock.sendall(_pack("SCRIPT", "LOAD", script.source))
+                    reply = lane.reply()
+                    if isinstance(reply, _ServerError):
+                        raise reply
                     loaded.add(script.sha)
-                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-                replies[i] = conn.read_response()
+                sock.sendall(script.packed(keys, args))
+                replies[i] = lane.reply()
+                if isinstance(replies[i], _ServerError):
+                    failure = failure or replies[i]
+                    replies[i] = None
             if failure is not None:
                 raise failure
-        except self._redis.RedisError as exc:
-            conn.disconnect()  # what was in flight is unknown; reconnect on next use
+        except (OSError, ValueError, _ServerError, self._redis.RedisError) as exc:
+            lane.drop()  # what was in flight is unknown; reconnect on next use
             raise self._fail(exc) from exc
         return replies[-1]
 
@@ -215,7 +332,7 @@ class RedisStore:
         if self._closed:
             self._execute([command])
             return
-        with self._queued:
+        with self._outbox_lock:
             self._outbox.append(command)
             full = len(self._outbox) >= _MAX_OUTBOX
             if self._flusher is None:
@@ -291,21 +408,44 @@ class RedisStore:
         return f"RedisStore({self._redacted!r})"
 
 
+def _merged(commands: list[_Command]) -> list[_Command]:
+    """``commands`` with each run of consecutive operations of one batched script joined
+    into one command (their keys, then their arguments, in order)."""
+    out: list[_Command] = []
+    for command in commands:
+        script = command[0]
+        if out and script.batched and out[-1][0] is script:
+            _, keys, args = out[-1]
+            out[-1] = (script, keys + command[1], args + command[2])
+        else:
+            out.append(command)
+    return out
+
+
 class RedisScript:
     """A Lua script registered with a :class:`RedisStore` (see :class:`Script`)."""
 
-    def __init__(self, store: RedisStore, source: str) -> None:
+    def __init__(self, store: RedisStore, source: str, *, batched: bool = False) -> None:
         self.store = store
         self.source = source
+        #: operations as KEYS[i]/ARGV[i] pairs: consecutive ones leave as one EVALSHA
+        self.batched = batched
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # Redis names scripts so
         self._sha = self.sha.encode()
+        #: the start of an EVALSHA of this script, per (keys, arguments) count
+        self._heads: dict[tuple[int, int], bytes] = {}
 
     def packed(self, keys: Sequence[str], args: Sequence[str | bytes]) -> bytes:
         """``EVALSHA`` of this script as the protocol writes it (RESP), without the
         driver's general-purpose packer: a fraction of its cost per call."""
-        parts = [b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % (3 + len(keys) + len(args),
-                                                             self._sha),
-                 b"$%d\r\n%d\r\n" % (len(str(len(keys))), len(keys))]
+        counts = (len(keys), len(args))
+        head = self._heads.get(counts)
+        if head is None:
+            n = str(counts[0]).encode()
+            head = self._heads[counts] = (
+                b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$%d\r\n%s\r\n"
+                % (3 + counts[0] + counts[1], self._sha, len(n), n))
+        parts = [head]
         for item in (*keys, *args):
             raw = item.encode() if isinstance(item, str) else bytes(item)
             parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
