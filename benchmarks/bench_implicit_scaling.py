@@ -36,6 +36,7 @@ from bench_implicit_floor import atomic_floor, compare, plain_copy, ratio
 
 from genai_compliance.labelling.aigc import AIGCLabel
 from genai_compliance.labelling.implicit import label_file
+from genai_compliance.testing import one_page_pdf
 
 LABEL = AIGCLabel(content_producer="001191350100M000100Y431A001", produce_id="bench-scale")
 BASE = 16 << 20  # the 1x size; 2x and 4x follow
@@ -130,22 +131,7 @@ def _ffmpeg_sized(*args: str) -> Callable[[Path, int], None] | None:
 
 
 def _pdf(path: Path, size: int) -> None:
-    stream = b"0 0 m\n" * (size // 6)
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Contents 4 0 R >>",
-            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objs) + 1, xref)
-    path.write_bytes(bytes(out))
+    path.write_bytes(one_page_pdf(b"0 0 m\n" * (size // 6)))
 
 
 def _pdf_damaged(path: Path, size: int) -> None:

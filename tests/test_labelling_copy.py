@@ -27,6 +27,7 @@ from genai_compliance.labelling.implicit import (
     label_stream,
     read_labels,
 )
+from genai_compliance.testing import one_page_pdf
 
 LABEL = AIGCLabel(label="1", content_producer="001191350100M000100Y431A001", produce_id="c-1")
 MIB = 1 << 20
@@ -51,23 +52,9 @@ def _png(path: Path, mib: int = 5) -> bytes:
 
 
 def _pdf(path: Path, mib: int = 3) -> bytes:
-    stream = os.urandom(mib * MIB)
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Contents 4 0 R >>",
-            b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objs) + 1, xref)
-    path.write_bytes(bytes(out))
-    return bytes(out)
+    data = one_page_pdf(os.urandom(mib * MIB))
+    path.write_bytes(data)
+    return data
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch, name: str,

@@ -17,7 +17,8 @@ from ..clock import Clock, FrozenClock
 from ..compliance import Compliance
 from ..config import Provider
 
-__all__ = ["TEST_PROVIDER", "FrozenClock", "make_compliance", "sample_keyword_file"]
+__all__ = ["TEST_PROVIDER", "FrozenClock", "make_compliance", "one_page_pdf",
+           "sample_keyword_file"]
 
 #: A provider with a valid (check-digit correct) unified social credit code, for tests only.
 TEST_PROVIDER = Provider(
@@ -42,6 +43,30 @@ def sample_keyword_file() -> str:
 
     return str(resources.files("genai_compliance.moderation").joinpath(
         "data", "sample_keywords.csv"))
+
+
+def one_page_pdf(content: bytes) -> bytes:
+    """A minimal valid PDF 1.7 file: one page whose content stream is ``content`` (give it
+    the size a test needs), a classic cross-reference table and no Info dictionary — a
+    file to label and read back in tests and benchmarks.
+
+    .. versionadded:: 0.2
+    """
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] /Contents 4 0 R >>",
+            b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream"]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1, xref)
+    return bytes(out)
 
 
 def make_compliance(
