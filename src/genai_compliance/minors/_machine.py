@@ -541,8 +541,10 @@ if op == 'snapshot' then
 end
 local lim = ''
 if limit ~= nil then lim = fmt(limit) end
-return table.concat({tostring(code), used_s, lim, streak_s, tostring(remind),
-                     tostring(n), s['pause'] or '', s['win'] or '', sday,
-                     rl_s, last_s, s['xfrom'] or '',
-                     s['xuntil'] or '', s['xcurfew'] or '', s['xpurpose'] or ''}, '|')
+-- (one concatenation: cheaper than a table and table.concat; code, remind and n are small
+-- integers, which Lua prints as Python does)
+return code .. '|' .. used_s .. '|' .. lim .. '|' .. streak_s .. '|' .. remind .. '|' .. n
+  .. '|' .. (s['pause'] or '') .. '|' .. (s['win'] or '') .. '|' .. sday .. '|' .. rl_s
+  .. '|' .. last_s .. '|' .. (s['xfrom'] or '') .. '|' .. (s['xuntil'] or '') .. '|'
+  .. (s['xcurfew'] or '') .. '|' .. (s['xpurpose'] or '')
 """
