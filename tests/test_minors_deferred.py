@@ -254,3 +254,28 @@ def test_a_lost_connection_fails_closed_then_reconnects(
     clock.advance(a.policy.lease_seconds)
     summary = a.usage(KID)
     assert summary.in_flight == 0 and summary.used_minutes * 60 >= a.policy.lease_seconds
+
+
+def test_an_interrupted_call_leaves_no_reply_for_the_next(redis_uri: str, unique: str) -> None:
+    """A call interrupted between its write and its reply (KeyboardInterrupt) drops the
+    connection, so the next call never reads the reply the first one left unread."""
+    store = RedisStore(redis_uri)
+    try:
+        echo = store.script("return ARGV[1]")
+        assert echo([f"{unique}:k"], ["warm"]) == b"warm"
+        lane_type = type(store._lane())
+        real = lane_type.reply
+
+        def interrupted(self: Any) -> Any:
+            lane_type.reply = real  # type: ignore[method-assign]
+            raise KeyboardInterrupt
+
+        lane_type.reply = interrupted  # type: ignore[method-assign]
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                echo([f"{unique}:k"], ["first"])
+        finally:
+            lane_type.reply = real  # type: ignore[method-assign]
+        assert echo([f"{unique}:k"], ["second"]) == b"second"
+    finally:
+        store.close()

@@ -176,7 +176,7 @@ class RedisStore:
         self.client = self._redis.Redis.from_url(
             parsed.raw, socket_timeout=5, socket_connect_timeout=5
         )
-        self._scripts: dict[str, RedisScript] = {}
+        self._scripts: dict[tuple[str, bool], RedisScript] = {}
         self._local = threading.local()
         self._lock = threading.Lock()
         self._outbox: list[_Command] = []
@@ -255,12 +255,10 @@ class RedisStore:
         .. versionchanged:: 0.2 ``batched``.
         """
         with self._lock:
-            found = self._scripts.get(source)
+            found = self._scripts.get((source, batched))
             if found is None:
-                found = self._scripts[source] = RedisScript(self, source, batched=batched)
-            elif batched and not found.batched:
-                raise ValueError("this script was registered unbatched; register it "
-                                 "batched=True the first time")
+                found = self._scripts[(source, batched)] = RedisScript(self, source,
+                                                                       batched=batched)
             return found
 
     def _lane(self) -> _Lane:
@@ -326,6 +324,9 @@ class RedisStore:
         except (OSError, ValueError, _ServerError, self._redis.RedisError) as exc:
             lane.drop()  # what was in flight is unknown; reconnect on next use
             raise self._fail(exc) from exc
+        except BaseException:  # interrupted between a write and its replies
+            lane.drop()  # (replies left unread would be taken for the next call's)
+            raise
         return replies[-1]
 
     def _enqueue(self, command: _Command) -> None:
