@@ -30,6 +30,10 @@ the overhead is the guarded calls' wall time minus the bare calls', per call (am
 the threads). Beside it, the same number of ledger appends of a ``guard.call``-sized record
 from the same threads: what of the overhead is the record. Target: under 100 µs at 8 threads.
 
+At 1 and 8 writer threads it also prints what a calling thread pays per ``append`` of a
+``guard.call`` record (its own CPU, including the batches it commits for the others) and
+how many records a group commit holds.
+
 Issue 15 target: ledger ≥ 0.8× plain INSERT at batch 100.
 """
 
@@ -58,6 +62,8 @@ ROUNDS = 5
 PG = os.environ.get("GC_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 WRITERS = (1, 8, 32)
 GUARD_THREADS = (1, 8)
+#: writer counts whose calling threads' CPU per append and batch sizes are printed
+CPU_THREADS = (1, 8)
 GUARD_CALLS = 800
 
 
@@ -219,11 +225,47 @@ def _compare(plain: _Plain, ledger: Ledger) -> None:
                 lambda w=writers, n=n: _chained_threads(ledger, w, n),
         }, rounds=3)
         _print(rates, f"plain INSERT, {writers} writer threads")
+        if writers in CPU_THREADS:
+            _caller_cpu(ledger, writers)
         if writers == 32:
             base = rates["plain INSERT, 32 writer threads"]
             line("ledger aappend, 32 coroutines",
                  statistics.median(_rate(lambda: _async(ledger, 32, 3200)) for _ in range(3)),
                  base, "rec/s")
+
+
+def _caller_cpu(ledger: Ledger, writers: int) -> None:
+    """What a calling thread pays per ``append`` of a ``guard.call`` record (its own CPU,
+    ``time.thread_time``, including the batches it commits for others), what the whole
+    process pays (its other threads too), and how many records a group commit holds:
+    medians of :data:`ROUNDS` rounds."""
+    per = GUARD_CALLS // 2
+    payloads = [_guard_payload(i) for i in range(per * writers)]
+    cpu: list[float] = []
+    process: list[float] = []
+    batches: list[float] = []
+    for _ in range(ROUNDS):
+        spent: list[float] = []
+        started = time.process_time()
+
+        def work(first: int, n: int, spent: list[float] = spent) -> None:
+            start = time.thread_time()
+            for i in range(first, first + n):
+                ledger.append("guard.call", payloads[i], subject="user-1")
+            spent.append(time.thread_time() - start)  # (list.append is atomic)
+
+        commits = getattr(ledger, "_commits", 0)
+        done = _threads(writers, per * writers, work)
+        process.append((time.process_time() - started) / done * 1e6)
+        cpu.append(sum(spent) / done * 1e6)
+        made = getattr(ledger, "_commits", 0) - commits
+        batches.append(done / made if made else float("nan"))
+    print(f"  {f'{writers} writer threads: CPU per append on the calling threads':<58} "
+          f"{statistics.median(cpu):>14,.1f} µs")
+    print(f"  {f'{writers} writer threads: CPU per append, the whole process':<58} "
+          f"{statistics.median(process):>14,.1f} µs")
+    print(f"  {f'{writers} writer threads: records per group commit':<58} "
+          f"{statistics.median(batches):>14,.2f}")
 
 
 def _rate(fn: Callable[[], int]) -> float:

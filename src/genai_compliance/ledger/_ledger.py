@@ -489,6 +489,8 @@ class Ledger:
         #: kind -> the envelope's first bytes, b'{"kind":"…","payload":'
         self._kind_json: dict[str, bytes] = {}
         self._state: _State | None = None
+        #: group commits made by this process (the benchmark divides records by it)
+        self._commits = 0
         self._writer = _Writer(max_batch)
         self._lock = threading.Lock()
         # SQLite :memory: is one database per connection: write on the caller's thread
@@ -1063,6 +1065,7 @@ class Ledger:
     def _commit(self, group: list[_Request]) -> None:
         local = isinstance(self._signer, Ed25519PrivateKey)
         signed: list[Checkpoint] = []
+        self._commits += 1
         try:
             attempt = self._optimistic(group, local)
             if attempt is not None:
