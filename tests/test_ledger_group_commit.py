@@ -273,6 +273,20 @@ class Gate:
     def open(self) -> None:
         self.released.set()
 
+    def queue_behind(self, kinds: list[str]) -> None:
+        """Hold the gate, queue one thread per kind behind it (in that order), open it and
+        wait for them all; then arm the gate again for the next write."""
+        blocker = self.hold()
+        threads = [threading.Thread(target=self.ledger.append, args=(k, {})) for k in kinds]
+        for count, thread in enumerate(threads, 1):
+            thread.start()
+            self.wait_queued(count)
+        self.open()
+        for thread in (blocker, *threads):
+            thread.join()
+        self.held, self.released = False, threading.Event()
+        self.entered.clear()
+
 
 def _in_thread(fn: Any) -> tuple[threading.Thread, list[Any]]:
     out: list[Any] = []
@@ -448,14 +462,7 @@ def test_threads_queued_behind_a_leader_leave_the_writer_thread_alone(
     when nobody is left to hand the token to."""
     ledger = _ledger(tmp_path)
     gate = Gate(ledger, monkeypatch)
-    blocker = gate.hold()
-    threads = [threading.Thread(target=ledger.append, args=(f"t{i}", {})) for i in range(4)]
-    for count, thread in enumerate(threads, 1):
-        thread.start()
-        gate.wait_queued(count)
-    gate.open()
-    for thread in (blocker, *threads):
-        thread.join()
+    gate.queue_behind([f"t{i}" for i in range(4)])
     assert ledger._writer.thread is None  # never started
     assert ledger.head()[0] == 5
 
@@ -471,16 +478,7 @@ def test_threads_queued_behind_a_leader_leave_the_writer_thread_alone(
         notify_all()
 
     monkeypatch.setattr(writer.cond, "notify_all", counted)
-    gate.held, gate.released = False, threading.Event()
-    gate.entered.clear()
-    blocker = gate.hold()
-    threads = [threading.Thread(target=ledger.append, args=(f"u{i}", {})) for i in range(4)]
-    for count, thread in enumerate(threads, 1):
-        thread.start()
-        gate.wait_queued(count)
-    gate.open()
-    for thread in (blocker, *threads):
-        thread.join()
+    gate.queue_behind([f"u{i}" for i in range(4)])
     assert wakes[0] <= 1  # at most once, when the token is put down at the end
     assert [r.kind for r in ledger.records()][-5:] == ["blocker", "u0", "u1", "u2", "u3"]
     ledger.close()
