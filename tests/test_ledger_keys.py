@@ -378,3 +378,24 @@ def test_the_ledger_section_of_compliance_toml(tmp_path: Path) -> None:
     assert comp.ledger.witnesses == []
     assert (base / "genai-compliance-keys" / "m.db.key").is_file()
     assert not (base / "genai-compliance-witness").exists()
+
+
+def test_duty_store_keys_under_a_standalone_secret_keep_their_form() -> None:
+    """Keys already in a store stay valid: under a standalone secret a duty's store key is
+    ``prefix:`` + HMAC-SHA256(secret, purpose NUL user id)[:32], the guardian pseudonym
+    ``g:`` + the same under ``minors.guardian`` (SubjectKeys serves minors and interaction)."""
+    from genai_compliance.minors._keys import guardian_pseudonym
+    from genai_compliance.subject import SubjectKeys
+
+    secret = b"s" * 32
+
+    def mac(purpose: bytes, uid: bytes) -> str:
+        return hmac.new(secret, purpose + b"\x00" + uid, hashlib.sha256).hexdigest()[:32]
+
+    assert subject_store_key(secret, "13800138000") == "gc:minors:" + mac(b"minors",
+                                                                        b"13800138000")
+    assert guardian_pseudonym(secret, "mum") == "g:" + mac(b"minors.guardian", b"mum")
+    keys = SubjectKeys(secret, purpose="interaction", prefix="gc:ia", setting="x")
+    assert keys(Subject("u1")) == keys("u1") == "gc:ia:" + mac(b"interaction", b"u1")
+    with pytest.raises(ConfigurationError, match="16 bytes"):
+        SubjectKeys(b"short", purpose="interaction", prefix="p", setting="x")

@@ -36,7 +36,7 @@ from ..schemas import validate
 from ..stores import MemoryStore, SQLStore, Store, open_store, require_capabilities, scripting
 from ..subject import AgeBand, Guardian, Subject
 from . import _machine as m
-from ._keys import SubjectKeyer, guardian_pseudonym, subject_store_key
+from ._keys import SubjectKeyer, guardian_pseudonym, minors_keys
 from ._policy import (
     MINOR_BANDS,
     MinorPolicy,
@@ -60,8 +60,6 @@ _CONSENT_RULES = ("PI-28/31", "MN-PI")
 _VERIFY_RULES = ("IM-10", "MM-final", "MM-age-unknown")
 _ADJUST_RULES = ("MN-43", "MM-final", "MM-adjust")
 _EXEMPT_RULES = ("MN-43", "MM-final", "MM-exempt")
-#: subjects' store keys remembered per user id, at most this many (then derived again)
-_MAX_KEYS = 100_000
 
 
 class _Day:
@@ -388,7 +386,7 @@ class MinorProtection:
                 "(an unkeyed hash of a phone-number user id is reversed in seconds): build it "
                 "with MinorProtection.from_context (the ledger's pseudonym secret), or pass "
                 "key_secret= / set minors.key_secret_env", field="minors.key_secret_env")
-        subject_store_key(self._keyer, "probe", prefix=key_prefix)  # validate it now
+        self._keys = minors_keys(self._keyer, key_prefix)  # validates the secret now
         self.replicas = replicas
         p = self.policy
         self._constants = (m.fmt(p.lease_seconds), str(int((p.history_days + 2) * 86_400_000)),
@@ -402,7 +400,6 @@ class MinorProtection:
             rest = f"|{self._constants[2]}|{self._constants[3]}" + (
                 f"|{m.fmt(ceiling)}" if math.isfinite(ceiling) else "")
             self._tails[band] = (f"|{m.fmt(limit)}|0{rest}", f"|{m.fmt(limit)}|1{rest}")
-        self._keys: dict[str, str] = {}
 
     @classmethod
     def from_context(cls, ctx: DutyContext, *,
@@ -480,14 +477,7 @@ class MinorProtection:
         """The store key of a subject: the ledger's keyed HMAC of the user id (or of the
         configured secret), never the id itself nor an unkeyed hash (issue 15). Derived
         once per user id and remembered (bounded)."""
-        user_id = subject.user_id if isinstance(subject, Subject) else subject
-        found = self._keys.get(user_id)
-        if found is None:
-            found = subject_store_key(self._keyer, subject, prefix=self.key_prefix)
-            if len(self._keys) >= _MAX_KEYS:  # bounded: forget the lot, derive again
-                self._keys.clear()
-            self._keys[user_id] = found
-        return found
+        return self._keys(subject)
 
     def band(self, subject: Subject | None, at: dt.datetime | None = None) -> AgeBand:
         """The band whose rules apply to ``subject`` now, after the unknown-age setting.
