@@ -203,14 +203,12 @@ _NO_ARGS: tuple[Any, ...] = ()
 
 
 async def _arun(op: _CheckOp) -> Any:
-    """Run a check op in the async driver: its async twin, a worker thread (``blocking``), or
-    inline."""
+    """Run a check op that is not :attr:`_Hook.inline` in the async driver: its async twin,
+    else (a ``blocking`` check) its sync method in a worker thread."""
     hook, ctx, args = op
     if hook.afn is not None:
         return await hook.afn(ctx, *args)
-    if hook.check.blocking:
-        return await asyncio.to_thread(hook.fn, ctx, *args)
-    return hook.fn(ctx, *args)
+    return await asyncio.to_thread(hook.fn, ctx, *args)
 
 
 class _RecordOp:
