@@ -275,7 +275,7 @@ class Gate:
 
     def queue_behind(self, kinds: list[str]) -> None:
         """Hold the gate, queue one thread per kind behind it (in that order), open it and
-        wait for them all; then arm the gate again for the next write."""
+        wait for them all."""
         blocker = self.hold()
         threads = [threading.Thread(target=self.ledger.append, args=(k, {})) for k in kinds]
         for count, thread in enumerate(threads, 1):
@@ -284,6 +284,9 @@ class Gate:
         self.open()
         for thread in (blocker, *threads):
             thread.join()
+
+    def rearm(self) -> None:
+        """Hold the next write transaction again."""
         self.held, self.released = False, threading.Event()
         self.entered.clear()
 
@@ -478,6 +481,7 @@ def test_threads_queued_behind_a_leader_leave_the_writer_thread_alone(
         notify_all()
 
     monkeypatch.setattr(writer.cond, "notify_all", counted)
+    gate.rearm()
     gate.queue_behind([f"u{i}" for i in range(4)])
     assert wakes[0] <= 1  # at most once, when the token is put down at the end
     assert [r.kind for r in ledger.records()][-5:] == ["blocker", "u0", "u1", "u2", "u3"]
