@@ -359,6 +359,33 @@ def test_ny_once_a_day_cooldown(comp: Compliance) -> None:
     assert [n[2] for n in _notices(comp)] == ["first-use", "session"]
 
 
+def test_records_name_sessions_by_a_keyed_hmac(comp: Compliance, tmp_path: Path) -> None:
+    """Issue 15 ("no unkeyed hash anywhere"): notice and exit records name the session by a
+    keyed HMAC of its id, neither the id nor its plain SHA-256 (a session id built from a
+    phone number or a counter is recovered from that in seconds); one session keeps one
+    ref across records, and another ledger's key gives another ref."""
+    session = "13800138000-1"
+    interaction = _build(comp)
+    user = Subject("k1", birth_date="1990-01-01", session_id=session)
+    interaction.notify(interaction.admit(user))
+    interaction.exit(user)
+    refs = {r.payload["session"] for kind in ("interaction.notice", "interaction.exit")
+            for r in comp.records(kind)}
+    assert len(refs) == 1
+    ref = refs.pop()
+    plain = hashlib.sha256(session.encode()).hexdigest()
+    assert ref == interaction.session_ref(session) and len(ref) == 16
+    assert session not in ref and not plain.startswith(ref)
+    assert ref == comp.ledger.subject_key(session, purpose="interaction-session")[:16]
+    other = make_compliance(tmp_path / "other", clock=FrozenClock(NOON), checks=[])
+    try:
+        assert _build(other).session_ref(session) != ref
+    finally:
+        other.close()
+    assert interaction.session_ref(None) is None and interaction.session_ref("") is None
+    interaction.close()
+
+
 def test_anonymous_calls_are_disclosed_every_time(comp: Compliance) -> None:
     """No subject to remember: every call is disclosed (fail closed), and recorded."""
     interaction = _build(comp)

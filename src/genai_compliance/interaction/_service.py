@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import hashlib
 import secrets
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -244,6 +243,10 @@ class Interaction:
             keyer = secrets.token_bytes(32)
         self._keys = SubjectKeys(keyer, purpose="interaction",
                                  prefix=self.settings.key_prefix, setting="interaction.key_secret")
+        #: session ids in records: a keyed HMAC too (a session id can carry or be
+        #: guessed from the user's identity), under a purpose of its own
+        self._sessions = SubjectKeys(keyer, purpose="interaction-session", prefix="",
+                                     setting="interaction.key_secret")
 
     # -- construction the lead wires in -------------------------------------------------
     @classmethod
@@ -481,9 +484,18 @@ class Interaction:
     def _payload(self, adm: Admission, notice: Notice) -> dict[str, Any]:
         return {"profile": notice.profile, "kind": notice.kind, "trigger": notice.trigger,
                 "text": notice.text, "rules": list(notice.rules), "at": _iso(adm.started),
-                "session": hashlib.sha256(adm.session_id.encode()).hexdigest()[:16]
-                if adm.session_id else None,
+                "session": self.session_ref(adm.session_id),
                 "continuous_minutes": round(adm.continuous_seconds / 60, 1)}
+
+    def session_ref(self, session_id: str | None) -> str | None:
+        """How records name a session: 16 hex digits of a keyed HMAC of its id (the
+        ledger's subject key under ``interaction-session``), never the id or an unkeyed
+        hash of it; ``None`` for no session. The same id always gives the same ref, so an
+        auditor holding the key (or the ledger) can match a session to its records.
+
+        .. versionadded:: 0.2
+        """
+        return self._sessions.digest(session_id)[:16] if session_id else None
 
     def notify(self, admission: Admission) -> list[Notice]:
         """Record every notice ``admission`` must show (``interaction.notice``, one record
@@ -574,7 +586,7 @@ class Interaction:
             state, ts, session)))
         return self._record("interaction.exit", {
             "via": via, "at": _iso(at), "rules": ["AN-EXIT"],
-            "session": hashlib.sha256(session.encode()).hexdigest()[:16] if session else None,
+            "session": self.session_ref(session),
         }, subject=subject)
 
     def signal_dependence(self, subject: Subject, *, reason: str,
