@@ -8,9 +8,11 @@ measured in the same run; "lag" is the longest the event loop was kept from runn
 ticker while the guarded calls ran (queueing behind the other calls included), "step" the
 longest single callback the loop ran (what one check, the ledger, a garbage collection or
 a thread holding the GIL blocked it for). "CPU per call" is this process's CPU time (every
-thread: the ledger's writer too) divided by the calls: steadier than throughput on a shared
-machine, and what decides both targets — at 64 concurrent calls the loop runs the calls'
-checks one after another, so a call waits for the others' CPU.
+thread: the ledger's writer too) divided by the calls, less the bare call's: steadier than
+throughput on a shared machine, and what decides both targets — at 64 concurrent calls the
+loop runs the calls' checks one after another, so a call waits for the others' CPU. Each
+async case runs ROUNDS interleaved bare/guarded rounds and prints the median round (by
+ratio) and the range of the ratio.
 
 Issue 13 targets: at 64 concurrent async calls with 1 ms model latency, guarded >= 0.5x bare;
 at 50 ms, >= 0.95x.
@@ -26,6 +28,9 @@ from typing import Any
 from _util import PIPELINE_KINDS, default_pipeline, line
 
 from genai_compliance import Compliance, Subject
+
+#: interleaved bare/guarded rounds per async case; the median round is printed
+ROUNDS = 5
 
 PROMPT = "请介绍一下长城的历史。"
 REPLY = "长城是中国古代的军事防御工程，始建于春秋战国时期。"
@@ -124,18 +129,24 @@ def _async(comp: Compliance, user: Subject) -> None:
 
         async def run(concurrency: int, latency: float = latency, model: Any = model,
                       guarded: Any = guarded) -> None:
-            total = max(concurrency * 4, int(concurrency * 0.4 / latency))
+            total = max(concurrency * 4, int(concurrency * 0.4 / latency), 24)
             await guarded(PROMPT, subject=user)
-            bare, _, _, bare_cpu = await _async_round(lambda: model(PROMPT), concurrency,
-                                                      total)
-            wrapped, lag, step, cpu = await _async_round(
-                lambda: guarded(PROMPT, subject=user), concurrency, total)
+            rounds: list[tuple[float, float, float, float, float, float]] = []
+            for _ in range(ROUNDS):  # interleaved: both sides see the same noise
+                bare, _, _, bare_cpu = await _async_round(lambda: model(PROMPT),
+                                                          concurrency, total)
+                wrapped, lag, step, cpu = await _async_round(
+                    lambda: guarded(PROMPT, subject=user), concurrency, total)
+                rounds.append((wrapped / bare, bare, wrapped, lag, step, cpu - bare_cpu))
+            rounds.sort()
+            _, bare, wrapped, lag, step, cpu = rounds[len(rounds) // 2]  # the median round
+            low, high = rounds[0][0], rounds[-1][0]
             label = f"async, {concurrency} concurrent, {latency * 1000:g} ms model"
             line(f"{label}: bare", bare, bare, "call/s")
             line(f"{label}: guarded (lag {lag:.1f}, step {step:.1f} ms)", wrapped, bare,
                  "call/s")
-            print(f"  {'  CPU per call, all threads: guarded (bare)':<58} {cpu:>14,.1f} µs "
-                  f"({bare_cpu:,.1f})")
+            print(f"  {'  guarded / bare over the rounds':<58} {low:>14.3f} – {high:.3f}")
+            print(f"  {'  CPU per call added, all threads':<58} {cpu:>14,.1f} µs")
 
         for concurrency in (1, 64):
             asyncio.run(run(concurrency))
