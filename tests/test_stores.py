@@ -4,6 +4,7 @@ translation of driver errors."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -146,6 +147,45 @@ def test_sql_reads_take_no_transaction(sql_uri: str, monkeypatch: pytest.MonkeyP
         store.close()
 
 
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_sql_connections_of_ended_threads_are_closed(sql_uri: str, unique: str) -> None:
+    """Each thread gets its own connection; once the thread has ended, its connection is
+    closed (when the next thread opens one), so worker threads that come and go in a
+    server leave no connections behind. Before, 200 short-lived threads left 200
+    connections open: PostgreSQL refuses clients past ``max_connections`` (100 by
+    default), and SQLite holds file descriptors for each."""
+    store = open_store(sql_uri)
+    assert isinstance(store, SQLiteStore | PostgreSQLStore)
+    key = f"gc-test:{unique}:threads"
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            store.update(key, _count)
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        store.set(key, b"0")
+        before = _open_fds()
+        for _ in range(5):
+            batch = [threading.Thread(target=work) for _ in range(40)]
+            for t in batch:
+                t.start()
+            for t in batch:
+                t.join()
+        assert errors == []
+        assert store.get(key) == b"200"
+        # at most the last batch's 40 connections are open (3 fds each on SQLite)
+        assert _open_fds() - before <= 40 * (3 if sql_uri.startswith("sqlite") else 1) + 5
+    finally:
+        store.close()
+
+
 def test_store_over_a_database_leaves_it_open(tmp_path: Path) -> None:
     """A store built on an opened database uses its ``gc_kv`` table and does not close
     what it did not open."""
@@ -221,6 +261,42 @@ def test_redis_close_while_the_outbox_is_being_sent(redis_uri: str, unique: str)
         threading.excepthook = previous
         check.delete(key)
         check.close()
+
+
+@pytest.mark.redis
+def test_redis_threads_that_end_give_their_connection_back(redis_uri: str,
+                                                           unique: str) -> None:
+    """Worker threads come and go in a server (an executor's, anyio's idle ones): each runs
+    scripts on a connection of its own, which goes back to the pool when the thread ends.
+    Before, each such thread kept one of redis-py's 100 pooled connections for ever, and
+    the 101st thread's call — and every plain command after — failed with "Too many
+    connections" (the guard then refused every call)."""
+    key = f"gc-test:{unique}:lanes"
+    store = RedisStore(redis_uri)
+    incr = store.script("return redis.call('INCR', KEYS[1])")
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            incr([key], [])
+            incr.send([key], [])  # a send left in the outbox leaves with the next call
+            incr([key], [])
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        for _ in range(5):
+            batch = [threading.Thread(target=work) for _ in range(40)]
+            for t in batch:
+                t.start()
+            for t in batch:
+                t.join()
+        assert errors == []
+        assert store.get(key) == str(5 * 40 * 3).encode()
+        assert store.client.connection_pool.max_connections <= 100  # what made it fail
+    finally:
+        store.delete(key)
+        store.close()
 
 
 @pytest.mark.redis

@@ -178,6 +178,8 @@ class RedisStore:
         )
         self._scripts: dict[tuple[str, bool], RedisScript] = {}
         self._local = threading.local()
+        #: every thread's lane, to give the connections of ended threads back (_new_lane)
+        self._lanes: dict[threading.Thread, _Lane] = {}
         self._lock = threading.Lock()
         self._outbox: list[_Command] = []
         self._outbox_empty: list[_Command] = []  # never appended to
@@ -264,12 +266,35 @@ class RedisStore:
     def _lane(self) -> _Lane:
         lane: _Lane | None = getattr(self._local, "lane", None)
         if lane is None or lane.pid != os.getpid():
-            try:
-                conn = self.client.connection_pool.get_connection()
-            except self._redis.RedisError as exc:
-                raise self._fail(exc) from exc
-            lane = _Lane(conn)
-            self._local.lane = lane
+            lane = self._new_lane()
+        return lane
+
+    def _new_lane(self) -> _Lane:
+        """This thread's first lane. The connections of lanes whose threads have ended go
+        back to the pool first: executor and anyio worker threads come and go in a server,
+        and a lane never given back would hold one of the pool's connections (redis-py's
+        holds 100) for ever, until every call failed with "Too many connections"."""
+        pool = self.client.connection_pool
+        pid = os.getpid()
+        ended: list[_Lane] = []
+        with self._lock:
+            for thread, old in list(self._lanes.items()):
+                if old.pid != pid:  # the parent's, before a fork: not ours to close
+                    del self._lanes[thread]
+                elif not thread.is_alive():
+                    del self._lanes[thread]
+                    ended.append(old)
+        for old in ended:
+            old.drop()  # (a reply left unread must not reach the pool's next user)
+            pool.release(old.conn)
+        try:
+            conn = pool.get_connection()
+        except self._redis.RedisError as exc:
+            raise self._fail(exc) from exc
+        lane = _Lane(conn)
+        with self._lock:
+            self._lanes[threading.current_thread()] = lane
+        self._local.lane = lane
         return lane
 
     def _take_outbox(self) -> list[_Command]:
@@ -403,6 +428,8 @@ class RedisStore:
             with self._queued:
                 self._queued.notify_all()
             self._local = threading.local()
+            with self._lock:
+                self._lanes.clear()
             self.client.close()
 
     def __repr__(self) -> str:

@@ -81,6 +81,9 @@ class SQLDatabase:
         self._pid = os.getpid()
         # every connection opened, so they are closed even when the owner forgets to
         self._all: list[Any] = []
+        #: the thread each connection was opened for (its connection closes after it ends)
+        self._owners: dict[threading.Thread, Any] = {}
+        self._owners_lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _close_all, self._all)
         self.schema: str | None = None
         if self.dialect == "postgresql":
@@ -141,17 +144,39 @@ class SQLDatabase:
         if os.getpid() != self._pid:  # forked: never share a connection across processes
             self._local = threading.local()
             self._pid = os.getpid()
+            self._owners = {}
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            self._all.append(conn)
+            conn = self._new_conn()
+        return conn
+
+    def _new_conn(self) -> Any:
+        """This thread's connection. Those of threads that have ended are closed first:
+        executor and anyio worker threads come and go in a server, and each would otherwise
+        leave a connection open for good (PostgreSQL refuses clients past its
+        ``max_connections``; SQLite holds three file descriptors per connection)."""
+        with self._owners_lock:
+            ended = [t for t in self._owners if not t.is_alive()]
+            gone = [self._owners.pop(t) for t in ended]
+        for old in gone:
+            with contextlib.suppress(Exception):
+                old.close()
+            with contextlib.suppress(ValueError):
+                self._all.remove(old)
+        conn = self._connect()
+        self._local.conn = conn
+        self._all.append(conn)
+        with self._owners_lock:
+            self._owners[threading.current_thread()] = conn
         return conn
 
     def _drop_conn(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
+            with self._owners_lock:
+                if self._owners.get(threading.current_thread()) is conn:
+                    del self._owners[threading.current_thread()]
             with contextlib.suppress(Exception):
                 conn.close()
             with contextlib.suppress(ValueError):
@@ -240,6 +265,8 @@ class SQLDatabase:
     def close(self) -> None:
         """Close every connection this object opened (in any thread)."""
         self._local = threading.local()
+        with self._owners_lock:
+            self._owners.clear()
         _close_all(self._all)
 
     def __repr__(self) -> str:
