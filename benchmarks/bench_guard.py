@@ -15,12 +15,16 @@ async case runs ROUNDS interleaved bare/guarded rounds and prints the median rou
 ratio) and the range of the ratio.
 
 Issue 13 targets: at 64 concurrent async calls with 1 ms model latency, guarded >= 0.5x bare;
-at 50 ms, >= 0.95x.
+at 50 ms, >= 0.95x. The 64 workers run in lock step (every call lasts the same, so they wake
+together and queue behind each other's checks); the open-loop line beside them starts calls
+at Poisson-distributed times at the same rate, as a server's independent clients would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -150,6 +154,52 @@ def _async(comp: Compliance, user: Subject) -> None:
 
         for concurrency in (1, 64):
             asyncio.run(run(concurrency))
+        if latency == 0.05:
+            asyncio.run(_open_loop(model, guarded, user))
+
+
+async def _arrivals(fn: Callable[[], Awaitable[Any]], rate: float, total: int,
+                    seed: int) -> float:
+    """Mean latency (ms) of ``total`` calls started at Poisson-distributed times, ``rate``
+    per second on average, each call not waiting for the others (an open loop)."""
+    rnd = random.Random(seed)
+    spent: list[float] = []
+
+    async def one() -> None:
+        start = time.perf_counter()
+        await fn()
+        spent.append(time.perf_counter() - start)
+
+    tasks = []
+    due = time.perf_counter()
+    for _ in range(total):
+        due += rnd.expovariate(rate)
+        wait = due - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.ensure_future(one()))
+    await asyncio.gather(*tasks)
+    return statistics.mean(spent) * 1000
+
+
+async def _open_loop(model: Callable[[str], Awaitable[str]],
+                     guarded: Callable[..., Awaitable[str]], user: Subject) -> None:
+    """What a server sees: requests arriving independently (Poisson) at 1,250 per second,
+    which keeps about 64 calls of 50 ms in flight, instead of 64 workers in lock step whose
+    calls all wake together and queue for each other's checks. The ratio is bare latency /
+    guarded latency: the closed-loop throughput ratio the same added latency would give."""
+    rate, total = 1250.0, 1500
+    await guarded(PROMPT, subject=user)
+    rounds = []
+    for seed in range(ROUNDS):  # the same arrival times on both sides of a round
+        bare = await _arrivals(lambda: model(PROMPT), rate, total, seed)
+        wrapped = await _arrivals(lambda: guarded(PROMPT, subject=user), rate, total, seed)
+        rounds.append((bare / wrapped, bare, wrapped))
+    rounds.sort()
+    ratio, bare, wrapped = rounds[len(rounds) // 2]
+    label = "async, Poisson arrivals 1,250/s (~64 in flight), 50 ms model"
+    print(f"  {label + ': added latency':<58} {wrapped - bare:>14,.2f} ms     ratio "
+          f"{ratio:8.3f} (rounds {rounds[0][0]:.3f}–{rounds[-1][0]:.3f})")
 
 
 def main() -> None:
