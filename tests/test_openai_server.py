@@ -387,3 +387,66 @@ def test_lifespan_startup_builds_the_pipeline_and_a_bad_config_fails_the_start(
     assert exits == [3]
     assert not server.server.started  # the start failed: no request is served unchecked
     bad.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_sync_endpoints_across_many_worker_threads_keep_serving(
+        postgres_uri: str, redis_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync FastAPI endpoint runs in anyio's worker threads, which end when idle and are
+    started again by the next burst; each thread's guarded call uses its own PostgreSQL
+    and Redis connections (a minor's call runs the quota script on its thread's own). Over
+    a hundred thread lifetimes under uvicorn (anyio's idle timeout cut to 50 ms so they
+    churn in seconds): every request is served and recorded, and the connections of ended
+    threads are given back. Before, the 101st thread's Redis script failed with "Too many
+    connections" and every later call was refused."""
+    import hashlib as _hashlib
+
+    from fastapi import FastAPI
+
+    from genai_compliance import Subject
+    from genai_compliance.consent import NoticeRef
+    from genai_compliance.testing import TEST_PROVIDER, sample_keyword_file
+
+    BURSTS = 10  # of 40 requests (anyio's default limit of worker threads)
+    monkeypatch.setattr("anyio._backends._asyncio.WorkerThread.MAX_IDLE_TIME", 0.05)
+    comp = Compliance(TEST_PROVIDER, ledger=postgres_uri, stores={"default": redis_uri},
+                      clock=FrozenClock("2026-03-02T04:00:00+00:00"),  # 12:00 in Beijing
+                      settings={"moderation": {"keyword_files": [sample_keyword_file()]}})
+    # a 16-year-old: the minors' quota script runs on each thread's own Redis connection
+    user = Subject(f"threads-{os.getpid()}-{time.time_ns()}", birth_date="2010-01-01")
+    comp.consent.grant(user, "service",
+                       notice=NoticeRef("1", _hashlib.sha256(b"notice").hexdigest()))
+
+    @comp.guard(purposes=["service"])
+    def model(prompt: str) -> str:
+        return "长城是中国古代的军事防御工程。"
+
+    app = FastAPI()
+    threads: set[threading.Thread] = set()
+
+    @app.get("/answer")
+    def answer() -> dict[str, str]:  # sync: Starlette runs it in a worker thread
+        threads.add(threading.current_thread())
+        return {"answer": model("请介绍一下长城", subject=user)}
+
+    async def bursts(base: str) -> list[int]:
+        codes: list[int] = []
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            for _ in range(BURSTS):
+                replies = await asyncio.gather(*(client.get("/answer") for _ in range(40)))
+                codes += [r.status_code for r in replies]
+                await asyncio.sleep(0.2)  # the idle threads end at the next burst
+        return codes
+
+    try:
+        with _Server(app) as base:
+            fds = len(os.listdir("/proc/self/fd"))
+            codes = asyncio.run(bursts(base))
+            grown = len(os.listdir("/proc/self/fd")) - fds
+        assert len(threads) > 100  # more thread lifetimes than redis-py's pool holds
+        assert codes == [200] * (BURSTS * 40)
+        assert [c["outcome"] for c in _calls(comp)] == ["served"] * (BURSTS * 40)
+        assert grown < 3 * 40 + 10  # the last burst's threads at most (3 fds each)
+    finally:
+        comp.close()
