@@ -300,6 +300,44 @@ def test_redis_threads_that_end_give_their_connection_back(redis_uri: str,
 
 
 @pytest.mark.redis
+def test_redis_more_threads_than_connections_wait_instead_of_failing(redis_uri: str,
+                                                                     unique: str) -> None:
+    """Past ``max_lanes`` threads, a thread's script borrows a pooled connection for the
+    call, and a thread that finds the pool empty waits for one: 24 threads at once on a
+    pool of 6 connections (3 of them lanes) all succeed, and plain commands still get a
+    connection. Before, a thread beyond the pool failed at once ("Too many
+    connections")."""
+    key = f"gc-test:{unique}:crowd"
+    store = RedisStore(redis_uri)
+    store.client.connection_pool.max_connections = 6
+    store.max_lanes = 3
+    incr = store.script("return redis.call('INCR', KEYS[1])")
+    start = threading.Barrier(24)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            start.wait()
+            for _ in range(25):
+                incr([key], [])
+                store.get(key)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(24)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert store.get(key) == str(24 * 25).encode()
+    finally:
+        store.delete(key)
+        store.close()
+
+
+@pytest.mark.redis
 def test_redis_script_survives_a_script_flush(redis_uri: str, unique: str) -> None:
     """A server that forgot its scripts (restart, ``SCRIPT FLUSH``) gets them again: a
     sent and a called script both run, in order."""

@@ -69,10 +69,12 @@ class _Lane:
     reply reader for what scripts answer (RESP2 and RESP3), a fraction of the driver's
     general-purpose parser's cost per call."""
 
-    __slots__ = ("buf", "conn", "pid", "pos", "sock")
+    __slots__ = ("borrowed", "buf", "conn", "pid", "pos", "sock")
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, *, borrowed: bool = False) -> None:
         self.conn = conn
+        #: for one call only (more threads than lanes): back to the pool after it
+        self.borrowed = borrowed
         self.pid = os.getpid()
         self.sock: Any = None
         self.buf = b""
@@ -162,6 +164,8 @@ class RedisStore:
     scripts (``EVALSHA``) and pub/sub. ``.client`` is the ``redis.Redis`` it owns.
 
     :ivar flush_after: longest time, in seconds, a sent script waits in the outbox.
+    :ivar max_lanes: most threads that keep a connection of their own for scripts (half the
+        driver's pool, 50 by default); more threads borrow a pooled one for each call.
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset({"atomic", "shared", "pubsub",
@@ -173,13 +177,18 @@ class RedisStore:
         self.uri = parsed.raw
         self._redacted = parsed.redacted()
         self._redis = import_driver("redis")
-        self.client = self._redis.Redis.from_url(
-            parsed.raw, socket_timeout=5, socket_connect_timeout=5
-        )
+        # a blocking pool: a thread that finds every connection taken waits for one (up to
+        # 5 s) instead of failing at once with "Too many connections"
+        self.client = self._redis.Redis.from_pool(self._redis.BlockingConnectionPool.from_url(
+            parsed.raw, max_connections=100, timeout=5, socket_timeout=5,
+            socket_connect_timeout=5))
         self._scripts: dict[tuple[str, bool], RedisScript] = {}
         self._local = threading.local()
         #: every thread's lane, to give the connections of ended threads back (_new_lane)
         self._lanes: dict[threading.Thread, _Lane] = {}
+        #: most threads with a lane (a connection) of their own at once; the rest borrow
+        #: one per call. Half the driver's pool, so plain commands always find one.
+        self.max_lanes = max(1, int(self.client.connection_pool.max_connections) // 2)
         self._lock = threading.Lock()
         self._outbox: list[_Command] = []
         self._outbox_empty: list[_Command] = []  # never appended to
@@ -273,7 +282,10 @@ class RedisStore:
         """This thread's first lane. The connections of lanes whose threads have ended go
         back to the pool first: executor and anyio worker threads come and go in a server,
         and a lane never given back would hold one of the pool's connections (redis-py's
-        holds 100) for ever, until every call failed with "Too many connections"."""
+        holds 100) for ever, until every call failed with "Too many connections". Threads
+        beyond :attr:`max_lanes` alive at once get no lane of their own: each of their calls
+        borrows a pooled connection and gives it back, so the pool's other users (plain
+        commands, the outbox sender) always find one."""
         pool = self.client.connection_pool
         pid = os.getpid()
         ended: list[_Lane] = []
@@ -291,9 +303,10 @@ class RedisStore:
             conn = pool.get_connection()
         except self._redis.RedisError as exc:
             raise self._fail(exc) from exc
-        lane = _Lane(conn)
         with self._lock:
-            self._lanes[threading.current_thread()] = lane
+            if len(self._lanes) >= self.max_lanes:  # more threads than lanes: this one
+                return _Lane(conn, borrowed=True)  # borrows a connection for each call
+            lane = self._lanes[threading.current_thread()] = _Lane(conn)
         self._local.lane = lane
         return lane
 
@@ -352,6 +365,11 @@ class RedisStore:
         except BaseException:  # interrupted between a write and its replies
             lane.drop()  # (replies left unread would be taken for the next call's)
             raise
+        finally:
+            if lane.borrowed:
+                if lane.pos < len(lane.buf):  # (never after whole replies; to be safe)
+                    lane.drop()
+                self.client.connection_pool.release(lane.conn)
         return replies[-1]
 
     def _enqueue(self, command: _Command) -> None:
