@@ -338,6 +338,45 @@ def test_redis_more_threads_than_connections_wait_instead_of_failing(redis_uri: 
 
 
 @pytest.mark.redis
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_redis_forked_child_leaves_the_parents_outbox_to_the_parent(redis_uri: str,
+                                                                    unique: str) -> None:
+    """A server that forks workers after building its stores (gunicorn --preload): a
+    script the parent had sent but not yet flushed runs once, by the parent, not once more
+    by each child; the child's own sends still leave (with its next call, or at close)."""
+    key = f"gc-test:{unique}:fork"
+    store = RedisStore(redis_uri)
+    store.flush_after = 3600.0  # nothing leaves on its own during the test
+    incr = store.script("return redis.call('INCR', KEYS[1])")
+    try:
+        assert incr([key], []) == 1
+        incr.send([key], [])  # the parent's, waiting in its outbox
+        pid = os.fork()
+        if pid == 0:  # the child: its own send, then a call that takes it along
+            code = 1
+            try:
+                incr.send([key], [])
+                incr([key], [])
+                incr.send([key], [])  # left for close()
+                store.close()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert store.get(key) == b"4"  # 1 + the child's three (5 with the parent's copy)
+        store.close()  # the parent sends its own
+        check = RedisStore(redis_uri)
+        try:
+            assert check.get(key) == b"5"
+        finally:
+            check.delete(key)
+            check.close()
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
 def test_redis_script_survives_a_script_flush(redis_uri: str, unique: str) -> None:
     """A server that forgot its scripts (restart, ``SCRIPT FLUSH``) gets them again: a
     sent and a called script both run, in order."""

@@ -202,6 +202,21 @@ class RedisStore:
         self._idle = False
         self._closed = False
         self.flush_after = 0.02
+        _LIVE.add(self)
+
+    def _forked(self) -> None:
+        """In a forked child (:func:`os.register_at_fork`): the outbox copied from the
+        parent is the parent's to send (sent here too, those scripts would run twice), its
+        sender thread did not come along, and a lock some parent thread held at the fork
+        would stay held for good. The child starts with its own, empty."""
+        self._lock = threading.Lock()
+        self._outbox_lock = threading.Lock()
+        self._queued = threading.Condition(self._outbox_lock)
+        self._outbox = []
+        self._flusher = None
+        self._idle = False
+        self._lanes = {}
+        self._local = threading.local()
 
     # -- the one translation of driver errors ----------------------------------------------
     def _fail(self, exc: BaseException) -> StoreUnavailable:
@@ -506,6 +521,19 @@ class RedisScript:
 
     def __repr__(self) -> str:
         return f"RedisScript({self.sha[:12]}…, store={self.store!r})"
+
+
+#: the stores of this process, reset in a forked child
+_LIVE: weakref.WeakSet[RedisStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_LIVE):
+        store._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _flush_loop(ref: weakref.ref[RedisStore]) -> None:
