@@ -145,6 +145,7 @@ class SQLDatabase:
             self._local = threading.local()
             self._pid = os.getpid()
             self._owners = {}
+            self._owners_lock = threading.Lock()  # (a parent thread may have held it)
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._new_conn()
