@@ -186,6 +186,42 @@ def test_sql_connections_of_ended_threads_are_closed(sql_uri: str, unique: str) 
         store.close()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_sqlite_fork_waits_for_a_write_in_progress(tmp_path: Path) -> None:
+    """A process that forks while one of its threads is inside a SQLite write transaction
+    (a server forking workers while its ledger writer commits): the fork waits for the
+    transaction to end, so the child's own writes go through. Before, the child inherited
+    SQLite's in-memory lock state and each of its writes waited out the busy timeout, then
+    failed with "database is locked"."""
+    db = SQLDatabase(f"sqlite:///{tmp_path / 'f.db'}", timeout=3.0)
+    db.executescript(["CREATE TABLE t (n INTEGER)"])
+    inside = threading.Event()
+
+    def hold() -> None:
+        with db.transaction(write=True) as tx:
+            tx.execute("INSERT INTO t VALUES (1)")
+            inside.set()
+            time.sleep(0.3)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(5)
+    pid = os.fork()
+    if pid == 0:  # the child: a write of its own, on a connection of its own
+        code = 1
+        try:
+            with db.transaction(write=True) as tx:
+                tx.execute("INSERT INTO t VALUES (2)")
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    holder.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sorted(r[0] for r in db.query("SELECT n FROM t")) == [1, 2]
+    db.close()
+
+
 def test_store_over_a_database_leaves_it_open(tmp_path: Path) -> None:
     """A store built on an opened database uses its ``gc_kv`` table and does not close
     what it did not open."""

@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -54,6 +55,59 @@ class Tx:
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         for row in self._cur:
             yield tuple(row)
+
+
+class _ForkGate:
+    """No SQLite statement runs in this process while it forks. SQLite keeps its lock state
+    for each open file in process memory, which a fork copies: a child forked while a
+    parent thread was inside a write transaction believes that lock is still held (by a
+    connection it never uses) and every write of its own waits out the busy timeout, then
+    fails. Statements hold the gate shared; :func:`os.fork` closes it (the
+    ``register_at_fork`` hooks below) and waits, at most 5 s, for those in progress to end.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._active = 0
+        self._closed = False
+
+    def enter(self) -> None:
+        with self._lock:
+            while self._closed:
+                self._idle.wait()
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._closed and not self._active:
+                self._idle.notify_all()
+
+    def before_fork(self) -> None:
+        self._lock.acquire()  # held across the fork: nothing enters meanwhile
+        self._closed = True
+        deadline = time.monotonic() + 5.0
+        while self._active and (left := deadline - time.monotonic()) > 0:
+            self._idle.wait(left)  # (the forking thread's own transaction would never end)
+
+    def after_fork_in_parent(self) -> None:
+        self._closed = False
+        self._idle.notify_all()
+        self._lock.release()
+
+    def after_fork_in_child(self) -> None:
+        self._reset()  # the parent's statements are not the child's
+
+
+_FORK_GATE = _ForkGate()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_FORK_GATE.before_fork,
+                        after_in_parent=_FORK_GATE.after_fork_in_parent,
+                        after_in_child=_FORK_GATE.after_fork_in_child)
 
 
 class SQLDatabase:
@@ -210,15 +264,19 @@ class SQLDatabase:
         conn = self._conn()
         try:
             if self.dialect == "sqlite":
-                cur = conn.cursor()
-                cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                _FORK_GATE.enter()
                 try:
-                    yield Tx("sqlite", cur)
-                except BaseException:
-                    conn.rollback()
-                    raise
-                else:
-                    conn.commit()
+                    cur = conn.cursor()
+                    cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    try:
+                        yield Tx("sqlite", cur)
+                    except BaseException:
+                        conn.rollback()
+                        raise
+                    else:
+                        conn.commit()
+                finally:
+                    _FORK_GATE.leave()
             else:
                 with conn.transaction(), conn.cursor() as cur:
                     yield Tx("postgresql", cur)
@@ -235,13 +293,20 @@ class SQLDatabase:
         .. versionadded:: 0.2
         """
         conn = self._conn()
+        sqlite = self.dialect == "sqlite"
         try:
-            cur = conn.cursor()
+            if sqlite:
+                _FORK_GATE.enter()
             try:
-                cur.execute(Tx(self.dialect, cur)._sql(sql), tuple(params))
-                return [tuple(r) for r in cur.fetchall()]
+                cur = conn.cursor()
+                try:
+                    cur.execute(Tx(self.dialect, cur)._sql(sql), tuple(params))
+                    return [tuple(r) for r in cur.fetchall()]
+                finally:
+                    cur.close()
             finally:
-                cur.close()
+                if sqlite:
+                    _FORK_GATE.leave()
         except Exception as exc:
             mapped = self._unavailable(exc)
             if mapped is not None:
