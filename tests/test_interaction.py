@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import os
+import time
 import tomllib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from importlib import resources
@@ -383,6 +385,39 @@ def test_records_name_sessions_by_a_keyed_hmac(comp: Compliance, tmp_path: Path)
     finally:
         other.close()
     assert interaction.session_ref(None) is None and interaction.session_ref("") is None
+    interaction.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_writes_its_own_call_ends(comp: Compliance, tmp_path: Path) -> None:
+    """AN-PAUSE across a fork (gunicorn --preload): call ends are written in the background
+    within ``flush_after``. A worker forked while the parent's flush timer was pending
+    starts its own timer, so its calls' ends reach the store and count as continuous use.
+    Before, the parent's timer (which does not exist in the child) kept the child from
+    starting one, and the ends waited for close."""
+    interaction = _build(comp, f"sqlite:///{tmp_path / 'state.db'}")
+    interaction.flush_after = 3600.0
+    parent = interaction.admit(Subject("fork-parent", birth_date="1990-01-01"))
+    interaction.release(parent, parent.started, wait=False)  # pending, timer started
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            interaction.flush_after = 0.05
+            adm = interaction.admit(Subject("fork-child", birth_date="1990-01-01"))
+            ended = adm.started + dt.timedelta(minutes=3)
+            interaction.release(adm, ended, wait=False)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                state = interaction.state.load(adm.key) or {}
+                if state.get("ls") == ended.timestamp():
+                    code = 0
+                    break
+                time.sleep(0.02)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
     interaction.close()
 
 

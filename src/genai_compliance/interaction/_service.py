@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import os
 import secrets
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -179,6 +181,19 @@ def _iso(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+#: the interaction duties of this process, reset in a forked child (:meth:`Interaction._forked`)
+_LIVE: weakref.WeakSet[Interaction] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for duty in list(_LIVE):
+        duty._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @implements("AN-DISCLOSE", "AN-PAUSE", "AN-EXIT", "AN-14", "AN-TRAIN", "EU-50-1", "EU-50-5",
             "SB243-22602", "NY-GBL-1702")
 class Interaction:
@@ -228,6 +243,7 @@ class Interaction:
         #: bumped whenever a write lands (under ``_pending_lock``): a copy read before it is
         #: not kept
         self._gen = 0
+        _LIVE.add(self)
         self.clock: Clock = clock or SystemClock()
         self._record = record
         self._arecord = arecord
@@ -640,6 +656,15 @@ class Interaction:
         key = self.key(subject)
         self._seen.pop(key, None)
         self.state.delete(key)
+
+    def _forked(self) -> None:
+        """In a forked child: the parent's pending ends are the parent's to write, its
+        flush timer did not come along (a stale one would keep the child from starting its
+        own), and a lock some parent thread held at the fork would stay held."""
+        self._pending_lock = threading.Lock()
+        self._pending = {}
+        self._flusher = None
+        self._seen = {}
 
     def close(self) -> None:
         """Write the pending call ends, then close the state store."""
