@@ -8,6 +8,7 @@ import functools
 import gc
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -38,6 +39,18 @@ __all__ = ["Compliance"]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: the Compliance objects of this process, reset in a forked child (Compliance._forked)
+_LIVE: weakref.WeakSet[Compliance] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for comp in list(_LIVE):
+        comp._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Compliance:
@@ -129,6 +142,7 @@ class Compliance:
         #: guarded calls that have started and not yet ended (closed with a record at
         #: shutdown); see :class:`~genai_compliance.guard.GuardHost`
         self.inflight: set[CallContext] = set()
+        _LIVE.add(self)
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -482,6 +496,14 @@ class Compliance:
         if freeze_heap:
             gc.collect()
             gc.freeze()
+
+    def _forked(self) -> None:
+        """In a forked child: the calls in flight are the parent's (its threads did not
+        come along) — the parent records them; the child must not end them ``cancelled``
+        when it closes, which gave one call two records. A lock a parent thread held at the
+        fork would stay held."""
+        self.inflight.clear()
+        self._lock = threading.RLock()
 
     def close(self) -> None:
         """End the guarded calls still in flight (each with a ``cancelled`` record), close

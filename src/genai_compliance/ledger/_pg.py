@@ -26,6 +26,17 @@ __all__ = ["PGWriter", "PipelineTx"]
 
 #: connections inherited through fork(): never used, never closed (see transaction())
 _INHERITED: list[Any] = []
+#: the writers of this process, reset in a forked child (before anything can close them)
+_WRITERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_WRITERS):
+        writer._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class PipelineTx(Tx):
@@ -77,6 +88,7 @@ class PGWriter:
         # the open connection, closed even when the owning ledger is never closed
         self._held: list[Any] = []
         weakref.finalize(self, _close_all, self._held)
+        _WRITERS.add(self)
 
     @property
     def _conn(self) -> Any:
@@ -104,12 +116,16 @@ class PGWriter:
                 uri=self.uri.redacted()) from exc
         return conn
 
+    def _forked(self) -> None:
+        """In a forked child: keep the parent's connection alive here, unused, as closing
+        it (also by the finalizer at exit) would end the parent's session."""
+        _INHERITED.extend(self._held)
+        self._held.clear()
+        self._pid = os.getpid()
+
     def _connection(self) -> Any:
-        if os.getpid() != self._pid:  # forked: never share a connection across processes;
-            # keep the parent's alive here, as closing it would end the parent's session
-            _INHERITED.extend(self._held)
-            self._held.clear()
-            self._pid = os.getpid()
+        if os.getpid() != self._pid:  # forked: never share a connection across processes
+            self._forked()
         if self._conn is None:
             self._conn = self._connect()
         return self._conn

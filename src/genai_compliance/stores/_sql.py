@@ -104,10 +104,22 @@ class _ForkGate:
 
 
 _FORK_GATE = _ForkGate()
+#: the databases of this process (reset in a forked child) and the connections a child
+#: inherited, kept unused (see SQLDatabase._forked)
+_DATABASES: weakref.WeakSet[SQLDatabase] = weakref.WeakSet()
+_INHERITED: list[Any] = []
+
+
+def _after_fork_in_child() -> None:
+    _FORK_GATE.after_fork_in_child()
+    for db in list(_DATABASES):
+        db._forked()
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_FORK_GATE.before_fork,
                         after_in_parent=_FORK_GATE.after_fork_in_parent,
-                        after_in_child=_FORK_GATE.after_fork_in_child)
+                        after_in_child=_after_fork_in_child)
 
 
 class SQLDatabase:
@@ -138,6 +150,7 @@ class SQLDatabase:
         #: the thread each connection was opened for (its connection closes after it ends)
         self._owners: dict[threading.Thread, Any] = {}
         self._owners_lock = threading.Lock()
+        _DATABASES.add(self)
         self._finalizer = weakref.finalize(self, _close_all, self._all)
         self.schema: str | None = None
         if self.dialect == "postgresql":
@@ -194,12 +207,21 @@ class SQLDatabase:
                 uri=self.uri.redacted(),
             ) from exc
 
+    def _forked(self) -> None:
+        """In a forked child: the connections copied from the parent are never used here
+        and never closed either — closing one would end the parent's PostgreSQL session
+        (psycopg tells the server) or touch SQLite's lock state the parent relies on; they
+        are kept, unused, until the child exits. The child opens its own."""
+        _INHERITED.extend(self._all)
+        self._all.clear()  # (in place: the finalizer closes what this list holds)
+        self._local = threading.local()
+        self._pid = os.getpid()
+        self._owners = {}
+        self._owners_lock = threading.Lock()  # (a parent thread may have held it)
+
     def _conn(self) -> Any:
-        if os.getpid() != self._pid:  # forked: never share a connection across processes
-            self._local = threading.local()
-            self._pid = os.getpid()
-            self._owners = {}
-            self._owners_lock = threading.Lock()  # (a parent thread may have held it)
+        if os.getpid() != self._pid:  # forked without the hook (it runs first, normally)
+            self._forked()
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._new_conn()
