@@ -232,12 +232,12 @@ async def test_two_guarded_replicas_share_the_quota_sync_and_async(
         b.close()
 
 
-def test_a_lost_connection_fails_closed_then_reconnects(
+def test_a_connection_dropped_while_idle_is_replaced_before_the_call(
         replica: Callable[..., MinorProtection], clock: FrozenClock) -> None:
-    """The server dropping the store's connection mid-use (a restart, a proxy) denies the
-    call in flight with StoreUnavailable (fail closed), and the next call reconnects; an
-    end lost with the connection counts as running until its lease runs out (more is
-    charged, never less)."""
+    """The server dropping the store's connection while it is idle (a restart, a proxy's
+    idle timeout): the next call sees the end of the stream waiting on the socket before
+    it writes, and runs on a new connection; the end that waited in the outbox leaves with
+    it, so nothing is lost and nothing is refused."""
     a = replica()
     store = a.store
     assert isinstance(store, RedisStore)
@@ -245,15 +245,42 @@ def test_a_lost_connection_fails_closed_then_reconnects(
     assert adm is not None
     a.release(adm, 60, wait=False)  # rides with the next call
     store.client.client_kill_filter(_type="normal", skipme=True)
-    with pytest.raises(StoreUnavailable):
-        a.admit(KID)
-    again = a.admit(KID)  # a new connection
+    time.sleep(0.1)  # the server's close reaches the socket
+    again = a.admit(KID)  # on a new connection
     assert again is not None
     a.release(again, 0)
-    assert a.usage(KID).in_flight == 1  # the first call's end went with the connection
+    assert a.usage(KID).in_flight == 0  # the first call's end arrived too
+
+
+def test_a_connection_lost_during_a_call_fails_it_closed(
+        replica: Callable[..., MinorProtection], clock: FrozenClock) -> None:
+    """A connection lost between a call's write and its reply denies that call with
+    StoreUnavailable (fail closed: the server may have admitted it, so it is charged
+    until its lease runs out — more, never less), and the next call reconnects."""
+    a = replica()
+    store = a.store
+    assert isinstance(store, RedisStore)
+    assert a.admit(KID) is not None
+    lane_type = type(store._lane())
+    real = lane_type.reply
+
+    def cut(self: Any) -> Any:  # what reading a connection that went mid-call raises
+        lane_type.reply = real  # type: ignore[method-assign]
+        raise ConnectionError("the server closed the connection")
+
+    lane_type.reply = cut  # type: ignore[method-assign]
+    try:
+        with pytest.raises(StoreUnavailable):
+            a.admit(KID)
+    finally:
+        lane_type.reply = real  # type: ignore[method-assign]
+    again = a.admit(KID)  # a new connection
+    assert again is not None
+    in_flight = a.usage(KID).in_flight
+    assert in_flight >= 2  # the lost call is charged as running (its lease)
     clock.advance(a.policy.lease_seconds)
     summary = a.usage(KID)
-    assert summary.in_flight == 0 and summary.used_minutes * 60 >= a.policy.lease_seconds
+    assert summary.used_minutes * 60 >= a.policy.lease_seconds
 
 
 def test_an_interrupted_call_leaves_no_reply_for_the_next(redis_uri: str, unique: str) -> None:

@@ -4,6 +4,7 @@ translation of driver errors."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -220,6 +221,80 @@ def test_sqlite_fork_waits_for_a_write_in_progress(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert sorted(r[0] for r in db.query("SELECT n FROM t")) == [1, 2]
     db.close()
+
+
+def _my_pg_backends() -> list[int]:
+    """The server processes of this process's PostgreSQL connections: our sockets (from
+    /proc/self/fd) matched to their local ports (/proc/net/tcp), then to pg_stat_activity."""
+    import psycopg
+
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for row in f.read().splitlines()[1:]:
+                cols = row.split()
+                local, remote, inode = cols[1], cols[2], cols[9]
+                if inode in inodes and remote.endswith(":1538"):  # 5432
+                    ports.append(int(local.rsplit(":", 1)[1], 16))
+    from conftest import PG_BASE
+
+    with psycopg.connect(PG_BASE, autocommit=True) as admin:
+        rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE client_port = ANY(%s) "
+                             "AND pid <> pg_backend_pid()", (ports,)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc")
+def test_a_call_after_postgresql_dropped_the_connections_is_served(
+        postgres_uri: str, redis_uri: str) -> None:
+    """PostgreSQL ends every idle connection (a restart, a failover, an idle timeout,
+    ``pg_terminate_backend``): the next guarded call is served and recorded on new
+    connections. Before, the ledger's commit failed on its dead connection, so a call the
+    model had already answered was refused, once per connection."""
+    import hashlib
+
+    import psycopg
+
+    from genai_compliance import Compliance, Subject
+    from genai_compliance.consent import NoticeRef
+    from genai_compliance.testing import TEST_PROVIDER, sample_keyword_file
+
+    comp = Compliance(TEST_PROVIDER, ledger=postgres_uri, stores={"default": redis_uri},
+                      settings={"moderation": {"keyword_files": [sample_keyword_file()]}})
+    user = Subject(f"dropped-{os.getpid()}-{time.time_ns()}", birth_date="1990-01-01")
+    comp.consent.grant(user, "service",
+                       notice=NoticeRef("1", hashlib.sha256(b"notice").hexdigest()))
+
+    @comp.guard(purposes=["service"])
+    def model(prompt: str) -> str:
+        return "长城是中国古代的军事防御工程。"
+
+    try:
+        for _ in range(5):
+            model("请介绍一下长城", subject=user)
+        killed = _my_pg_backends()
+        assert killed  # the ledger's connections at least
+        from conftest import PG_BASE
+
+        with psycopg.connect(PG_BASE, autocommit=True) as admin:
+            for pid in killed:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        time.sleep(0.2)  # the server's goodbye reaches the sockets
+        for _ in range(5):
+            assert "军事防御工程" in model("请介绍一下长城", subject=user)  # served, labelled
+        assert [r.payload["outcome"] for r in comp.records("guard.call")] == ["served"] * 10
+        assert comp.ledger.verify().ok
+        assert not set(killed) & set(_my_pg_backends())  # all of them replaced
+    finally:
+        comp.close()
 
 
 def test_store_over_a_database_leaves_it_open(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import StoreUnavailable
-from ..stores import StoreURI, Tx, import_driver, scrub
+from ..stores import StoreURI, Tx, import_driver, pg_dropped, scrub
 
 __all__ = ["PGWriter", "PipelineTx"]
 
@@ -126,6 +126,8 @@ class PGWriter:
     def _connection(self) -> Any:
         if os.getpid() != self._pid:  # forked: never share a connection across processes
             self._forked()
+        if self._conn is not None and pg_dropped(self._conn):
+            self.close()  # the server ended it while idle: commit on a new one
         if self._conn is None:
             self._conn = self._connect()
         return self._conn

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import select
 import threading
 import time
 import weakref
@@ -81,8 +82,19 @@ class _Lane:
         self.pos = 0
 
     def socket(self) -> Any:
-        """The connected socket (connected again, by the driver, after a failure)."""
+        """The connected socket (connected again, by the driver, after a failure, or when
+        the server closed it while idle: an idle lane has nothing to read, so anything
+        waiting on it — the end of the stream — means a new connection, not a failed call;
+        one ``select`` with no wait, about 1 µs)."""
         sock = getattr(self.conn, "_sock", None)
+        if sock is not None and self.pos >= len(self.buf):
+            try:
+                dropped = bool(select.select([sock], [], [], 0)[0])
+            except (OSError, ValueError):
+                dropped = True
+            if dropped:
+                self.drop()
+                sock = None
         if sock is None:
             self.conn.connect()
             sock = self.conn._sock
