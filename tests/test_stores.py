@@ -297,6 +297,34 @@ def test_a_call_after_postgresql_dropped_the_connections_is_served(
         comp.close()
 
 
+@pytest.mark.postgres
+def test_postgresql_row_lock_held_elsewhere_fails_closed(postgres_uri: str,
+                                                         unique: str) -> None:
+    """A row lock that another session holds and never releases (a hung client, a stuck
+    transaction) denies the update with StoreUnavailable after the database's timeout
+    (PostgreSQL ``lock_timeout``, set at connect), as SQLite's busy timeout does. Before,
+    the update — and the guarded call waiting on it — hung until that session ended."""
+    import psycopg
+
+    store = PostgreSQLStore(SQLDatabase(postgres_uri, timeout=1.0))
+    key = f"gc-test:{unique}:locked"
+    store.set(key, b"1")
+    schema = postgres_uri.split("schema=", 1)[1]
+    holder = psycopg.connect(postgres_uri.split("?", 1)[0])  # a transaction left open
+    try:
+        holder.execute(f'SELECT value FROM "{schema}".gc_kv WHERE key = %s FOR UPDATE',
+                       (key,))
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="lock timeout"):
+            store.update(key, _count)
+        assert time.monotonic() - started < 10  # the timeout, not the holder, ended it
+    finally:
+        holder.rollback()
+        holder.close()
+    assert store.update(key, _count) == b"2"  # the lock gone, the store works again
+    store.close()
+
+
 def test_store_over_a_database_leaves_it_open(tmp_path: Path) -> None:
     """A store built on an opened database uses its ``gc_kv`` table and does not close
     what it did not open."""

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import StoreUnavailable
-from ..stores import StoreURI, Tx, import_driver, pg_dropped, scrub
+from ..stores import StoreURI, Tx, import_driver, pg_dropped, pg_timeouts, scrub
 
 __all__ = ["PGWriter", "PipelineTx"]
 
@@ -102,6 +102,7 @@ class PGWriter:
         pg = self.pg
         raw = self.uri.raw.split("?", 1)[0]
         query = {k: v for k, v in self.uri.query.items() if k != "schema"}
+        query["options"] = pg_timeouts(30.0, query.get("options"))
         try:
             conn = pg.connect(raw, autocommit=True, connect_timeout=30, **query)
             schema = self.uri.query.get("schema")

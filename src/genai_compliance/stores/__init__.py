@@ -23,7 +23,7 @@ from ._kv import (
     scripting,
 )
 from ._redis import RedisScript, RedisStore
-from ._sql import SQLDatabase, Tx, open_sql, pg_dropped
+from ._sql import SQLDatabase, Tx, open_sql, pg_dropped, pg_timeouts
 from ._uri import KNOWN_SCHEMES, StoreURI, import_driver, parse_uri, redact_uri, scrub
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "open_store",
     "parse_uri",
     "pg_dropped",
+    "pg_timeouts",
     "pubsub",
     "redact_uri",
     "require_capabilities",

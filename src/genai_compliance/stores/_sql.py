@@ -58,6 +58,20 @@ class Tx:
             yield tuple(row)
 
 
+def pg_timeouts(seconds: float, options: str | None = None) -> str:
+    """libpq ``options`` that bound a lock wait by ``seconds`` (PostgreSQL ``lock_timeout``,
+    set at connect: no round trip), so a row lock that a hung client or a stuck session
+    holds denies the call (``StoreUnavailable``) instead of hanging it for good, as
+    SQLite's busy timeout does. Statements themselves are not bounded: a retention purge
+    or a report may rightly take longer. ``options`` from the URI come after ours, so a
+    ``lock_timeout`` set there wins.
+
+    .. versionadded:: 0.2
+    """
+    ours = f"-c lock_timeout={max(1, int(seconds * 1000))}"
+    return f"{ours} {options}" if options else ours
+
+
 def pg_dropped(conn: Any) -> bool:
     """Whether the server has ended an idle PostgreSQL connection (restarted, failed over,
     ``pg_terminate_backend``, an idle timeout). An idle connection has nothing to read;
@@ -207,6 +221,7 @@ class SQLDatabase:
                 return conn
             raw = self.uri.raw.split("?", 1)[0]
             query = {k: v for k, v in self.uri.query.items() if k != "schema"}
+            query["options"] = pg_timeouts(self.timeout, query.get("options"))
             conn = self._pg.connect(raw, autocommit=True, connect_timeout=int(self.timeout),
                                     **query)
             if self.schema:
