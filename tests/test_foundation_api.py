@@ -18,6 +18,7 @@ from genai_compliance import (
     ConfigurationError,
     ConsentRequired,
     FrozenClock,
+    Guardian,
     Provider,
     StoreUnavailable,
     Subject,
@@ -111,6 +112,45 @@ def test_subject_age_on_birthday_edges() -> None:
     assert Subject("x").band_on(dt.date(2026, 1, 1)) is None
     with pytest.raises(ConfigurationError, match="ISO date"):
         Subject("x", birth_date="15/06/2012")
+
+
+@given(st.text(min_size=0, max_size=20), st.integers(0, 20),
+       st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff"]))
+def test_identifiers_with_a_lone_surrogate_are_refused_by_name(
+        text: str, at: int, surrogate: str) -> None:
+    """A user, session or guardian id that is not valid Unicode (a JSON body can carry a
+    lone surrogate as ``\\ud800``) is a ConfigurationError naming the field, never the
+    value, at construction; before, it passed and failed later from deep inside a hash
+    (a bare UnicodeEncodeError). Valid text is kept as given."""
+    bad = text[:at] + surrogate + text[at:]
+    for build, field in ((lambda v: Subject(v), "user_id"),
+                         (lambda v: Subject("u", session_id=v), "session_id"),
+                         (lambda v: Guardian(v), "guardian_id")):
+        with pytest.raises(ConfigurationError) as exc:
+            build(bad)
+        assert exc.value.field == field and field in str(exc.value)
+        assert bad not in str(exc.value)
+    clean = text or "u"  # (hypothesis text holds no surrogates)
+    assert Subject(clean, session_id=clean).user_id == clean
+    for empty in ("", None, 5):
+        with pytest.raises(ConfigurationError, match="user_id must be a non-empty string"):
+            Subject(empty)  # type: ignore[arg-type]
+
+
+def test_the_ledger_refuses_a_user_id_that_is_not_unicode(tmp_path: Path) -> None:
+    """The ledger takes plain string ids too: one with a lone surrogate is a LedgerError
+    (typed, before anything is written), and the ledger stays intact."""
+    from genai_compliance import Ledger, LedgerError
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}", key_file=str(tmp_path / "k"),
+                    witness_dir=str(tmp_path / "w"))
+    with pytest.raises(LedgerError, match="valid Unicode"):
+        ledger.append("test", {}, subject="user\ud800")
+    with pytest.raises(LedgerError, match="valid Unicode"):
+        ledger.subject_key("\udfff", purpose="minors")
+    assert ledger.append("test", {}, subject="用户-1").seq == 1
+    assert ledger.verify().ok
+    ledger.close()
 
 
 def test_kv_store_matrix(kv_uri: str, unique: str) -> None:

@@ -13,8 +13,8 @@ import datetime as dt
 import enum
 import hashlib
 import hmac
-from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -55,11 +55,33 @@ class AgeBand(enum.Enum):
         return {"under-3": 3, "3-8": 8, "8-12": 12, "12-16": 16, "16-18": 18}.get(self.value)
 
 
+def _identifier(name: str, *, optional: bool = False) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: a non-empty ``str`` of valid Unicode (no lone surrogates, which
+    a JSON body can carry as ``\\ud800`` and which no store or hash can encode). The
+    error names the field, never the value (an identifier is personal information)."""
+    def check(_: Any, __: Any, value: Any) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(
+                f"{name} must be a non-empty string, got "
+                f"{'an empty string' if value == '' else type(value).__name__}",
+                field=name, value=type(value).__name__)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(
+                f"{name} must be valid Unicode text; it holds a lone surrogate at position "
+                f"{exc.start} (decode the request with errors='strict', or reject it)",
+                field=name, value=None) from None
+    return check
+
+
 @attrs.frozen
 class Guardian:
     """A minor's guardian (parent or other legal guardian)."""
 
-    guardian_id: str = attrs.field(validator=attrs.validators.min_len(1))
+    guardian_id: str = attrs.field(validator=_identifier("guardian_id"))
     relation: str = "parent"
     verified: bool = False
 
@@ -98,11 +120,12 @@ class Subject:
     ledger in clear: the ledger stores a keyed pseudonym.
     """
 
-    user_id: str = attrs.field(validator=attrs.validators.min_len(1))
+    user_id: str = attrs.field(validator=_identifier("user_id"))
     birth_date: dt.date | None = attrs.field(default=None, converter=_opt_date)
     age_band: AgeBand | None = attrs.field(default=None, converter=_opt_band)
     guardian: Guardian | None = None
-    session_id: str | None = None
+    session_id: str | None = attrs.field(default=None,
+                                         validator=_identifier("session_id", optional=True))
 
     def age_on(self, day: dt.date) -> int | None:
         """Whole years of age on ``day``, if the birth date is known."""
@@ -198,6 +221,8 @@ class SubjectKeys:
         keyer = self._keyer
         if isinstance(keyer, bytes):
             user_id = subject.user_id if isinstance(subject, Subject) else subject
+            if not isinstance(subject, Subject):
+                _identifier("user_id")(None, None, user_id)  # a Subject checked its own
             return hmac.new(keyer, self.purpose.encode() + b"\x00" + user_id.encode(),
                             hashlib.sha256).hexdigest()[:32]
         return keyer.subject_key(subject, purpose=self.purpose)

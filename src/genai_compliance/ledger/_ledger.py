@@ -194,6 +194,13 @@ def _user_id(subject: Subject | str) -> str:
     if not isinstance(user_id, str) or not user_id:
         raise LedgerError("a subject needs a non-empty user id (the ledger stores only its "
                           "pseudonym)")
+    if not user_id.isascii():
+        try:
+            user_id.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LedgerError("a subject's user id must be valid Unicode text; this one holds "
+                              "a lone surrogate (decode the request strictly, or reject it)"
+                              ) from None
     return user_id
 
 
@@ -852,7 +859,8 @@ class Ledger:
         env = start + data + b',"prev_hash":"'
         if subject is None:
             return (kind, None, None, value, body, env)
-        uid = subject if type(subject) is str and subject else _user_id(subject)
+        uid = (subject if type(subject) is str and subject and subject.isascii()
+               else _user_id(subject))
         return (kind, uid, self._pseudonyms.get(uid), value, body, env)
 
     def _new_kind(self, kind: Any) -> bytes:
