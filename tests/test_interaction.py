@@ -225,16 +225,19 @@ def test_exit_button_stops_a_stream_in_flight(comp: Compliance, any_uri: str, un
     got: list[str] = []
 
     def consume() -> None:
-        request_calls.set([])
-        if shape == "gen":
-            for item in fn("x", subject=user):
-                got.append(item)
-            return
+        token = request_calls.set([])  # (reset: a list left set keeps every later call's
+        try:  # context alive in this thread, which the guard's no-cycle test then sees)
+            if shape == "gen":
+                for item in fn("x", subject=user):
+                    got.append(item)
+                return
 
-        async def go() -> None:
-            async for item in fn("x", subject=user):
-                got.append(item)
-        asyncio.run(go())
+            async def go() -> None:
+                async for item in fn("x", subject=user):
+                    got.append(item)
+            asyncio.run(go())
+        finally:
+            request_calls.reset(token)
 
     with pytest.raises(InteractionExited) as exc:
         consume()
