@@ -7,8 +7,10 @@ delivery is awaited with ``wait_remote_invalidation`` (an upper bound, not a pau
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,58 @@ def test_withdrawal_reaches_other_replica_via_redis(postgres_uri: str, redis_uri
     finally:
         a.close()
         b.close()
+        ledger.close()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_withdrawals_cross_a_fork_both_ways(postgres_uri: str, redis_uri: str) -> None:
+    """PI-15 with forked workers (gunicorn --preload): a withdrawal in the child clears the
+    parent's cache at once, and one in the parent clears the child's. Before, the child
+    published with the parent's origin (which the parent skips as its own) and had no
+    subscription, so each waited out max_staleness (an hour here)."""
+    ledger = Ledger(postgres_uri)
+    service = ConsentService(postgres_uri, ledger, max_staleness=3600, pubsub_uri=redis_uri)
+    user = Subject(f"fork-{os.getpid()}-{time.time_ns()}", birth_date="1990-01-01")
+    try:
+        service.grant(user, "service", notice=NOTICE)
+        service.grant(user, "training", notice=NOTICE)
+        service.require(user, ["service", "training"])  # cached in the parent
+        to_child, from_parent = os.pipe()
+        to_parent, from_child = os.pipe()
+        seen = service.remote_invalidations
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                import faulthandler
+
+                faulthandler.dump_traceback_later(30, exit=True)  # never outlive the test
+                os.close(from_parent)  # (a parent gone gives this child EOF, not a hang)
+                os.close(to_parent)
+                service.require(user, ["service", "training"])  # cached; subscribes again
+                seen = service.remote_invalidations
+                os.write(from_child, b"1")  # ready
+                service.withdraw(user, "service")
+                assert os.read(to_child, 1) == b"2"  # the parent withdrew training
+                assert service.wait_remote_invalidation(seen, timeout=10)
+                with pytest.raises(ConsentRequired):
+                    service.require(user, ["training"])
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(to_child)
+        os.close(from_child)
+        assert os.read(to_parent, 1) == b"1"
+        assert service.wait_remote_invalidation(seen, timeout=10)  # the child's
+        with pytest.raises(ConsentRequired):
+            service.require(user, ["service"])
+        service.withdraw(user, "training")
+        os.write(from_parent, b"2")
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    finally:
+        service.close()
         ledger.close()
 
 

@@ -30,8 +30,10 @@ import asyncio
 import datetime as dt
 import difflib
 import json
+import os
 import secrets
 import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -257,6 +259,19 @@ def verify_receipt(token: str, public_key: Ed25519PublicKey) -> dict[str, Any]:
     return claims
 
 
+#: the consent services of this process, reset in a forked child (ConsentService._forked)
+_LIVE: weakref.WeakSet[ConsentService] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for service in list(_LIVE):
+        service._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @implements("PI-14", "PI-15", "PI-16", "PI-SEP", "PI-28/31", "IM-7", "IM-11a")
 class ConsentService:
     """Grant, withdraw and check consent; see the module docstring."""
@@ -300,11 +315,16 @@ class ConsentService:
         self._bus: PubSubStore | None = None
         self._subscription: Subscription | None = None
         self._owned_bus: Store | None = None
+        #: a forked child subscribes again at its first use (see _forked)
+        self._resubscribe = False
+        self._pubsub_store: Store | None = None
         if pubsub is None and pubsub_uri:
             pubsub = self._owned_bus = open_store(pubsub_uri)
         if pubsub is not None:
             require_capabilities(pubsub, "pubsub", purpose="consent invalidation")
             self._start_pubsub(pubsub)
+            self._pubsub_store = pubsub
+        _LIVE.add(self)
 
     @classmethod
     def from_context(cls, ctx: DutyContext) -> ConsentService:
@@ -502,6 +522,8 @@ class ConsentService:
     def _cached_grant(self, key: tuple[str, str]) -> tuple[bool, Grant | None]:
         """``(True, grant)`` from a cache entry younger than ``max_staleness``, else
         ``(False, None)``."""
+        if self._resubscribe:
+            self._resume_pubsub()
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None and self.clock.monotonic() - hit[0] < self.max_staleness:
@@ -644,6 +666,8 @@ class ConsentService:
             self._cache.pop(key, None)
 
     def _invalidate(self, key: tuple[str, str] | None) -> None:
+        if self._resubscribe:
+            self._resume_pubsub()
         with self._lock:
             self._drop(key)
         if self._bus is not None:
@@ -665,27 +689,65 @@ class ConsentService:
         with self._remote:
             return self._remote.wait_for(lambda: self._remote_count > after, timeout)
 
-    def _start_pubsub(self, bus: Store) -> None:
-        def handle(message: bytes) -> None:
-            data = json.loads(message)
-            if isinstance(data, dict):
-                if data.get("origin") == self._origin:
-                    return  # our own: already applied
-                data = data.get("key")
-            with self._remote:
-                self._drop(None if data is None else (data[0], data[1]))
-                self._remote_count += 1
-                self._remote.notify_all()
+    def _handle_remote(self, message: bytes) -> None:
+        data = json.loads(message)
+        if isinstance(data, dict):
+            if data.get("origin") == self._origin:
+                return  # our own: already applied
+            data = data.get("key")
+        with self._remote:
+            self._drop(None if data is None else (data[0], data[1]))
+            self._remote_count += 1
+            self._remote.notify_all()
 
+    def _start_pubsub(self, bus: Store) -> None:
         found = pubsub_of(bus)
         if found is None:  # pragma: no cover - require_capabilities refused it
             return
         try:
             # returns once subscribed, so a withdrawal published afterwards is seen here
-            self._subscription = found.subscribe(self._channel, handle)
+            self._subscription = found.subscribe(self._channel, self._handle_remote)
         except StoreUnavailable:
             self.close()
             raise
+        self._bus = found
+
+    def _forked(self) -> None:
+        """In a forked child: the parent's subscription thread did not come along (its
+        object shares the parent's connection: left alone, never closed), and the child's
+        invalidations must not carry the parent's origin, which the parent skips as its
+        own — a withdrawal in a worker then reached the other workers only after
+        ``max_staleness``. The child gets its own origin, an empty cache, fresh locks,
+        and subscribes again at its first use."""
+        self._lock = threading.Lock()
+        self._remote = threading.Condition(self._lock)
+        self._origin = secrets.token_hex(8)
+        self._cache.clear()
+        self._notices.clear()
+        self._refs.clear()
+        self._subscription = None
+        self._resubscribe = self._bus is not None
+        self._bus = None
+
+    def _resume_pubsub(self) -> None:
+        """Subscribe again (a forked child, at its first use); while the store does not
+        answer, the staleness bound holds and the next use tries again."""
+        with self._lock:
+            if not self._resubscribe:
+                return
+            self._resubscribe = False
+        store = self._pubsub_store
+        if store is None:
+            return
+        found = pubsub_of(store)
+        if found is None:  # pragma: no cover - checked when built
+            return
+        try:
+            self._subscription = found.subscribe(self._channel, self._handle_remote)
+        except StoreUnavailable:
+            with self._lock:
+                self._resubscribe = True
+            return
         self._bus = found
 
     def close(self) -> None:
