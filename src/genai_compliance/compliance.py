@@ -8,10 +8,10 @@ import functools
 import gc
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ._fork import reset_after_fork
 from .checks import CallContext, Check
 from .chunks import ChunkCodec
 from .clock import Clock, SystemClock, zone
@@ -39,19 +39,6 @@ __all__ = ["Compliance"]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: the Compliance objects of this process, reset in a forked child (Compliance._forked)
-_LIVE: weakref.WeakSet[Compliance] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for comp in list(_LIVE):
-        comp._forked()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
 
 class Compliance:
     """Everything a provider configures, in one place.
@@ -142,7 +129,7 @@ class Compliance:
         #: guarded calls that have started and not yet ended (closed with a record at
         #: shutdown); see :class:`~genai_compliance.guard.GuardHost`
         self.inflight: set[CallContext] = set()
-        _LIVE.add(self)
+        reset_after_fork(self)
 
     # -- construction ------------------------------------------------------------------
     @classmethod

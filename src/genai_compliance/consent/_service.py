@@ -30,10 +30,8 @@ import asyncio
 import datetime as dt
 import difflib
 import json
-import os
 import secrets
 import threading
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +39,7 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .._exports import deprecated
+from .._fork import reset_after_fork
 from ..checks import UNLABELLED_PURPOSE, CallContext, Check
 from ..clock import SHANGHAI, Clock, SystemClock
 from ..crypto import generate_ed25519, jws_sign, jws_verify, key_id
@@ -259,19 +258,6 @@ def verify_receipt(token: str, public_key: Ed25519PublicKey) -> dict[str, Any]:
     return claims
 
 
-#: the consent services of this process, reset in a forked child (ConsentService._forked)
-_LIVE: weakref.WeakSet[ConsentService] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for service in list(_LIVE):
-        service._forked()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 @implements("PI-14", "PI-15", "PI-16", "PI-SEP", "PI-28/31", "IM-7", "IM-11a")
 class ConsentService:
     """Grant, withdraw and check consent; see the module docstring."""
@@ -324,7 +310,7 @@ class ConsentService:
             require_capabilities(pubsub, "pubsub", purpose="consent invalidation")
             self._start_pubsub(pubsub)
             self._pubsub_store = pubsub
-        _LIVE.add(self)
+        reset_after_fork(self)
 
     @classmethod
     def from_context(cls, ctx: DutyContext) -> ConsentService:

@@ -13,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import os
 import secrets
 import threading
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from .._fork import reset_after_fork
 from ..clock import SHANGHAI, Clock, SystemClock
 from ..errors import (
     ConfigurationError,
@@ -181,19 +180,6 @@ def _iso(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-#: the interaction duties of this process, reset in a forked child (:meth:`Interaction._forked`)
-_LIVE: weakref.WeakSet[Interaction] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for duty in list(_LIVE):
-        duty._forked()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 @implements("AN-DISCLOSE", "AN-PAUSE", "AN-EXIT", "AN-14", "AN-TRAIN", "EU-50-1", "EU-50-5",
             "SB243-22602", "NY-GBL-1702")
 class Interaction:
@@ -243,7 +229,7 @@ class Interaction:
         #: bumped whenever a write lands (under ``_pending_lock``): a copy read before it is
         #: not kept
         self._gen = 0
-        _LIVE.add(self)
+        reset_after_fork(self)
         self.clock: Clock = clock or SystemClock()
         self._record = record
         self._arecord = arecord

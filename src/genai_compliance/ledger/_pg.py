@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .._fork import reset_after_fork
 from ..errors import StoreUnavailable
 from ..stores import StoreURI, Tx, import_driver, pg_dropped, pg_timeouts, scrub
 
@@ -26,17 +27,6 @@ __all__ = ["PGWriter", "PipelineTx"]
 
 #: connections inherited through fork(): never used, never closed (see transaction())
 _INHERITED: list[Any] = []
-#: the writers of this process, reset in a forked child (before anything can close them)
-_WRITERS: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for writer in list(_WRITERS):
-        writer._forked()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class PipelineTx(Tx):
@@ -88,7 +78,7 @@ class PGWriter:
         # the open connection, closed even when the owning ledger is never closed
         self._held: list[Any] = []
         weakref.finalize(self, _close_all, self._held)
-        _WRITERS.add(self)
+        reset_after_fork(self)  # before anything can close what it copied
 
     @property
     def _conn(self) -> Any:

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from .._fork import reset_after_fork
 from ..errors import StoreUnavailable
 from ._kv import Subscription, Updater
 from ._uri import StoreURI, import_driver, parse_uri, scrub
@@ -214,7 +215,7 @@ class RedisStore:
         self._idle = False
         self._closed = False
         self.flush_after = 0.02
-        _LIVE.add(self)
+        reset_after_fork(self)
 
     def _forked(self) -> None:
         """In a forked child (:func:`os.register_at_fork`): the outbox copied from the
@@ -533,19 +534,6 @@ class RedisScript:
 
     def __repr__(self) -> str:
         return f"RedisScript({self.sha[:12]}…, store={self.store!r})"
-
-
-#: the stores of this process, reset in a forked child
-_LIVE: weakref.WeakSet[RedisStore] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for store in list(_LIVE):
-        store._forked()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _flush_loop(ref: weakref.ref[RedisStore]) -> None:

@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .._fork import reset_after_fork
 from ..errors import ConfigurationError, StoreUnavailable
 from ._uri import StoreURI, import_driver, parse_uri, scrub
 
@@ -136,22 +137,12 @@ class _ForkGate:
 
 
 _FORK_GATE = _ForkGate()
-#: the databases of this process (reset in a forked child) and the connections a child
-#: inherited, kept unused (see SQLDatabase._forked)
-_DATABASES: weakref.WeakSet[SQLDatabase] = weakref.WeakSet()
-_INHERITED: list[Any] = []
-
-
-def _after_fork_in_child() -> None:
-    _FORK_GATE.after_fork_in_child()
-    for db in list(_DATABASES):
-        db._forked()
-
-
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_FORK_GATE.before_fork,
                         after_in_parent=_FORK_GATE.after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
+                        after_in_child=_FORK_GATE.after_fork_in_child)
+#: the connections a forked child inherited, kept unused (see SQLDatabase._forked)
+_INHERITED: list[Any] = []
 
 
 class SQLDatabase:
@@ -182,7 +173,7 @@ class SQLDatabase:
         #: the thread each connection was opened for (its connection closes after it ends)
         self._owners: dict[threading.Thread, Any] = {}
         self._owners_lock = threading.Lock()
-        _DATABASES.add(self)
+        reset_after_fork(self)
         self._finalizer = weakref.finalize(self, _close_all, self._all)
         self.schema: str | None = None
         if self.dialect == "postgresql":
