@@ -8,7 +8,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,17 @@ from genai_compliance.stores import (
     require_capabilities,
     scripting,
 )
+
+
+def _in_thread_batches(work: Callable[[], None], batches: int = 5, size: int = 40) -> None:
+    """Run ``work`` in ``batches`` rounds of ``size`` threads, each round's threads ended
+    before the next starts (worker threads coming and going)."""
+    for _ in range(batches):
+        batch = [threading.Thread(target=work) for _ in range(size)]
+        for t in batch:
+            t.start()
+        for t in batch:
+            t.join()
 
 
 @pytest.fixture(name="store")
@@ -173,12 +184,7 @@ def test_sql_connections_of_ended_threads_are_closed(sql_uri: str, unique: str) 
     try:
         store.set(key, b"0")
         before = _open_fds()
-        for _ in range(5):
-            batch = [threading.Thread(target=work) for _ in range(40)]
-            for t in batch:
-                t.start()
-            for t in batch:
-                t.join()
+        _in_thread_batches(work)
         assert errors == []
         assert store.get(key) == b"200"
         # at most the last batch's 40 connections are open (3 fds each on SQLite)
@@ -424,12 +430,7 @@ def test_redis_threads_that_end_give_their_connection_back(redis_uri: str,
             errors.append(exc)
 
     try:
-        for _ in range(5):
-            batch = [threading.Thread(target=work) for _ in range(40)]
-            for t in batch:
-                t.start()
-            for t in batch:
-                t.join()
+        _in_thread_batches(work)
         assert errors == []
         assert store.get(key) == str(5 * 40 * 3).encode()
         assert store.client.connection_pool.max_connections <= 100  # what made it fail

@@ -686,17 +686,21 @@ class ConsentService:
             self._remote_count += 1
             self._remote.notify_all()
 
-    def _start_pubsub(self, bus: Store) -> None:
+    def _subscribe(self, bus: Store) -> None:
+        """Subscribe to the invalidations on ``bus``; returns once subscribed, so a
+        withdrawal published afterwards is seen here. Raises ``StoreUnavailable``."""
         found = pubsub_of(bus)
         if found is None:  # pragma: no cover - require_capabilities refused it
             return
+        self._subscription = found.subscribe(self._channel, self._handle_remote)
+        self._bus = found
+
+    def _start_pubsub(self, bus: Store) -> None:
         try:
-            # returns once subscribed, so a withdrawal published afterwards is seen here
-            self._subscription = found.subscribe(self._channel, self._handle_remote)
+            self._subscribe(bus)
         except StoreUnavailable:
             self.close()
             raise
-        self._bus = found
 
     def _forked(self) -> None:
         """In a forked child: the parent's subscription thread did not come along (its
@@ -722,19 +726,13 @@ class ConsentService:
             if not self._resubscribe:
                 return
             self._resubscribe = False
-        store = self._pubsub_store
-        if store is None:
-            return
-        found = pubsub_of(store)
-        if found is None:  # pragma: no cover - checked when built
+        if self._pubsub_store is None:
             return
         try:
-            self._subscription = found.subscribe(self._channel, self._handle_remote)
+            self._subscribe(self._pubsub_store)
         except StoreUnavailable:
             with self._lock:
                 self._resubscribe = True
-            return
-        self._bus = found
 
     def close(self) -> None:
         """End the subscription; close the pub/sub store when built from ``pubsub_uri``."""
