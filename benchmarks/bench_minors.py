@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from _util import line, rate
 
@@ -107,7 +108,9 @@ def main() -> None:
     client = redis.Redis.from_url(REDIS)
     try:
         prot = _protection(REDIS, prefix)
-        runs = _interleaved({"limits": _limits_calls(REDIS, prefix), "ours": _ours_calls(prot)})
+        server: dict[str, list[float]] = {"limits": [], "ours": []}
+        runs = _interleaved({"limits": _limits_calls(REDIS, prefix), "ours": _ours_calls(prot)},
+                            client, server)
         print(f"redis:// (shared by every replica; {ROUNDS} interleaved rounds of {CHUNK} "
               "calls each, medians)")
         rate_limits = statistics.median(r for r, _ in runs["limits"])
@@ -120,6 +123,10 @@ def main() -> None:
         _cpu_line("MinorProtection admit + release, client CPU",
                   statistics.median(c for _, c in runs["ours"]),
                   statistics.median(c for _, c in runs["limits"]))
+        if server["ours"] and server["limits"]:
+            print(f"  {'server time per EVALSHA (INFO commandstats)':<58} "
+                  f"{statistics.median(server['ours']):>14,.1f} µs/call (limits "
+                  f"{statistics.median(server['limits']):,.1f})")
         prot.store.close()
     finally:
         for key in client.scan_iter(match=f"*{prefix}*", count=1000):
@@ -171,19 +178,29 @@ def _limits_calls(uri: str, prefix: str, users: int = 50) -> Callable[[int], Non
     return run
 
 
-def _interleaved(sides: dict[str, Callable[[int], None]]) -> dict[str, list[tuple[float, float]]]:
+def _interleaved(sides: dict[str, Callable[[int], None]], client: Any = None,
+                 server: dict[str, list[float]] | None = None,
+                 ) -> dict[str, list[tuple[float, float]]]:
     """Per side, per round: (calls per second, client CPU µs per call). The sides take
     turns in each round (the order swapped every round), so that both meet the same load
-    on a shared machine; the first round warms up and is dropped."""
+    on a shared machine; the first round warms up and is dropped. With ``client`` (a redis
+    client), each side's server time per EVALSHA (``INFO commandstats``, reset before each
+    chunk, read after it: outside the timed part) goes to ``server[name]``."""
     out: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
     for r in range(ROUNDS + 1):
         names = list(sides) if r % 2 else list(reversed(sides))
         for name in names:
+            if client is not None:
+                client.config_resetstat()
             wall, cpu = time.perf_counter(), time.process_time()
             sides[name](CHUNK)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             if r:
                 out[name].append((CHUNK / wall, cpu / CHUNK * 1e6))
+                if client is not None and server is not None:
+                    stat = client.info("commandstats").get("cmdstat_evalsha")
+                    if stat:
+                        server[name].append(float(stat["usec_per_call"]))
     return out
 
 

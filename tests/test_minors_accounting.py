@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 from typing import Any
 
 import pytest
@@ -242,11 +243,15 @@ def test_batched_runs_match_the_python_machine_in_order(
                            clock=FrozenClock(START), guardian_consent=lambda s: True)
     states: list[dict[str, str]] = [{}, {}, {}]
     at = START
-    runs = []
+    runs: list[list[tuple[str, bool, int]]] = []  # this thread's writes: their EVALSHAs
     real = store._execute
+    main = threading.get_ident()
 
     def counting(commands: list[Any]) -> Any:
-        runs.append(len(_merged(commands)))  # the commands written (EVALSHAs)
+        # only this thread's: the outbox's sender (which flush_after keeps idle here) would
+        # write on its own; each EVALSHA kept as (sha, batched, keys) for the failure message
+        if threading.get_ident() == main:
+            runs.append([(c[0].sha[:8], c[0].batched, len(c[1])) for c in _merged(commands)])
         return real(commands)
 
     store._execute = counting  # type: ignore[method-assign]
@@ -265,7 +270,7 @@ def test_batched_runs_match_the_python_machine_in_order(
                 script.send([keys[which]], [pack(argv)])
                 continue
             got = unpack(script([keys[which]], [pack(argv)]))
-            assert runs[-1] == 1  # the queued ends and the call: one script run
+            assert len(runs[-1]) == 1, runs[-1]  # the queued ends and the call: one run
             if op == "snapshot":
                 assert dict(zip(got[::2], got[1::2], strict=True)) == states[which]
             else:
