@@ -150,6 +150,54 @@ def test_incremental_swaps_answer_like_a_full_build(
         assert moderation.digest == fresh.digest
 
 
+#: keywords that overlap one another (prefixes, suffixes, shared middles), Chinese and
+#: Latin (whose word boundaries turn candidates down); texts are drawn from their characters
+OVERLAPPING = ["甲乙", "乙丙", "丙丁", "甲乙丙", "乙丙丁", "丁甲", "丙", "ab", "abc", "bc",
+               "ca"]
+ALPHABET = "甲乙丙丁ab c"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sets(st.sampled_from(OVERLAPPING)),
+       st.lists(st.tuples(st.sets(st.sampled_from(OVERLAPPING)),
+                          st.sets(st.sampled_from(OVERLAPPING))), min_size=1, max_size=3),
+       st.lists(st.text(ALPHABET, min_size=1, max_size=24), min_size=1, max_size=4))
+def test_incremental_swaps_of_overlapping_keywords_answer_like_a_full_build(
+        first: set[str], updates: list[tuple[set[str], set[str]]], texts: list[str]) -> None:
+    """Property: with keywords that overlap in the text — one kept in the serving automaton,
+    one added by an update, one removed (and so still in the serving automaton) or given a
+    new risk — an incrementally updated moderation reports the same matches as one built
+    from scratch, so a keyword is never hidden by one that only the other build has."""
+    moderation = Moderation(KeywordLibrary([Keyword(w, Risk("A.1h")) for w in sorted(first)]))
+    for words, riskier in updates:
+        library = KeywordLibrary([Keyword(w, Risk("A.1a") if w in riskier else Risk("A.1h"))
+                                  for w in sorted(words)])
+        moderation.reload(library)
+        fresh = Moderation(library)
+        for text in texts:
+            got = [(m.keyword, m.risk, m.start, m.end) for m in moderation.check(text).matches]
+            want = [(m.keyword, m.risk, m.start, m.end) for m in fresh.check(text).matches]
+            assert got == want, text
+            assert _streamed(moderation, text) == _streamed(fresh, text)
+
+
+def test_a_removed_keyword_does_not_hide_a_shorter_one_at_its_start() -> None:
+    """After an update removes 甲乙丙 but keeps 甲乙, the serving automaton still holds 甲乙丙 (the
+    longer match at that start); the update must still find 甲乙 there — and a keyword added
+    by the update that overlaps a kept one must not hide a third (乙丙 vs 丙丁 after 甲乙)."""
+    moderation = Moderation(KeywordLibrary([Keyword("甲乙丙", Risk("A.1a")),
+                                            Keyword("甲乙", Risk("A.1b"))]))
+    moderation.reload(KeywordLibrary([Keyword("甲乙", Risk("A.1b"))]))
+    assert moderation.matcher().delta_size == 0  # incremental: 甲乙丙 only suppressed
+    assert [(m.keyword, m.start, m.end) for m in moderation.check("前甲乙丙后").matches] == [
+        ("甲乙", 1, 3)]
+    moderation.reload(KeywordLibrary([Keyword("甲乙", Risk("A.1b")), Keyword("乙丙", Risk("A.1h")),
+                                      Keyword("丙丁", Risk("A.1a"))]))
+    assert moderation.matcher().delta_size == 2
+    verdict = moderation.check("甲乙丙丁")
+    assert [(m.keyword, m.start) for m in verdict.matches] == [("甲乙", 0), ("丙丁", 2)]
+
+
 def test_small_update_is_incremental_large_or_profile_change_is_full(tmp_path: Path) -> None:
     """A weekly update of a few keywords keeps the serving automaton (`build: incremental`
     with the counts in the ledger record), and so does a change of allow words (only their

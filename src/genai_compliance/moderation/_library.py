@@ -662,19 +662,95 @@ class Matcher:
         return new
 
     # -- scanning ----------------------------------------------------------------------
+    def hits(self, data: bytes) -> list[tuple[int, int, int]]:
+        """``(start, end, entry index)`` of the leftmost-longest, non-overlapping matches in
+        the folded UTF-8 ``data`` (byte offsets; no word boundaries or exemptions) — what one
+        automaton over this matcher's keywords would report.
+
+        A matcher of one automaton answers with it. After :meth:`extended` there are two, and
+        the first may hold keywords removed since: there each automaton's own scan is exact
+        only where it alone has matches and none of them removed. Elsewhere the answer is
+        worked out position by position (:meth:`_union_hits`) in the neighbourhoods of those
+        matches only: every occurrence of an automaton's keyword starts at or inside a match
+        of that automaton's scan, so outside them no keyword starts."""
+        found = []
+        for layer in self._scanned:
+            raw = layer.ac.find(data)
+            if raw:
+                found.append((layer, raw))
+        if not found:
+            return []
+        if len(found) == 1:
+            layer, raw = found[0]
+            off, gone = layer.offset, self._suppressed
+            out = [(s, e, off + int(i)) for s, e, i in raw]
+            if not gone or not any(h[2] in gone for h in out):
+                return out
+        return self._union_hits(data, found)
+
+    def _union_hits(self, data: bytes, found: list[tuple[_Layer, Any]]
+                    ) -> list[tuple[int, int, int]]:
+        """:meth:`hits` where several automata have matches or a removed keyword matched.
+
+        The automata's matches are grouped into neighbourhoods (one ends less than the
+        longest keyword before the next starts). In one with matches of a single automaton
+        and none removed, no other automaton's keyword starts, and those matches stand. In any
+        other, a leftmost-longest walk asks at each position for the longest keyword that
+        starts there (:meth:`_longest_at`)."""
+        gone, reach = self._suppressed, self._max_bytes
+        tagged = sorted((s, e, layer.offset + int(i), n)
+                        for n, (layer, raw) in enumerate(found) for s, e, i in raw)
+        hoods: list[list[tuple[int, int, int, int]]] = []
+        end = -1
+        for hit in tagged:
+            if hoods and hit[0] < end + reach:
+                hoods[-1].append(hit)
+            else:
+                hoods.append([hit])
+            end = max(end, hit[1]) if len(hoods[-1]) > 1 else hit[1]
+        out: list[tuple[int, int, int]] = []
+        for hood in hoods:
+            if len({h[3] for h in hood}) == 1 and not any(h[2] in gone for h in hood):
+                out.extend((s, e, idx) for s, e, idx, _ in hood)
+                continue
+            pos, stop = hood[0][0], max(h[1] for h in hood)
+            while pos < stop:
+                best = self._longest_at(data, pos)
+                if best is None:
+                    pos += 1
+                else:
+                    out.append((pos, pos + best[0], best[1]))
+                    pos += best[0]
+        return out
+
+    def _longest_at(self, data: bytes, pos: int) -> tuple[int, int] | None:
+        """``(length, entry index)`` of the longest keyword (not removed) whose UTF-8 starts
+        at byte ``pos`` of ``data``; of equal length, the lowest index."""
+        best: tuple[int, int] | None = None
+        gone = self._suppressed
+        for layer in self._scanned:
+            window = data[pos:pos + self._max_bytes]
+            while window:
+                first = layer.ac.find(window)
+                if not first or first[0][0] != 0:
+                    break  # no keyword of this automaton starts here
+                _, e, i = first[0]
+                idx = layer.offset + int(i)
+                if idx not in gone:
+                    if best is None or e > best[0] or (e == best[0] and idx < best[1]):
+                        best = (e, idx)
+                    break
+                window = window[:e - 1]  # a removed keyword: a shorter one may start here
+        return best
+
     def scan_normalised(self, norm: str) -> list[tuple[int, int, int]]:
         """``(entry index, start, end)`` over normalised text (character offsets; no word
         boundaries or exemptions: those need the original text)."""
         if not self._scanned or not norm:
             return []
         folded = fold(norm)
-        out = []
-        for layer in self._scanned:
-            for s, e, i in layer.ac.find(folded.data):
-                idx = layer.offset + int(i)
-                if idx not in self._suppressed:
-                    out.append((idx, folded.char_of(s), folded.char_of(e)))
-        return sorted(out, key=lambda h: (h[1], h[2]))
+        return [(idx, folded.char_of(s), folded.char_of(e))
+                for s, e, idx in self.hits(folded.data)]
 
     def scan(self, text: str) -> list[Match]:
         """Every keyword in ``text``, with spans in the original text."""
@@ -689,15 +765,11 @@ class Matcher:
         if not self._scanned or not folded.length:
             return [], None
         data = folded.data
-        scan: _Scan | None = None
-        for layer in self._scanned:
-            hits = layer.ac.find(data)
-            if hits:
-                if scan is None:
-                    scan = _Scan(self, text, folded, data, final, skip_before)
-                scan.run(hits, 0, layer)
-        if scan is None:
+        hits = self.hits(data)
+        if not hits:
             return [], None
+        scan = _Scan(self, text, folded, data, final, skip_before)
+        scan.run(hits, 0)
         scan.matches.sort(key=lambda m: (m.start, m.end))
         return scan.matches, scan.pending
 
@@ -742,22 +814,20 @@ class _Scan:
         self.pending: int | None = None
         self._allow_cache: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
-    def run(self, hits: Sequence[tuple[int, int, int]], base: int, layer: _Layer) -> None:
-        """Judge ``(start, end, entry)`` hits, byte offsets ``base`` into the folded text."""
+    def run(self, hits: Sequence[tuple[int, int, int]], base: int) -> None:
+        """Judge ``(start, end, entry index)`` hits, byte offsets ``base`` into the folded
+        text; a candidate turned down leaves the keywords that start inside it to a re-scan
+        of its neighbourhood."""
         for bs, be, idx in hits:
             bs, be = bs + base, be + base
-            verdict = self.judge(layer.offset + int(idx), bs, be)
-            if verdict == "rejected":
+            if self.judge(idx, bs, be) == "rejected":
                 nxt = self.folded.byte_of(self.conv(bs) + 1)
                 hi = min(len(self.data), be + self.m._max_bytes)
-                window = self.data[nxt:hi]
-                sub = [(s, e, i) for s, e, i in layer.ac.find(window) if s + nxt < be]
+                sub = [h for h in self.m.hits(self.data[nxt:hi]) if h[0] + nxt < be]
                 if sub:
-                    self.run(sub, nxt, layer)
+                    self.run(sub, nxt)
 
     def judge(self, idx: int, bs: int, be: int) -> str:
-        if idx in self.m._suppressed:  # removed by a later library update
-            return "rejected"
         s, e = self.conv(bs), self.conv(be)
         a, b = self.folded.span(s, e)
         if b <= self.skip_before:
