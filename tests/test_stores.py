@@ -440,6 +440,46 @@ def test_redis_threads_that_end_give_their_connection_back(redis_uri: str,
 
 
 @pytest.mark.redis
+def test_redis_lanes_of_ended_threads_go_to_new_threads(redis_uri: str, unique: str) -> None:
+    """With every lane held by threads that have since ended, the next thread gets a lane
+    of its own (the ended threads' connections back in the pool), not a borrowed
+    connection per call; a thread that finds every lane held by live threads borrows."""
+    key = f"gc-test:{unique}:relane"
+    store = RedisStore(redis_uri)
+    store.max_lanes = 2
+    incr = store.script("return redis.call('INCR', KEYS[1])")
+    own: list[bool] = []
+    hold = threading.Event()
+
+    def work(wait: bool = False) -> None:
+        incr([key], [])
+        own.append(getattr(store._local, "lane", None) is not None)
+        if wait:
+            hold.wait(10)
+
+    try:
+        for _ in range(2):  # two threads take both lanes, then end
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+        live = [threading.Thread(target=work, args=(True,)) for _ in range(3)]
+        for t in live:
+            t.start()
+        while len(own) < 5:
+            time.sleep(0.01)
+        hold.set()
+        for t in live:
+            t.join()
+        assert own[:2] == [True, True]
+        assert sorted(own[2:]) == [False, True, True]  # two lanes again, the third borrows
+        assert store.get(key) == b"5"
+    finally:
+        hold.set()
+        store.delete(key)
+        store.close()
+
+
+@pytest.mark.redis
 def test_redis_more_threads_than_connections_wait_instead_of_failing(redis_uri: str,
                                                                      unique: str) -> None:
     """Past ``max_lanes`` threads, a thread's script borrows a pooled connection for the

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import select
 import threading
 import time
 import weakref
@@ -28,12 +27,15 @@ from typing import Any, ClassVar
 from .._fork import reset_after_fork
 from ..errors import StoreUnavailable
 from ._kv import Subscription, Updater
+from ._threads import ThreadHeld, socket_readable
 from ._uri import StoreURI, import_driver, parse_uri, scrub
 
 __all__ = ["RedisScript", "RedisStore"]
 
 #: scripts the outbox holds before a send flushes it at once
 _MAX_OUTBOX = 256
+#: with every lane taken, how often a thread with none looks for lanes of ended threads (s)
+_SWEEP_FULL = 0.05
 
 _Command = tuple["RedisScript", tuple[str, ...], tuple[str | bytes, ...]]
 
@@ -88,14 +90,9 @@ class _Lane:
         waiting on it — the end of the stream — means a new connection, not a failed call;
         one ``select`` with no wait, about 1 µs)."""
         sock = getattr(self.conn, "_sock", None)
-        if sock is not None and self.pos >= len(self.buf):
-            try:
-                dropped = bool(select.select([sock], [], [], 0)[0])
-            except (OSError, ValueError):
-                dropped = True
-            if dropped:
-                self.drop()
-                sock = None
+        if sock is not None and self.pos >= len(self.buf) and socket_readable(sock):
+            self.drop()
+            sock = None
         if sock is None:
             self.conn.connect()
             sock = self.conn._sock
@@ -198,7 +195,7 @@ class RedisStore:
         self._scripts: dict[tuple[str, bool], RedisScript] = {}
         self._local = threading.local()
         #: every thread's lane, to give the connections of ended threads back (_new_lane)
-        self._lanes: dict[threading.Thread, _Lane] = {}
+        self._lanes: ThreadHeld[_Lane] = ThreadHeld()
         #: most threads with a lane (a connection) of their own at once; the rest borrow
         #: one per call. Half the driver's pool, so plain commands always find one.
         self.max_lanes = max(1, int(self.client.connection_pool.max_connections) // 2)
@@ -228,7 +225,7 @@ class RedisStore:
         self._outbox = []
         self._flusher = None
         self._idle = False
-        self._lanes = {}
+        self._lanes = ThreadHeld()
         self._local = threading.local()
 
     # -- the one translation of driver errors ----------------------------------------------
@@ -315,26 +312,22 @@ class RedisStore:
         borrows a pooled connection and gives it back, so the pool's other users (plain
         commands, the outbox sender) always find one."""
         pool = self.client.connection_pool
+        full = len(self._lanes) >= self.max_lanes
+        # a thread with no lane comes here each call: with every lane taken, look for ended
+        # threads at most every 50 ms rather than walk every lane on each call
         pid = os.getpid()
-        ended: list[_Lane] = []
-        with self._lock:
-            for thread, old in list(self._lanes.items()):
-                if old.pid != pid:  # the parent's, before a fork: not ours to close
-                    del self._lanes[thread]
-                elif not thread.is_alive():
-                    del self._lanes[thread]
-                    ended.append(old)
-        for old in ended:
-            old.drop()  # (a reply left unread must not reach the pool's next user)
-            pool.release(old.conn)
+        for old in self._lanes.ended(every=_SWEEP_FULL if full else 0.0):
+            if old.pid == pid:  # (a parent's, before a fork, is not ours to close)
+                old.drop()  # (a reply left unread must not reach the pool's next user)
+                pool.release(old.conn)
         try:
             conn = pool.get_connection()
         except self._redis.RedisError as exc:
             raise self._fail(exc) from exc
-        with self._lock:
-            if len(self._lanes) >= self.max_lanes:  # more threads than lanes: this one
-                return _Lane(conn, borrowed=True)  # borrows a connection for each call
-            lane = self._lanes[threading.current_thread()] = _Lane(conn)
+        lane = _Lane(conn)
+        if not self._lanes.hold(lane, limit=self.max_lanes):  # more threads than lanes:
+            lane.borrowed = True  # this one borrows a connection for each call
+            return lane
         self._local.lane = lane
         return lane
 
@@ -474,8 +467,7 @@ class RedisStore:
             with self._queued:
                 self._queued.notify_all()
             self._local = threading.local()
-            with self._lock:
-                self._lanes.clear()
+            self._lanes.clear()
             self.client.close()
 
     def __repr__(self) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import select
 import sqlite3
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 from .._fork import reset_after_fork
 from ..errors import ConfigurationError, StoreUnavailable
+from ._threads import ThreadHeld, socket_readable
 from ._uri import StoreURI, import_driver, parse_uri, scrub
 
 __all__ = ["SQLDatabase", "Tx", "open_sql"]
@@ -85,9 +85,10 @@ def pg_dropped(conn: Any) -> bool:
     try:
         if conn.closed or conn.broken:
             return True
-        return bool(select.select([conn.pgconn.socket], [], [], 0)[0])
+        sock = conn.pgconn.socket
     except Exception:  # no socket any more
         return True
+    return socket_readable(sock)
 
 
 class _ForkGate:
@@ -171,8 +172,7 @@ class SQLDatabase:
         # every connection opened, so they are closed even when the owner forgets to
         self._all: list[Any] = []
         #: the thread each connection was opened for (its connection closes after it ends)
-        self._owners: dict[threading.Thread, Any] = {}
-        self._owners_lock = threading.Lock()
+        self._owners: ThreadHeld[Any] = ThreadHeld()
         reset_after_fork(self)
         self._finalizer = weakref.finalize(self, _close_all, self._all)
         self.schema: str | None = None
@@ -240,8 +240,7 @@ class SQLDatabase:
         self._all.clear()  # (in place: the finalizer closes what this list holds)
         self._local = threading.local()
         self._pid = os.getpid()
-        self._owners = {}
-        self._owners_lock = threading.Lock()  # (a parent thread may have held it)
+        self._owners = ThreadHeld()  # (a parent thread may have held its lock)
 
     def _conn(self) -> Any:
         if os.getpid() != self._pid:  # forked without the hook (it runs first, normally)
@@ -259,10 +258,7 @@ class SQLDatabase:
         executor and anyio worker threads come and go in a server, and each would otherwise
         leave a connection open for good (PostgreSQL refuses clients past its
         ``max_connections``; SQLite holds three file descriptors per connection)."""
-        with self._owners_lock:
-            ended = [t for t in self._owners if not t.is_alive()]
-            gone = [self._owners.pop(t) for t in ended]
-        for old in gone:
+        for old in self._owners.ended():
             with contextlib.suppress(Exception):
                 old.close()
             with contextlib.suppress(ValueError):
@@ -270,17 +266,14 @@ class SQLDatabase:
         conn = self._connect()
         self._local.conn = conn
         self._all.append(conn)
-        with self._owners_lock:
-            self._owners[threading.current_thread()] = conn
+        self._owners.hold(conn)
         return conn
 
     def _drop_conn(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            with self._owners_lock:
-                if self._owners.get(threading.current_thread()) is conn:
-                    del self._owners[threading.current_thread()]
+            self._owners.forget(conn)
             with contextlib.suppress(Exception):
                 conn.close()
             with contextlib.suppress(ValueError):
@@ -380,8 +373,7 @@ class SQLDatabase:
     def close(self) -> None:
         """Close every connection this object opened (in any thread)."""
         self._local = threading.local()
-        with self._owners_lock:
-            self._owners.clear()
+        self._owners.clear()
         _close_all(self._all)
 
     def __repr__(self) -> str:
