@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from genai_compliance import Compliance, Subject
+    from genai_compliance.clock import Clock
 
 pytest_plugins = ["pytester"]
 
@@ -115,3 +120,32 @@ def _any_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def _kv_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Runs the test on memory://, SQLite and the real Redis."""
     return _backend_uri(request, tmp_path)
+
+
+def guarded_on_backends(postgres_uri: str, redis_uri: str, name: str, *,
+                        birth_date: str = "1990-01-01", clock: Clock | None = None
+                        ) -> tuple[Compliance, Subject, Callable[..., str]]:
+    """``(compliance, subject, model)``: the full default pipeline with its ledger on the
+    real PostgreSQL and its stores on the real Redis, a new subject ``name-…`` (born
+    ``birth_date``) that has consented to ``service``, and a guarded sync model answering a
+    fixed text. The caller closes the compliance object."""
+    import hashlib
+    import time
+
+    from genai_compliance import Compliance, Subject
+    from genai_compliance.consent import NoticeRef
+    from genai_compliance.testing import TEST_PROVIDER, sample_keyword_file
+
+    extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    comp = Compliance(TEST_PROVIDER, ledger=postgres_uri, stores={"default": redis_uri},
+                      settings={"moderation": {"keyword_files": [sample_keyword_file()]}},
+                      **extra)
+    user = Subject(f"{name}-{os.getpid()}-{time.time_ns()}", birth_date=birth_date)
+    comp.consent.grant(user, "service",
+                       notice=NoticeRef("1", hashlib.sha256(b"notice").hexdigest()))
+
+    @comp.guard(purposes=["service"])
+    def model(prompt: str) -> str:
+        return "长城是中国古代的军事防御工程。"
+
+    return comp, user, model

@@ -400,27 +400,17 @@ def test_sync_endpoints_across_many_worker_threads_keep_serving(
     churn in seconds): every request is served and recorded, and the connections of ended
     threads are given back. Before, the 101st thread's Redis script failed with "Too many
     connections" and every later call was refused."""
-    import hashlib as _hashlib
-
     from fastapi import FastAPI
 
-    from genai_compliance import Subject
-    from genai_compliance.consent import NoticeRef
-    from genai_compliance.testing import TEST_PROVIDER, sample_keyword_file
+    from conftest import guarded_on_backends
 
     BURSTS = 10  # of 40 requests (anyio's default limit of worker threads)
     monkeypatch.setattr("anyio._backends._asyncio.WorkerThread.MAX_IDLE_TIME", 0.05)
-    comp = Compliance(TEST_PROVIDER, ledger=postgres_uri, stores={"default": redis_uri},
-                      clock=FrozenClock("2026-03-02T04:00:00+00:00"),  # 12:00 in Beijing
-                      settings={"moderation": {"keyword_files": [sample_keyword_file()]}})
-    # a 16-year-old: the minors' quota script runs on each thread's own Redis connection
-    user = Subject(f"threads-{os.getpid()}-{time.time_ns()}", birth_date="2010-01-01")
-    comp.consent.grant(user, "service",
-                       notice=NoticeRef("1", _hashlib.sha256(b"notice").hexdigest()))
-
-    @comp.guard(purposes=["service"])
-    def model(prompt: str) -> str:
-        return "长城是中国古代的军事防御工程。"
+    # a 16-year-old: the minors' quota script runs on each thread's own Redis connection;
+    # at 12:00 in Beijing, outside the curfew
+    comp, user, model = guarded_on_backends(
+        postgres_uri, redis_uri, "threads", birth_date="2010-01-01",
+        clock=FrozenClock("2026-03-02T04:00:00+00:00"))
 
     app = FastAPI()
     threads: set[threading.Thread] = set()
@@ -428,6 +418,7 @@ def test_sync_endpoints_across_many_worker_threads_keep_serving(
     @app.get("/answer")
     def answer() -> dict[str, str]:  # sync: Starlette runs it in a worker thread
         threads.add(threading.current_thread())
+        time.sleep(0.02)  # the burst's requests overlap: each needs a thread of its own
         return {"answer": model("请介绍一下长城", subject=user)}
 
     async def bursts(base: str) -> list[int]:

@@ -265,23 +265,11 @@ def test_a_call_after_postgresql_dropped_the_connections_is_served(
     ``pg_terminate_backend``): the next guarded call is served and recorded on new
     connections. Before, the ledger's commit failed on its dead connection, so a call the
     model had already answered was refused, once per connection."""
-    import hashlib
-
     import psycopg
 
-    from genai_compliance import Compliance, Subject
-    from genai_compliance.consent import NoticeRef
-    from genai_compliance.testing import TEST_PROVIDER, sample_keyword_file
+    from conftest import guarded_on_backends
 
-    comp = Compliance(TEST_PROVIDER, ledger=postgres_uri, stores={"default": redis_uri},
-                      settings={"moderation": {"keyword_files": [sample_keyword_file()]}})
-    user = Subject(f"dropped-{os.getpid()}-{time.time_ns()}", birth_date="1990-01-01")
-    comp.consent.grant(user, "service",
-                       notice=NoticeRef("1", hashlib.sha256(b"notice").hexdigest()))
-
-    @comp.guard(purposes=["service"])
-    def model(prompt: str) -> str:
-        return "长城是中国古代的军事防御工程。"
+    comp, user, model = guarded_on_backends(postgres_uri, redis_uri, "dropped")
 
     try:
         for _ in range(5):
