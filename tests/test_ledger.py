@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genai_compliance import (
+    ConfigurationError,
     FrozenClock,
     Ledger,
     LedgerError,
@@ -324,6 +325,57 @@ def test_purge_drops_only_expired_prefix_and_stays_verifiable(sql_uri: str) -> N
     assert ledger.purge() == 0           # nothing else is old enough
     ledger.append("after", {})
     assert ledger.verify().ok
+
+
+def test_purge_goes_in_steps_and_appends_run_between_them(sql_uri: str) -> None:
+    """A long purge drops the expired prefix a step (one transaction) at a time, each with
+    its own anchor and ``ledger.purge`` record, so appends from other threads (and other
+    replicas) run between the steps instead of waiting for — and timing out behind — one
+    transaction holding the head for the whole purge. The ledger verifies afterwards."""
+    import threading
+
+    clock = FrozenClock("2025-01-01T00:00:00+00:00")
+    ledger = Ledger(sql_uri, clock=clock, retention=MIN_RETENTION)
+    try:
+        _fill(ledger, 60)  # seq 1..60, expired once the clock moves on
+        clock.advance(days=200)
+        stop = threading.Event()
+        appended: list[int] = []
+
+        def appender() -> None:
+            while not stop.is_set():
+                appended.append(ledger.append("during", {}).seq)
+
+        worker = threading.Thread(target=appender)
+        worker.start()
+        try:
+            while not appended:  # the appender is running before the purge starts
+                threading.Event().wait(0.001)
+            assert ledger.purge(batch=4) == 60
+        finally:
+            stop.set()
+            worker.join()
+        purges = [r for r in ledger.records() if r.kind == "ledger.purge"]
+        assert len(purges) == 15
+        assert [p.payload["records"] for p in purges] == [4] * 15
+        assert [p.payload["up_to_seq"] for p in purges] == list(range(4, 61, 4))
+        # appends were served between the steps, not only before or after the purge
+        assert any(purges[0].seq < seq < purges[-1].seq for seq in appended)
+        assert min(r.seq for r in ledger.records()) == 61
+        assert ledger.verify().ok
+        assert ledger.purge() == 0
+    finally:
+        ledger.close()
+
+
+def test_purge_batch_must_be_a_positive_integer(sqlite_uri: str) -> None:
+    ledger = Ledger(sqlite_uri)
+    try:
+        for bad in (0, -1, 1.5, "10"):
+            with pytest.raises(ConfigurationError, match="batch"):
+                ledger.purge(batch=bad)  # type: ignore[arg-type]
+    finally:
+        ledger.close()
 
 
 def test_purge_anchor_cannot_be_forged(sqlite_uri: str) -> None:

@@ -110,6 +110,8 @@ __all__ = [
 
 log = logging.getLogger("genai_compliance.ledger")
 
+#: records :meth:`Ledger.purge` drops per transaction (appends wait for one step at most)
+PURGE_BATCH = 10_000
 #: The shortest retention the SDK accepts: 184 days is the longest span of six calendar
 #: months, so "at least 6 months" (CSL-21, LM-9) holds whatever the start date.
 MIN_RETENTION = dt.timedelta(days=184)
@@ -1669,24 +1671,46 @@ class Ledger:
                                  interval=self.checkpoint_interval)
 
     # -- retention ---------------------------------------------------------------------
-    def purge(self, *, now: dt.datetime | None = None) -> int:
+    def purge(self, *, now: dt.datetime | None = None, batch: int = PURGE_BATCH) -> int:
         """Drop the oldest records older than the retention period; returns how many.
 
         Only a prefix of the chain is dropped. A signed anchor (the last dropped record's
         hash and the compact range of the Merkle tree over the dropped records) is kept, so
         the rest still verifies and stays provable; the purge itself is a new record.
-        """
-        when = now or self.clock.now()
-        count: int = self._run(lambda tx, st: self._op_purge(tx, st, when))
-        return count
 
-    def _op_purge(self, tx: Any, st: _State, now: dt.datetime) -> int:
+        The prefix goes in steps of at most ``batch`` records, each its own transaction with
+        its own anchor and ``ledger.purge`` record: appends from this process and other
+        replicas wait for one step, not for the whole purge (a day of records at a busy
+        service is millions, and a single DELETE of them held the ledger's head lock past
+        the store timeout, so their appends — and the calls behind them — failed). A purge
+        interrupted between steps leaves a ledger that verifies, with the steps done.
+
+        .. versionchanged:: 0.2 in steps of ``batch`` records.
+        """
+        if type(batch) is not int or batch < 1:
+            raise ConfigurationError(f"purge batch must be a positive integer, got {batch!r}",
+                                     field="batch", value=batch)
+        when = now or self.clock.now()
+        total = 0
+        while True:
+            count: int = self._run(lambda tx, st: self._op_purge(tx, st, when, batch))
+            total += count
+            if count < batch:
+                return total
+
+    def _op_purge(self, tx: Any, st: _State, now: dt.datetime, batch: int) -> int:
+        """One step of :meth:`purge`: at most ``batch`` of the expired records."""
         cutoff = iso(now - self.retention)
+        first = tx.execute("SELECT MIN(seq) FROM gc_ledger_records").fetchone()
+        if not first or first[0] is None:
+            return 0
         first_kept = tx.execute("SELECT MIN(seq) FROM gc_ledger_records WHERE time >= ?",
                                 (cutoff,)).fetchone()
-        upto = (int(first_kept[0]) - 1) if first_kept and first_kept[0] else st.seq
-        row = tx.execute("SELECT hash, (SELECT COUNT(*) FROM gc_ledger_records WHERE seq <= ?) "
-                         "FROM gc_ledger_records WHERE seq = ?", (upto, upto)).fetchone()
+        target = (int(first_kept[0]) - 1) if first_kept and first_kept[0] else st.seq
+        upto = min(target, int(first[0]) + batch - 1)
+        row = tx.execute("SELECT hash, (SELECT COUNT(*) FROM gc_ledger_records "
+                         "WHERE seq BETWEEN ? AND ?) FROM gc_ledger_records WHERE seq = ?",
+                         (int(first[0]), upto, upto)).fetchone()
         if row is None or int(row[1]) == 0:
             return 0
         anchor_hash, count = str(row[0]), int(row[1])
