@@ -57,6 +57,15 @@ script run takes several operations (``KEYS[i]``/``ARGV[i]``, every one but the 
 of the same state joined to what it reads. A state kept as a hash by an earlier version is
 rewritten as a string by the first operation on it.
 
+The script writes the figures first (``day|…|used|…|last|…|streak|…|rl|…|``, then ``idle``
+and the other fields), reads them with one pattern match when they come so, and reads any
+other order field by field: a state written by the script before issue 19 (fields in Lua
+table order) is read as before, and that script reads the new strings (it never depended on
+the order), so replicas of both versions share the states during a rolling upgrade; the
+fields and their values' format are unchanged. Both twins write a figure that an operation
+leaves at its value back as it was read, and a time as the text that set it (``t``, a noted
+end's time), so that the script formats only the figures that changed.
+
 Replies (but ``control``'s and ``snapshot``'s): code, used, limit ("" for none), streak,
 reminder due (0/1), calls in flight, pause, windows, day, reminders given (``rl``), and the
 instant use is charged up to (``last``) — from which a release can be told without asking
@@ -133,7 +142,11 @@ def in_windows(win: str, sod: float) -> bool:
 
 
 def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
-    """Run one operation on state ``s`` (changed in place); returns what :data:`LUA` returns."""
+    """Run one operation on state ``s`` (changed in place); returns what :data:`LUA` returns.
+
+    A figure whose value the operation leaves as it was is written back as it was read, and
+    a time as the text that set it (the argument ``t``, a noted end's time) when there is
+    one: the Lua script does the same, and formats only the figures that changed."""
     op = argv[0]
     if op == "control":
         for i in range(1, len(argv) - 1, 2):
@@ -150,16 +163,22 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
     ts = argv[2]
     t = float(ts)
     day = argv[3]
-    day_start = float(argv[4])
     lease = float(argv[5])
     cutoff = argv[6]
+    # the figures' texts as read (None: to be formatted); ``idle_text`` is that of ``idle``
+    idle_text = s.get("idle")
+    idle: float | None = None
     if "day" not in s:
         sday, used, last, streak, rl = day, 0.0, t, 0.0, 0
-        idle: float | None = None
+        used_text = last_text = streak_text = rl_text = None
     else:
-        sday, used, last = s["day"], float(s["used"]), float(s["last"])
-        streak, rl = float(s["streak"]), int(s["rl"])
-        idle = float(s["idle"]) if "idle" in s else None
+        sday = s["day"]
+        used_text, last_text, streak_text, rl_text = s["used"], s["last"], s["streak"], s["rl"]
+        used, last, streak = float(used_text), float(last_text), float(streak_text)
+        rl = int(rl_text)
+        if idle_text is not None:
+            idle = float(idle_text)
+    used0, last0, streak0, rl0 = used, last, streak, rl
     calls: list[str] = []
     marks: list[tuple[str, str]] = []
     for f, v in s.items():  # one pass: the calls in flight and those noted ended
@@ -181,7 +200,7 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
 
     def roll() -> None:
         nonlocal used, sday
-        accrue(day_start)
+        accrue(float(argv[4]))  # the day's start
         for f in [f for f in s if f.startswith("h:") and f[2:] < cutoff]:
             del s[f]
         if sday >= cutoff:
@@ -189,60 +208,82 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
         used = 0.0
         sday = day
 
-    def finish(key: str, at: float, seen: float) -> None:
-        """What ``end`` does at ``at`` once use is charged up to it."""
-        nonlocal n, idle, used, streak, rl
+    def finish(key: str, at: float, at_text: str, seen: str) -> None:
+        """What ``end`` does at ``at`` (``at_text``) once use is charged up to it; ``seen``:
+        when the call was last heard of."""
+        nonlocal n, idle, idle_text, used, streak
         if key in s:
             del s[key]
             n -= 1
             if n == 0:
-                idle = at
+                idle, idle_text = at, at_text
         elif n == 0:  # expired while running: charge what the lease did not cover
-            base = seen + lease
+            base = float(seen) + lease
             if idle is not None and idle > base:
                 base = idle
             extra = at - base
             if extra > 0:
                 used += extra
                 streak += extra
-            idle = at
+            idle, idle_text = at, at_text
 
     # the calls noted ended (``fin``) and the leases that ran out, in time order; a noted
-    # end later than ``t`` (another replica's clock) also lets the leases run out until it
-    events = []
+    # end later than ``t`` (another replica's clock) also lets the leases run out until it.
+    # An event: (time, field, when last heard of and the time's text: a noted end's only)
+    events: list[tuple[float, str, str | None, str | None]] = []
     horizon = t
     for f, v in marks:
         at_text, seen_text = v.split(",", 1)
-        events.append((float(at_text), f, float(seen_text)))
-        horizon = max(horizon, float(at_text))
-    events += [(float(s[f]) + lease, f, 0.0) for f in calls if float(s[f]) + lease <= horizon]
+        at = float(at_text)
+        events.append((at, f, seen_text, at_text))
+        horizon = max(horizon, at)
+    for f in calls:
+        expiry = float(s[f]) + lease
+        if expiry <= horizon:
+            events.append((expiry, f, None, None))
     if len(events) > 1:
         events.sort(key=lambda e: (e[0], e[1]))
     pending = sday < day
-    for e, f, seen in events:
-        if f.startswith("c:") and f not in s:
+    for e, f, seen, e_text in events:
+        if seen is None and f not in s:
             continue  # its noted end came first
-        if pending and e >= day_start:
+        if pending and e >= float(argv[4]):
             roll()
             pending = False
         accrue(e)
         del s[f]
-        if f.startswith("e:"):  # as ``end`` at e: the call ends, a reminder level is taken
-            finish("c:" + f[2:], e, seen)
+        if seen is not None and e_text is not None:
+            # as ``end`` at e: the call ends, a reminder level is taken
+            finish("c:" + f[2:], e, e_text, seen)
             if remind_every > 0:
                 rl = max(rl, math.floor(streak / remind_every))
         else:  # the lease ran out
             n -= 1
             if n == 0:
-                idle = e
+                idle, idle_text = e, None
     if pending:
         roll()
     accrue(t)
 
-    limit = float(argv[9]) if len(argv) > 9 else math.inf
+    # the limit, as the text it came from: the argument, the guardian's, or the ceiling
+    if len(argv) > 9:
+        limit_text = argv[9]
+        limit = float(limit_text)
+    else:
+        limit_text, limit = "", math.inf
     if "glimit" in s:
-        ceiling = float(argv[13]) if len(argv) > 13 else limit
-        limit = min(float(s["glimit"]), ceiling)
+        glimit_text = s["glimit"]
+        glimit = float(glimit_text)
+        if len(argv) > 13:
+            ceiling_text, ceiling = argv[13], float(argv[13])
+        else:
+            ceiling_text, ceiling = limit_text, limit
+        if glimit <= ceiling:
+            limit, limit_text = glimit, glimit_text
+        else:
+            limit, limit_text = ceiling, ceiling_text
+    if limit == math.inf:
+        limit_text = ""
     if "xuntil" in s and float(s["xuntil"]) <= horizon:  # (as a noted end would have)
         for f in EXEMPTION_FIELDS:
             s.pop(f, None)
@@ -267,83 +308,86 @@ def apply(s: MutableMapping[str, str], argv: Sequence[str]) -> list[str]:
             s[key] = ts
             n += 1
     elif op == "end":
-        finish(key, t, float(argv[8]))
+        finish(key, t, ts, argv[8])
     elif op == "beat" and key in s:
         s[key] = ts
     if op in ("start", "end") and code == OK and remind_every > 0:
         level = math.floor(streak / remind_every)
         if level > rl:
             remind, rl = 1, level
-    last_text = ts if last == t else fmt(last)
-    s["day"], s["used"], s["last"] = sday, fmt(used), last_text
-    s["streak"], s["rl"] = fmt(streak), str(rl)
+    # the figures: as read when unchanged, else formatted
+    if used_text is None or used != used0:
+        used_text = fmt(used)
+    if streak_text is None or streak != streak0:
+        streak_text = fmt(streak)
+    if rl_text is None or rl != rl0:
+        rl_text = str(rl)
+    if last == t:
+        last_text = ts
+    elif last_text is None or last != last0:
+        last_text = fmt(last)
+    s["day"], s["used"], s["last"] = sday, used_text, last_text
+    s["streak"], s["rl"] = streak_text, rl_text
     if idle is not None:
-        s["idle"] = ts if idle == t else fmt(idle)
+        if idle_text is None:
+            idle_text = ts if idle == t else fmt(idle)
+        s["idle"] = idle_text
     if op == "snapshot":
         out: list[str] = []
         for f, v in s.items():
             out += [f, v]
         return out
-    return [str(code), s["used"], fmt(limit) if limit != math.inf else "", s["streak"],
-            str(remind), str(n), s.get("pause", ""), s.get("win", ""), sday, str(rl), last_text,
+    return [str(code), used_text, limit_text, streak_text, str(remind), str(n),
+            s.get("pause", ""), s.get("win", ""), sday, rl_text, last_text,
             s.get("xfrom", ""), s.get("xuntil", ""), s.get("xcurfew", ""), s.get("xpurpose", "")]
 
 
 LUA = r"""
 -- Operations in pairs KEYS[i] / ARGV[i], run in order; the reply is the last one's. Only
 -- ``fin`` may come before the last (the ends a store's outbox held, sent with its next call).
--- A state is one string: field|value|field|value|... (no field or value holds '|'); the
--- days of history (h:<day>) ride in one field, h = "day=seconds,...", read only at a roll.
+-- A state is one string: field|value|field|value|... (no field or value holds '|', fields in
+-- any order); the days of history (h:<day>) ride in one field, h = "day=seconds,...", read
+-- only at a roll. Strings are split with string.find (plain), not patterns; the figures (day,
+-- used, last, streak, rl, idle) are kept in locals and written back as they were read when
+-- their value did not change, times as the argument that set them (as ``apply`` does).
+local find, sub, byte, match, format = string.find, string.sub, string.byte, string.match,
+  string.format
+local tonumber, pairs = tonumber, pairs
 local nops = #KEYS
 local key = KEYS[nops]
-local last_op = string.sub(ARGV[nops], 1, 4)
-local fmt_ = '%.17g'
-local function fmt(x) return string.format(fmt_, x) end
+local line = ARGV[nops]
+local last_fin = sub(line, 1, 4) == 'fin|'
 
 -- a state kept as a hash (before this format) is rewritten as a string first
-local function parse(raw, s)
-  for f, v in string.gmatch(raw, '([^|]*)|([^|]*)|') do s[f] = v end
-  return s
-end
-local function text(s)
-  local out, i = {}, 0
-  for f, v in pairs(s) do out[i + 1] = f; out[i + 2] = v; i = i + 2 end
-  if i == 0 then return nil end
-  return table.concat(out, '|') .. '|'
-end
 local function from_hash(k)
   local raw = redis.call('HGETALL', k)
-  local s, hist = {}, {}
+  local out, hist = {}, {}
   for i = 1, #raw, 2 do
     local f, v = raw[i], raw[i + 1]
-    if string.sub(f, 1, 2) == 'h:' then hist[#hist + 1] = string.sub(f, 3) .. '=' .. v
-    else s[f] = v end
+    if sub(f, 1, 2) == 'h:' then hist[#hist + 1] = sub(f, 3) .. '=' .. v
+    else out[#out + 1] = f; out[#out + 1] = v end
   end
-  if #hist > 0 then s['h'] = table.concat(hist, ',') end
+  if #hist > 0 then out[#out + 1] = 'h'; out[#out + 1] = table.concat(hist, ',') end
   local ttl = redis.call('PTTL', k)
   redis.call('DEL', k)
-  local t = text(s)
-  if t then
-    if ttl > 0 then redis.call('SET', k, t, 'PX', ttl) else redis.call('SET', k, t) end
-  end
-  return t or ''
-end
-local function read(k)
-  local raw = redis.pcall('GET', k)
-  if type(raw) == 'table' and raw.err then return from_hash(k) end
-  return raw or ''
+  if #out == 0 then return '' end
+  out[#out + 1] = ''
+  local t = table.concat(out, '|')
+  if ttl > 0 then redis.call('SET', k, t, 'PX', ttl) else redis.call('SET', k, t) end
+  return t
 end
 
--- the noted ends: appended to their state (``APPEND``: the state is not read), those of the
--- last operation's state joined to what it reads instead
+-- the noted ends (fin|cid|t|x|ttl): appended to their state (``APPEND``: the state is not
+-- read), those of the last operation's state joined to what it reads instead
 local extra = ''
-for i = 1, nops - 1 + ((last_op == 'fin|') and 1 or 0) do
-  local a = ARGV[i]
-  local fcid, fts, fx, fttl_s = string.match(a, '^fin|(.*)|([^|]*)|([^|]*)|([^|]*)$')
-  if not fcid then return redis.error_reply('ERR only fin operations may precede another') end
-  local entry = 'e:' .. fcid .. '|' .. fts .. ',' .. fx .. '|'
+local nfin = nops - 1
+if last_fin then nfin = nops end
+for i = 1, nfin do
+  local id_t, x, fttl = match(ARGV[i], '^fin|([^|]*|[^|]*)|([^|]*)|([^|]*)')
+  if not id_t then return redis.error_reply('ERR only fin operations may precede another') end
+  local entry = 'e:' .. id_t .. ',' .. x .. '|'
   local k = KEYS[i]
-  if k == key and last_op ~= 'fin|' then
+  if k == key and not last_fin then
     extra = extra .. entry
   else
     local len = redis.pcall('APPEND', k, entry)
@@ -352,146 +396,232 @@ for i = 1, nops - 1 + ((last_op == 'fin|') and 1 or 0) do
       len = redis.call('APPEND', k, entry)
     end
     if len == #entry then  -- a new state: keep it as long as a state is kept
-      local ttl = tonumber(fttl_s)
+      local ttl = tonumber(fttl)
       if ttl and ttl > 0 then redis.call('PEXPIRE', k, ttl) end
     end
   end
 end
-if last_op == 'fin|' then return '0' end
+if last_fin then return '0' end
 
-local A = {}
-for f in string.gmatch(ARGV[nops] .. '|', '([^|]*)|') do A[#A + 1] = f end
-local op = A[1]
-local s = parse(read(key) .. extra, {})
+-- the arguments: the 13 or 14 of a call in one match, any other shape one by one
+local op, cid, ts, day, day_start_s, lease_s, cutoff, ttl, x_s, limit_s, curfew, brk_s,
+  remind_s, more = match(line, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|'
+    .. '([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)(.*)$')
+local na, ceiling_s, A = 13, nil, nil
+if more == nil or more ~= '' and find(more, '|', 2, true) or op == 'control' then
+  A, na = {}, 0
+  local p = 1
+  while true do
+    local q = find(line, '|', p, true)
+    na = na + 1
+    if q == nil then A[na] = sub(line, p); break end
+    A[na] = sub(line, p, q - 1)
+    p = q + 1
+  end
+  op, cid, ts, day, day_start_s, lease_s, cutoff, ttl, x_s, limit_s, curfew, brk_s, remind_s,
+    ceiling_s = A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10], A[11], A[12],
+    A[13], A[14]
+elseif more ~= '' then
+  na = 14; ceiling_s = sub(more, 2)
+end
+local raw = redis.pcall('GET', key)
+if type(raw) == 'table' and raw.err then raw = from_hash(key) elseif not raw then raw = '' end
+if extra ~= '' then raw = raw .. extra end
+local size = #raw
+
 if op == 'control' then
-  for i = 2, #A - 1, 2 do
+  local s, p = {}, 1
+  while p <= size do
+    local q = find(raw, '|', p, true)
+    local r = find(raw, '|', q + 1, true)
+    s[sub(raw, p, q - 1)] = sub(raw, q + 1, r - 1)
+    p = r + 1
+  end
+  for i = 2, na - 1, 2 do
     if A[i + 1] == '' then s[A[i]] = nil else s[A[i]] = A[i + 1] end
   end
-  local t = text(s)
-  if t then redis.call('SET', key, t, 'KEEPTTL') else redis.call('DEL', key) end
+  local body = ''
+  for f, v in pairs(s) do body = body .. f .. '|' .. v .. '|' end
+  if body == '' then redis.call('DEL', key) else redis.call('SET', key, body, 'KEEPTTL') end
   return '0'
 end
-local cid = A[2]
-local ts = A[3]
+
+-- the state: the figures (day .. rl, written first; idle) as text, the calls in flight
+-- (c:<id>) and those noted ended (e:<id>) listed; ``s`` holds every field but the figures
+local sday, used_s, last_s, streak_s, rl_s, p = match(raw,
+  '^day|([^|]*)|used|([^|]*)|last|([^|]*)|streak|([^|]*)|rl|([^|]*)|()')
+if p == nil then p = 1 end  -- (none, or written in another order: read field by field)
+local idle_s
+local s, listed, n, nm = {}, nil, 0, 0
+while p <= size do
+  local q = find(raw, '|', p, true)
+  local r = find(raw, '|', q + 1, true)
+  local f = sub(raw, p, q - 1)
+  local v = sub(raw, q + 1, r - 1)
+  p = r + 1
+  if byte(f, 2) == 58 then  -- 'c:' a call in flight, 'e:' a call noted ended
+    if s[f] == nil then
+      local c = byte(f, 1)
+      if c == 99 or c == 101 then
+        if listed == nil then listed = {} end
+        listed[n + nm + 1] = f
+        if c == 99 then n = n + 1 else nm = nm + 1 end
+      end
+    end
+    s[f] = v
+  elseif f == 'idle' then idle_s = v
+  elseif f == 'used' then used_s = v
+  elseif f == 'last' then last_s = v
+  elseif f == 'streak' then streak_s = v
+  elseif f == 'day' then sday = v
+  elseif f == 'rl' then rl_s = v
+  else s[f] = v end
+end
 local t = tonumber(ts)
-local day = A[4]
-local day_start = tonumber(A[5])
-local lease = tonumber(A[6])
-local cutoff = A[7]
-local ttl = A[8]
+local lease = tonumber(lease_s)
 local remind_every = 0
-if #A >= 13 then remind_every = tonumber(A[13]) end
-local calls = {}
-local events = {}
+if na >= 13 then remind_every = tonumber(remind_s) end
+local used, last, streak, rl, idle
+if sday == nil then
+  sday = day; used = 0; last = t; streak = 0; rl = 0
+  used_s = nil; last_s = nil; streak_s = nil; rl_s = nil
+else
+  used = tonumber(used_s); last = tonumber(last_s); streak = tonumber(streak_s)
+  rl = tonumber(rl_s)
+  if idle_s then idle = tonumber(idle_s) end
+end
+local used0, last0, streak0, rl0 = used, last, streak, rl
+
+-- the calls noted ended and the leases that ran out, in time order (``ev``: 4 slots each,
+-- time, field, and for a noted end when it was last heard of and the time's text); a noted
+-- end later than ``t`` (another replica's clock) also lets the leases run out until it
 local horizon = t
-local n = 0
-for f, v in pairs(s) do
-  local c1, c2 = string.byte(f, 1, 2)
-  if c2 == 58 then  -- 'c:' a call in flight, 'e:' a call noted ended
-    if c1 == 99 then n = n + 1; calls[n] = f
-    elseif c1 == 101 then
-      local at_text, seen_text = string.match(v, '^([^,]*),(.*)$')
-      local at = tonumber(at_text)
-      events[#events + 1] = {at, f, tonumber(seen_text)}
+local ev, ne = nil, 0
+if nm > 0 then
+  ev = {}
+  for i = 1, n + nm do
+    local f = listed[i]
+    if byte(f, 1) == 101 then
+      local v = s[f]
+      local c = find(v, ',', 1, true)
+      local at_s = sub(v, 1, c - 1)
+      local at = tonumber(at_s)
+      ev[ne + 1] = at; ev[ne + 2] = f; ev[ne + 3] = sub(v, c + 1); ev[ne + 4] = at_s
+      ne = ne + 4
       if at > horizon then horizon = at end
     end
   end
 end
-local sday, used, last, streak, rl, idle
-if s['day'] == nil then
-  sday = day; used = 0; last = t; streak = 0; rl = 0; idle = nil
-else
-  sday = s['day']; used = tonumber(s['used']); last = tonumber(s['last'])
-  streak = tonumber(s['streak']); rl = tonumber(s['rl'])
-  if s['idle'] then idle = tonumber(s['idle']) else idle = nil end
-end
-local function accrue(x)
-  if x > last then
-    if n > 0 then used = used + (x - last); streak = streak + (x - last) end
-    last = x
-  end
-end
-local function roll()
-  accrue(day_start)
-  local hist = {}
-  if s['h'] then
-    for d, v in string.gmatch(s['h'], '([^=,]*)=([^,]*)') do
-      if d >= cutoff and d ~= sday then hist[#hist + 1] = d .. '=' .. v end
+if n > 0 then
+  for i = 1, n + nm do
+    local f = listed[i]
+    if byte(f, 1) == 99 then
+      local e = tonumber(s[f]) + lease
+      if e <= horizon then
+        if ev == nil then ev = {} end
+        ev[ne + 1] = e; ev[ne + 2] = f; ev[ne + 3] = false; ev[ne + 4] = false
+        ne = ne + 4
+      end
     end
   end
-  if sday >= cutoff then hist[#hist + 1] = sday .. '=' .. fmt(used) end
-  if #hist > 0 then s['h'] = table.concat(hist, ',') else s['h'] = nil end
-  used = 0
-  sday = day
-end
-local function finish(ck, at, seen)
-  if s[ck] then
-    s[ck] = nil
-    n = n - 1
-    if n == 0 then idle = at end
-  elseif n == 0 then
-    local base = seen + lease
-    if idle ~= nil and idle > base then base = idle end
-    local extra_ = at - base
-    if extra_ > 0 then used = used + extra_; streak = streak + extra_ end
-    idle = at
-  end
-end
-for i = 1, n do
-  local f = calls[i]
-  local e = tonumber(s[f]) + lease
-  if e <= horizon then events[#events + 1] = {e, f, 0} end
-end
-if #events > 1 then
-  table.sort(events, function(a, b)
-    if a[1] == b[1] then return a[2] < b[2] end
-    return a[1] < b[1]
-  end)
 end
 local pending = sday < day
-for _, item in ipairs(events) do
-  local e, f = item[1], item[2]
-  local mark = string.byte(f, 1) == 101
-  if mark or s[f] ~= nil then
-    if pending and e >= day_start then roll(); pending = false end
-    accrue(e)
-    s[f] = nil
-    if mark then
-      finish('c:' .. string.sub(f, 3), e, item[3])
-      if remind_every > 0 then
-        local level = math.floor(streak / remind_every)
-        if level > rl then rl = level end
+local day_start, roll
+if pending then  -- a new day: close the state's own
+  day_start = tonumber(day_start_s)
+  roll = function()
+    if day_start > last then
+      if n > 0 then local d = day_start - last; used = used + d; streak = streak + d end
+      last = day_start
+    end
+    local hist = {}
+    if s['h'] then
+      for d, v in string.gmatch(s['h'], '([^=,]*)=([^,]*)') do
+        if d >= cutoff and d ~= sday then hist[#hist + 1] = d .. '=' .. v end
       end
-    else
-      n = n - 1
-      if n == 0 then idle = e end
+    end
+    if sday >= cutoff then hist[#hist + 1] = sday .. '=' .. format('%.17g', used) end
+    if #hist > 0 then s['h'] = table.concat(hist, ',') else s['h'] = nil end
+    used = 0
+    sday = day
+  end
+end
+if ne > 0 then
+  local order
+  if ne > 4 then
+    order = {}
+    for j = 1, ne, 4 do order[#order + 1] = j end
+    table.sort(order, function(a, b)
+      if ev[a] == ev[b] then return ev[a + 1] < ev[b + 1] end
+      return ev[a] < ev[b]
+    end)
+  end
+  for k = 1, ne / 4 do
+    local j = 4 * k - 3
+    if order then j = order[k] end
+    local e, f, seen_s = ev[j], ev[j + 1], ev[j + 2]
+    if seen_s or s[f] ~= nil then
+      if pending and e >= day_start then roll(); pending = false end
+      if e > last then
+        if n > 0 then local d = e - last; used = used + d; streak = streak + d end
+        last = e
+      end
+      s[f] = nil
+      if seen_s then  -- as ``end`` at e: the call ends, a reminder level is taken
+        local ck = 'c:' .. sub(f, 3)
+        if s[ck] then
+          s[ck] = nil
+          n = n - 1
+          if n == 0 then idle = e; idle_s = ev[j + 3] end
+        elseif n == 0 then  -- expired while running: charge what the lease did not cover
+          local base = tonumber(seen_s) + lease
+          if idle ~= nil and idle > base then base = idle end
+          local x = e - base
+          if x > 0 then used = used + x; streak = streak + x end
+          idle = e; idle_s = ev[j + 3]
+        end
+        if remind_every > 0 then
+          local level = math.floor(streak / remind_every)
+          if level > rl then rl = level end
+        end
+      else  -- the lease ran out
+        n = n - 1
+        if n == 0 then idle = e; idle_s = nil end
+      end
     end
   end
 end
 if pending then roll() end
-accrue(t)
-local limit = nil
-if #A >= 10 then limit = tonumber(A[10]) end
-if s['glimit'] then
-  local g = tonumber(s['glimit'])
-  local ceiling = limit
-  if #A >= 14 then ceiling = tonumber(A[14]) end
-  if ceiling == nil or g < ceiling then limit = g else limit = ceiling end
+if t > last then
+  if n > 0 then local d = t - last; used = used + d; streak = streak + d end
+  last = t
 end
+
+local limit
+if na >= 10 then limit = tonumber(limit_s) else limit_s = '' end
+local g_s = s['glimit']
+if g_s then
+  local g = tonumber(g_s)
+  local ceiling = limit
+  if na >= 14 then ceiling = tonumber(ceiling_s) else ceiling_s = limit_s end
+  if ceiling == nil or g <= ceiling then limit = g; limit_s = g_s
+  else limit = ceiling; limit_s = ceiling_s end
+end
+if limit == nil or limit == math.huge then limit_s = '' end
 if s['xuntil'] and tonumber(s['xuntil']) <= horizon then
   s['xfrom'] = nil; s['xuntil'] = nil; s['xcurfew'] = nil; s['xpurpose'] = nil
 end
 local exempt = s['xuntil'] ~= nil and s['xfrom'] ~= nil and tonumber(s['xfrom']) <= t
-local exempt_curfew = exempt and s['xcurfew'] == '1'
 local code = 0
 local remind = 0
 local ck = 'c:' .. cid
 if op == 'start' then
-  local sod = tonumber(A[9])
+  local win = s['win']
   local inwin = true
-  if s['win'] then
+  if win and not exempt then
+    local sod = tonumber(x_s)
     inwin = false
-    for a, b in string.gmatch(s['win'], '([%d%.]+)-([%d%.]+)') do
+    for a, b in string.gmatch(win, '([%d%.]+)-([%d%.]+)') do
       a = tonumber(a); b = tonumber(b)
       if a <= b then
         if sod >= a and sod < b then inwin = true end
@@ -501,16 +631,26 @@ if op == 'start' then
     end
   end
   if s['pause'] and tonumber(s['pause']) > t then code = 1
-  elseif A[11] == '1' and not exempt_curfew then code = 2
-  elseif not inwin and not exempt then code = 3
+  elseif curfew == '1' and not (exempt and s['xcurfew'] == '1') then code = 2
+  elseif not inwin then code = 3
   elseif limit ~= nil and used >= limit and not exempt then code = 4
   else
-    if n == 0 and (idle == nil or t - idle >= tonumber(A[12])) then streak = 0; rl = 0 end
+    if n == 0 and (idle == nil or t - idle >= tonumber(brk_s)) then streak = 0; rl = 0 end
     s[ck] = ts
     n = n + 1
   end
 elseif op == 'end' then
-  finish(ck, t, tonumber(A[9]))
+  if s[ck] then
+    s[ck] = nil
+    n = n - 1
+    if n == 0 then idle = t; idle_s = ts end
+  elseif n == 0 then  -- expired while running: charge what the lease did not cover
+    local base = tonumber(x_s) + lease
+    if idle ~= nil and idle > base then base = idle end
+    local x = t - base
+    if x > 0 then used = used + x; streak = streak + x end
+    idle = t; idle_s = ts
+  end
 elseif op == 'beat' then
   if s[ck] then s[ck] = ts end
 end
@@ -518,32 +658,40 @@ if (op == 'start' or op == 'end') and code == 0 and remind_every > 0 then
   local level = math.floor(streak / remind_every)
   if level > rl then remind = 1; rl = level end
 end
-local used_s, streak_s, rl_s = fmt(used), fmt(streak), string.format('%d', rl)
-local last_s = ts
-if last ~= t then last_s = fmt(last) end
-s['day'] = sday; s['used'] = used_s; s['last'] = last_s; s['streak'] = streak_s; s['rl'] = rl_s
-if idle ~= nil then
-  if idle == t then s['idle'] = ts else s['idle'] = fmt(idle) end
+
+-- the figures as they were read when unchanged (as ``apply`` writes them), first
+if used_s == nil or used ~= used0 then used_s = format('%.17g', used) end
+if streak_s == nil or streak ~= streak0 then streak_s = format('%.17g', streak) end
+if rl_s == nil or rl ~= rl0 then rl_s = format('%d', rl) end
+if last == t then last_s = ts elseif last_s == nil or last ~= last0 then
+  last_s = format('%.17g', last)
 end
-redis.call('SET', key, text(s), 'PX', ttl)
+if idle ~= nil and idle_s == nil then
+  if idle == t then idle_s = ts else idle_s = format('%.17g', idle) end
+end
+local body = 'day|' .. sday .. '|used|' .. used_s .. '|last|' .. last_s .. '|streak|'
+  .. streak_s .. '|rl|' .. rl_s .. '|'
+if idle_s then body = body .. 'idle|' .. idle_s .. '|' end
+for f, v in pairs(s) do body = body .. f .. '|' .. v .. '|' end
+redis.call('SET', key, body, 'PX', ttl)
 if op == 'snapshot' then
-  local out, i = {}, 0
+  local res = {'day', sday, 'used', used_s, 'last', last_s, 'streak', streak_s, 'rl', rl_s}
+  local i = 10
+  if idle_s then res[11] = 'idle'; res[12] = idle_s; i = 12 end
   for f, v in pairs(s) do
     if f == 'h' then
       for d, u in string.gmatch(v, '([^=,]*)=([^,]*)') do
-        out[i + 1] = 'h:' .. d; out[i + 2] = u; i = i + 2
+        res[i + 1] = 'h:' .. d; res[i + 2] = u; i = i + 2
       end
     else
-      out[i + 1] = f; out[i + 2] = v; i = i + 2
+      res[i + 1] = f; res[i + 2] = v; i = i + 2
     end
   end
-  return out
+  return res
 end
-local lim = ''
-if limit ~= nil then lim = fmt(limit) end
 -- (one concatenation: cheaper than a table and table.concat; code, remind and n are small
 -- integers, which Lua prints as Python does)
-return code .. '|' .. used_s .. '|' .. lim .. '|' .. streak_s .. '|' .. remind .. '|' .. n
+return code .. '|' .. used_s .. '|' .. limit_s .. '|' .. streak_s .. '|' .. remind .. '|' .. n
   .. '|' .. (s['pause'] or '') .. '|' .. (s['win'] or '') .. '|' .. sday .. '|' .. rl_s
   .. '|' .. last_s .. '|' .. (s['xfrom'] or '') .. '|' .. (s['xuntil'] or '') .. '|'
   .. (s['xcurfew'] or '') .. '|' .. (s['xpurpose'] or '')
