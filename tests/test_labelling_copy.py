@@ -189,6 +189,51 @@ def test_gif_without_xmp_is_read_once() -> None:
     assert [AIGCLabel.from_json(r.text) for r in read_labels(out.getvalue())] == [LABEL]
 
 
+class _CountingOut(io.BytesIO):
+    """A target that counts the bytes read back from it."""
+
+    read_bytes = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        data = super().read(n)
+        self.read_bytes += len(data)
+        return data
+
+    def readinto(self, b: Any) -> int:
+        n = super().readinto(b)
+        self.read_bytes += n
+        return n
+
+
+def test_gif_one_pass_read_back_reads_the_label_block_only() -> None:
+    """After the one-pass write (the walk met no XMP extension, so the label block written
+    after the header is the only one the output can carry), the read-back parses that block
+    and not the frames again: the output's bytes are read back in kilobytes, not once more
+    in full. The label still reads back from the whole file."""
+    data = _gif()
+    out = _CountingOut()
+    label_stream(io.BytesIO(data), out, LABEL)
+    assert out.read_bytes < 64 * 1024 < len(data) // 20
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out.getvalue())] == [LABEL]
+
+
+def test_gif_one_pass_read_back_still_catches_a_wrong_label(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shortened read-back is still a read-back: an extension that does not carry the
+    label asked for (a writer bug, simulated) fails the write with LabelError."""
+    from genai_compliance.errors import LabelError
+    from genai_compliance.labelling.implicit import _gif as gif
+
+    real = gif.GifHandler._extension
+
+    def wrong(old: bytes | None, aigc_json: str, at: int) -> bytes:
+        return real(old, aigc_json.replace("c-1", "c-9"), at)
+
+    monkeypatch.setattr(gif.GifHandler, "_extension", staticmethod(wrong))
+    with pytest.raises(LabelError, match="does not read back"):
+        label_stream(io.BytesIO(_gif()), io.BytesIO(), LABEL)
+
+
 def test_gif_relabel_rewinds_to_the_two_pass_writer() -> None:
     """A GIF that already has XMP: the streamed attempt is cut back to where the target
     stood (bytes before it kept) and the merged packet goes where the old one was."""

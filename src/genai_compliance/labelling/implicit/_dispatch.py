@@ -200,13 +200,22 @@ class _Region(io.RawIOBase):
         return len(data)
 
 
-def _verify(handler: FormatHandler, dst: BinaryIO, start: int, aigc: str) -> None:
-    """Read the label back from the written bytes, in the same carrier (issue 16)."""
+def _verify(handler: FormatHandler, dst: BinaryIO, start: int, aigc: str,
+            written: Any = None) -> None:
+    """Read the label back from the written bytes, in the same carrier (issue 16). A writer
+    that returned the ``(start, end)`` of the one block that can hold a label (it walked the
+    whole input and found no other; GIF's one-pass write) has that block read back with its
+    handler's ``read_block``, not the whole file walked again."""
     end = dst.tell()
     dst.seek(start)
     window: BinaryIO = dst if start == 0 else io.BufferedReader(_Region(dst, start, end))
+    block = getattr(handler, "read_block", None)
     try:
-        found = [r for r in _call(handler, handler.read, window) if r.text.strip()]
+        if written is not None and block is not None:
+            raw = _call(handler, block, window, *written)
+        else:
+            raw = _call(handler, handler.read, window)
+        found = [r for r in raw if r.text.strip()]
     finally:
         dst.seek(end)
     want = json.loads(aigc)
@@ -232,9 +241,9 @@ def label_stream(src: BinaryIO, dst: BinaryIO, label: Any, *, format: str | None
     aigc = _aigc_json(label)
     handler = handler_for(src, format)
     start = dst.tell() if verify and dst.seekable() else 0
-    _call(handler, handler.write, src, dst, aigc)
+    written = _call(handler, handler.write, src, dst, aigc)
     if verify and dst.seekable() and getattr(dst, "readable", lambda: False)():
-        _verify(handler, dst, start, aigc)
+        _verify(handler, dst, start, aigc, written)
     return handler.name
 
 

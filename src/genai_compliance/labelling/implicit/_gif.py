@@ -210,13 +210,20 @@ class GifHandler:
         """``GIF87a`` or ``GIF89a``."""
         return head[:6] in (b"GIF87a", b"GIF89a")
 
-    def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
+    def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> tuple[int, int] | None:
         """Copy with one XMP application extension carrying ``TC260:AIGC`` (frames copied
         in pieces). A file without XMP is walked and copied in one pass (the label goes
         right after the header); one with XMP, or a target that cannot be rewound, takes two
-        (walk, then copy with the merged packet where the old one was)."""
-        if dst.seekable() and self._streamed(src, dst, aigc_json):
-            return
+        (walk, then copy with the merged packet where the old one was).
+
+        Returns, for the one-pass write, the ``(start, end)`` of the extension written
+        (offsets from where ``dst`` was): the walk found no other XMP extension, so that is
+        the only place the output can carry a label, and reading it back
+        (:meth:`read_block`) need not walk the frames again."""
+        if dst.seekable():
+            written = self._streamed(src, dst, aigc_json)
+            if written is not None:
+                return written
         data = _Window(src)
         head_end, table, trailer = blocks(data)
         old: bytes | None = None
@@ -234,11 +241,14 @@ class GifHandler:
             if not is_xmp:
                 copy_range(src, dst, start, end - start, _FMT)
         copy_range(src, dst, trailer, len(data) - trailer, _FMT)
+        return None
 
-    def _streamed(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> bool:
-        """Header, new extension, then the rest of the file written while it is walked;
-        False (``dst`` rewound and cut back) when an XMP extension turns up. A damaged file
-        leaves ``dst`` as it was, as the two-pass path does."""
+    def _streamed(self, src: BinaryIO, dst: BinaryIO, aigc_json: str
+                  ) -> tuple[int, int] | None:
+        """Header, new extension, then the rest of the file written while it is walked: the
+        extension's ``(start, end)``; ``None`` (``dst`` rewound and cut back) when an XMP
+        extension turns up. A damaged file leaves ``dst`` as it was, as the two-pass path
+        does."""
         mark = dst.tell()
         head = read_at(src, 0, min(13, file_size(src)), _FMT)
         if head[:6] not in (b"GIF87a", b"GIF89a") or len(head) < 13:
@@ -255,9 +265,9 @@ class GifHandler:
             dst.seek(mark)
             dst.truncate()
             if isinstance(exc, _HasXmp):
-                return False
+                return None
             raise
-        return True
+        return head_end, head_end + len(new)
 
     @staticmethod
     def _extension(old: bytes | None, aigc_json: str, at: int) -> bytes:
@@ -273,6 +283,17 @@ class GifHandler:
         if header[:6] == b"GIF87a":
             header[:6] = b"GIF89a"  # extensions need the 89a version
         return bytes(header)
+
+    def read_block(self, src: BinaryIO, start: int, end: int) -> list[RawLabel]:
+        """The labels of the one extension at ``[start, end)`` (what :meth:`write` returned),
+        parsed as :meth:`read` parses each: an extension that is not a whole XMP
+        application extension there reads as no label."""
+        if not 0 <= start < end <= file_size(src) or end - start > _MAX_PACKET:
+            return []
+        raw = read_at(src, start, end - start, _FMT)
+        if raw[0] != 0x21 or raw[:11] != _APP[:11] or _sub_blocks(raw, 2) != len(raw):
+            return []
+        return read_xmp_labels(_packet(raw, 0, len(raw)), _FMT, "gif:XMP", start)
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every ``TC260:AIGC`` value in XMP application extensions."""
