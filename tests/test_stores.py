@@ -26,6 +26,7 @@ from genai_compliance.stores import (
     require_capabilities,
     scripting,
 )
+from genai_compliance.stores._sql import DEFAULT_POOL_SIZE
 
 
 def _in_thread_batches(work: Callable[[], None], batches: int = 5, size: int = 40) -> None:
@@ -165,11 +166,11 @@ def _open_fds() -> int:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
 def test_sql_connections_of_ended_threads_are_closed(sql_uri: str, unique: str) -> None:
-    """Each thread gets its own connection; once the thread has ended, its connection is
-    closed (when the next thread opens one), so worker threads that come and go in a
-    server leave no connections behind. Before, 200 short-lived threads left 200
-    connections open: PostgreSQL refuses clients past ``max_connections`` (100 by
-    default), and SQLite holds file descriptors for each."""
+    """Worker threads that come and go in a server leave no connections behind: their
+    transactions share the database's pool, so 200 short-lived threads leave at most
+    ``pool_size`` connections open. Before, each thread kept its own for good: PostgreSQL
+    refuses clients past ``max_connections`` (100 by default), and SQLite holds file
+    descriptors for each."""
     store = open_store(sql_uri)
     assert isinstance(store, SQLiteStore | PostgreSQLStore)
     key = f"gc-test:{unique}:threads"
@@ -187,10 +188,105 @@ def test_sql_connections_of_ended_threads_are_closed(sql_uri: str, unique: str) 
         _in_thread_batches(work)
         assert errors == []
         assert store.get(key) == b"200"
-        # at most the last batch's 40 connections are open (3 fds each on SQLite)
-        assert _open_fds() - before <= 40 * (3 if sql_uri.startswith("sqlite") else 1) + 5
+        # at most the pool's connections are open (3 fds each on SQLite)
+        assert _open_fds() - before <= DEFAULT_POOL_SIZE * (
+            3 if sql_uri.startswith("sqlite") else 1) + 5
     finally:
         store.close()
+
+
+def test_sql_pool_bounds_connections_whatever_the_threads(sql_uri: str, unique: str) -> None:
+    """Sixty threads in transactions at once share a pool of four connections: every
+    transaction commits, and no more than four connections are ever open. Before, each
+    thread opened its own — a sync server's 40 worker threads per replica, times the
+    replicas and the databases, passed PostgreSQL's ``max_connections``."""
+    db = SQLDatabase(sql_uri, pool_size=4)
+    table = f"pool_{unique.replace('-', '_')}"[:40]
+    db.executescript([f"CREATE TABLE IF NOT EXISTS {table} (n INTEGER)"])
+    start = threading.Barrier(60)
+    most: list[int] = []
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            start.wait(10)
+            with db.transaction(write=True) as tx:
+                tx.execute(f"INSERT INTO {table} VALUES (?)", (i,))
+                most.append(len(db._all))
+                time.sleep(0.002)
+            assert db.query_one(f"SELECT COUNT(*) FROM {table} WHERE n = ?", (i,)) == (1,)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(60)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert db.query_one(f"SELECT COUNT(*) FROM {table}") == (60,)
+        assert max(most) <= 4 and len(db._all) <= 4
+    finally:
+        db.executescript([f"DROP TABLE IF EXISTS {table}"])
+        db.close()
+
+
+def test_sql_pool_exhausted_fails_closed_after_the_timeout(sql_uri: str) -> None:
+    """Every connection held (a transaction left open): the next one waits for the store
+    timeout, then StoreUnavailable says what to raise; once given back, the pool serves
+    again. A query inside a transaction on the same thread uses the transaction's
+    connection (it sees the uncommitted writes, and needs no second connection)."""
+    db = SQLDatabase(sql_uri, pool_size=1, timeout=0.3)
+    db.executescript(["CREATE TABLE IF NOT EXISTS pool_nested (n INTEGER)"])
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.transaction(write=True) as tx:
+            tx.execute("INSERT INTO pool_nested VALUES (1)")
+            # nested on this thread: the same connection, so the uncommitted row shows
+            assert db.query_one("SELECT COUNT(*) FROM pool_nested") == (1,)
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="pool_size"):
+            db.query("SELECT 1")
+        assert 0.25 <= time.monotonic() - started < 5
+    finally:
+        release.set()
+        holder.join()
+    try:
+        assert db.query_one("SELECT COUNT(*) FROM pool_nested") == (1,)
+    finally:
+        db.executescript(["DROP TABLE IF EXISTS pool_nested"])
+        db.close()
+
+
+def test_sql_pool_size_from_the_uri(sql_uri: str) -> None:
+    """``pool_size`` can be set in the URI (the form every config key takes); it is the
+    SDK's, never handed to the driver (psycopg refused an unknown parameter)."""
+    sep = "&" if "?" in sql_uri else "?"
+    db = SQLDatabase(f"{sql_uri}{sep}pool_size=3")
+    try:
+        assert db.pool_size == 3
+        assert db.query_one("SELECT 1") == (1,)
+    finally:
+        db.close()
+    assert SQLDatabase(sql_uri).pool_size == DEFAULT_POOL_SIZE
+
+
+def test_sql_pool_size_must_be_a_positive_integer(tmp_path: Path) -> None:
+    for bad in (0, -2, 1.5, "4"):
+        with pytest.raises(ConfigurationError, match="pool_size"):
+            SQLDatabase(f"sqlite:///{tmp_path / 'p.db'}", pool_size=bad)  # type: ignore[arg-type]
+    for text in ("0", "x", "-1", "2.5"):
+        with pytest.raises(ConfigurationError, match="pool_size"):
+            SQLDatabase(f"sqlite:///{tmp_path / 'p.db'}?pool_size={text}")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

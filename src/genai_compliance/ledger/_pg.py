@@ -91,7 +91,7 @@ class PGWriter:
     def _connect(self) -> Any:
         pg = self.pg
         raw = self.uri.raw.split("?", 1)[0]
-        query = {k: v for k, v in self.uri.query.items() if k != "schema"}
+        query = self.uri.driver_params()
         query["options"] = pg_timeouts(30.0, query.get("options"))
         try:
             conn = pg.connect(raw, autocommit=True, connect_timeout=30, **query)

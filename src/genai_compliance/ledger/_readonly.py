@@ -145,7 +145,7 @@ def _open_sqlite(uri: StoreURI, what: str) -> ReadOnlyDatabase:
 def _open_postgres(uri: StoreURI, what: str) -> ReadOnlyDatabase:
     pg = import_driver("postgresql")
     raw = uri.raw.split("?", 1)[0]
-    query = {k: v for k, v in uri.query.items() if k != "schema"}
+    query = uri.driver_params()
     options = (query.pop("options", "") + " -c default_transaction_read_only=on").strip()
     try:
         conn = pg.connect(raw, autocommit=True, connect_timeout=30, options=options, **query)

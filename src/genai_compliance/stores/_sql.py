@@ -22,7 +22,7 @@ from typing import Any
 
 from .._fork import reset_after_fork
 from ..errors import ConfigurationError, StoreUnavailable
-from ._threads import ThreadHeld, socket_readable
+from ._threads import socket_readable
 from ._uri import StoreURI, import_driver, parse_uri, scrub
 
 __all__ = ["SQLDatabase", "Tx", "open_sql"]
@@ -142,22 +142,50 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_FORK_GATE.before_fork,
                         after_in_parent=_FORK_GATE.after_fork_in_parent,
                         after_in_child=_FORK_GATE.after_fork_in_child)
+#: connections one :class:`SQLDatabase` keeps open at most (its ``pool_size``)
+DEFAULT_POOL_SIZE = 16
 #: the connections a forked child inherited, kept unused (see SQLDatabase._forked)
 _INHERITED: list[Any] = []
 
 
 class SQLDatabase:
-    """Connections to one SQLite file or PostgreSQL database, one per thread.
+    """A bounded pool of connections to one SQLite file or PostgreSQL database.
 
     ``transaction(write=True)`` takes the database's write lock at the start (SQLite
     ``BEGIN IMMEDIATE``); PostgreSQL callers lock what they need with ``FOR UPDATE``.
     ``durable=True`` makes SQLite fsync every commit (``synchronous=FULL``).
+
+    Each transaction or query takes a connection from the pool and gives it back when it
+    ends; one nested in another on the same thread uses the outer one's. At most
+    ``pool_size`` connections are open, however many threads a server runs (a sync FastAPI
+    app runs 40 worker threads; with one connection per thread, three replicas' ledgers and
+    stores passed PostgreSQL's default ``max_connections`` of 100 and their calls were
+    refused). A thread that finds every connection in use waits for one, at most
+    ``timeout`` seconds, then gets :class:`StoreUnavailable`. ``pool_size`` comes from the
+    argument, else the URI's ``pool_size`` query parameter
+    (``postgresql://…/db?pool_size=32``), else :data:`DEFAULT_POOL_SIZE`.
+
+    .. versionchanged:: 0.2 a bounded pool instead of one connection per thread.
     """
 
     def __init__(
-        self, uri: str | StoreURI, *, timeout: float = 30.0, durable: bool = False
+        self, uri: str | StoreURI, *, timeout: float = 30.0, durable: bool = False,
+        pool_size: int | None = None,
     ) -> None:
         self.uri = parse_uri(uri) if isinstance(uri, str) else uri
+        if pool_size is None:
+            text = self.uri.query.get("pool_size")
+            pool_size = (DEFAULT_POOL_SIZE if text is None
+                         else int(text) if text.isdigit() else -1)
+            if pool_size < 1:
+                raise ConfigurationError(
+                    f"pool_size={text!r} in {self.uri.redacted()} must be a positive integer "
+                    "(connections one database keeps open at most)", field="pool_size",
+                    value=text)
+        if type(pool_size) is not int or pool_size < 1:
+            raise ConfigurationError(
+                f"pool_size must be a positive integer, got {pool_size!r}",
+                field="pool_size", value=pool_size)
         if self.uri.kind not in ("sqlite", "postgresql"):
             raise ConfigurationError(
                 f"{self.uri.redacted()} is not a SQL store; use sqlite:///… or postgresql://…",
@@ -167,12 +195,10 @@ class SQLDatabase:
         self.dialect = self.uri.kind
         self.timeout = timeout
         self.durable = durable
-        self._local = threading.local()
-        self._pid = os.getpid()
+        self.pool_size = pool_size
         # every connection opened, so they are closed even when the owner forgets to
         self._all: list[Any] = []
-        #: the thread each connection was opened for (its connection closes after it ends)
-        self._owners: ThreadHeld[Any] = ThreadHeld()
+        self._new_pool()
         reset_after_fork(self)
         self._finalizer = weakref.finalize(self, _close_all, self._all)
         self.schema: str | None = None
@@ -211,7 +237,7 @@ class SQLDatabase:
                 conn.execute("PRAGMA foreign_keys=ON")
                 return conn
             raw = self.uri.raw.split("?", 1)[0]
-            query = {k: v for k, v in self.uri.query.items() if k != "schema"}
+            query = self.uri.driver_params()
             query["options"] = pg_timeouts(self.timeout, query.get("options"))
             conn = self._pg.connect(raw, autocommit=True, connect_timeout=int(self.timeout),
                                     **query)
@@ -231,53 +257,103 @@ class SQLDatabase:
                 uri=self.uri.redacted(),
             ) from exc
 
+    def _new_pool(self) -> None:
+        self._local = threading.local()  # .held: the connection this thread has out
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)
+        self._idle: list[Any] = []  # open, not in use (the last given back first)
+        self._open = 0  # open or being opened
+        self._waiting = 0
+        self._gen = 0  # close() starts a new generation: older connections are not given back
+
     def _forked(self) -> None:
         """In a forked child: the connections copied from the parent are never used here
         and never closed either — closing one would end the parent's PostgreSQL session
         (psycopg tells the server) or touch SQLite's lock state the parent relies on; they
-        are kept, unused, until the child exits. The child opens its own."""
+        are kept, unused, until the child exits. The child opens its own (and a new pool:
+        a lock some parent thread held at the fork would stay held)."""
         _INHERITED.extend(self._all)
         self._all.clear()  # (in place: the finalizer closes what this list holds)
-        self._local = threading.local()
-        self._pid = os.getpid()
-        self._owners = ThreadHeld()  # (a parent thread may have held its lock)
+        self._new_pool()
 
-    def _conn(self) -> Any:
+    def _acquire(self) -> tuple[Any, int]:
+        """A connection for this thread's transaction or query: an idle one (replaced when
+        PostgreSQL ended it while idle), a new one while fewer than ``pool_size`` are open,
+        else the next one given back; and the pool's generation it was taken in."""
         if os.getpid() != self._pid:  # forked without the hook (it runs first, normally)
             self._forked()
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._new_conn()
-        elif self.dialect == "postgresql" and pg_dropped(conn):
-            self._drop_conn()  # the server ended it while idle: a new one, not a failure
-            conn = self._new_conn()
-        return conn
-
-    def _new_conn(self) -> Any:
-        """This thread's connection. Those of threads that have ended are closed first:
-        executor and anyio worker threads come and go in a server, and each would otherwise
-        leave a connection open for good (PostgreSQL refuses clients past its
-        ``max_connections``; SQLite holds three file descriptors per connection)."""
-        for old in self._owners.ended():
-            with contextlib.suppress(Exception):
-                old.close()
-            with contextlib.suppress(ValueError):
-                self._all.remove(old)
-        conn = self._connect()
-        self._local.conn = conn
-        self._all.append(conn)
-        self._owners.hold(conn)
-        return conn
-
-    def _drop_conn(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
+        conn = None
+        with self._lock:
+            if self._idle:
+                conn = self._idle.pop()
+            elif self._open < self.pool_size:
+                self._open += 1
+            else:
+                conn = self._wait_for_one()
+            gen = self._gen
         if conn is not None:
-            self._owners.forget(conn)
-            with contextlib.suppress(Exception):
-                conn.close()
-            with contextlib.suppress(ValueError):
-                self._all.remove(conn)
+            if self.dialect != "postgresql" or not pg_dropped(conn):
+                return conn, gen
+            self._discard(conn, opened=False)  # the server ended it: a new one in its place
+        try:
+            conn = self._connect()
+        except BaseException:
+            with self._lock:
+                if gen == self._gen:  # (a close() meanwhile counted it out already)
+                    self._open -= 1
+                if self._waiting:
+                    self._freed.notify()
+            raise
+        self._all.append(conn)
+        return conn, gen
+
+    def _wait_for_one(self) -> Any:
+        """(``self._lock`` held) The next connection given back, or a free place."""
+        deadline = time.monotonic() + self.timeout
+        self._waiting += 1
+        try:
+            while not self._idle and self._open >= self.pool_size:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._freed.wait(left):
+                    if self._idle or self._open < self.pool_size:
+                        break
+                    raise StoreUnavailable(
+                        f"{self.uri.redacted()}: all {self.pool_size} connections of the pool "
+                        f"stayed in use for {self.timeout:g} s; raise pool_size, or look "
+                        "for transactions left open", uri=self.uri.redacted())
+        finally:
+            self._waiting -= 1
+        if self._idle:
+            return self._idle.pop()
+        self._open += 1
+        return None
+
+    def _release(self, conn: Any, gen: int) -> None:
+        """Give ``conn`` (taken in generation ``gen``) back; closed instead when it broke or
+        the pool was closed meanwhile."""
+        if gen != self._gen:  # closed by close() while in use
+            self._discard(conn, opened=False)
+            return
+        if self.dialect == "postgresql" and (conn.closed or conn.broken):
+            self._discard(conn)
+            return
+        with self._lock:
+            self._idle.append(conn)
+            if self._waiting:
+                self._freed.notify()
+
+    def _discard(self, conn: Any, *, opened: bool = True) -> None:
+        """Close ``conn`` for good; with ``opened``, its place in the pool is free again."""
+        with contextlib.suppress(Exception):
+            conn.close()
+        with contextlib.suppress(ValueError):
+            self._all.remove(conn)
+        if opened:
+            with self._lock:
+                self._open -= 1
+                if self._waiting:
+                    self._freed.notify()
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable | None:
         """The :class:`StoreUnavailable` for a driver error that means the database did not
@@ -289,8 +365,7 @@ class SQLDatabase:
             what = "failed"
         elif self.dialect == "postgresql" and isinstance(
                 exc, self._pg.OperationalError | self._pg.InterfaceError):
-            self._drop_conn()
-            what = "failed"
+            what = "failed"  # (a broken connection is closed when given back)
         else:
             return None
         return StoreUnavailable(
@@ -303,7 +378,12 @@ class SQLDatabase:
 
         A lone ``SELECT`` needs none: use :meth:`query` / :meth:`query_one`.
         """
-        conn = self._conn()
+        local = self._local
+        conn: Any = getattr(local, "held", None)
+        outer = conn is None
+        if outer:
+            conn, gen = self._acquire()
+            local.held = conn
         try:
             if self.dialect == "sqlite":
                 _FORK_GATE.enter()
@@ -327,6 +407,10 @@ class SQLDatabase:
             if mapped is not None:
                 raise mapped from exc
             raise
+        finally:
+            if outer:
+                local.held = None
+                self._release(conn, gen)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one read statement, run without ``BEGIN``/``COMMIT`` (autocommit: a
@@ -334,7 +418,12 @@ class SQLDatabase:
 
         .. versionadded:: 0.2
         """
-        conn = self._conn()
+        local = self._local
+        conn: Any = getattr(local, "held", None)
+        outer = conn is None
+        if outer:
+            conn, gen = self._acquire()
+            local.held = conn
         sqlite = self.dialect == "sqlite"
         try:
             if sqlite:
@@ -354,6 +443,10 @@ class SQLDatabase:
             if mapped is not None:
                 raise mapped from exc
             raise
+        finally:
+            if outer:
+                local.held = None
+                self._release(conn, gen)
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         """The first row of one read statement (``None`` when there is none), without a
@@ -371,9 +464,14 @@ class SQLDatabase:
                 tx.execute(stmt)
 
     def close(self) -> None:
-        """Close every connection this object opened (in any thread)."""
-        self._local = threading.local()
-        self._owners.clear()
+        """Close every connection this object opened (in any thread); one still in use is
+        closed when given back. A later transaction opens new ones."""
+        with self._lock:
+            self._idle.clear()
+            self._open = 0
+            self._gen += 1
+            if self._waiting:
+                self._freed.notify_all()
         _close_all(self._all)
 
     def __repr__(self) -> str:

@@ -22,6 +22,8 @@ KNOWN_SCHEMES: dict[str, tuple[str, str | None, str | None]] = {
 }
 
 
+#: query parameters the SDK reads itself (never handed to a driver)
+_OWN_PARAMS = frozenset({"schema", "pool_size"})
 #: query parameters that carry credentials (libpq, redis-py)
 _SECRET_PARAMS = frozenset({"password", "passwd", "pass", "sslpassword", "token"})
 
@@ -89,6 +91,14 @@ class StoreURI:
     def redacted(self) -> str:
         """The URI without a password, for messages and logs."""
         return redact_uri(self.raw)
+
+    def driver_params(self) -> dict[str, str]:
+        """The query parameters for the database driver: all but the SDK's own
+        (``schema``, ``pool_size``).
+
+        .. versionadded:: 0.2
+        """
+        return {k: v for k, v in self.query.items() if k not in _OWN_PARAMS}
 
     def __repr__(self) -> str:
         return f"StoreURI({self.redacted()!r}, kind={self.kind!r})"
