@@ -3,11 +3,11 @@
 ended by its server.
 
 Executor and anyio worker threads come and go in a server. A store that keeps one
-connection per thread (the SQL databases' connections, the Redis store's lanes) would leave
-each ended thread's connection open for good — PostgreSQL refuses clients past its
-``max_connections``, redis-py's pool runs out at 100 — so each records which thread holds
-what in a :class:`ThreadHeld` and gives back what ended threads held before it opens the
-next one.
+connection per thread (the Redis store's lanes for scripts) would leave each ended thread's
+connection held for good — redis-py's pool runs out at 100 — so it records which thread
+holds what in a :class:`ThreadHeld` and gives back what ended threads held before it takes
+the next one. (SQL databases pool their connections per transaction instead: see
+:class:`~genai_compliance.stores.SQLDatabase`.)
 """
 
 from __future__ import annotations
