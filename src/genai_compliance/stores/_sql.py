@@ -277,6 +277,22 @@ class SQLDatabase:
         self._all.clear()  # (in place: the finalizer closes what this list holds)
         self._new_pool()
 
+    def _take(self) -> tuple[Any, int | None]:
+        """The connection for a transaction or query: the one this thread already has out
+        (a query inside its transaction: generation ``None``, nothing to give back), else
+        one from the pool (:meth:`_acquire`)."""
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            return held, None
+        conn, gen = self._acquire()
+        self._local.held = conn
+        return conn, gen
+
+    def _give_back(self, conn: Any, gen: int | None) -> None:
+        if gen is not None:
+            self._local.held = None
+            self._release(conn, gen)
+
     def _acquire(self) -> tuple[Any, int]:
         """A connection for this thread's transaction or query: an idle one (replaced when
         PostgreSQL ended it while idle), a new one while fewer than ``pool_size`` are open,
@@ -378,12 +394,7 @@ class SQLDatabase:
 
         A lone ``SELECT`` needs none: use :meth:`query` / :meth:`query_one`.
         """
-        local = self._local
-        conn: Any = getattr(local, "held", None)
-        outer = conn is None
-        if outer:
-            conn, gen = self._acquire()
-            local.held = conn
+        conn, gen = self._take()
         try:
             if self.dialect == "sqlite":
                 _FORK_GATE.enter()
@@ -408,9 +419,7 @@ class SQLDatabase:
                 raise mapped from exc
             raise
         finally:
-            if outer:
-                local.held = None
-                self._release(conn, gen)
+            self._give_back(conn, gen)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one read statement, run without ``BEGIN``/``COMMIT`` (autocommit: a
@@ -418,12 +427,7 @@ class SQLDatabase:
 
         .. versionadded:: 0.2
         """
-        local = self._local
-        conn: Any = getattr(local, "held", None)
-        outer = conn is None
-        if outer:
-            conn, gen = self._acquire()
-            local.held = conn
+        conn, gen = self._take()
         sqlite = self.dialect == "sqlite"
         try:
             if sqlite:
@@ -444,9 +448,7 @@ class SQLDatabase:
                 raise mapped from exc
             raise
         finally:
-            if outer:
-                local.held = None
-                self._release(conn, gen)
+            self._give_back(conn, gen)
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         """The first row of one read statement (``None`` when there is none), without a
