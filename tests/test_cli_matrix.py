@@ -106,6 +106,29 @@ def test_wrong_format_and_bad_uri(words: list[str], positional: list[str],
     _assert_one_line(code, err, (EXIT_USAGE, EXIT_FINDING, 3))
 
 
+LEDGER_URI_COMMANDS = [c for c in COMMANDS if c[0][0] == "ledger" and "uri" in c[1]]
+
+
+@pytest.mark.parametrize(("words", "positional", "required", "config"), LEDGER_URI_COMMANDS,
+                         ids=[" ".join(c[0]) for c in LEDGER_URI_COMMANDS])
+def test_unreachable_database_is_one_line(words: list[str], positional: list[str],
+                                          required: list[str], config: bool,
+                                          capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    """A PostgreSQL URI where nothing listens: exit 2 and one line, although libpq's own
+    message runs over two (with a tab). Before, the second line of the driver's text went
+    out as it was."""
+    argv = list(words)
+    for name in positional:
+        argv.append("postgresql://nobody@127.0.0.1:1/x" if name == "uri"
+                    else "1" if name in INT_ARGS else str(tmp_path / "x"))
+    for option in required:
+        argv += [option, str(tmp_path / "x")]
+    code, err = _run(argv, capsys)
+    _assert_one_line(code, err)
+    assert "127.0.0.1" in err
+
+
 @pytest.mark.parametrize(("words", "positional", "required", "config"),
                          [c for c in COMMANDS if c[3]], ids=[i for i, c in zip(IDS, COMMANDS,
                                                                                 strict=True)

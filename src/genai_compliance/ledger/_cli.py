@@ -84,7 +84,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except ComplianceError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
-        print(f"genai-compliance: error: {exc}", file=sys.stderr)
+        print(f"genai-compliance: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if report.empty:
         message = (f"the ledger at {ledger.reader.uri} is empty: it holds no records, so there "

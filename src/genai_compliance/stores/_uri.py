@@ -70,13 +70,15 @@ def redact_uri(uri: str) -> str:
 
 def scrub(text: str, uri: str) -> str:
     """``text`` (e.g. a driver's error message) with every credential of ``uri`` and the
-    raw URI itself replaced by their redacted forms."""
+    raw URI itself replaced by their redacted forms, on one line (libpq's messages run over
+    several, with a tab: shown as they are, they broke the CLI's one-line errors and log
+    lines)."""
     text = str(text).replace(uri, redact_uri(uri))
     for secret in _secrets_of(uri):
         for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.unquote(secret)}:
             if len(form) >= 3:
                 text = text.replace(form, "***")
-    return text
+    return " ".join(text.split())
 
 
 @attrs.frozen(repr=False)
