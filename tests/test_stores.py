@@ -267,6 +267,34 @@ def test_sql_pool_exhausted_fails_closed_after_the_timeout(sql_uri: str) -> None
         db.close()
 
 
+def test_sqlite_failed_commit_leaves_no_open_transaction_behind(tmp_path: Path) -> None:
+    """A COMMIT that fails (here a deferred foreign key) leaves SQLite's transaction open on
+    its connection; the pool rolls it back before anyone else gets that connection, so the
+    next transaction — on any thread — starts clean and the failed rows are gone. Before,
+    the thread's next transaction failed ("cannot start a transaction within a
+    transaction")."""
+    import sqlite3
+
+    db = SQLDatabase(f"sqlite:///{tmp_path / 'fk.db'}", pool_size=1)
+    db.executescript([
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE child (id INTEGER, parent INTEGER REFERENCES parent(id) "
+        "DEFERRABLE INITIALLY DEFERRED)"])
+    try:
+        with pytest.raises(sqlite3.IntegrityError), db.transaction(write=True) as tx:
+            tx.execute("INSERT INTO child VALUES (1, 99)")  # no parent 99: fails at COMMIT
+        with db.transaction(write=True) as tx:
+            tx.execute("INSERT INTO parent VALUES (1)")
+        done: list[object] = []
+        worker = threading.Thread(target=lambda: done.append(
+            db.query_one("SELECT (SELECT COUNT(*) FROM child), (SELECT COUNT(*) FROM parent)")))
+        worker.start()
+        worker.join()
+        assert done == [(0, 1)]
+    finally:
+        db.close()
+
+
 def test_sql_pool_size_from_the_uri(sql_uri: str) -> None:
     """``pool_size`` can be set in the URI (the form every config key takes); it is the
     SDK's, never handed to the driver (psycopg refused an unknown parameter)."""

@@ -351,9 +351,16 @@ class SQLDatabase:
         if gen != self._gen:  # closed by close() while in use
             self._discard(conn, opened=False)
             return
-        if self.dialect == "postgresql" and (conn.closed or conn.broken):
-            self._discard(conn)
-            return
+        if self.dialect == "postgresql":
+            if conn.closed or conn.broken:
+                self._discard(conn)
+                return
+        elif conn.in_transaction:  # a COMMIT that failed: never hand the next user that
+            try:
+                conn.rollback()
+            except Exception:
+                self._discard(conn)
+                return
         with self._lock:
             self._idle.append(conn)
             if self._waiting:
