@@ -405,8 +405,7 @@ if last_fin then return '0' end
 
 -- the arguments: the 13 or 14 of a call in one match, any other shape one by one
 local op, cid, ts, day, day_start_s, lease_s, cutoff, ttl, x_s, limit_s, curfew, brk_s,
-  remind_s, more = match(line, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|'
-    .. '([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)(.*)$')
+  remind_s, more = match(line, '@CALL@')
 local na, ceiling_s, A = 13, nil, nil
 if more == nil or more ~= '' and find(more, '|', 2, true) or op == 'control' then
   A, na = {}, 0
@@ -446,83 +445,84 @@ if op == 'control' then
   return '0'
 end
 
--- the state: the figures (day .. rl, written first; idle) as text, the calls in flight
--- (c:<id>) and those noted ended (e:<id>) listed; ``s`` holds every field but the figures
-local sday, used_s, last_s, streak_s, rl_s, p = match(raw,
-  '^day|([^|]*)|used|([^|]*)|last|([^|]*)|streak|([^|]*)|rl|([^|]*)|()')
-if p == nil then p = 1 end  -- (none, or written in another order: read field by field)
-local idle_s
-local s, listed, n, nm = {}, nil, 0, 0
+-- the state: the figures (written first: day .. rl, idle) as text; the calls in flight
+-- (c:<id>) in ``C`` and those noted ended (e:<id>) in ``M``, id and value in turn (a call's
+-- value false once it ended); ``s`` holds every other field
+local sday, used_s, last_s, streak_s, rl_s, idle_s, p = match(raw, '@FIGURES@idle|([^|]*)|()')
+if p == nil then
+  sday, used_s, last_s, streak_s, rl_s, p = match(raw, '@FIGURES@()')
+  if p == nil then p = 1 end  -- (none, or written in another order: read field by field)
+end
+local s, C, M, nc, nm = {}, {}, nil, 0, 0
 while p <= size do
   local q = find(raw, '|', p, true)
   local r = find(raw, '|', q + 1, true)
-  local f = sub(raw, p, q - 1)
-  local v = sub(raw, q + 1, r - 1)
-  p = r + 1
-  if byte(f, 2) == 58 then  -- 'c:' a call in flight, 'e:' a call noted ended
-    if s[f] == nil then
-      local c = byte(f, 1)
-      if c == 99 or c == 101 then
-        if listed == nil then listed = {} end
-        listed[n + nm + 1] = f
-        if c == 99 then n = n + 1 else nm = nm + 1 end
-      end
+  local c = byte(raw, p)
+  if (c == 99 or c == 101) and q > p + 1 and byte(raw, p + 1) == 58 then
+    local id, v = sub(raw, p + 2, q - 1), sub(raw, q + 1, r - 1)
+    if c == 99 then  -- (a field seen twice: the last value holds)
+      local j = 1
+      while j < nc and C[j] ~= id do j = j + 2 end
+      if j > nc then nc = nc + 2; j = nc - 1; C[j] = id end
+      C[j + 1] = v
+    else
+      if M == nil then M = {} end
+      local j = 1
+      while j < nm and M[j] ~= id do j = j + 2 end
+      if j > nm then nm = nm + 2; j = nm - 1; M[j] = id end
+      M[j + 1] = v
     end
-    s[f] = v
-  elseif f == 'idle' then idle_s = v
-  elseif f == 'used' then used_s = v
-  elseif f == 'last' then last_s = v
-  elseif f == 'streak' then streak_s = v
-  elseif f == 'day' then sday = v
-  elseif f == 'rl' then rl_s = v
-  else s[f] = v end
+  else
+    local f, v = sub(raw, p, q - 1), sub(raw, q + 1, r - 1)
+    if f == 'idle' then idle_s = v
+    elseif f == 'used' then used_s = v
+    elseif f == 'last' then last_s = v
+    elseif f == 'streak' then streak_s = v
+    elseif f == 'day' then sday = v
+    elseif f == 'rl' then rl_s = v
+    else s[f] = v end
+  end
+  p = r + 1
 end
+local n = nc / 2
 local t = tonumber(ts)
 local lease = tonumber(lease_s)
 local remind_every = 0
 if na >= 13 then remind_every = tonumber(remind_s) end
+-- ``idle`` false: there is one, not read yet (only an expired call and a start need it)
 local used, last, streak, rl, idle
 if sday == nil then
   sday = day; used = 0; last = t; streak = 0; rl = 0
   used_s = nil; last_s = nil; streak_s = nil; rl_s = nil
 else
   used = tonumber(used_s); last = tonumber(last_s); streak = tonumber(streak_s)
-  rl = tonumber(rl_s)
-  if idle_s then idle = tonumber(idle_s) end
+  if rl_s == '0' then rl = 0 else rl = tonumber(rl_s) end
+  if idle_s then idle = false end
 end
 local used0, last0, streak0, rl0 = used, last, streak, rl
 
--- the calls noted ended and the leases that ran out, in time order (``ev``: 4 slots each,
--- time, field, and for a noted end when it was last heard of and the time's text); a noted
--- end later than ``t`` (another replica's clock) also lets the leases run out until it
+-- the calls noted ended and the leases that ran out, in time order (``ev``: 4 slots each:
+-- time; for a noted end its id, when it was last heard of and the time's text, for a lease
+-- the call's index in ``C``, false and false); a noted end later than ``t`` (another
+-- replica's clock) also lets the leases run out until it
 local horizon = t
 local ev, ne = nil, 0
 if nm > 0 then
   ev = {}
-  for i = 1, n + nm do
-    local f = listed[i]
-    if byte(f, 1) == 101 then
-      local v = s[f]
-      local c = find(v, ',', 1, true)
-      local at_s = sub(v, 1, c - 1)
-      local at = tonumber(at_s)
-      ev[ne + 1] = at; ev[ne + 2] = f; ev[ne + 3] = sub(v, c + 1); ev[ne + 4] = at_s
-      ne = ne + 4
-      if at > horizon then horizon = at end
-    end
+  for j = 1, nm, 2 do
+    local at_s, seen_s = match(M[j + 1], '^([^,]*),(.*)$')
+    local at = tonumber(at_s)
+    ev[ne + 1] = at; ev[ne + 2] = M[j]; ev[ne + 3] = seen_s; ev[ne + 4] = at_s
+    ne = ne + 4
+    if at > horizon then horizon = at end
   end
 end
-if n > 0 then
-  for i = 1, n + nm do
-    local f = listed[i]
-    if byte(f, 1) == 99 then
-      local e = tonumber(s[f]) + lease
-      if e <= horizon then
-        if ev == nil then ev = {} end
-        ev[ne + 1] = e; ev[ne + 2] = f; ev[ne + 3] = false; ev[ne + 4] = false
-        ne = ne + 4
-      end
-    end
+for j = 1, nc, 2 do
+  local e = tonumber(C[j + 1]) + lease
+  if e <= horizon then
+    if ev == nil then ev = {} end
+    ev[ne + 1] = e; ev[ne + 2] = j; ev[ne + 3] = false; ev[ne + 4] = false
+    ne = ne + 4
   end
 end
 local pending = sday < day
@@ -548,43 +548,49 @@ if pending then  -- a new day: close the state's own
 end
 if ne > 0 then
   local order
-  if ne > 4 then
+  if ne > 4 then  -- by time, then field ('c:<id>' before 'e:<id>', then by id)
     order = {}
     for j = 1, ne, 4 do order[#order + 1] = j end
     table.sort(order, function(a, b)
-      if ev[a] == ev[b] then return ev[a + 1] < ev[b + 1] end
-      return ev[a] < ev[b]
+      if ev[a] ~= ev[b] then return ev[a] < ev[b] end
+      local ma, mb = ev[a + 2] ~= false, ev[b + 2] ~= false
+      if ma ~= mb then return mb end
+      if ma then return ev[a + 1] < ev[b + 1] end
+      return C[ev[a + 1]] < C[ev[b + 1]]
     end)
   end
   for k = 1, ne / 4 do
-    local j = 4 * k - 3
-    if order then j = order[k] end
-    local e, f, seen_s = ev[j], ev[j + 1], ev[j + 2]
-    if seen_s or s[f] ~= nil then
+    local i = 4 * k - 3
+    if order then i = order[k] end
+    local e, seen_s = ev[i], ev[i + 2]
+    if seen_s or C[ev[i + 1] + 1] then  -- (a lease: unless its noted end came first)
       if pending and e >= day_start then roll(); pending = false end
       if e > last then
         if n > 0 then local d = e - last; used = used + d; streak = streak + d end
         last = e
       end
-      s[f] = nil
       if seen_s then  -- as ``end`` at e: the call ends, a reminder level is taken
-        local ck = 'c:' .. sub(f, 3)
-        if s[ck] then
-          s[ck] = nil
+        local id = ev[i + 1]
+        local j = 1
+        while j < nc and (C[j] ~= id or not C[j + 1]) do j = j + 2 end
+        if j < nc then
+          C[j + 1] = false
           n = n - 1
-          if n == 0 then idle = e; idle_s = ev[j + 3] end
+          if n == 0 then idle = e; idle_s = ev[i + 3] end
         elseif n == 0 then  -- expired while running: charge what the lease did not cover
+          if idle == false then idle = tonumber(idle_s) end
           local base = tonumber(seen_s) + lease
           if idle ~= nil and idle > base then base = idle end
           local x = e - base
           if x > 0 then used = used + x; streak = streak + x end
-          idle = e; idle_s = ev[j + 3]
+          idle = e; idle_s = ev[i + 3]
         end
         if remind_every > 0 then
           local level = math.floor(streak / remind_every)
           if level > rl then rl = level end
         end
       else  -- the lease ran out
+        C[ev[i + 1] + 1] = false
         n = n - 1
         if n == 0 then idle = e; idle_s = nil end
       end
@@ -612,9 +618,14 @@ if s['xuntil'] and tonumber(s['xuntil']) <= horizon then
   s['xfrom'] = nil; s['xuntil'] = nil; s['xcurfew'] = nil; s['xpurpose'] = nil
 end
 local exempt = s['xuntil'] ~= nil and s['xfrom'] ~= nil and tonumber(s['xfrom']) <= t
-local code = 0
-local remind = 0
-local ck = 'c:' .. cid
+-- (the reply's code, reminder flag and count as text: Lua prints a number with sprintf)
+local code = '0'
+local remind = '0'
+-- this call's index in ``C`` (past the end when it is not there)
+local j = 1
+if op ~= 'snapshot' then
+  while j < nc and C[j] ~= cid do j = j + 2 end
+end
 if op == 'start' then
   local win = s['win']
   local inwin = true
@@ -630,21 +641,24 @@ if op == 'start' then
       end
     end
   end
-  if s['pause'] and tonumber(s['pause']) > t then code = 1
-  elseif curfew == '1' and not (exempt and s['xcurfew'] == '1') then code = 2
-  elseif not inwin then code = 3
-  elseif limit ~= nil and used >= limit and not exempt then code = 4
+  if s['pause'] and tonumber(s['pause']) > t then code = '1'
+  elseif curfew == '1' and not (exempt and s['xcurfew'] == '1') then code = '2'
+  elseif not inwin then code = '3'
+  elseif limit ~= nil and used >= limit and not exempt then code = '4'
   else
+    if idle == false then idle = tonumber(idle_s) end
     if n == 0 and (idle == nil or t - idle >= tonumber(brk_s)) then streak = 0; rl = 0 end
-    s[ck] = ts
+    if j > nc then nc = nc + 2; C[j] = cid end
+    C[j + 1] = ts
     n = n + 1
   end
 elseif op == 'end' then
-  if s[ck] then
-    s[ck] = nil
+  if j < nc and C[j + 1] then
+    C[j + 1] = false
     n = n - 1
     if n == 0 then idle = t; idle_s = ts end
   elseif n == 0 then  -- expired while running: charge what the lease did not cover
+    if idle == false then idle = tonumber(idle_s) end
     local base = tonumber(x_s) + lease
     if idle ~= nil and idle > base then base = idle end
     local x = t - base
@@ -652,11 +666,11 @@ elseif op == 'end' then
     idle = t; idle_s = ts
   end
 elseif op == 'beat' then
-  if s[ck] then s[ck] = ts end
+  if j < nc and C[j + 1] then C[j + 1] = ts end
 end
-if (op == 'start' or op == 'end') and code == 0 and remind_every > 0 then
+if (op == 'start' or op == 'end') and code == '0' and remind_every > 0 then
   local level = math.floor(streak / remind_every)
-  if level > rl then remind = 1; rl = level end
+  if level > rl then remind = '1'; rl = level end
 end
 
 -- the figures as they were read when unchanged (as ``apply`` writes them), first
@@ -666,18 +680,24 @@ if rl_s == nil or rl ~= rl0 then rl_s = format('%d', rl) end
 if last == t then last_s = ts elseif last_s == nil or last ~= last0 then
   last_s = format('%.17g', last)
 end
-if idle ~= nil and idle_s == nil then
+if idle and idle_s == nil then
   if idle == t then idle_s = ts else idle_s = format('%.17g', idle) end
 end
 local body = 'day|' .. sday .. '|used|' .. used_s .. '|last|' .. last_s .. '|streak|'
   .. streak_s .. '|rl|' .. rl_s .. '|'
 if idle_s then body = body .. 'idle|' .. idle_s .. '|' end
+for i = 1, nc, 2 do
+  if C[i + 1] then body = body .. 'c:' .. C[i] .. '|' .. C[i + 1] .. '|' end
+end
 for f, v in pairs(s) do body = body .. f .. '|' .. v .. '|' end
 redis.call('SET', key, body, 'PX', ttl)
 if op == 'snapshot' then
   local res = {'day', sday, 'used', used_s, 'last', last_s, 'streak', streak_s, 'rl', rl_s}
   local i = 10
   if idle_s then res[11] = 'idle'; res[12] = idle_s; i = 12 end
+  for k = 1, nc, 2 do
+    if C[k + 1] then res[i + 1] = 'c:' .. C[k]; res[i + 2] = C[k + 1]; i = i + 2 end
+  end
   for f, v in pairs(s) do
     if f == 'h' then
       for d, u in string.gmatch(v, '([^=,]*)=([^,]*)') do
@@ -689,10 +709,15 @@ if op == 'snapshot' then
   end
   return res
 end
--- (one concatenation: cheaper than a table and table.concat; code, remind and n are small
--- integers, which Lua prints as Python does)
-return code .. '|' .. used_s .. '|' .. limit_s .. '|' .. streak_s .. '|' .. remind .. '|' .. n
+local n_s
+if n < 10 then n_s = sub('0123456789', n + 1, n + 1) else n_s = format('%d', n) end
+-- (one concatenation: cheaper than a table and table.concat)
+return code .. '|' .. used_s .. '|' .. limit_s .. '|' .. streak_s .. '|' .. remind .. '|' .. n_s
   .. '|' .. (s['pause'] or '') .. '|' .. (s['win'] or '') .. '|' .. sday .. '|' .. rl_s
   .. '|' .. last_s .. '|' .. (s['xfrom'] or '') .. '|' .. (s['xuntil'] or '') .. '|'
   .. (s['xcurfew'] or '') .. '|' .. (s['xpurpose'] or '')
 """
+# the patterns the script reads a call's arguments (13 fields, then the rest) and a state's
+# figures with (written out here: too long for a line of source)
+LUA = LUA.replace("@CALL@", "^" + "([^|]*)|" * 12 + "([^|]*)(.*)$").replace(
+    "@FIGURES@", "^day|([^|]*)|used|([^|]*)|last|([^|]*)|streak|([^|]*)|rl|([^|]*)|")
