@@ -234,6 +234,58 @@ def test_gif_one_pass_read_back_still_catches_a_wrong_label(
         label_stream(io.BytesIO(_gif()), io.BytesIO(), LABEL)
 
 
+def _many_chunk_png(chunks: int = 2000) -> bytes:
+    """An 8x8 PNG whose image data comes in ``chunks`` IDAT chunks of 1 KiB (libpng writes
+    8 KiB ones: a large PNG has thousands)."""
+    ihdr = struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
+            + _chunk(b"IDAT", bytes(1024)) * chunks + _chunk(b"IEND", b""))
+
+
+class _CountingReads(io.BytesIO):
+    """A target that counts the reads made on it (the PNG walk reads 8-byte headers)."""
+
+    reads = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        self.reads += 1
+        return super().read(n)
+
+
+def test_png_read_back_of_a_file_without_carriers_reads_the_new_chunk_only() -> None:
+    """A PNG with no chunk that can carry a label: the read-back parses the iTXt chunk
+    written, not every chunk header of the output again (2,000 reads for 2,000 chunks
+    before); the label still reads back from the whole file."""
+    data = _many_chunk_png()
+    out = _CountingReads()
+    label_stream(io.BytesIO(data), out, LABEL)
+    assert out.reads < 10
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out.getvalue())] == [LABEL]
+
+
+def test_png_with_a_carrier_is_read_back_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PNG that already carries a label (an old XMP chunk) is relabelled and read back in
+    full, every chunk walked — and a label that does not read back (a writer bug,
+    simulated) fails the write with LabelError on either path."""
+    from genai_compliance.errors import LabelError
+    from genai_compliance.labelling.implicit import _png as png
+
+    first = label_bytes(_many_chunk_png(200), LABEL)
+    out = _CountingReads()
+    label_stream(io.BytesIO(first), out, LABEL)
+    assert out.reads > 200
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out.getvalue())] == [LABEL]
+    real = png.merge_xmp
+
+    def wrong(old: bytes | None, aigc_json: str, fmt: str) -> bytes:
+        return real(old, aigc_json.replace("c-1", "c-9"), fmt)
+
+    monkeypatch.setattr(png, "merge_xmp", wrong)
+    for source in (_many_chunk_png(50), first):
+        with pytest.raises(LabelError, match="does not read back"):
+            label_stream(io.BytesIO(source), io.BytesIO(), LABEL)
+
+
 def test_gif_relabel_rewinds_to_the_two_pass_writer() -> None:
     """A GIF that already has XMP: the streamed attempt is cut back to where the target
     stood (bytes before it kept) and the merged packet goes where the old one was."""

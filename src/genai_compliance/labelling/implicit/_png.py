@@ -173,16 +173,24 @@ class PngHandler:
         """The 8-byte PNG signature."""
         return head[:8] == SIG
 
-    def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> None:
-        """Copy with one XMP iTXt chunk carrying ``TC260:AIGC`` (chunks streamed)."""
+    def write(self, src: BinaryIO, dst: BinaryIO, aigc_json: str) -> tuple[int, int] | None:
+        """Copy with one XMP iTXt chunk carrying ``TC260:AIGC`` (chunks streamed).
+
+        Returns, when the input had no chunk that can carry a label (no XMP or AIGC text
+        chunk, no eXIf) — every byte before the new chunk copied unchanged — the
+        ``(start, end)`` of the chunk written (offsets from where ``dst`` was): the only
+        place the output can carry a label, which the read-back then checks
+        (:meth:`read_block`) instead of walking every chunk again."""
         table = chunks(src)
         total = file_size(src)
         old: bytes | None = None
         insert_at: int | None = None
         drop: set[int] = set()
         patched: dict[int, bytes] = {}
+        carriers = False
         for ctype, off, length in table:
             payload = _payload(src, ctype, off, length)
+            carriers = carriers or payload is not None
             if payload is not None and ctype == b"eXIf":
                 blanked = blank_labels(payload)
                 if blanked != payload:
@@ -209,6 +217,23 @@ class PngHandler:
             dst.write(new)
         end = table[-1][1] + 12 + table[-1][2]
         copy_range(src, dst, end, total - end, _FMT)
+        if carriers:
+            return None
+        start = end if insert_at is None else insert_at
+        return start, start + len(new)
+
+    def read_block(self, src: BinaryIO, start: int, end: int) -> list[RawLabel]:
+        """The labels of the one chunk at ``[start, end)`` (what :meth:`write` returned),
+        parsed as :meth:`read` parses an XMP iTXt chunk; anything else there reads as no
+        label."""
+        if not 8 <= start < end <= file_size(src) or end - start > _MAX_TEXT + 12:
+            return []
+        raw = read_at(src, start, end - start, _FMT)
+        length, ctype = _HEADER.unpack(raw[:8])
+        if ctype != b"iTXt" or length + 12 != len(raw):
+            return []
+        xmp = _itxt_text(raw[8:8 + length], start)
+        return [] if xmp is None else read_xmp_labels(xmp, _FMT, "png:iTXt:XMP", start)
 
     def read(self, src: BinaryIO) -> list[RawLabel]:
         """Every label: XMP iTXt (preferred), ``AIGC`` text chunks, EXIF UserComment."""
