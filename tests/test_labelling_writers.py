@@ -247,6 +247,33 @@ def test_pdf_repair_finds_the_true_extent_of_a_stream() -> None:
     assert reader.metadata["/AIGC"] == LABEL.to_json()
 
 
+def test_pdf_repair_does_not_search_through_stream_data(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repair scan looks for the end of each object's dictionary: the ``stream``
+    keyword or an ``endobj`` before it. It never searches on through the stream's data
+    for an ``endobj`` (it searched up to 4 MiB past every stream dictionary: most of the
+    scan's time on a large content stream); the bytes searched stay a small part of the
+    file, and the output is the same."""
+    from genai_compliance.labelling.implicit import _pdf_repair
+    from genai_compliance.testing import one_page_pdf
+
+    good = one_page_pdf(b"0 0 m\n" * ((6 << 20) // 6))  # a 6 MiB content stream
+    cut = good.rindex(b"startxref")
+    stale = good[:cut] + b"startxref\n17\n%%EOF\n"
+    searched: list[int] = []
+    real = _pdf_repair._Source._search
+
+    def counted(self: object, needle: bytes, pos: int, end: int) -> int:
+        hit: int = real(self, needle, pos, end)  # type: ignore[arg-type]
+        searched.append((hit if hit >= 0 else end) - pos)
+        return hit
+
+    monkeypatch.setattr(_pdf_repair._Source, "_search", counted)
+    out = label_bytes(stale, LABEL)
+    assert [AIGCLabel.from_json(r.text) for r in read_labels(out)] == [LABEL]
+    assert sum(searched) < len(stale) // 4
+
+
 def test_pdf_repair_refuses_an_encrypted_or_catalog_less_file() -> None:
     """The rewrite fails closed: an /Encrypt trailer is refused, and so is a file with no
     recoverable document catalog."""

@@ -225,7 +225,9 @@ def _dict_at(src: _Source, v: int) -> tuple[Any, int, bytes] | None:
         s = src.find(b"stream", pos, limit)
         while s >= 3 and src.slice(s - 3, s) == b"end":
             s = src.find(b"stream", s + 1, limit)
-        e = src.find(b"endobj", pos, limit)
+        # only an endobj before that stream keyword can end the dictionary first: never
+        # search on through the stream's data (a 16 MB content stream cost 2.2 ms here)
+        e = src.find(b"endobj", pos, s if s >= 0 else limit)
         hits = [(x, kw) for x, kw in ((s, b"stream"), (e, b"endobj")) if x >= 0]
         if not hits:
             return None
