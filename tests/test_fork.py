@@ -109,3 +109,27 @@ def test_workers_forked_while_the_parent_serves(comp: Compliance) -> None:
     # (``cancelled``) by the child that copied it
     assert outcomes == ["served"] * (len(served) + 20 + CHILDREN * 2 * CHILD_CALLS)
     assert comp.ledger.verify().ok
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_draws_call_ids_of_its_own() -> None:
+    """Call ids come from a keyed counter (no system call per call): a forked child, which
+    copies the key and the counter, draws a new key, so its ids never repeat the parent's."""
+    from genai_compliance.guard import _call_id
+
+    _call_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out
+        try:
+            os.write(write, "".join(_call_id() for _ in range(3)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        theirs = pipe.read()
+    ours = "".join(_call_id() for _ in range(3))
+    assert len(theirs) == len(ours) == 96
+    assert {theirs[i:i + 32] for i in range(0, 96, 32)}.isdisjoint(
+        {ours[i:i + 32] for i in range(0, 96, 32)})

@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import hashlib
 import inspect
+import itertools
 import os
 import threading
 import weakref
@@ -39,6 +41,7 @@ from collections.abc import (
 )
 from typing import Any, Final, Protocol, TypeVar, final, overload
 
+from ._fork import reset_after_fork
 from .checks import (
     UNLABELLED_PURPOSE,
     CallContext,
@@ -143,13 +146,31 @@ _ASYNC_TWIN = {"before": "abefore", "on_chunk": "aon_chunk", "on_stream_end": "a
                "after": "aafter", "close": "aclose"}
 
 
-def _call_id() -> str:
-    """A random (version 4) UUID as 32 hex digits, as ``uuid.uuid4().hex`` gives, without
-    building the UUID object."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return raw.hex()
+class _CallIds:
+    """Call ids: a version 4 UUID's 32 hex digits, as ``uuid.uuid4().hex`` gives, drawn
+    from BLAKE2b keyed with 32 random bytes over a counter — as unpredictable to a client
+    as ``os.urandom``, but without a system call per call: ``os.urandom`` releases the GIL,
+    and on an event loop thread each release can hand it to another thread (the ledger's
+    writer) for up to the switch interval. A forked child draws a new key (the counter
+    comes along with the parent's memory)."""
+
+    def __init__(self) -> None:
+        self._forked()
+
+    def _forked(self) -> None:
+        self._key = os.urandom(32)
+        self._count = itertools.count()
+
+    def __call__(self) -> str:
+        raw = bytearray(hashlib.blake2b(next(self._count).to_bytes(8, "little"),
+                                        key=self._key, digest_size=16).digest())
+        raw[6] = (raw[6] & 0x0F) | 0x40
+        raw[8] = (raw[8] & 0x3F) | 0x80
+        return raw.hex()
+
+
+_call_id = _CallIds()
+reset_after_fork(_call_id)
 
 
 def _overrides(cls: type[Check], method: str) -> bool:
