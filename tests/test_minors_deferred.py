@@ -17,7 +17,7 @@ import pytest
 from genai_compliance.compliance import Compliance
 from genai_compliance.errors import MinorQuotaExhausted, StoreUnavailable
 from genai_compliance.minors import MINOR_BANDS, MinorPolicy, MinorProtection, MinorsCheck
-from genai_compliance.minors._machine import state_of
+from genai_compliance.minors._machine import LUA, argv_of, pack, state_of
 from genai_compliance.stores import RedisStore
 from genai_compliance.subject import Subject
 from genai_compliance.testing import FrozenClock, make_compliance
@@ -305,4 +305,33 @@ def test_an_interrupted_call_leaves_no_reply_for_the_next(redis_uri: str, unique
             lane_type.reply = real  # type: ignore[method-assign]
         assert echo([f"{unique}:k"], ["second"]) == b"second"
     finally:
+        store.close()
+
+
+def test_a_noted_end_is_sent_as_the_text_appended(redis_uri: str, unique: str) -> None:
+    """A ``fin`` leaves as ``ttl|e:<id>|t,x|`` (issue 19: the script appends what follows
+    the ttl instead of matching and joining the fields): :func:`argv_of` reads it back as
+    the arguments :func:`apply` takes; on Redis the state gets exactly that entry, a state
+    the append creates gets the ttl, and anything else before a call is refused."""
+    fin = ["fin", "c1", "1772416800.1210001", "1772416800.1199999", "259200000"]
+    line = pack(fin)
+    assert line == "259200000|e:c1|1772416800.1210001,1772416800.1199999|"
+    assert argv_of(line) == fin
+    start = ["start", "c2", "1772416800.5", "2026-03-02", "1772380800", "600", "2026-01-30",
+             "259200000", "36000.5", "3600", "0", "600", "1800"]
+    assert argv_of(pack(start)) == start
+    store = RedisStore(redis_uri)
+    try:
+        script = store.script(LUA, batched=True)
+        new, old = f"{unique}:fresh", f"{unique}:kept"
+        store.client.set(old, b"day|2026-03-02|used|0|last|1772416800|streak|0|rl|0|")
+        assert script([new, old], [line, line]) == b"0"
+        assert store.client.get(new) == b"e:c1|1772416800.1210001,1772416800.1199999|"
+        assert 0 < store.client.pttl(new) <= 259_200_000
+        assert store.client.get(old).endswith(b"|e:c1|1772416800.1210001,1772416800.1199999|")
+        with pytest.raises(StoreUnavailable):  # the previous form: refused, nothing written
+            script([new, old], ["fin|c3|1772416801|1772416800|259200000", pack(start)])
+        assert store.client.get(old).endswith(b"|e:c1|1772416800.1210001,1772416800.1199999|")
+    finally:
+        store.client.delete(f"{unique}:fresh", f"{unique}:kept")
         store.close()

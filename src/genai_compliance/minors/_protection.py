@@ -462,7 +462,7 @@ class MinorProtection:
         if self._script is not None:
             return m.unpack(self._script([key], [line]))
         out: list[str] = []
-        argv = line.split("|")
+        argv = m.argv_of(line)
 
         def step(current: bytes | None) -> bytes:
             state: dict[str, str] = json.loads(current.decode()) if current else {}
@@ -815,9 +815,9 @@ class MinorProtection:
             day = self._day(end.astimezone(self.tz).date()).iso
         told = self._told(admission, t, seen, day)
         if told is not None:  # the end noted (``fin``): charged by the next operation
-            self._script.send([admission.key], [
-                f"fin|{_clean_id(admission.call_id)}|{t:.17g}|{seen:.17g}|"
-                f"{self._constants[1]}"])
+            self._script.send([admission.key], [  # as ``m.pack`` writes a fin
+                f"{self._constants[1]}|e:{_clean_id(admission.call_id)}|{t:.17g},"
+                f"{seen:.17g}|"])
         return told
 
     def _told(self, admission: Admission, t: float, seen: float,
