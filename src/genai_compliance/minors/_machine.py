@@ -428,11 +428,12 @@ for i = 1, nfin do
 end
 if last_fin then return '0' end
 
--- the arguments: the 13 or 14 of a call in one match, any other shape one by one
+-- the arguments: the 14 of a call (a ceiling given, as the call path sends them) in one
+-- match, any other shape one by one
 local op, cid, ts, day, day_start_s, lease_s, cutoff, ttl, x_s, limit_s, curfew, brk_s,
-  remind_s, more = match(line, '@CALL@')
-local na, ceiling_s, A = 13, nil, nil
-if more == nil or more ~= '' and find(more, '|', 2, true) or op == 'control' then
+  remind_s, ceiling_s = match(line, '@CALL@')
+local na, A = 14, nil
+if op == nil or op == 'control' then
   A, na = {}, 0
   local p = 1
   while true do
@@ -445,8 +446,6 @@ if more == nil or more ~= '' and find(more, '|', 2, true) or op == 'control' the
   op, cid, ts, day, day_start_s, lease_s, cutoff, ttl, x_s, limit_s, curfew, brk_s, remind_s,
     ceiling_s = A[1], A[2], A[3], A[4], A[5], A[6], A[7], A[8], A[9], A[10], A[11], A[12],
     A[13], A[14]
-elseif more ~= '' then
-  na = 14; ceiling_s = sub(more, 2)
 end
 local raw = redis.pcall('GET', key)
 if type(raw) == 'table' and raw.err then raw = from_hash(key) elseif not raw then raw = '' end
@@ -742,7 +741,7 @@ return code .. '|' .. used_s .. '|' .. limit_s .. '|' .. streak_s .. '|' .. remi
   .. '|' .. last_s .. '|' .. (s['xfrom'] or '') .. '|' .. (s['xuntil'] or '') .. '|'
   .. (s['xcurfew'] or '') .. '|' .. (s['xpurpose'] or '')
 """
-# the patterns the script reads a call's arguments (13 fields, then the rest) and a state's
+# the patterns the script reads a call's arguments (14 fields) and a state's
 # figures with (written out here: too long for a line of source)
-LUA = LUA.replace("@CALL@", "^" + "([^|]*)|" * 12 + "([^|]*)(.*)$").replace(
+LUA = LUA.replace("@CALL@", "^" + "([^|]*)|" * 13 + "([^|]*)$").replace(
     "@FIGURES@", "^day|([^|]*)|used|([^|]*)|last|([^|]*)|streak|([^|]*)|rl|([^|]*)|")
