@@ -65,14 +65,15 @@ _EXEMPT_RULES = ("MN-43", "MM-final", "MM-exempt")
 class _Day:
     """What a local day means to the machine, worked out once per day (not per call): its
     ISO name, start and end (the next local midnight, epoch seconds), the history cutoff,
-    the middle of an operation's arguments (day .. ttl, see :mod:`._machine`) and when the
-    curfew starts on it and on the next day."""
+    the middle of an operation's arguments (day .. ttl, see :mod:`._machine`; ``compact``:
+    without the lease and the ttl, which the script holds) and when the curfew starts on it
+    and on the next day."""
 
     __slots__ = ("curfew_next", "curfew_today", "cutoff", "date", "end", "iso", "middle",
                  "start")
 
     def __init__(self, date: dt.date, tz: dt.tzinfo, policy: MinorPolicy,
-                 constants: tuple[str, str, str, str]) -> None:
+                 constants: tuple[str, str, str, str], *, compact: bool = False) -> None:
         start = dt.datetime.combine(date, dt.time(0), tzinfo=tz)
         self.date = date
         self.iso = date.isoformat()
@@ -81,7 +82,8 @@ class _Day:
                                        tzinfo=tz).timestamp()  # local_midnight_after
         self.cutoff = (date - dt.timedelta(days=policy.history_days)).isoformat()
         lease, ttl, _brk, _remind = constants
-        self.middle = f"|{self.iso}|{m.fmt(self.start)}|{lease}|{self.cutoff}|{ttl}|"
+        self.middle = (f"|{self.iso}|{m.fmt(self.start)}|{self.cutoff}|" if compact else
+                       f"|{self.iso}|{m.fmt(self.start)}|{lease}|{self.cutoff}|{ttl}|")
         self.curfew_today = self.curfew_next = math.inf  # epoch seconds
         if policy.curfew is not None:
             self.curfew_today = dt.datetime.combine(date, policy.curfew[0],
@@ -363,9 +365,17 @@ class MinorProtection:
                                  purpose=f"minor protection across {replicas} replicas")
         if isinstance(self.store, SQLStore):  # state kept before 0.2 (issue 14)
             self.store.adopt_table("gc_minors_state", key_column="key", value_column="state")
+        p = self.policy
+        self._constants = (m.fmt(p.lease_seconds), str(int((p.history_days + 2) * 86_400_000)),
+                           m.fmt(p.rest_break_minutes * 60), m.fmt(p.rest_reminder_minutes * 60))
         script_store = scripting(self.store)
-        self._script = (None if script_store is None
-                        else script_store.script(m.LUA, batched=True))
+        #: the constants the script holds, so that a call's arguments leave without them
+        #: (``m.pack``'s compact form, issue 19); None: every argument is sent
+        self._wire: tuple[str, str, str, str] | None = None
+        if script_store is not None and m.compact_arguments(self._constants):
+            self._wire = self._constants
+        self._script = (None if script_store is None else script_store.script(
+            m.LUA if self._wire is None else m.lua_for(self._wire), batched=True))
         #: whether an operation does I/O (the async check leaves the event loop for it)
         self.blocking = self.store.blocking
         self.clock: Clock = clock or SystemClock()
@@ -388,17 +398,18 @@ class MinorProtection:
                 "key_secret= / set minors.key_secret_env", field="minors.key_secret_env")
         self._keys = minors_keys(self._keyer, key_prefix)  # validates the secret now
         self.replicas = replicas
-        p = self.policy
-        self._constants = (m.fmt(p.lease_seconds), str(int((p.history_days + 2) * 86_400_000)),
-                           m.fmt(p.rest_break_minutes * 60), m.fmt(p.rest_reminder_minutes * 60))
         self._days: dict[dt.date, _Day] = {}
         #: per band: the end of an operation's arguments (limit .. ceiling) without and with
         #: the curfew flag, worked out once (the policy is frozen), not per call
         self._tails: dict[AgeBand, tuple[str, str]] = {}
         for band in MINOR_BANDS:
             limit, ceiling = p.limit_seconds(band), p.guardian_max_seconds(band)
-            rest = f"|{self._constants[2]}|{self._constants[3]}" + (
-                f"|{m.fmt(ceiling)}" if math.isfinite(ceiling) else "")
+            ceiling_text = m.fmt(ceiling) if math.isfinite(ceiling) else ""
+            if self._wire is not None:  # compact: the ceiling's field is always there
+                rest = f"|{ceiling_text}"
+            else:
+                rest = f"|{self._constants[2]}|{self._constants[3]}" + (
+                    f"|{ceiling_text}" if ceiling_text else "")
             self._tails[band] = (f"|{m.fmt(limit)}|0{rest}", f"|{m.fmt(limit)}|1{rest}")
 
     @classmethod
@@ -455,7 +466,7 @@ class MinorProtection:
     def _run(self, key: str, argv: Sequence[str]) -> list[str]:
         """Run one :mod:`._machine` operation on ``key`` atomically: the registered script
         on a ``"script"`` store, else :func:`._machine.apply` inside ``Store.update``."""
-        return self._run_line(key, m.pack(argv))
+        return self._run_line(key, m.pack(argv, self._wire))
 
     def _run_line(self, key: str, line: str) -> list[str]:
         """:meth:`_run` with the arguments already packed (:func:`._machine.pack`)."""
@@ -519,7 +530,8 @@ class MinorProtection:
         """The :class:`_Day` of local ``date`` (a few kept)."""
         found = self._days.get(date)
         if found is None:
-            found = _Day(date, self.tz, self.policy, self._constants)
+            found = _Day(date, self.tz, self.policy, self._constants,
+                         compact=self._wire is not None)
             if len(self._days) > 8:
                 self._days.clear()
             self._days[date] = found
@@ -790,7 +802,7 @@ class MinorProtection:
             return m.pack(self._argv("end", admission.call_id, end, x=seen,
                                      limit=self.policy.limit_seconds(admission.band),
                                      ceiling=self.policy.guardian_max_seconds(
-                                         admission.band)))
+                                         admission.band)), self._wire)
         day = self._day(end.astimezone(self.tz).date())
         return (f"end|{_clean_id(admission.call_id)}|{end.timestamp():.17g}{day.middle}"
                 f"{seen:.17g}{tails[0]}")
