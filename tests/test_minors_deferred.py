@@ -244,7 +244,10 @@ def test_a_connection_dropped_while_idle_is_replaced_before_the_call(
     adm = a.admit(KID)
     assert adm is not None
     a.release(adm, 60, wait=False)  # rides with the next call
-    store.client.client_kill_filter(_type="normal", skipme=True)
+    # only this store's connection: killing every client would cut other tests' (and, on
+    # a shared server, other processes') connections under them
+    host, port = store._lane().socket().getsockname()[:2]
+    assert store.client.client_kill_filter(addr=f"{host}:{port}") == 1
     time.sleep(0.1)  # the server's close reaches the socket
     again = a.admit(KID)  # on a new connection
     assert again is not None
