@@ -295,6 +295,26 @@ def test_sqlite_failed_commit_leaves_no_open_transaction_behind(tmp_path: Path) 
         db.close()
 
 
+@pytest.mark.postgres
+def test_postgresql_connection_broken_in_a_transaction_frees_its_place(
+        postgres_uri: str) -> None:
+    """A connection that breaks inside a transaction (its backend terminated mid-call) fails
+    that call with StoreUnavailable, is closed rather than given back, and frees its place:
+    with a pool of one, the next query gets a new connection at once instead of waiting for
+    a place that never comes back."""
+    db = SQLDatabase(postgres_uri, pool_size=1, timeout=2.0)
+    try:
+        with pytest.raises(StoreUnavailable), db.transaction() as tx:
+            tx.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            tx.execute("SELECT 1")
+        started = time.monotonic()
+        assert db.query_one("SELECT 1") == (1,)
+        assert time.monotonic() - started < 1.5  # not the pool's 2 s wait
+        assert len(db._all) == 1
+    finally:
+        db.close()
+
+
 def test_sql_pool_size_from_the_uri(sql_uri: str) -> None:
     """``pool_size`` can be set in the URI (the form every config key takes); it is the
     SDK's, never handed to the driver (psycopg refused an unknown parameter)."""
