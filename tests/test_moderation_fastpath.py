@@ -4,6 +4,9 @@ open-prefix early exit answer exactly like the slow paths they replace."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,3 +104,38 @@ def test_a_clean_verdict_is_shared_but_immutable() -> None:
     except TypeError:
         pass
     assert moderation.check("天气").scores == {}
+
+
+def test_async_check_scans_a_long_text_off_the_event_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``acheck`` scans a prompt or result longer than ``OFF_LOOP_CHARS`` in a worker
+    thread, so a long text — or one dense with keywords, which takes far longer — never
+    holds the event loop; a short one is scanned in place (a thread hand-off would cost more
+    than the scan). Both answer as ``check`` does."""
+    import asyncio
+    import threading
+
+    from genai_compliance.moderation import Matcher, Moderation
+    from genai_compliance.moderation._moderation import OFF_LOOP_CHARS
+    from genai_compliance.testing import sample_keyword_file
+
+    seen: list[tuple[int, bool]] = []
+    real = Matcher.scan
+
+    def scan(self: Matcher, text: str) -> Any:
+        seen.append((len(text), threading.current_thread() is threading.main_thread()))
+        return real(self, text)
+
+    monkeypatch.setattr(Matcher, "scan", scan)
+    moderation = Moderation(KeywordLibrary.load(sample_keyword_file()))
+    keyword = moderation.library.entries[0].term
+    long_text = "正常的文本内容。" * (OFF_LOOP_CHARS // 8 + 1) + keyword
+
+    async def main() -> tuple[Any, Any]:
+        return await moderation.acheck("短的提问"), await moderation.acheck(long_text)
+
+    short, long = asyncio.run(main())
+    assert seen == [(4, True), (len(long_text), False)]
+    assert not short.flagged and long.flagged
+    assert [m.keyword for m in long.matches] == [m.keyword for m in
+                                                 moderation.check(long_text).matches]

@@ -13,6 +13,7 @@ not even its first characters — nor anything after it (IM-14a).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import threading
@@ -147,6 +148,10 @@ class _Served:
     added: int = 0
     removed: int = 0
 
+
+#: texts longer than this (characters) :meth:`Moderation.acheck` scans in a worker thread:
+#: below it a scan costs under ~0.1 ms (a prompt), above it the event loop would wait for it
+OFF_LOOP_CHARS = 4096
 
 #: at most this many keywords in the small automata of incremental updates; past it, or when
 #: the profiles change, a swap builds everything anew
@@ -437,8 +442,15 @@ class Moderation:
         return self._verdict(matches, scores, profile)
 
     async def acheck(self, text: str, *, profile: str = "default") -> Verdict:
-        """Async twin of :meth:`check` (awaits async classifiers)."""
-        matches = tuple(self.matcher(profile).scan(text))
+        """Async twin of :meth:`check` (awaits async classifiers). A text longer than
+        :data:`OFF_LOOP_CHARS` is scanned in a worker thread, so a long prompt or result
+        never holds the event loop (1 MB of plain text takes ~26 ms to scan, one dense with
+        keywords over a second)."""
+        matcher = self.matcher(profile)
+        if len(text) > OFF_LOOP_CHARS:
+            matches = tuple(await asyncio.to_thread(matcher.scan, text))
+        else:
+            matches = tuple(matcher.scan(text))
         if not matches and not self.classifiers:
             return _CLEAN
         scores: dict[str, float] = {}
