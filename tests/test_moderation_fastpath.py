@@ -122,9 +122,9 @@ def test_async_check_scans_a_long_text_off_the_event_loop(
     seen: list[tuple[int, bool]] = []
     real = Matcher.scan
 
-    def scan(self: Matcher, text: str) -> Any:
+    def scan(self: Matcher, text: str, **options: Any) -> Any:
         seen.append((len(text), threading.current_thread() is threading.main_thread()))
-        return real(self, text)
+        return real(self, text, **options)
 
     monkeypatch.setattr(Matcher, "scan", scan)
     moderation = Moderation(KeywordLibrary.load(sample_keyword_file()))
@@ -139,3 +139,57 @@ def test_async_check_scans_a_long_text_off_the_event_loop(
     assert not short.flagged and long.flagged
     assert [m.keyword for m in long.matches] == [m.keyword for m in
                                                  moderation.check(long_text).matches]
+
+
+LIMIT_WORDS = [("禁词甲", "block"), ("复核乙", "review"), ("禁词甲乙", "block"), ("丙丁", "review")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from([w for w, _ in LIMIT_WORDS] + ["正常", "文本", " ", "乙"]),
+                max_size=60),
+       st.integers(min_value=1, max_value=6))
+def test_a_match_limit_keeps_the_verdict(parts: list[str], limit: int) -> None:
+    """Property: with a match limit, the scan stops only once that many matches are found
+    and one blocks; the verdict (flagged, and the risk of the first blocking keyword) is the
+    full scan's, and the matches are the full scan's first ones."""
+    actions = {"A.1a": "block", "A.2a": "review"}
+    library = KeywordLibrary([Keyword(w, Risk("A.1a" if a == "block" else "A.2a"))
+                              for w, a in LIMIT_WORDS], actions=actions)
+    moderation = Moderation(library)
+    text = "".join(parts)
+    full = moderation.check(text)
+    capped = moderation.check(text, limit=limit)
+    assert (capped.flagged, capped.risk) == (full.flagged, full.risk)
+    assert capped.matches == full.matches[:len(capped.matches)]
+    if not full.flagged or len(full.matches) <= limit:
+        assert capped.matches == full.matches
+    else:
+        assert len(capped.matches) >= limit
+
+
+def test_the_guard_checks_stop_at_the_match_limit(tmp_path: Any) -> None:
+    """A prompt dense with blocked keywords: the guard's input check stops scanning once
+    MATCH_LIMIT matches are found (the verdict is known then), so its block record counts
+    about that many, not all 2,000; the block and its risk are a full scan's."""
+    from genai_compliance.errors import ContentBlocked
+    from genai_compliance.moderation._moderation import MATCH_LIMIT
+    from genai_compliance.testing import make_compliance, sample_keyword_file
+
+    comp = make_compliance(tmp_path, settings={
+        "moderation": {"keyword_files": [sample_keyword_file()]}})
+    try:
+        keyword = comp.moderation.library.entries[0].term
+        text = (keyword + " ") * (MATCH_LIMIT * 20)
+
+        @comp.guard
+        def answer(prompt: str) -> str:
+            return "ok"
+
+        with pytest.raises(ContentBlocked):
+            answer(text)
+        [rec] = [r.payload for r in comp.records("moderation.block")]
+        assert MATCH_LIMIT <= rec["matches"] < MATCH_LIMIT + 5
+        full = comp.moderation.check(text)
+        assert len(full.matches) == MATCH_LIMIT * 20 and rec["risk"] == full.risk
+    finally:
+        comp.close()

@@ -21,7 +21,7 @@ import attrs
 
 from ..checks import CallContext, Check
 from ..errors import ContentBlocked
-from ._moderation import Moderation, StreamScanner, Verdict
+from ._moderation import MATCH_LIMIT, Moderation, StreamScanner, Verdict
 
 __all__ = ["InputModerationCheck", "OutputModerationCheck"]
 
@@ -52,14 +52,16 @@ class InputModerationCheck(Check):
     def before(self, ctx: CallContext) -> None:
         if not ctx.prompt:
             return
-        verdict = self.moderation.check(ctx.prompt, profile=_profile(ctx))
+        verdict = self.moderation.check(ctx.prompt, profile=_profile(ctx),
+                                        limit=MATCH_LIMIT)
         if verdict.flagged:
             raise _block(self.moderation, ctx, verdict, ctx.prompt, "input")
 
     async def abefore(self, ctx: CallContext) -> None:
         if not ctx.prompt:
             return
-        verdict = await self.moderation.acheck(ctx.prompt, profile=_profile(ctx))
+        verdict = await self.moderation.acheck(ctx.prompt, profile=_profile(ctx),
+                                               limit=MATCH_LIMIT)
         if verdict.flagged:
             raise await asyncio.to_thread(_block, self.moderation, ctx, verdict, ctx.prompt,
                                           "input")
@@ -165,7 +167,8 @@ class OutputModerationCheck(Check):
     def after(self, ctx: CallContext, result: Any) -> Any:
         text = _result_text(ctx, result)
         if text:
-            verdict = self.moderation.check(text, profile=_profile(ctx))
+            verdict = self.moderation.check(text, profile=_profile(ctx),
+                                            limit=MATCH_LIMIT)
             if verdict.flagged:
                 raise _block(self.moderation, ctx, verdict, text, "output")
         return result
@@ -173,7 +176,8 @@ class OutputModerationCheck(Check):
     async def aafter(self, ctx: CallContext, result: Any) -> Any:
         text = _result_text(ctx, result)
         if text:
-            verdict = await self.moderation.acheck(text, profile=_profile(ctx))
+            verdict = await self.moderation.acheck(text, profile=_profile(ctx),
+                                                   limit=MATCH_LIMIT)
             if verdict.flagged:
                 raise await asyncio.to_thread(_block, self.moderation, ctx, verdict, text,
                                               "output")

@@ -752,23 +752,30 @@ class Matcher:
         return [(idx, folded.char_of(s), folded.char_of(e))
                 for s, e, idx in self.hits(folded.data)]
 
-    def scan(self, text: str) -> list[Match]:
-        """Every keyword in ``text``, with spans in the original text."""
-        return self.find(text, fold(text))[0]
+    def scan(self, text: str, *, limit: int | None = None) -> list[Match]:
+        """Every keyword in ``text``, with spans in the original text; with ``limit``, the
+        scan stops once ``limit`` matches are found and one of them blocks (see
+        :meth:`find`)."""
+        return self.find(text, fold(text), limit=limit)[0]
 
     def find(self, text: str, folded: Folded, *, final: bool = True,
-             skip_before: int = 0) -> tuple[list[Match], int | None]:
+             skip_before: int = 0, limit: int | None = None) -> tuple[list[Match], int | None]:
         """``(matches, pending)`` in ``text`` (already folded). With ``final=False`` (a stream
         whose text may go on) a candidate whose end boundary or exemption depends on text not
         yet seen is not reported: ``pending`` is then the original offset it starts at.
-        Candidates ending at or before ``skip_before`` (original offset) are ignored."""
+        Candidates ending at or before ``skip_before`` (original offset) are ignored.
+
+        With ``limit``, judging stops once ``limit`` matches are accepted and one of them
+        blocks: the verdict (blocked, by the first blocking keyword in the text) is then
+        known, and a text dense with keywords costs no more than its first ``limit``
+        matches (every match is judged and built in Python: 1 MB of keywords took 1.4 s)."""
         if not self._scanned or not folded.length:
             return [], None
         data = folded.data
         hits = self.hits(data)
         if not hits:
             return [], None
-        scan = _Scan(self, text, folded, data, final, skip_before)
+        scan = _Scan(self, text, folded, data, final, skip_before, limit)
         scan.run(hits, 0)
         scan.matches.sort(key=lambda m: (m.start, m.end))
         return scan.matches, scan.pending
@@ -802,8 +809,11 @@ class _Scan:
     """One scan's candidates: accept, turn down (then re-scan the neighbourhood), or defer."""
 
     def __init__(self, matcher: Matcher, text: str, folded: Folded, data: bytes, final: bool,
-                 skip_before: int) -> None:
+                 skip_before: int, limit: int | None = None) -> None:
         self.m = matcher
+        self.limit = limit
+        #: whether an accepted match blocks (with ``limit``: judging may stop)
+        self.blocked = False
         self.text = text
         self.folded = folded
         self.data = data
@@ -818,7 +828,10 @@ class _Scan:
         """Judge ``(start, end, entry index)`` hits, byte offsets ``base`` into the folded
         text; a candidate turned down leaves the keywords that start inside it to a re-scan
         of its neighbourhood."""
+        limit = self.limit
         for bs, be, idx in hits:
+            if limit is not None and self.blocked and len(self.matches) >= limit:
+                return  # the verdict is known (see Matcher.find)
             bs, be = bs + base, be + base
             if self.judge(idx, bs, be) == "rejected":
                 nxt = self.folded.byte_of(self.conv(bs) + 1)
@@ -850,8 +863,11 @@ class _Scan:
         if exempt:
             return "rejected"
         entry = self.m.entries[idx]
+        action = self.m.actions[idx]
         self.matches.append(Match(entry.term, entry.risk.value, entry.severity, a, b,
-                                  self.text[a:b], self.m.actions[idx]))
+                                  self.text[a:b], action))
+        if action == "block":
+            self.blocked = True
         return "accepted"
 
     def _defer(self, a: int) -> None:
