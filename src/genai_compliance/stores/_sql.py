@@ -353,28 +353,30 @@ class SQLDatabase:
             return
         if self.dialect == "postgresql":
             if conn.closed or conn.broken:
-                self._discard(conn)
+                self._discard(conn, gen=gen)
                 return
         elif conn.in_transaction:  # a COMMIT that failed: never hand the next user that
             try:
                 conn.rollback()
             except Exception:
-                self._discard(conn)
+                self._discard(conn, gen=gen)
                 return
         with self._lock:
             self._idle.append(conn)
             if self._waiting:
                 self._freed.notify()
 
-    def _discard(self, conn: Any, *, opened: bool = True) -> None:
-        """Close ``conn`` for good; with ``opened``, its place in the pool is free again."""
+    def _discard(self, conn: Any, *, opened: bool = True, gen: int | None = None) -> None:
+        """Close ``conn`` for good; with ``opened``, its place in the pool is free again
+        (unless a close() since generation ``gen`` already counted it out)."""
         with contextlib.suppress(Exception):
             conn.close()
         with contextlib.suppress(ValueError):
             self._all.remove(conn)
         if opened:
             with self._lock:
-                self._open -= 1
+                if gen is None or gen == self._gen:
+                    self._open -= 1
                 if self._waiting:
                     self._freed.notify()
 
