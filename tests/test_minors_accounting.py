@@ -108,6 +108,33 @@ def _fin(call_id: str, at: dt.datetime, seen: float) -> list[str]:
     return ["fin", call_id, fmt(at.timestamp()), fmt(seen), "259200000"]
 
 
+def _op_argv(prot: MinorProtection, op: str, call: int, at: dt.datetime, step: int,
+             curfew: bool, control: tuple[str, str], ceiling: float | None = None
+             ) -> list[str]:
+    """The machine's arguments for one drawn operation at ``at`` (the call last heard of half
+    a step before)."""
+    seen = (at - dt.timedelta(seconds=step / 2)).timestamp()
+    if op == "control":
+        return ["control", *control]
+    if op == "fin":
+        return _fin(f"call{call}", at, seen)
+    return prot._argv(op, f"call{call}", at, x=seen, limit=3600, curfew=curfew,
+                      ceiling=ceiling)
+
+
+def _script_matches_python(script: Any, client: Any, key: str, state: dict[str, str],
+                           op: str, argv: list[str], line: str) -> None:
+    """Run ``argv`` (sent as ``line``) through the script on ``key`` and the Python machine
+    on ``state``: the same reply, and the state stored is the Python one."""
+    expected = apply(state, argv)
+    got = unpack(script([key], [line]))
+    if op == "snapshot":
+        assert dict(zip(got[::2], got[1::2], strict=True)) == state
+    else:
+        assert got == expected, argv
+    assert state_of(client.get(key)) == state
+
+
 ops = st.lists(
     st.tuples(
         st.sampled_from(["start", "start", "end", "end", "fin", "beat", "snapshot",
@@ -140,21 +167,8 @@ def test_lua_script_matches_python_machine(ops: list[tuple[str, int, int, bool,
     try:
         for op, call, step, curfew, control in ops:
             at += dt.timedelta(seconds=step)
-            seen = (at - dt.timedelta(seconds=step / 2)).timestamp()
-            if op == "control":
-                argv = ["control", *control]
-            elif op == "fin":
-                argv = _fin(f"call{call}", at, seen)
-            else:
-                argv = prot._argv(op, f"call{call}", at, x=seen, limit=3600, curfew=curfew)
-            expected = apply(state, argv)
-            got = unpack(script([key], [pack(argv)]))
-            if op == "snapshot":
-                assert dict(zip(got[::2], got[1::2], strict=True)) == state
-            else:
-                assert got == expected, argv
-            stored = state_of(client.get(key))
-            assert stored == state
+            argv = _op_argv(prot, op, call, at, step, curfew, control)
+            _script_matches_python(script, client, key, state, op, argv, pack(argv))
     finally:
         client.delete(key)
         store.close()
@@ -183,25 +197,12 @@ def test_the_script_with_the_policys_constants_matches_python_on_compact_argumen
     try:
         for op, call, step, curfew, control in ops:
             at += dt.timedelta(seconds=step)
-            seen = (at - dt.timedelta(seconds=step / 2)).timestamp()
-            if op == "control":
-                argv = ["control", *control]
-            elif op == "fin":
-                argv = _fin(f"call{call}", at, seen)
-            else:
-                argv = prot._argv(op, f"call{call}", at, x=seen, limit=3600, curfew=curfew,
-                                  ceiling=ceiling)
+            argv = _op_argv(prot, op, call, at, step, curfew, control, ceiling)
             line = pack(argv, constants)
             assert argv_of(line, constants) == argv
             if op not in ("control", "fin"):
                 assert line.count("|") == 9  # compact
-            expected = apply(state, argv)
-            got = unpack(script([key], [line]))
-            if op == "snapshot":
-                assert dict(zip(got[::2], got[1::2], strict=True)) == state
-            else:
-                assert got == expected, argv
-            assert state_of(client.get(key)) == state
+            _script_matches_python(script, client, key, state, op, argv, line)
     finally:
         client.delete(key)
         store.close()
@@ -243,20 +244,8 @@ def test_lua_reads_a_state_in_any_field_order(ops: list[tuple[str, int, int, boo
                 order.shuffle(pairs)
                 client.set(key, "".join(f"{f}|{v}|" for f, v in pairs), keepttl=True)
             at += dt.timedelta(seconds=step)
-            seen = (at - dt.timedelta(seconds=step / 2)).timestamp()
-            if op == "control":
-                argv = ["control", *control]
-            elif op == "fin":
-                argv = _fin(f"call{call}", at, seen)
-            else:
-                argv = prot._argv(op, f"call{call}", at, x=seen, limit=3600, curfew=curfew)
-            expected = apply(state, argv)
-            got = unpack(script([key], [pack(argv)]))
-            if op == "snapshot":
-                assert dict(zip(got[::2], got[1::2], strict=True)) == state
-            else:
-                assert got == expected, argv
-            assert state_of(client.get(key)) == state
+            argv = _op_argv(prot, op, call, at, step, curfew, control)
+            _script_matches_python(script, client, key, state, op, argv, pack(argv))
     finally:
         client.delete(key)
         store.close()
