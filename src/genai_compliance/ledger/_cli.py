@@ -68,7 +68,6 @@ def _readonly(uri: str) -> Any:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from ..cli import _fail  # the CLI's one-line error (this module is one of its commands)
     from ..errors import LedgerNotFound
 
     try:
@@ -85,14 +84,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except ComplianceError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
-        _fail(str(exc))
+        print(f"genai-compliance: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if report.empty:
         message = (f"the ledger at {ledger.reader.uri} is empty: it holds no records, so there "
                    "is nothing to verify")
         if args.json:
             print(json.dumps({"ok": False, "error": "LedgerNotFound", "message": message}))
-        _fail(message)
+        print(f"genai-compliance: error: {message}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
